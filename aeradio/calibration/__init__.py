@@ -1,0 +1,1 @@
+"""Estimators and corrections for what the hardware does: CFO, clock, IQ, DC, SNR, gain."""

@@ -1,0 +1,173 @@
+"""The ``aeradio`` command.
+
+The parser lists every subcommand of the contract (../shared/DESIGN.md); each handler
+lives next to the code it drives and is imported only when its subcommand runs, so
+``aeradio tx`` never imports torch and ``aeradio --help`` is instant.
+
+Errors a user can cause are :class:`~aeradio.errors.AeradioError`: they become one line
+on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from aeradio.errors import AeradioError
+
+#: Exit code of every user error (bad argument, bad file, absent device), as argparse's.
+EXIT_USAGE = 2
+#: Exit code after Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
+
+
+def _handler(spec: str) -> Callable[[argparse.Namespace], int | None]:
+    """Resolve ``"module:function"`` lazily, when the subcommand runs."""
+
+    def run(args: argparse.Namespace) -> int | None:
+        module, func = spec.split(":")
+        return getattr(importlib.import_module(module), func)(args)
+
+    return run
+
+
+def _add_device_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        required=True,
+        metavar="URI",
+        help="soapy:driver=...,  zmq:tcp://HOST:PORT  or  file:PATH.sigmf-meta",
+    )
+    p.add_argument("--freq-hz", type=float, default=None, help="center frequency (Hz)")
+    p.add_argument("--sample-rate-hz", type=float, default=None, help="sample rate (S/s)")
+    p.add_argument("--gain-db", type=float, default=None, help="device gain (dB)")
+    p.add_argument("--bandwidth-hz", type=float, default=None, help="analog bandwidth (Hz)")
+    p.add_argument("--antenna", default=None, help="antenna port name")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aeradio",
+        description="A learned communication link (channel autoencoder) on real radios.",
+    )
+    from aeradio import __version__
+
+    parser.add_argument("--version", action="version", version=f"aeradio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("train", help="train an autoencoder and write a model directory")
+    p.add_argument("--config", required=True, metavar="FILE", help="link config (TOML)")
+    p.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
+    p.add_argument("--seed", type=int, default=None, help="overrides training.seed")
+    p.add_argument("--steps", type=int, default=None, help="overrides training.steps")
+    p.add_argument("--plots", action="store_true", help="also write PNG plots into DIR")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_handler("aeradio.learning.commands:cmd_train"))
+
+    p = sub.add_parser("eval", help="Monte Carlo BLER of a model against ML detection")
+    p.add_argument("--model", required=True, metavar="DIR")
+    p.add_argument("--ebn0-db", required=True, metavar="START:STOP:STEP")
+    p.add_argument("--channel", default="awgn", help="evaluation channel (default awgn)")
+    p.add_argument("--json", default=None, metavar="FILE")
+    p.add_argument("--target-errors", type=int, default=200)
+    p.add_argument("--max-blocks", type=int, default=2_000_000)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--plots", default=None, metavar="DIR", help="write PNG plots here")
+    p.set_defaults(handler=_handler("aeradio.learning.commands:cmd_eval"))
+
+    p = sub.add_parser("channel", help="the ZMQ loopback channel simulator")
+    p.set_defaults(handler=_handler("aeradio.flowgraphs.channel_sim:cmd_channel"))
+    _add_channel_args(p)
+
+    p = sub.add_parser("tx", help="transmit frames (test pattern or a file)")
+    p.add_argument("--model", required=True, metavar="DIR")
+    _add_device_args(p)
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--frames", type=int, default=None, help="test-pattern frames to send")
+    what.add_argument("--file", default=None, metavar="PATH", help="send this file's bytes")
+    p.add_argument("--seed", type=int, default=0, help="test-pattern seed")
+    p.set_defaults(handler=_handler("aeradio.flowgraphs.commands:cmd_tx"))
+
+    p = sub.add_parser("rx", help="receive and decode frames")
+    p.add_argument("--model", required=True, metavar="DIR")
+    _add_device_args(p)
+    until = p.add_mutually_exclusive_group()
+    until.add_argument("--frames", type=int, default=None, help="stop after N frames")
+    until.add_argument("--duration-s", type=float, default=None, help="stop after T seconds")
+    p.add_argument("--json", default=None, metavar="FILE", help="write the report here")
+    p.add_argument("--capture", default=None, metavar="DIR", help="record SigMF here")
+    p.add_argument("--out", default=None, metavar="PATH", help="write received file data here")
+    p.add_argument("--seed", type=int, default=0, help="test-pattern seed")
+    p.set_defaults(handler=_handler("aeradio.flowgraphs.commands:cmd_rx"))
+
+    p = sub.add_parser("finetune", help="fine-tune the receiver on captured frames")
+    p.add_argument("--model", required=True, metavar="DIR")
+    p.add_argument("--captures", required=True, metavar="DIR")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_handler("aeradio.learning.finetune:cmd_finetune"))
+
+    p = sub.add_parser("calibrate", help="measure and correct the hardware")
+    cal = p.add_subparsers(dest="calibrate_command", metavar="tx|rx", required=True)
+    c = cal.add_parser("tx", help="send calibration bursts")
+    _add_device_args(c)
+    c.set_defaults(handler=_handler("aeradio.calibration.commands:cmd_calibrate_tx"))
+    c = cal.add_parser("rx", help="measure calibration bursts")
+    _add_device_args(c)
+    c.add_argument("--json", required=True, metavar="FILE", help="calibration file to write")
+    c.set_defaults(handler=_handler("aeradio.calibration.commands:cmd_calibrate_rx"))
+
+    p = sub.add_parser("devices", help="list the radios SoapySDR finds")
+    p.set_defaults(handler=_handler("aeradio.radio.commands:cmd_devices"))
+
+    p = sub.add_parser("demo", help="the whole link on the loopback simulator")
+    p.add_argument("--out", default="demo-out", metavar="DIR", help="plots and reports")
+    p.set_defaults(handler=_handler("aeradio.demo:cmd_demo"))
+
+    p = sub.add_parser("bench", help="the benchmark harness")
+    p.add_argument("--json", default=None, metavar="FILE")
+    p.add_argument("--only", default=None, help="comma-separated benchmark names")
+    p.set_defaults(handler=_handler("aeradio.benchmarking:cmd_bench"))
+    return parser
+
+
+def _add_channel_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tx", required=True, metavar="URI", help="where TX pushes (we PULL)")
+    p.add_argument("--rx", required=True, metavar="URI", help="where RX subscribes (we PUB)")
+    p.add_argument("--sample-rate-hz", type=float, required=True)
+    snr = p.add_mutually_exclusive_group()
+    snr.add_argument("--snr-db", type=float, default=None)
+    snr.add_argument("--ebn0-db", type=float, default=None)
+    p.add_argument("--model", default=None, metavar="DIR", help="for --ebn0-db: the code rate")
+    p.add_argument("--cfo-hz", type=float, default=0.0)
+    p.add_argument("--sco-ppm", type=float, default=0.0)
+    p.add_argument("--delay-samples", type=float, default=0.0)
+    p.add_argument("--multipath", default=None, metavar="TAPS", help="complex taps a,b,...")
+    p.add_argument("--iq-imbalance-db", type=float, default=0.0)
+    p.add_argument("--iq-imbalance-deg", type=float, default=0.0)
+    p.add_argument("--dc-offset", default=None, metavar="C", help="complex, e.g. 0.01+0.02j")
+    p.add_argument("--phase-noise-dbc", type=float, default=None, metavar="DBC")
+    p.add_argument("--pa-rapp-p", type=float, default=None)
+    p.add_argument("--pa-backoff-db", type=float, default=None)
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--realtime", action="store_true", help="pace at the sample rate")
+    pace.add_argument("--speed", type=float, default=None, help="pace at X times real time")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except AeradioError as exc:
+        print(f"aeradio {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"aeradio {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

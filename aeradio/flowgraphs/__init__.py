@@ -1,0 +1,1 @@
+"""TX and RX chains: framing, pulse shaping, synchronization, and the loopback channel."""

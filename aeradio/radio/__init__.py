@@ -1,0 +1,1 @@
+"""Device backends behind one streaming interface: SoapySDR, ZMQ and SigMF files."""
