@@ -148,13 +148,17 @@ def _add_channel_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iq-imbalance-db", type=float, default=0.0)
     p.add_argument("--iq-imbalance-deg", type=float, default=0.0)
     p.add_argument("--dc-offset", default=None, metavar="C", help="complex, e.g. 0.01+0.02j")
-    p.add_argument("--phase-noise-dbc", type=float, default=None, metavar="DBC")
+    p.add_argument("--phase-noise-dbc", type=float, default=None, metavar="DBC",
+                   help="Wiener phase noise level (dBc/Hz) at --phase-noise-offset-hz")
+    p.add_argument("--phase-noise-offset-hz", type=float, default=10e3, metavar="HZ")
     p.add_argument("--pa-rapp-p", type=float, default=None)
     p.add_argument("--pa-backoff-db", type=float, default=None)
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--realtime", action="store_true", help="pace at the sample rate")
     pace.add_argument("--speed", type=float, default=None, help="pace at X times real time")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--duration-s", type=float, default=None, help="stop after T seconds")
+    p.add_argument("--stats-interval-s", type=float, default=5.0, help="status log period")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,626 @@
+"""The ZMQ loopback channel simulator: ``aeradio channel``.
+
+Its own process between ``aeradio tx`` and ``aeradio rx``: it binds a PULL socket where TX
+pushes and a PUB socket where RX subscribes (:mod:`aeradio.radio.zmq_stream`), and turns
+what TX sends into what a receiver would see, block after block:
+
+    Rapp PA -> multipath -> delay and sample-clock offset (resampling) -> CFO
+    -> phase noise -> AWGN -> receiver IQ imbalance -> DC offset
+
+Every stage is a thin class with explicit state and ``process(block)``, continuous across
+blocks; the models are those of :mod:`aeradio.flowgraphs.impairments`, so the calibration
+and the RX tests agree with the simulator on what each parameter means.
+
+Pacing: ``--realtime`` emits ``sample_rate_hz`` samples per second of wall clock,
+``--speed X`` X times that. In both, when TX has nothing queued the channel sends the
+impaired silence (noise, DC), so RX sees a continuous stream as from a radio; a TX block
+that arrives late is an underflow (zeros), as on hardware. Without either option the
+channel runs as fast as possible while TX has samples queued, and emits noise blocks at
+the real-time rate while TX is idle (so an idle link neither stalls RX nor floods it).
+
+Signal-to-noise ratio. The TX chain emits samples of mean power 1 while a frame is on
+the air (``E|x|^2 = 1`` over its active samples: the RRC-shaped AE symbols scaled so);
+``--snr-db S`` adds complex white Gaussian noise of power ``10^(-S/10)`` per sample over
+the whole simulated band (``fs``). The PA model runs before the noise and keeps that
+reference (its saturation is ``--pa-backoff-db`` above the unit RMS amplitude). The
+periodic log reports the SNR measured from the power of the non-zero TX samples.
+
+``--ebn0-db E --model DIR`` converts with the model's code rate ``R = k/n`` bits per
+complex channel use (one channel use = one symbol) and ``sps`` samples per symbol: a
+symbol spans ``sps`` samples of unit power, so ``Es/N0 = sps * SNR`` (the matched filter
+of unit energy collects ``sps`` times the sample energy and the noise of one sample) and
+``Eb/N0 = Es/N0 / R``. Hence ``SNR_dB = Eb/N0_dB + 10 log10(R) - 10 log10(sps)``: the
+convention of DESIGN.md (Es/N0 = R Eb/N0 per channel use), preamble, header and pilots
+not counted as information bits.
+
+Randomness (noise, phase noise) comes from one generator seeded by ``--seed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from aeradio.config import LinkConfig
+from aeradio.constants import SAMPLE_DTYPE
+from aeradio.errors import ConfigError, ModelFormatError, check_range
+from aeradio.flowgraphs import impairments as imp
+from aeradio.units import hz_to_cps
+
+#: Phase noise offset frequency at which --phase-noise-dbc is specified by default (Hz).
+DEFAULT_PHASE_NOISE_OFFSET_HZ = 10e3
+#: Default Rapp smoothness when only --pa-backoff-db is given.
+DEFAULT_RAPP_P = 3.0
+#: Default PA back-off when only --pa-rapp-p is given (dB above unit RMS amplitude).
+DEFAULT_PA_BACKOFF_DB = 6.0
+#: Wall-clock length of one output block (s); the block is a power of two of samples.
+BLOCK_DURATION_S = 0.005
+MIN_BLOCK_SAMPLES = 1024
+MAX_BLOCK_SAMPLES = 65536
+#: A paced channel that falls this far behind the wall clock gives up catching up (s).
+MAX_LAG_S = 0.5
+
+
+class Stage(Protocol):
+    """One streaming impairment: ``process([n] complex64) -> [m] complex64``."""
+
+    def process(self, x: np.ndarray) -> np.ndarray: ...
+
+
+# ---------------------------------------------------------------------------------------
+# Settings and SNR conversions
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """What the channel applies; frequencies already in cycles per sample.
+
+    ``noise_power`` is ``E|n|^2`` per sample relative to the unit-power TX samples
+    (0: noiseless). ``phase_noise_std_rad`` is the per-sample Wiener increment std.
+    """
+
+    noise_power: float = 0.0
+    cfo_cps: float = 0.0
+    sco_ppm: float = 0.0
+    delay_samples: float = 0.0
+    multipath_taps: tuple[complex, ...] = ()
+    iq_gain_db: float = 0.0
+    iq_phase_deg: float = 0.0
+    dc_offset: complex = 0j
+    phase_noise_std_rad: float = 0.0
+    pa_rapp_p: float | None = None
+    pa_backoff_db: float = DEFAULT_PA_BACKOFF_DB
+
+    def __post_init__(self) -> None:
+        check_range("noise power", self.noise_power, 0.0, 1e6)
+        check_range("cfo", self.cfo_cps, -0.5, 0.5, unit="cycles/sample")
+        check_range("--sco-ppm", self.sco_ppm, -1e4, 1e4, unit="ppm")
+        check_range("--delay-samples", self.delay_samples, 0.0, 1e7, unit="samples")
+        check_range("--iq-imbalance-db", self.iq_gain_db, -6.0, 6.0, unit="dB")
+        check_range("--iq-imbalance-deg", self.iq_phase_deg, -45.0, 45.0, unit="deg")
+        check_range("|--dc-offset|", abs(self.dc_offset), 0.0, 10.0)
+        check_range("phase noise std", self.phase_noise_std_rad, 0.0, math.pi, unit="rad/sample")
+        if self.pa_rapp_p is not None:
+            check_range("--pa-rapp-p", self.pa_rapp_p, 0.1, 100.0)
+        check_range("--pa-backoff-db", self.pa_backoff_db, -10.0, 40.0, unit="dB")
+        if len(self.multipath_taps) > 64:
+            raise ConfigError(f"--multipath takes at most 64 taps, got {len(self.multipath_taps)}")
+        if self.multipath_taps and not any(self.multipath_taps):
+            raise ConfigError("--multipath taps are all zero")
+
+    def describe(self, sample_rate_hz: float) -> str:
+        """One line listing what is applied, in physical units."""
+        parts = []
+        if self.pa_rapp_p is not None:
+            parts.append(f"Rapp PA p={self.pa_rapp_p:g} backoff={self.pa_backoff_db:g} dB")
+        if self.multipath_taps:
+            parts.append("multipath [" + ", ".join(f"{t:.3g}" for t in self.multipath_taps) + "]")
+        if self.delay_samples:
+            parts.append(f"delay {self.delay_samples:g} samples")
+        if self.sco_ppm:
+            parts.append(f"clock offset {self.sco_ppm:g} ppm")
+        if self.cfo_cps:
+            parts.append(f"CFO {self.cfo_cps * sample_rate_hz:g} Hz")
+        if self.phase_noise_std_rad:
+            parts.append(f"phase noise {self.phase_noise_std_rad:.3g} rad/sample (Wiener)")
+        if self.noise_power:
+            parts.append(f"AWGN SNR {-10 * math.log10(self.noise_power):.2f} dB")
+        if self.iq_gain_db or self.iq_phase_deg:
+            parts.append(f"IQ imbalance {self.iq_gain_db:g} dB {self.iq_phase_deg:g} deg")
+        if self.dc_offset:
+            parts.append(f"DC offset {self.dc_offset:g}")
+        return ", ".join(parts) if parts else "none (noiseless, ideal)"
+
+
+def snr_db_from_ebn0_db(ebn0_db: float, rate: float, samples_per_symbol: int) -> float:
+    """Per-sample SNR (dB, full band, unit-power TX samples) for a given Eb/N0.
+
+    >>> round(snr_db_from_ebn0_db(6.0, rate=2.0, samples_per_symbol=4), 4)
+    3.0103
+    """
+    return ebn0_db + 10.0 * math.log10(rate) - 10.0 * math.log10(samples_per_symbol)
+
+
+def load_model_link_config(model_dir: str | Path) -> LinkConfig:
+    """The link configuration stored in ``model_dir/model.json``."""
+    try:
+        from aeradio.learning.model_io import load_link_config
+    except ImportError:
+        load_link_config = None
+    if load_link_config is not None:
+        return load_link_config(model_dir)
+    path = Path(model_dir) / "model.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelFormatError(f"cannot read {path}: {exc}") from None
+    return LinkConfig.from_dict(data.get("config", data) if isinstance(data, dict) else data)
+
+
+def parse_complex(name: str, text: str) -> complex:
+    """A complex number from the command line (``0.01+0.02j``), or :class:`ConfigError`."""
+    try:
+        value = complex(text.replace(" ", ""))
+    except ValueError:
+        raise ConfigError(f"{name} must be a complex number such as 0.01+0.02j, got {text!r}") from None
+    if not (math.isfinite(value.real) and math.isfinite(value.imag)):
+        raise ConfigError(f"{name} must be finite, got {text!r}")
+    return value
+
+
+def settings_from_args(args: argparse.Namespace) -> ChannelSettings:
+    """Validated :class:`ChannelSettings` from ``aeradio channel`` arguments."""
+    fs = args.sample_rate_hz
+    check_range("--sample-rate-hz", fs, 1e3, 1e9, unit="Hz")
+    noise_power = 0.0
+    if args.ebn0_db is not None:
+        if args.model is None:
+            raise ConfigError("--ebn0-db needs --model DIR (the code rate and samples per symbol)")
+        check_range("--ebn0-db", args.ebn0_db, -30.0, 100.0, unit="dB")
+        cfg = load_model_link_config(args.model)
+        snr_db = snr_db_from_ebn0_db(args.ebn0_db, cfg.model.rate, cfg.radio.samples_per_symbol)
+        noise_power = 10.0 ** (-snr_db / 10.0)
+    elif args.snr_db is not None:
+        check_range("--snr-db", args.snr_db, -30.0, 100.0, unit="dB")
+        noise_power = 10.0 ** (-args.snr_db / 10.0)
+    check_range("--cfo-hz", args.cfo_hz, -fs / 2, fs / 2, unit="Hz")
+    taps: tuple[complex, ...] = ()
+    if args.multipath:
+        taps = tuple(parse_complex("--multipath tap", t) for t in args.multipath.split(","))
+    phase_noise_std = 0.0
+    if args.phase_noise_dbc is not None:
+        check_range("--phase-noise-dbc", args.phase_noise_dbc, -200.0, 0.0, unit="dBc/Hz")
+        offset_hz = args.phase_noise_offset_hz
+        check_range("--phase-noise-offset-hz", offset_hz, 1.0, fs / 2, unit="Hz")
+        phase_noise_std = imp.phase_noise_std_per_sample(args.phase_noise_dbc, offset_hz, fs)
+    use_pa = args.pa_rapp_p is not None or args.pa_backoff_db is not None
+    return ChannelSettings(
+        noise_power=noise_power,
+        cfo_cps=hz_to_cps(args.cfo_hz, fs),
+        sco_ppm=args.sco_ppm,
+        delay_samples=args.delay_samples,
+        multipath_taps=taps,
+        iq_gain_db=args.iq_imbalance_db,
+        iq_phase_deg=args.iq_imbalance_deg,
+        dc_offset=parse_complex("--dc-offset", args.dc_offset) if args.dc_offset else 0j,
+        phase_noise_std_rad=phase_noise_std,
+        pa_rapp_p=(args.pa_rapp_p if args.pa_rapp_p is not None else DEFAULT_RAPP_P) if use_pa else None,
+        pa_backoff_db=args.pa_backoff_db if args.pa_backoff_db is not None else DEFAULT_PA_BACKOFF_DB,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Streaming stages
+
+
+class RappStage:
+    """Rapp PA, saturating ``backoff_db`` above the unit RMS amplitude of the TX samples."""
+
+    def __init__(self, p: float, backoff_db: float) -> None:
+        self.p = p
+        self.saturation_amplitude = 10.0 ** (backoff_db / 20.0)
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        return imp.apply_rapp(x, self.p, self.saturation_amplitude)
+
+
+class MultipathStage:
+    """FIR channel ``taps``; keeps the last ``len(taps) - 1`` inputs between blocks."""
+
+    def __init__(self, taps: Sequence[complex]) -> None:
+        self.taps = np.asarray(taps, dtype=SAMPLE_DTYPE)
+        self.history = np.zeros(len(self.taps) - 1, dtype=SAMPLE_DTYPE)
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        z = np.concatenate([self.history, x])
+        y = np.convolve(z, self.taps)[len(self.history) : len(z)]
+        if len(self.history):
+            self.history = z[len(z) - len(self.history) :]
+        return y.astype(SAMPLE_DTYPE, copy=False)
+
+
+class IntegerDelayStage:
+    """Delay by a whole number of samples (zeros first); output length = input length."""
+
+    def __init__(self, delay_samples: int) -> None:
+        self.pending = np.zeros(delay_samples, dtype=SAMPLE_DTYPE)
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        z = np.concatenate([self.pending, x])
+        self.pending = z[len(x) :]
+        return z[: len(x)]
+
+
+class ResampleStage:
+    """Fractional delay and sample-clock offset, continuous across blocks.
+
+    Output sample ``m`` is the input (band-limited, windowed-sinc interpolation) at time
+    ``m * ratio - delay_samples`` with ``ratio = 1 + sco_ppm 1e-6``, the model of
+    :func:`~aeradio.flowgraphs.impairments.apply_sco` plus a delay. Outputs lag the
+    inputs by ``INTERP_HALF_TAPS`` samples (the interpolator's look-ahead), so block
+    lengths vary slightly.
+    """
+
+    def __init__(self, sco_ppm: float, delay_samples: float, half_taps: int = imp.INTERP_HALF_TAPS) -> None:
+        self.ratio = 1.0 + sco_ppm * 1e-6
+        self.half_taps = half_taps
+        first_needed = math.floor(-delay_samples) - half_taps + 1
+        # The buffer starts at absolute input index first_needed (zeros before input 0).
+        self.buffer = np.zeros(max(0, -first_needed), dtype=SAMPLE_DTYPE)
+        self.t = -delay_samples - first_needed  # next output time, relative to buffer[0]
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        self.buffer = np.concatenate([self.buffer, x])
+        # Output time t needs buffer[floor(t) + half_taps]: t < len - half_taps.
+        limit = len(self.buffer) - self.half_taps
+        count = max(0, math.ceil((limit - self.t) / self.ratio))
+        while count and self.t + (count - 1) * self.ratio >= limit:
+            count -= 1
+        times = self.t + np.arange(count, dtype=np.float64) * self.ratio
+        y = imp.interpolate_at(self.buffer, times, self.half_taps)
+        self.t += count * self.ratio
+        drop = max(0, math.floor(self.t) - self.half_taps + 1)
+        self.buffer = self.buffer[drop:]
+        self.t -= drop
+        return y
+
+
+class CfoStage:
+    """Carrier frequency offset with its phase carried between blocks."""
+
+    def __init__(self, cfo_cps: float) -> None:
+        self.cfo_cps = cfo_cps
+        self.phase_rad = 0.0
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        y = imp.apply_cfo(x, self.cfo_cps, self.phase_rad)
+        self.phase_rad = math.fmod(self.phase_rad + 2 * math.pi * self.cfo_cps * len(x), 2 * math.pi)
+        return y
+
+
+class PhaseNoiseStage:
+    """Wiener phase noise, phase carried between blocks."""
+
+    def __init__(self, std_rad_per_sample: float, rng: np.random.Generator) -> None:
+        self.std = std_rad_per_sample
+        self.rng = rng
+        self.phase_rad = 0.0
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        y, last = imp.apply_phase_noise(x, self.std, self.rng, self.phase_rad)
+        self.phase_rad = math.fmod(last, 2 * math.pi)
+        return y
+
+
+class AwgnStage:
+    """Complex white Gaussian noise of power ``noise_power`` per sample."""
+
+    def __init__(self, noise_power: float, rng: np.random.Generator) -> None:
+        self.noise_power = noise_power
+        self.rng = rng
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        return imp.add_awgn(x, self.noise_power, self.rng)
+
+
+class IqImbalanceStage:
+    """Receiver IQ imbalance (memoryless)."""
+
+    def __init__(self, gain_db: float, phase_deg: float) -> None:
+        self.k1, self.k2 = (np.complex64(k) for k in imp.iq_imbalance_coefficients(gain_db, phase_deg))
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        return (self.k1 * x + self.k2 * np.conj(x)).astype(SAMPLE_DTYPE, copy=False)
+
+
+class DcOffsetStage:
+    """Receiver DC offset (memoryless)."""
+
+    def __init__(self, dc: complex) -> None:
+        self.dc = dc
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        return imp.apply_dc_offset(x, self.dc)
+
+
+class ChannelModel:
+    """The chain of stages of :class:`ChannelSettings`, in the order of the module docstring."""
+
+    def __init__(self, settings: ChannelSettings, rng: np.random.Generator) -> None:
+        s = settings
+        stages: list[Stage] = []
+        if s.pa_rapp_p is not None:
+            stages.append(RappStage(s.pa_rapp_p, s.pa_backoff_db))
+        if s.multipath_taps:
+            stages.append(MultipathStage(s.multipath_taps))
+        if s.sco_ppm or s.delay_samples != int(s.delay_samples):
+            stages.append(ResampleStage(s.sco_ppm, s.delay_samples))
+        elif s.delay_samples:
+            stages.append(IntegerDelayStage(int(s.delay_samples)))
+        if s.cfo_cps:
+            stages.append(CfoStage(s.cfo_cps))
+        if s.phase_noise_std_rad:
+            stages.append(PhaseNoiseStage(s.phase_noise_std_rad, rng))
+        if s.noise_power:
+            stages.append(AwgnStage(s.noise_power, rng))
+        if s.iq_gain_db or s.iq_phase_deg:
+            stages.append(IqImbalanceStage(s.iq_gain_db, s.iq_phase_deg))
+        if s.dc_offset:
+            stages.append(DcOffsetStage(s.dc_offset))
+        self.stages = stages
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        """Impair one block ``[n] complex64``; the output may differ in length by resampling."""
+        y = np.asarray(x, dtype=SAMPLE_DTYPE)
+        for stage in self.stages:
+            y = stage.process(y)
+        return y
+
+
+# ---------------------------------------------------------------------------------------
+# The process: sockets, pacing, logging
+
+
+def block_samples_for(sample_rate_hz: float) -> int:
+    """Samples per output block: a power of two near BLOCK_DURATION_S of signal."""
+    target = sample_rate_hz * BLOCK_DURATION_S
+    return int(min(MAX_BLOCK_SAMPLES, max(MIN_BLOCK_SAMPLES, 2 ** round(math.log2(max(target, 1.0))))))
+
+
+@dataclass
+class ChannelStats:
+    """Counters logged periodically and at exit."""
+
+    blocks: int = 0
+    samples_in: int = 0
+    samples_out: int = 0
+    active_samples_in: int = 0
+    active_energy_in: float = 0.0
+    rx_blocks_dropped: int = 0
+    partial_blocks: int = 0
+    tx_restarts: int = 0
+    late_resyncs: int = 0
+
+
+class InputQueue:
+    """TX samples received from the PULL socket, bounded to ``capacity`` samples."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.chunks: list[np.ndarray] = []
+        self.size = 0
+
+    def push(self, samples: np.ndarray) -> None:
+        if len(samples):
+            self.chunks.append(samples)
+            self.size += len(samples)
+
+    def take(self, count: int) -> np.ndarray:
+        """Up to ``count`` samples from the front."""
+        out: list[np.ndarray] = []
+        need = count
+        while need and self.chunks:
+            head = self.chunks[0]
+            if len(head) <= need:
+                out.append(self.chunks.pop(0))
+                need -= len(head)
+            else:
+                out.append(head[:need])
+                self.chunks[0] = head[need:]
+                need = 0
+        taken = np.concatenate(out) if out else np.zeros(0, dtype=SAMPLE_DTYPE)
+        self.size -= len(taken)
+        return taken
+
+
+class ChannelSimulator:
+    """PULL from TX, impair, PUB to RX, paced (``speed``) or as fast as possible (None)."""
+
+    def __init__(
+        self,
+        model: ChannelModel,
+        tx_address: str,
+        rx_address: str,
+        sample_rate_hz: float,
+        *,
+        speed: float | None,
+        log: Callable[[str], None],
+        block_samples: int | None = None,
+    ) -> None:
+        from aeradio.radio.zmq_stream import (
+            PUB_SUB_HWM,
+            PUSH_PULL_HWM,
+            MessageSender,
+            OffsetTracker,
+            open_socket,
+        )
+
+        self.model = model
+        self.sample_rate_hz = sample_rate_hz
+        self.speed = speed
+        self.log = log
+        self.block = block_samples or block_samples_for(sample_rate_hz)
+        self.pull = open_socket("PULL", tx_address, bind=True, hwm=PUSH_PULL_HWM, role="--tx")
+        try:
+            pub = open_socket("PUB", rx_address, bind=True, hwm=PUB_SUB_HWM, role="--rx")
+        except Exception:
+            self.pull.close(linger=0)
+            raise
+        self.sender = MessageSender(pub)
+        self.tracker = OffsetTracker()
+        self.queue = InputQueue(capacity=4 * self.block)
+        self.stats = ChannelStats()
+
+    def close(self) -> None:
+        self.pull.close(linger=0)
+        self.sender.sock.close(linger=0)
+
+    def _receive_one(self, timeout_s: float) -> bool:
+        """Pull one TX message into the queue, waiting up to ``timeout_s``; False if none."""
+        import zmq
+
+        from aeradio.radio.zmq_stream import unpack_message
+
+        if not self.pull.poll(max(0, math.ceil(timeout_s * 1000)), zmq.POLLIN):
+            return False
+        try:
+            offset, samples = unpack_message(self.pull.recv(copy=False).buffer)
+        except Exception as exc:  # a bad peer must not stop the channel
+            self.log(f"channel: ignored a TX message: {exc}")
+            return True
+        restarts = self.tracker.restarts
+        self.tracker.update(offset, len(samples))
+        if self.tracker.restarts != restarts:
+            self.stats.tx_restarts += 1
+            self.log(f"channel: TX stream restarted (offset {offset})")
+        self.queue.push(samples)
+        self.stats.samples_in += len(samples)
+        return True
+
+    def _fill(self, deadline: float) -> None:
+        """Receive TX samples until ``deadline`` (monotonic s) or until a block is ready."""
+        fast = self.speed is None
+        while True:
+            if self.queue.size >= self.queue.capacity or (fast and self.queue.size >= self.block):
+                break
+            remaining = deadline - time.monotonic()
+            if not self._receive_one(max(0.0, remaining)) and remaining <= 0:
+                break
+        remaining = deadline - time.monotonic()
+        if remaining > 0 and not (fast and self.queue.size >= self.block):
+            time.sleep(remaining)
+
+    def _emit(self) -> None:
+        x = self.queue.take(self.block)
+        active = x[x != 0]
+        self.stats.active_samples_in += len(active)
+        self.stats.active_energy_in += float(np.sum(np.abs(active) ** 2))
+        if len(x) < self.block:
+            if len(x):
+                self.stats.partial_blocks += 1
+            x = np.concatenate([x, np.zeros(self.block - len(x), dtype=SAMPLE_DTYPE)])
+        y = self.model.process(x)
+        if not self.sender.send(y, timeout_s=None, drop_when_full=True):
+            self.stats.rx_blocks_dropped += 1
+        self.stats.blocks += 1
+        self.stats.samples_out += len(y)
+
+    def status_line(self, elapsed_s: float, noise_power: float) -> str:
+        s = self.stats
+        rate = s.samples_out / elapsed_s / 1e6 if elapsed_s > 0 else 0.0
+        line = (
+            f"channel: t={elapsed_s:.1f}s out={s.samples_out} ({rate:.3f} MS/s) in={s.samples_in} "
+            f"partial={s.partial_blocks} rx_drops={s.rx_blocks_dropped} "
+            f"tx_restarts={s.tx_restarts} late={s.late_resyncs}"
+        )
+        if s.active_samples_in:
+            power = s.active_energy_in / s.active_samples_in
+            line += f" tx_power={10 * math.log10(power):.2f}dB"
+            if noise_power:
+                line += f" snr={10 * math.log10(power / noise_power):.2f}dB"
+        return line
+
+    def run(
+        self,
+        should_stop: Callable[[], bool],
+        *,
+        duration_s: float | None = None,
+        stats_interval_s: float = 5.0,
+        noise_power: float = 0.0,
+    ) -> None:
+        """Stream until ``should_stop()`` or ``duration_s`` elapsed."""
+        speed = self.speed or 1.0  # fast mode: idle blocks at the real-time rate
+        period = self.block / (self.sample_rate_hz * speed)
+        start = next_time = time.monotonic()
+        next_log = start + stats_interval_s
+        while not should_stop():
+            now = time.monotonic()
+            if duration_s is not None and now - start >= duration_s:
+                break
+            self._fill(next_time)
+            self._emit()
+            now = time.monotonic()
+            next_time = next_time + period if self.speed is not None else now + period
+            if next_time < now - MAX_LAG_S:
+                self.stats.late_resyncs += 1
+                next_time = now
+            if now >= next_log:
+                self.log(self.status_line(now - start, noise_power))
+                next_log += stats_interval_s
+        self.log(self.status_line(time.monotonic() - start, noise_power))
+
+
+def cmd_channel(args: argparse.Namespace) -> int:
+    """``aeradio channel``: run the loopback channel simulator until Ctrl-C, SIGTERM or --duration-s."""
+    from aeradio.radio.zmq_stream import zmq_address
+
+    settings = settings_from_args(args)
+    if args.speed is not None:
+        check_range("--speed", args.speed, 1e-3, 1e3)
+    speed = 1.0 if args.realtime else args.speed
+    if args.duration_s is not None:
+        check_range("--duration-s", args.duration_s, 0.0, 1e7, unit="s")
+    check_range("--stats-interval-s", args.stats_interval_s, 0.1, 1e6, unit="s")
+    check_range("--seed", args.seed, 0, 2**63 - 1)
+    tx_address, rx_address = zmq_address(args.tx), zmq_address(args.rx)
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    rng = np.random.default_rng(args.seed)
+    sim = ChannelSimulator(
+        ChannelModel(settings, rng), tx_address, rx_address, args.sample_rate_hz, speed=speed, log=log
+    )
+    stop = {"flag": False}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop["flag"] = True
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    pace = "as fast as possible (idle noise in real time)" if speed is None else f"{speed:g}x real time"
+    log(
+        f"channel: PULL {tx_address} -> PUB {rx_address}, {args.sample_rate_hz / 1e6:g} MS/s, {pace}, "
+        f"blocks of {sim.block}, seed {args.seed}; impairments: {settings.describe(args.sample_rate_hz)}"
+    )
+    try:
+        sim.run(
+            lambda: stop["flag"],
+            duration_s=args.duration_s,
+            stats_interval_s=args.stats_interval_s,
+            noise_power=settings.noise_power,
+        )
+    finally:
+        sim.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

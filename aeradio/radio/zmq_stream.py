@@ -1,0 +1,277 @@
+"""ZMQ sample streams in the GNU Radio gr-zeromq wire format, and the ZMQ devices.
+
+Wire format (DESIGN.md, gr-zeromq ``lib/tag_headers.cc``): each message is one part, the
+tag header followed by raw interleaved little-endian float32 I/Q samples::
+
+    offset 0  uint16  magic 0x5FF0
+    offset 2  uint8   version 1
+    offset 3  uint64  absolute offset of the message's first sample
+    offset 11 uint64  number of tags (always 0 here)
+    offset 19 float32 I0, Q0, I1, Q1, ...
+
+packed, little-endian (GNU Radio writes it in host order, little-endian on every platform
+it ships on). A GNU Radio flowgraph interoperates with its ZMQ PUSH/PULL/PUB/SUB blocks with
+``pass_tags=True`` (otherwise they send and expect bare samples). Headers of version 2
+(newer GNU Radio) with no tags are accepted too; tagged messages are refused.
+
+Topology of the loopback (``aeradio channel --tx ADDR_A --rx ADDR_B``): the channel *binds*
+both sockets, a PULL on ``ADDR_A`` and a PUB on ``ADDR_B``; the radio processes *connect*:
+
+- ``aeradio tx --device zmq:ADDR_A`` opens :class:`ZmqTxDevice`, a PUSH socket: back-pressure,
+  nothing dropped (bounded high-water marks: a full queue blocks the writer);
+- ``aeradio rx --device zmq:ADDR_B`` opens :class:`ZmqRxDevice`, a SUB socket: a slow
+  receiver overflows as on hardware, and the offsets tell it how many samples it lost
+  (``stats.samples_dropped``).
+
+Either side can restart at any time: ZMQ reconnects by itself; a sample offset that goes
+backwards is logged as a restart of the stream, not as a loss. Sockets default to
+127.0.0.1 in every recipe.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from typing import Any
+
+import numpy as np
+
+from aeradio.constants import SAMPLE_DTYPE
+from aeradio.errors import DeviceError, StreamError
+from aeradio.radio.base import Device, DeviceSettings, Direction
+
+#: gr-zeromq tag header: magic, version, first-sample offset, tag count (packed, LE).
+HEADER = struct.Struct("<HBQQ")
+HEADER_MAGIC = 0x5FF0
+HEADER_VERSION = 1
+#: Versions whose tag-free header has the layout above (GNU Radio 3.8-3.10 and 3.11+).
+ACCEPTED_VERSIONS = (1, 2)
+#: Samples per message at most (64 KiB of I/Q): bounded memory per queued message.
+MAX_MESSAGE_SAMPLES = 8192
+#: Messages a PUSH/PULL pair queues on each side before the writer blocks.
+PUSH_PULL_HWM = 8
+#: Messages a PUB/SUB pair queues on each side before new ones are dropped.
+PUB_SUB_HWM = 64
+#: How long a closing socket may still try to deliver queued messages (ms).
+LINGER_MS = 200
+
+
+def pack_message(offset: int, samples: np.ndarray) -> bytes:
+    """One wire message: the tag header for ``offset`` and ``samples`` ([n] complex64)."""
+    body = np.ascontiguousarray(samples, dtype=SAMPLE_DTYPE).astype("<c8", copy=False)
+    return HEADER.pack(HEADER_MAGIC, HEADER_VERSION, offset, 0) + body.tobytes()
+
+
+def unpack_message(message: bytes | memoryview) -> tuple[int, np.ndarray]:
+    """``(offset, samples)`` of one wire message; samples are ``[n] complex64`` (a copy).
+
+    Raises :class:`StreamError` for anything that is not a tag-free gr-zeromq message.
+    """
+    if len(message) < HEADER.size:
+        raise StreamError(
+            f"ZMQ message of {len(message)} bytes is shorter than the {HEADER.size}-byte "
+            "gr-zeromq tag header (is the sender using pass_tags=True?)"
+        )
+    magic, version, offset, ntags = HEADER.unpack_from(message)
+    if magic != HEADER_MAGIC or version not in ACCEPTED_VERSIONS:
+        raise StreamError(
+            f"ZMQ message header has magic 0x{magic:04X} version {version}; expected magic "
+            f"0x{HEADER_MAGIC:04X}, version in {ACCEPTED_VERSIONS} (gr-zeromq with pass_tags=True)"
+        )
+    if ntags != 0:
+        raise StreamError(f"ZMQ message carries {ntags} stream tags; only tag-free messages are read")
+    payload = len(message) - HEADER.size
+    if payload % 8:
+        raise StreamError(f"ZMQ message payload of {payload} bytes is not whole float32 I/Q pairs")
+    samples = np.frombuffer(message, dtype="<c8", offset=HEADER.size).astype(SAMPLE_DTYPE)
+    return int(offset), samples
+
+
+def zmq_address(uri: str) -> str:
+    """The ZMQ endpoint of ``zmq:tcp://HOST:PORT`` (or of a bare ``tcp://HOST:PORT``)."""
+    address = uri[4:] if uri.startswith("zmq:") else uri
+    if not address.startswith(("tcp://", "ipc://", "inproc://")) or address.endswith("//"):
+        raise DeviceError(
+            f"ZMQ address must look like zmq:tcp://HOST:PORT (e.g. zmq:tcp://127.0.0.1:5555), got {uri!r}"
+        )
+    return address
+
+
+def _import_zmq() -> Any:
+    try:
+        import zmq
+    except ImportError:  # pragma: no cover - pyzmq is a dependency
+        raise DeviceError("pyzmq is not installed (pip install pyzmq)") from None
+    return zmq
+
+
+def open_socket(kind: str, address: str, *, bind: bool, hwm: int, role: str) -> Any:
+    """A ZMQ socket of ``kind`` ("PUSH", "PULL", "PUB", "SUB") bound or connected to ``address``.
+
+    ``role`` names the socket in errors (e.g. "--tx"). High-water marks bound every queue.
+    """
+    zmq = _import_zmq()
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(getattr(zmq, kind))
+    sock.setsockopt(zmq.LINGER, LINGER_MS)
+    sock.setsockopt(zmq.SNDHWM, hwm)
+    sock.setsockopt(zmq.RCVHWM, hwm)
+    if kind == "SUB":
+        sock.setsockopt(zmq.SUBSCRIBE, b"")
+    try:
+        if bind:
+            sock.bind(address)
+        else:
+            sock.connect(address)
+    except zmq.ZMQError as exc:
+        sock.close(linger=0)
+        verb = "bind" if bind else "connect"
+        raise DeviceError(f"cannot {verb} {role} ZMQ {kind} socket to {address}: {exc}") from None
+    return sock
+
+
+class MessageSender:
+    """Sends complex64 blocks as wire messages, numbering samples from offset 0."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.offset = 0
+
+    def send(self, samples: np.ndarray, *, timeout_s: float | None, drop_when_full: bool = False) -> bool:
+        """Send ``samples`` ([n] complex64) in messages of at most MAX_MESSAGE_SAMPLES.
+
+        Blocks up to ``timeout_s`` per message (None: forever) when the queue is full and
+        raises :class:`StreamError` after it; with ``drop_when_full`` (PUB) never blocks.
+        Returns False when a message was dropped. The offset always advances.
+        """
+        zmq = _import_zmq()
+        delivered = True
+        for start in range(0, len(samples), MAX_MESSAGE_SAMPLES):
+            chunk = samples[start : start + MAX_MESSAGE_SAMPLES]
+            message = pack_message(self.offset, chunk)
+            if drop_when_full:
+                try:
+                    self.sock.send(message, zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    delivered = False
+            else:
+                timeout_ms = None if timeout_s is None else max(0, int(timeout_s * 1000))
+                if not self.sock.poll(timeout_ms, zmq.POLLOUT):
+                    raise StreamError(
+                        f"ZMQ peer did not accept samples within {timeout_s} s "
+                        "(is `aeradio channel` running?)"
+                    )
+                self.sock.send(message, copy=False)
+            self.offset += len(chunk)
+        return delivered
+
+
+class ZmqTxDevice(Device):
+    """TX on a ZMQ PUSH socket that connects to the channel's PULL (see module docstring)."""
+
+    direction: Direction = "tx"
+
+    def __init__(self, uri: str, settings: DeviceSettings, *, bind: bool = False) -> None:
+        super().__init__()
+        self.address = zmq_address(uri)
+        self.sample_rate_hz = settings.sample_rate_hz
+        self._sender = MessageSender(
+            open_socket("PUSH", self.address, bind=bind, hwm=PUSH_PULL_HWM, role="TX")
+        )
+        self._closed = False
+
+    def read(self, max_samples: int, timeout_s: float = 1.0) -> np.ndarray | None:
+        raise StreamError("a ZMQ TX device cannot read; open it with direction 'rx'")
+
+    def write(self, samples: np.ndarray, *, end_burst: bool = False, timeout_s: float = 5.0) -> None:
+        """Push ``samples`` ([n] complex64); bursts need no marker: idle air is silence."""
+        if self._closed:
+            raise StreamError("write on a closed ZMQ TX device")
+        self._sender.send(np.asarray(samples, dtype=SAMPLE_DTYPE), timeout_s=timeout_s)
+        self.stats.samples += len(samples)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._sender.sock.close()
+
+    def describe(self) -> dict[str, object]:
+        return {"sample_rate_hz": self.sample_rate_hz, "device": f"zmq:{self.address}", "socket": "PUSH"}
+
+
+class OffsetTracker:
+    """Counts samples lost between messages from their absolute offsets."""
+
+    def __init__(self) -> None:
+        self.expected: int | None = None
+        self.dropped = 0
+        self.restarts = 0
+
+    def update(self, offset: int, count: int) -> int:
+        """Account for a message of ``count`` samples at ``offset``; returns samples lost before it."""
+        lost = 0
+        if self.expected is not None:
+            if offset > self.expected:
+                lost = offset - self.expected
+                self.dropped += lost
+            elif offset < self.expected:
+                self.restarts += 1
+        self.expected = offset + count
+        return lost
+
+
+class ZmqRxDevice(Device):
+    """RX on a ZMQ SUB socket that connects to the channel's PUB (see module docstring)."""
+
+    direction: Direction = "rx"
+
+    def __init__(self, uri: str, settings: DeviceSettings, *, bind: bool = False) -> None:
+        super().__init__()
+        self.address = zmq_address(uri)
+        self.sample_rate_hz = settings.sample_rate_hz
+        self._sock = open_socket("SUB", self.address, bind=bind, hwm=PUB_SUB_HWM, role="RX")
+        self._tracker = OffsetTracker()
+        self._pending = np.zeros(0, dtype=SAMPLE_DTYPE)
+        self._closed = False
+
+    def _receive(self, timeout_s: float) -> bool:
+        """Receive one message into the pending buffer; False on timeout."""
+        zmq = _import_zmq()
+        if not self._sock.poll(max(0, int(timeout_s * 1000)), zmq.POLLIN):
+            return False
+        offset, samples = unpack_message(self._sock.recv(copy=False).buffer)
+        restarts = self._tracker.restarts
+        lost = self._tracker.update(offset, len(samples))
+        if lost:
+            self.stats.samples_dropped += lost
+            self.stats.overflows += 1
+        if self._tracker.restarts != restarts:
+            self.stats.events.append(f"stream restarted at offset {offset}")
+        self._pending = np.concatenate([self._pending, samples]) if len(self._pending) else samples
+        return True
+
+    def read(self, max_samples: int, timeout_s: float = 1.0) -> np.ndarray | None:
+        """Up to ``max_samples`` samples ([n] complex64); empty when nothing came in ``timeout_s``."""
+        if self._closed:
+            raise StreamError("read on a closed ZMQ RX device")
+        deadline = time.monotonic() + timeout_s
+        if not len(self._pending) and not self._receive(timeout_s):
+            self.stats.timeouts += 1
+            return np.zeros(0, dtype=SAMPLE_DTYPE)
+        # Take what is already queued, without waiting, up to max_samples.
+        while len(self._pending) < max_samples and time.monotonic() < deadline and self._receive(0.0):
+            pass
+        out, self._pending = self._pending[:max_samples], self._pending[max_samples:]
+        self.stats.samples += len(out)
+        return out
+
+    def write(self, samples: np.ndarray, *, end_burst: bool = False, timeout_s: float = 5.0) -> None:
+        raise StreamError("a ZMQ RX device cannot write; open it with direction 'tx'")
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._sock.close(linger=0)
+
+    def describe(self) -> dict[str, object]:
+        return {"sample_rate_hz": self.sample_rate_hz, "device": f"zmq:{self.address}", "socket": "SUB"}
