@@ -1,0 +1,168 @@
+"""``aeradio channel`` as a real process between real ZMQ TX and RX devices."""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aeradio.radio import DeviceSettings, open_device
+
+RATE = 1e6
+SETTINGS = DeviceSettings(sample_rate_hz=RATE)
+
+
+def _free_endpoint() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+
+
+class Channel:
+    """One ``aeradio channel`` subprocess; its stderr goes to a file."""
+
+    def __init__(self, tmp_path: Path, tx: str, rx: str, *extra: str) -> None:
+        self.log_path = tmp_path / f"channel-{time.monotonic_ns()}.log"
+        self._log = self.log_path.open("w")
+        cmd = [sys.executable, "-m", "aeradio.cli", "channel", "--tx", f"zmq:{tx}", "--rx", f"zmq:{rx}",
+               "--sample-rate-hz", str(RATE), "--stats-interval-s", "0.5", *extra]
+        self.proc = subprocess.Popen(cmd, stderr=self._log, stdout=subprocess.DEVNULL)
+
+    def wait_started(self, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while "channel: PULL" not in self.log() and time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log()
+            time.sleep(0.02)
+        assert "channel: PULL" in self.log()
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def channels(tmp_path):
+    started: list[Channel] = []
+
+    def start(tx: str, rx: str, *extra: str, wait: bool = True) -> Channel:
+        ch = Channel(tmp_path, tx, rx, *extra)
+        started.append(ch)
+        if wait:
+            ch.wait_started()
+        return ch
+
+    yield start
+    for ch in started:
+        ch.stop()
+
+
+def _read_for(rx, seconds: float, chunk: int = 65536) -> np.ndarray:
+    got, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        got.append(rx.read(chunk, timeout_s=0.2))
+    return np.concatenate(got)
+
+
+def _wait_for_stream(rx, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if len(rx.read(65536, timeout_s=0.2)):
+            return
+    raise AssertionError("no samples from the channel")
+
+
+def test_idle_channel_streams_noise_in_real_time(channels):
+    tx, rx_ep = _free_endpoint(), _free_endpoint()
+    ch = channels(tx, rx_ep, "--realtime", "--snr-db", "10", "--seed", "4")
+    with open_device(f"zmq:{rx_ep}", "rx", SETTINGS) as rx:
+        _wait_for_stream(rx)
+        t0 = time.monotonic()
+        y = _read_for(rx, 1.0)
+        elapsed = time.monotonic() - t0
+        assert len(y) == pytest.approx(RATE * elapsed, rel=0.15)  # paced at the sample rate
+        assert np.mean(np.abs(y) ** 2) == pytest.approx(0.1, rel=0.05)  # noise at SNR 10 dB
+        assert rx.stats.samples_dropped == 0
+    assert ch.stop() == 0
+    assert "AWGN SNR 10.00 dB" in ch.log() and "1x real time" in ch.log()
+
+
+def test_impairments_applied_to_what_tx_sends(channels):
+    tx_ep, rx_ep = _free_endpoint(), _free_endpoint()
+    cfo_hz, dc = 2000.0, 0.05 + 0.02j
+    channels(tx_ep, rx_ep, "--speed", "4", "--cfo-hz", str(cfo_hz), "--dc-offset", f"{dc}",
+             "--delay-samples", "10")
+    with open_device(f"zmq:{rx_ep}", "rx", SETTINGS) as rx, open_device(f"zmq:{tx_ep}", "tx", SETTINGS) as tx:
+        _wait_for_stream(rx)
+        tx.write(np.ones(50_000, np.complex64), end_burst=True)
+        y = _read_for(rx, 1.0) - np.complex64(dc)
+        active = np.flatnonzero(np.abs(y) > 0.5)
+        assert len(active) == 50_000 and active[-1] - active[0] == 49_999  # contiguous burst
+        burst = y[active].astype(np.complex128)
+        np.testing.assert_allclose(np.abs(burst), 1.0, atol=1e-4)
+        cfo_cps = np.mean(np.angle(burst[1:] * np.conj(burst[:-1]))) / (2 * np.pi)
+        assert cfo_cps * RATE == pytest.approx(cfo_hz, rel=1e-3)
+        assert np.max(np.abs(np.delete(y, active))) < 1e-5  # silence around it: DC removed, no noise
+        assert rx.stats.samples_dropped == 0
+
+
+def test_tx_restart_and_channel_restart_keep_rx_streaming(channels):
+    tx_ep, rx_ep = _free_endpoint(), _free_endpoint()
+    ch = channels(tx_ep, rx_ep, "--speed", "2")
+    with open_device(f"zmq:{rx_ep}", "rx", SETTINGS) as rx:
+        _wait_for_stream(rx)
+        for _ in range(2):  # TX killed and restarted: a new PUSH, offsets from 0 again
+            with open_device(f"zmq:{tx_ep}", "tx", SETTINGS) as tx:
+                tx.write(np.ones(20_000, np.complex64), end_burst=True)
+        y = _read_for(rx, 0.6)
+        assert np.count_nonzero(np.abs(y) > 0.5) == 40_000
+        deadline = time.monotonic() + 3
+        while "TX stream restarted" not in ch.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "TX stream restarted" in ch.log()
+        ch.stop()
+        # The channel restarted: RX reconnects by itself and notes the restart of the offsets.
+        channels(tx_ep, rx_ep, "--speed", "2")
+        _wait_for_stream(rx)
+        assert len(_read_for(rx, 0.3)) > 0
+        assert any("stream restarted" in e for e in rx.stats.events)
+
+
+def test_slow_rx_counts_dropped_samples(channels):
+    tx_ep, rx_ep = _free_endpoint(), _free_endpoint()
+    channels(tx_ep, rx_ep, "--speed", "5")
+    with open_device(f"zmq:{rx_ep}", "rx", SETTINGS) as rx:
+        _wait_for_stream(rx)
+        time.sleep(1.5)  # a receiver that stalls: 7.5 MS produced meanwhile, queues are bounded
+        _read_for(rx, 0.5)
+        assert rx.stats.samples_dropped > 1_000_000
+        assert rx.stats.overflows >= 1
+
+
+def test_port_in_use_is_one_clear_line(channels):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        ch = channels(f"tcp://127.0.0.1:{port}", _free_endpoint(), wait=False)
+        assert ch.proc.wait(10) == 2
+        lines = ch.log().strip().splitlines()
+        assert len(lines) == 1 and f"cannot bind --tx ZMQ PULL socket to tcp://127.0.0.1:{port}" in lines[0]
+
+
+def test_bad_rate_is_one_clear_line(channels):
+    ch = channels(_free_endpoint(), _free_endpoint(), "--sample-rate-hz", "-5", wait=False)
+    assert ch.proc.wait(10) == 2
+    assert "--sample-rate-hz must be in" in ch.log() and "got -5" in ch.log()
