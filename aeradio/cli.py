@@ -140,7 +140,10 @@ def _add_channel_args(p: argparse.ArgumentParser) -> None:
     snr = p.add_mutually_exclusive_group()
     snr.add_argument("--snr-db", type=float, default=None)
     snr.add_argument("--ebn0-db", type=float, default=None)
-    p.add_argument("--model", default=None, metavar="DIR", help="for --ebn0-db: the code rate")
+    p.add_argument("--model", default=None, metavar="DIR",
+                   help="code rate (for --ebn0-db) and samples per symbol of the link")
+    p.add_argument("--samples-per-symbol", type=int, default=None, metavar="SPS",
+                   help="without --model: TX samples have power 1/SPS during frames")
     p.add_argument("--cfo-hz", type=float, default=0.0)
     p.add_argument("--sco-ppm", type=float, default=0.0)
     p.add_argument("--delay-samples", type=float, default=0.0)

@@ -18,20 +18,23 @@ that arrives late is an underflow (zeros), as on hardware. Without either option
 channel runs as fast as possible while TX has samples queued, and emits noise blocks at
 the real-time rate while TX is idle (so an idle link neither stalls RX nor floods it).
 
-Signal-to-noise ratio. The TX chain emits samples of mean power 1 while a frame is on
-the air (``E|x|^2 = 1`` over its active samples: the RRC-shaped AE symbols scaled so);
-``--snr-db S`` adds complex white Gaussian noise of power ``10^(-S/10)`` per sample over
-the whole simulated band (``fs``). The PA model runs before the noise and keeps that
-reference (its saturation is ``--pa-backoff-db`` above the unit RMS amplitude). The
-periodic log reports the SNR measured from the power of the non-zero TX samples.
+Signal-to-noise ratio. The TX chain (:mod:`aeradio.flowgraphs.pulse`) sends unit-energy
+symbols (``E|a|^2 = 1``) through unit-energy RRC taps at ``sps`` samples per symbol, so
+while a frame is on the air its samples have mean power ``P = 1 / sps``; the channel takes
+that as the signal power (``sps`` from ``--model DIR``, else ``--samples-per-symbol``,
+default the link config's). ``--snr-db S`` adds complex white Gaussian noise of power
+``N = P 10^(-S/10)`` per sample over the whole simulated band (``fs``): S is the ratio of
+the mean power of the active (frame) samples to the noise power per sample. The PA model
+runs before the noise (its saturation is ``--pa-backoff-db`` above the RMS amplitude
+``sqrt(P)``). The periodic log reports the TX power and the SNR measured from the
+non-zero TX samples, which checks the assumption.
 
-``--ebn0-db E --model DIR`` converts with the model's code rate ``R = k/n`` bits per
-complex channel use (one channel use = one symbol) and ``sps`` samples per symbol: a
-symbol spans ``sps`` samples of unit power, so ``Es/N0 = sps * SNR`` (the matched filter
-of unit energy collects ``sps`` times the sample energy and the noise of one sample) and
-``Eb/N0 = Es/N0 / R``. Hence ``SNR_dB = Eb/N0_dB + 10 log10(R) - 10 log10(sps)``: the
-convention of DESIGN.md (Es/N0 = R Eb/N0 per channel use), preamble, header and pilots
-not counted as information bits.
+``--ebn0-db E`` needs ``--model DIR`` for the code rate ``R = k/n`` bits per complex
+channel use (one channel use = one symbol). The matched filter of unit energy turns
+per-sample noise of power ``N`` into noise of power ``N`` per symbol, so
+``Es/N0 = 1 / N`` and, with the convention of DESIGN.md, ``Es/N0 = R Eb/N0``:
+``N = 1 / (R 10^(E/10))``, i.e. ``SNR_dB = Eb/N0_dB + 10 log10(R) - 10 log10(sps)``
+(preamble, header and pilots not counted as information bits).
 
 Randomness (noise, phase noise) comes from one generator seeded by ``--seed``.
 """
@@ -39,21 +42,19 @@ Randomness (noise, phase noise) comes from one generator seeded by ``--seed``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from aeradio.config import LinkConfig
+from aeradio.config import RadioConfig
 from aeradio.constants import SAMPLE_DTYPE
-from aeradio.errors import ConfigError, ModelFormatError, check_range
+from aeradio.errors import ConfigError, check_range
 from aeradio.flowgraphs import impairments as imp
 from aeradio.units import hz_to_cps
 
@@ -85,10 +86,12 @@ class Stage(Protocol):
 class ChannelSettings:
     """What the channel applies; frequencies already in cycles per sample.
 
-    ``noise_power`` is ``E|n|^2`` per sample relative to the unit-power TX samples
-    (0: noiseless). ``phase_noise_std_rad`` is the per-sample Wiener increment std.
+    ``signal_power`` is the mean power of the TX samples during a frame (``1 / sps``),
+    ``noise_power`` the noise ``E|n|^2`` per sample (0: noiseless).
+    ``phase_noise_std_rad`` is the per-sample Wiener increment std.
     """
 
+    signal_power: float = 1.0
     noise_power: float = 0.0
     cfo_cps: float = 0.0
     sco_ppm: float = 0.0
@@ -102,6 +105,7 @@ class ChannelSettings:
     pa_backoff_db: float = DEFAULT_PA_BACKOFF_DB
 
     def __post_init__(self) -> None:
+        check_range("signal power", self.signal_power, 1e-6, 1e6)
         check_range("noise power", self.noise_power, 0.0, 1e6)
         check_range("cfo", self.cfo_cps, -0.5, 0.5, unit="cycles/sample")
         check_range("--sco-ppm", self.sco_ppm, -1e4, 1e4, unit="ppm")
@@ -134,7 +138,8 @@ class ChannelSettings:
         if self.phase_noise_std_rad:
             parts.append(f"phase noise {self.phase_noise_std_rad:.3g} rad/sample (Wiener)")
         if self.noise_power:
-            parts.append(f"AWGN SNR {-10 * math.log10(self.noise_power):.2f} dB")
+            snr_db = 10 * math.log10(self.signal_power / self.noise_power)
+            parts.append(f"AWGN SNR {snr_db:.2f} dB (signal power {self.signal_power:.4g})")
         if self.iq_gain_db or self.iq_phase_deg:
             parts.append(f"IQ imbalance {self.iq_gain_db:g} dB {self.iq_phase_deg:g} deg")
         if self.dc_offset:
@@ -143,28 +148,12 @@ class ChannelSettings:
 
 
 def snr_db_from_ebn0_db(ebn0_db: float, rate: float, samples_per_symbol: int) -> float:
-    """Per-sample SNR (dB, full band, unit-power TX samples) for a given Eb/N0.
+    """Per-sample SNR (dB, full band, active TX samples of power 1/sps) for a given Eb/N0.
 
     >>> round(snr_db_from_ebn0_db(6.0, rate=2.0, samples_per_symbol=4), 4)
-    3.0103
+    2.9897
     """
     return ebn0_db + 10.0 * math.log10(rate) - 10.0 * math.log10(samples_per_symbol)
-
-
-def load_model_link_config(model_dir: str | Path) -> LinkConfig:
-    """The link configuration stored in ``model_dir/model.json``."""
-    try:
-        from aeradio.learning.model_io import load_link_config
-    except ImportError:
-        load_link_config = None
-    if load_link_config is not None:
-        return load_link_config(model_dir)
-    path = Path(model_dir) / "model.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelFormatError(f"cannot read {path}: {exc}") from None
-    return LinkConfig.from_dict(data.get("config", data) if isinstance(data, dict) else data)
 
 
 def parse_complex(name: str, text: str) -> complex:
@@ -182,17 +171,28 @@ def settings_from_args(args: argparse.Namespace) -> ChannelSettings:
     """Validated :class:`ChannelSettings` from ``aeradio channel`` arguments."""
     fs = args.sample_rate_hz
     check_range("--sample-rate-hz", fs, 1e3, 1e9, unit="Hz")
+    cfg = None
+    if args.model is not None:
+        if args.samples_per_symbol is not None:
+            raise ConfigError("give --model DIR or --samples-per-symbol, not both")
+        from aeradio.learning import model_io
+
+        cfg = model_io.load_link_config(args.model)
+        sps = cfg.radio.samples_per_symbol
+    else:
+        sps = args.samples_per_symbol or RadioConfig().samples_per_symbol
+        check_range("--samples-per-symbol", sps, 1, 64)
+    signal_power = 1.0 / sps
     noise_power = 0.0
     if args.ebn0_db is not None:
-        if args.model is None:
+        if cfg is None:
             raise ConfigError("--ebn0-db needs --model DIR (the code rate and samples per symbol)")
         check_range("--ebn0-db", args.ebn0_db, -30.0, 100.0, unit="dB")
-        cfg = load_model_link_config(args.model)
-        snr_db = snr_db_from_ebn0_db(args.ebn0_db, cfg.model.rate, cfg.radio.samples_per_symbol)
-        noise_power = 10.0 ** (-snr_db / 10.0)
+        snr_db = snr_db_from_ebn0_db(args.ebn0_db, cfg.model.rate, sps)
+        noise_power = signal_power * 10.0 ** (-snr_db / 10.0)
     elif args.snr_db is not None:
         check_range("--snr-db", args.snr_db, -30.0, 100.0, unit="dB")
-        noise_power = 10.0 ** (-args.snr_db / 10.0)
+        noise_power = signal_power * 10.0 ** (-args.snr_db / 10.0)
     check_range("--cfo-hz", args.cfo_hz, -fs / 2, fs / 2, unit="Hz")
     taps: tuple[complex, ...] = ()
     if args.multipath:
@@ -205,6 +205,7 @@ def settings_from_args(args: argparse.Namespace) -> ChannelSettings:
         phase_noise_std = imp.phase_noise_std_per_sample(args.phase_noise_dbc, offset_hz, fs)
     use_pa = args.pa_rapp_p is not None or args.pa_backoff_db is not None
     return ChannelSettings(
+        signal_power=signal_power,
         noise_power=noise_power,
         cfo_cps=hz_to_cps(args.cfo_hz, fs),
         sco_ppm=args.sco_ppm,
@@ -224,11 +225,11 @@ def settings_from_args(args: argparse.Namespace) -> ChannelSettings:
 
 
 class RappStage:
-    """Rapp PA, saturating ``backoff_db`` above the unit RMS amplitude of the TX samples."""
+    """Rapp PA, saturating ``backoff_db`` above the RMS amplitude of the TX frames."""
 
-    def __init__(self, p: float, backoff_db: float) -> None:
+    def __init__(self, p: float, backoff_db: float, signal_power: float) -> None:
         self.p = p
-        self.saturation_amplitude = 10.0 ** (backoff_db / 20.0)
+        self.saturation_amplitude = math.sqrt(signal_power) * 10.0 ** (backoff_db / 20.0)
 
     def process(self, x: np.ndarray) -> np.ndarray:
         return imp.apply_rapp(x, self.p, self.saturation_amplitude)
@@ -360,7 +361,7 @@ class ChannelModel:
         s = settings
         stages: list[Stage] = []
         if s.pa_rapp_p is not None:
-            stages.append(RappStage(s.pa_rapp_p, s.pa_backoff_db))
+            stages.append(RappStage(s.pa_rapp_p, s.pa_backoff_db, s.signal_power))
         if s.multipath_taps:
             stages.append(MultipathStage(s.multipath_taps))
         if s.sco_ppm or s.delay_samples != int(s.delay_samples):

@@ -10,6 +10,7 @@ from aeradio.config import LinkConfig
 from aeradio.errors import ConfigError
 from aeradio.flowgraphs import channel_sim as cs
 from aeradio.flowgraphs import impairments as imp
+from aeradio.learning import model_io
 
 
 def _noise(rng, n):
@@ -98,8 +99,19 @@ def _args(**overrides):
     return build_parser().parse_args(argv)
 
 
+def test_snr_relative_to_tx_frame_power_one_over_sps():
+    s = cs.settings_from_args(_args(snr_db=10))  # default sps: the link config's (4)
+    assert s.signal_power == pytest.approx(1 / 4) and s.noise_power == pytest.approx(0.1 / 4)
+    assert "AWGN SNR 10.00 dB" in s.describe(1e6)
+    s = cs.settings_from_args(_args(snr_db=10, samples_per_symbol=8, pa_rapp_p=2))
+    assert s.noise_power == pytest.approx(0.1 / 8)
+    # The PA saturates relative to the frame RMS amplitude sqrt(1/sps), here 6 dB above it.
+    assert cs.ChannelModel(s, np.random.default_rng(0)).stages[0].saturation_amplitude == pytest.approx(
+        np.sqrt(1 / 8) * 10 ** (6 / 20))
+
+
 def test_snr_sets_noise_power_and_model_reproducible():
-    s = cs.settings_from_args(_args(snr_db=10))
+    s = cs.settings_from_args(_args(snr_db=10, samples_per_symbol=1))
     assert s.noise_power == pytest.approx(0.1)
     x = np.zeros(100_000, np.complex64)
     y = cs.ChannelModel(s, np.random.default_rng(1)).process(x)
@@ -110,19 +122,16 @@ def test_snr_sets_noise_power_and_model_reproducible():
 
 def test_ebn0_uses_model_rate_and_samples_per_symbol(monkeypatch):
     cfg = LinkConfig.from_dict({"model": {"k": 8, "n": 7}, "radio": {"samples_per_symbol": 4}})
-    monkeypatch.setattr(cs, "load_model_link_config", lambda path: cfg)
+    monkeypatch.setattr(model_io, "load_link_config", lambda path: cfg)
     s = cs.settings_from_args(_args(ebn0_db=6, model="/some/dir"))
+    # Es/N0 = 1 / N per symbol after the matched filter, and Es/N0 = R Eb/N0.
+    assert s.noise_power == pytest.approx(1 / (8 / 7 * 10 ** 0.6))
     expected_snr_db = 6 + 10 * math.log10(8 / 7) - 10 * math.log10(4)
-    assert -10 * math.log10(s.noise_power) == pytest.approx(expected_snr_db)
+    assert 10 * math.log10(s.signal_power / s.noise_power) == pytest.approx(expected_snr_db)
     with pytest.raises(ConfigError, match="--ebn0-db needs --model"):
         cs.settings_from_args(_args(ebn0_db=6))
-
-
-def test_model_json_read_when_no_model_io(tmp_path, monkeypatch):
-    cfg = LinkConfig.from_dict({"model": {"k": 4, "n": 2}})
-    (tmp_path / "model.json").write_text(__import__("json").dumps({"config": cfg.to_dict()}))
-    monkeypatch.setitem(__import__("sys").modules, "aeradio.learning.model_io", None)
-    assert cs.load_model_link_config(tmp_path) == cfg
+    with pytest.raises(ConfigError, match="--model DIR or --samples-per-symbol, not both"):
+        cs.settings_from_args(_args(snr_db=6, model="/some/dir", samples_per_symbol=2))
 
 
 def test_full_chain_order_and_units():
