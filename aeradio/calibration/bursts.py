@@ -6,8 +6,8 @@ One burst is, in order (lengths in samples, defaults of :class:`BurstLayout`)::
 
 - **sync**: a periodic, band-limited constant-amplitude-spectrum sequence (a Zadoff-Chu
   sequence on the frequency bins ``0 < |k| <= 0.375 Ls``, no DC bin) preceded by a cyclic
-  prefix. It is found by a CFO-tolerant segmented correlation (burst detection, coarse
-  timing, coarse CFO) and, thanks to the prefix, a window of one period is a circular
+  prefix. It is found by a CFO-tolerant segmented correlation (burst detection and
+  coarse timing) and, thanks to the prefix, a window of one period is a circular
   shift of it, so the fractional delay is the phase slope of the cross-spectrum.
 - **silence**: nothing is sent: the receiver sees its DC offset plus noise only (noise
   floor, DC, and the noise's own IQ moments, subtracted from the tones' moments).

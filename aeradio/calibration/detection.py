@@ -6,14 +6,18 @@ sequence by half a cycle over its length (``|cfo| > 1 / (2 Ls)``, 1 kHz at 1 MS/
 segment is correlated on its own (``c_q(d)``) and consecutive segments are combined
 differentially, ``P(d) = sum_q c_q(d) conj(c_{q-1}(d))``: a CFO only rotates ``P`` by
 ``2 pi cfo Lq``, so detection works up to ``|cfo| ~ 1 / (2 Lq)`` cycles/sample (0.03 cps,
-30 kHz at 1 MS/s) and the angle of ``P`` is a coarse CFO estimate. The metric
+30 kHz at 1 MS/s). The metric
 ``|P(d)| / (K E_r(d) / E_s)`` is 1 for a noiseless match, ``snr / (1 + snr)`` with noise,
 and about ``1 / sqrt(Q)`` on noise alone.
+
+The sync's spectrum is a Zadoff-Chu sequence, so in time it sweeps the band like a chirp:
+a CFO moves the detection peak by about ``-cfo Ls / (2 * 0.375)`` samples (8 samples at
+0.012 cycles/sample). Detection is coarse timing only; the measurement re-times the sync
+once the CFO is removed (:mod:`aeradio.calibration.measure`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,8 +36,6 @@ class SyncDetection:
 
     sync_index: int
     metric: float
-    #: Coarse CFO from the segment-to-segment phase (cycles/sample).
-    coarse_cfo_cps: float
 
 
 def sync_metric(x: np.ndarray, layout: BurstLayout) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +47,7 @@ def sync_metric(x: np.ndarray, layout: BurstLayout) -> tuple[np.ndarray, np.ndar
 
     Returns:
         ``(metric, p)``: ``[num_samples - sync_samples + 1]`` float64 metric in [0, ~1] and
-        the complex differential correlation ``P(d)`` (angle = ``2 pi cfo_cps Lq``).
+        the complex differential correlation ``P(d)``.
     """
     seq = sync_sequence(layout).astype(np.complex128)
     ls, lq = seq.size, SEGMENT_SAMPLES
@@ -80,7 +82,7 @@ def detect_syncs(
 
     Peaks above ``threshold`` closer than one sync length are one detection (the highest).
     """
-    metric, p = sync_metric(x, layout)
+    metric, _ = sync_metric(x, layout)
     above = np.flatnonzero(metric > threshold)
     detections: list[SyncDetection] = []
     if above.size == 0:
@@ -88,6 +90,5 @@ def detect_syncs(
     breaks = np.flatnonzero(np.diff(above) > layout.sync_samples) + 1
     for cluster in np.split(above, breaks):
         d = int(cluster[np.argmax(metric[cluster])])
-        cfo = float(np.angle(p[d])) / (2.0 * math.pi * SEGMENT_SAMPLES)
-        detections.append(SyncDetection(d, float(metric[d]), cfo))
+        detections.append(SyncDetection(d, float(metric[d])))
     return detections

@@ -10,7 +10,8 @@ receiver model TX -> delay -> (multipath) -> sample-clock offset -> CFO -> IQ im
 3. tones (IQ corrected): frequencies ``r+ = f (1 + sco) + cfo`` and ``r- = -f (1 + sco) +
    cfo`` (:mod:`aeradio.calibration.tone`), so ``cfo = (r+ + r-) / 2`` and
    ``sco = (r+ - r-) / (2 f) - 1``;
-4. sync (DC, IQ and CFO corrected): fractional arrival time from the cross-spectrum
+4. sync (DC, IQ and CFO corrected): integer arrival by cross-correlation (the detection
+   peak moves with the CFO), fractional arrival from the cross-spectrum
    (:mod:`aeradio.calibration.timing`).
 
 Bursts are combined by the median of each quantity (robust to one bad burst).
@@ -36,8 +37,9 @@ from aeradio.errors import CalibrationError
 MAX_SCO_PPM = 200.0
 #: Samples skipped at each segment edge on top of the clock drift (interpolator tails).
 EDGE_GUARD_SAMPLES = 32
-#: Half-width of the tone search window around its expected frequency (cycles/sample).
-TONE_SEARCH_CPS = 0.03
+#: Half-width of the tone search window around its nominal frequency (cycles/sample); wider
+#: than the CFO detection tolerates (0.03), narrower than the tone frequency (no image, DC).
+TONE_SEARCH_CPS = 0.1
 #: Floor of the noise power (an ideal file recording has none), full scale = 1.
 NOISE_POWER_FLOOR = 1e-15
 
@@ -98,15 +100,12 @@ def _segment(x: np.ndarray, start: int, stop: int) -> np.ndarray:
     return np.asarray(x[start:stop], dtype=np.complex128)
 
 
-def measure_burst(
-    x: np.ndarray, sync_index: int, coarse_cfo_cps: float, layout: BurstLayout
-) -> BurstEstimate:
+def measure_burst(x: np.ndarray, sync_index: int, layout: BurstLayout) -> BurstEstimate:
     """Estimate everything from the burst whose sync starts at ``sync_index`` of ``x``.
 
     Args:
         x: ``[num_samples]`` complex capture holding the whole burst.
         sync_index: integer index of the sync period's first sample (from detection).
-        coarse_cfo_cps: coarse CFO from detection, centres the tone searches.
         layout: the burst layout that was sent.
     """
     base = sync_index - layout.sync_start
@@ -134,16 +133,22 @@ def measure_burst(
 
     freqs = []
     for tone, sign in zip(tones, (1.0, -1.0), strict=True):
-        expected = sign * layout.tone_cps + coarse_cfo_cps
+        expected = sign * layout.tone_cps
         corrected = correct_iq_imbalance(tone, gain_db, phase_deg)
         window = (expected - TONE_SEARCH_CPS, expected + TONE_SEARCH_CPS)
         freqs.append(estimate_tone_cps(corrected, window))
     cfo_cps = (freqs[0] + freqs[1]) / 2.0
     sco_ppm = ((freqs[0] - freqs[1]) / (2.0 * layout.tone_cps) - 1.0) * 1e6
 
-    window = _segment(x, sync_index, sync_index + layout.sync_samples) - dc
-    window = correct_cfo(correct_iq_imbalance(window, gain_db, phase_deg), cfo_cps)
-    shift = estimate_circular_delay(window, sync_sequence(layout))
+    # The sync is chirp-like: a CFO moved the detection peak by about cfo Ls / (2 band)
+    # samples. With the CFO removed, the integer peak is found again, then the fraction.
+    reach = layout.cp_samples // 2
+    seq = sync_sequence(layout)
+    around = _segment(x, sync_index - reach, sync_index + layout.sync_samples + reach) - dc
+    around = correct_cfo(correct_iq_imbalance(around, gain_db, phase_deg), cfo_cps)
+    lag = int(np.argmax(np.abs(np.correlate(around, seq, mode="valid"))))
+    sync_index += lag - reach
+    shift = estimate_circular_delay(around[lag : lag + layout.sync_samples], seq)
     # The phase slope is the delay at the window's centre; the clock offset stretches the
     # window, so the sync's first sample arrived eps (L - 1) / 2 later than that.
     eps = sco_ppm * 1e-6
@@ -195,7 +200,7 @@ def measure_capture(
             f"{layout.length} samples; best sync metric {best:.2f}, threshold {threshold:.2f}): "
             "is the transmitter running `aeradio calibrate tx` at the same sample rate?"
         )
-    bursts = tuple(measure_burst(x, d.sync_index, d.coarse_cfo_cps, layout) for d in found)
+    bursts = tuple(measure_burst(x, d.sync_index, layout) for d in found)
 
     combined = _median(bursts)
     # Receiver index m sees transmit time m (1 + sco): undo the drift, then fold into
