@@ -1,0 +1,389 @@
+"""Streaming RX chain: samples in, decoded frames and BLER statistics out.
+
+The chain is the sequence of its stages, each a method whose output (and estimates) can
+be dumped for debugging (``dump(stage_name, arrays)``):
+
+1. ``condition``  non-finite samples zeroed and counted, DC removed (running mean).
+2. ``detect``     STF periodicity metric (one-symbol boxcar, then correlation at one STF
+                  period, strided by a symbol) against a threshold set by the false-alarm
+                  target; peak -> coarse start and coarse CFO.
+3. ``timing``     segment derotated by the coarse CFO, cross-correlated with the shaped
+                  LTF: fractional start time; weak peaks are rejected.
+4. ``sample``     matched filter evaluated at the symbol instants (fractional delay).
+5. ``phase``      fine CFO from the preamble, then a line fitted through the phases of
+                  preamble chunks and pilot pairs: phase and residual CFO across the frame.
+6. ``level``      gain and noise from the known symbols: unit-energy symbols, noise
+                  variance per real component, SNR.
+7. ``header``     soft BPSK, Chase decoding, CRC-16, model hash check.
+8. ``decode``     the block decoder (the neural receiver) on the payload blocks.
+9. ``score``      test-pattern BLER, data CRC-32.
+
+Frames straddling ``process`` calls are handled by buffering; detection waits until a
+whole frame is in the buffer. All estimates are per frame, so each frame is independent
+(a burst receiver); samples between frames only cost the detector.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from aeradio.config import LinkConfig
+from aeradio.constants import SAMPLE_DTYPE
+from aeradio.flowgraphs.framing import (
+    PAYLOAD_DATA,
+    PAYLOAD_TEST_PATTERN,
+    FrameLayout,
+    Header,
+    decode_header,
+    test_pattern_messages,
+    unpack_data,
+)
+from aeradio.flowgraphs.pulse import sample_matched
+from aeradio.flowgraphs.sync import (
+    TimingEstimator,
+    amplitude_noise,
+    boxcar_sum,
+    detection_threshold,
+    fit_phase,
+    lag_cfo,
+    periodic_correlation,
+)
+
+#: (y [B, n] complex64 unit-energy symbols, noise variance per real component [B]) -> [B] int64.
+BlockDecoder = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: Debug sink: (stage name, arrays and estimates of that stage).
+DumpSink = Callable[[str, dict[str, np.ndarray]], None]
+
+#: STF products left out at each end of the STF (pulse transients).
+_STF_EDGE_SYMBOLS = 2
+#: Lag (symbols) of the fine CFO estimate on the preamble.
+_FINE_CFO_LAG_SYMBOLS = 8
+#: Preamble symbols per phasor group of the phase fit; pilots per group.
+_PREAMBLE_GROUP_SYMBOLS = 16
+_PILOTS_PER_GROUP = 2
+#: False-alarm probability of the LTF check after the STF detector fired.
+_LTF_FALSE_ALARM_PROB = 1e-6
+#: Time constant (samples) of the DC estimate.
+_DC_TIME_CONSTANT = 1 << 15
+
+
+def ml_block_decoder(lut: np.ndarray) -> BlockDecoder:
+    """Minimum-distance (ML on AWGN) detection of the LUT's messages, as a block decoder."""
+    lut = np.asarray(lut, SAMPLE_DTYPE)
+    half_energy = 0.5 * np.sum(np.abs(lut) ** 2, axis=1).astype(np.float32)
+    conj_t = np.conj(lut).T.copy()
+
+    def decode(y: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
+        return np.argmax(np.real(y @ conj_t) - half_energy, axis=1).astype(np.int64)
+
+    return decode
+
+
+@dataclass
+class FrameResult:
+    """One detected frame. Times are absolute sample indices of the stream."""
+
+    start_sample: float
+    cfo_cps: float
+    snr_db: float
+    noise_var: float
+    header: Header | None
+    decisions: np.ndarray | None = None
+    block_errors: int | None = None
+    data: bytes | None = None
+    data_crc_ok: bool | None = None
+
+
+@dataclass
+class RxStats:
+    """Counters of the RX chain (``rx --json`` keys are derived from them)."""
+
+    samples: int = 0
+    nonfinite_samples: int = 0
+    frames_detected: int = 0
+    frames_decoded: int = 0
+    frames_truncated: int = 0
+    header_crc_failures: int = 0
+    model_mismatches: int = 0
+    false_detections: int = 0
+    blocks: int = 0
+    block_errors: int = 0
+    data_crc_failures: int = 0
+    snr_db: list[float] = field(default_factory=list)
+    cfo_cps: list[float] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)
+
+
+class RxChain:
+    """Streaming receiver for one link config.
+
+    Args:
+        cfg: the link config stored with the model.
+        decoder: the block decoder (neural receiver, or :func:`ml_block_decoder`).
+        seed: test-pattern seed of the transmitter.
+        model_hash: the model's hash; frames of another model are counted, not decoded.
+        dump: optional debug sink called after every stage.
+    """
+
+    def __init__(
+        self,
+        cfg: LinkConfig,
+        decoder: BlockDecoder,
+        *,
+        seed: int = 0,
+        model_hash: int | None = None,
+        dump: DumpSink | None = None,
+    ) -> None:
+        lay = FrameLayout(cfg)
+        self.layout, self.decoder, self.seed, self.dump = lay, decoder, seed, dump
+        self.model_hash16 = None if model_hash is None else int(model_hash) & 0xFFFF
+        sps = lay.sps
+        self.lag = lay.stf_period * sps
+        self.terms = len(lay.stf) - lay.stf_period - 2 * _STF_EDGE_SYMBOLS
+        self.threshold = detection_threshold(self.terms, cfg.frame.detection_false_alarm_prob)
+        self.timing = TimingEstimator(lay.ltf, lay.taps, lay.rolloff, sps)
+        # Noise samples are white: the template length in samples counts the terms.
+        self.ltf_threshold = detection_threshold(self.timing.length, _LTF_FALSE_ALARM_PROB)
+        stf_samples = len(lay.stf) * sps
+        self.peak_search = stf_samples
+        self._need = self.lag + (self.terms - 1) * sps + sps  # samples beyond a metric position
+        # Where the LTF template starts relative to the detection peak, measured noise-free.
+        clean = lay.shape(lay.preamble[None, :], gap_symbols=0)
+        lead = stf_samples
+        padded = np.concatenate([np.zeros(lead, SAMPLE_DTYPE), clean, np.zeros(lead, SAMPLE_DTYPE)])
+        p, e1, e2 = self._metric(padded)
+        peak = int(np.argmax(np.abs(p)))
+        self.ltf_offset = lead + stf_samples - peak
+        self.ltf_search = 2 * self.lag + 2 * _STF_EDGE_SYMBOLS * sps + 8
+        half = lay.span * sps // 2
+        # Segment per frame, relative to the peak: room for the LTF search and the filter.
+        self.seg_before = self.ltf_search + stf_samples - self.ltf_offset + half + 4
+        self.seg_len = self.seg_before + self.ltf_offset + self.ltf_search + (
+            lay.num_symbols - len(lay.stf)) * sps + half + 8
+        self.frame_samples = lay.num_symbols * sps
+        self.stats = RxStats()
+        # Zeros before the stream's first sample give a frame at sample 0 its history.
+        self._buf = np.zeros(self.seg_before, SAMPLE_DTYPE)
+        self._buf_start = -self.seg_before  # absolute index of _buf[0]
+        self._scan = -self.seg_before  # absolute index of the next detector position
+        self._dc = 0j
+        self._dc_init = False
+        self._pending = False
+        self._groups = self._phase_groups()
+
+    # ---- stage helpers -------------------------------------------------------------
+    def _emit(self, stage: str, **arrays: np.ndarray) -> None:
+        if self.dump is not None:
+            self.dump(stage, {k: np.asarray(v) for k, v in arrays.items()})
+
+    def _metric(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        sps = self.layout.sps
+        if len(x) < self._need + 1:
+            z = np.zeros(0, np.float32)
+            return z.astype(SAMPLE_DTYPE), z, z
+        return periodic_correlation(boxcar_sum(x, sps), self.lag, self.terms, sps)
+
+    def _phase_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """Group membership [G, L_known] weights (0/1) and group centres (symbols)."""
+        lay = self.layout
+        npre = len(lay.preamble)
+        labels = np.concatenate([
+            np.arange(npre) // _PREAMBLE_GROUP_SYMBOLS,
+            -(-npre // _PREAMBLE_GROUP_SYMBOLS) + np.arange(len(lay.pilot_index)) // _PILOTS_PER_GROUP,
+        ])
+        groups = np.zeros((labels.max() + 1, len(labels)), np.float32)
+        groups[labels, np.arange(len(labels))] = 1.0
+        centres = (groups @ lay.known_index.astype(np.float64)) / groups.sum(axis=1)
+        return groups, centres
+
+    # ---- stage 1 -------------------------------------------------------------------
+    def condition(self, block: np.ndarray) -> np.ndarray:
+        """Zero non-finite samples (counted) and remove the running DC estimate."""
+        x = np.asarray(block, SAMPLE_DTYPE)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            self.stats.nonfinite_samples += int(bad.sum())
+            x = np.where(bad, 0, x).astype(SAMPLE_DTYPE)
+        if len(x):
+            m = complex(np.mean(x))
+            if not self._dc_init:
+                self._dc, self._dc_init = m, True
+            else:
+                alpha = 1.0 - math.exp(-len(x) / _DC_TIME_CONSTANT)
+                self._dc += alpha * (m - self._dc)
+            x = (x - np.complex64(self._dc)).astype(SAMPLE_DTYPE)
+        self._emit("condition", samples=x, dc=np.array(self._dc))
+        return x
+
+    # ---- stage 2 -------------------------------------------------------------------
+    def detect(self) -> list[tuple[int, complex]]:
+        """Frames whose whole segment is buffered: [(absolute peak index, P at the peak)]."""
+        a = self._scan - self._buf_start
+        p, e1, e2 = self._metric(self._buf[a:])
+        power = np.abs(p) ** 2
+        hits = np.flatnonzero(power > self.threshold * e1 * e2)
+        found: list[tuple[int, complex]] = []
+        pos = 0
+        self._pending = False
+        for c in hits:
+            if c < pos:
+                continue
+            if c + self.peak_search > len(p):
+                pos = c
+                self._pending = True
+                break
+            # The normalized metric decides; its plateau is wide, so |P| (which grows
+            # with the overlap of window and STF) places the peak.
+            d = c + int(np.argmax(power[c : c + self.peak_search]))
+            if a + d - self.seg_before + self.seg_len > len(self._buf):
+                pos = c
+                self._pending = True
+                break
+            found.append((self._scan + d, complex(p[d])))
+            pos = d + self.frame_samples - self.peak_search // 2
+        else:
+            pos = max(len(p), pos)
+        self._scan += pos
+        self._emit("detect", metric=power / np.maximum(e1 * e2, 1e-30),
+                   peaks=np.array([f[0] for f in found], np.int64), threshold=np.array(self.threshold))
+        return found
+
+    # ---- stages 3 to 9 on a batch of frames ------------------------------------------
+    def demodulate(self, found: list[tuple[int, complex]]) -> list[FrameResult]:
+        """Synchronize, decode and score detected frames (vectorized over frames)."""
+        lay, sps = self.layout, self.layout.sps
+        peaks = np.array([f[0] for f in found], np.int64)
+        coarse_cfo = np.angle(np.array([f[1] for f in found])) / (2 * math.pi * self.lag)
+        first = peaks - self.seg_before - self._buf_start
+        seg = self._buf[first[:, None] + np.arange(self.seg_len)[None, :]]
+        n = np.arange(self.seg_len, dtype=np.float32)
+        seg = seg * np.exp(-2j * np.pi * (coarse_cfo[:, None].astype(np.float32) * n)).astype(SAMPLE_DTYPE)
+        # Stage 3: timing from the LTF.
+        ltf_first = self.seg_before + self.ltf_offset - self.ltf_search
+        lag, quality = self.timing.estimate(seg, ltf_first, 2 * self.ltf_search + 1)
+        half = (len(lay.taps) - 1) // 2
+        t0 = lag + half - len(lay.stf) * sps  # time of symbol 0 in the segment
+        self._emit("timing", segments=seg, coarse_cfo_cps=coarse_cfo, t0=t0, quality=quality)
+        ok = quality > self.ltf_threshold
+        self.stats.false_detections += int(np.sum(~ok))
+        if not ok.any():
+            return []
+        seg, t0, coarse_cfo, first = seg[ok], t0[ok], coarse_cfo[ok], first[ok]
+        # Stage 4: matched filter at the symbol instants.
+        z = sample_matched(seg, t0, lay.num_symbols, lay.rolloff, sps, lay.span)
+        self._emit("sample", symbols=z)
+        # Stage 5: fine CFO on the preamble, then a phase line through preamble and pilots.
+        npre = len(lay.preamble)
+        c = z[:, lay.known_index] * np.conj(lay.known_symbols)
+        fine = lag_cfo(c[:, :npre], _FINE_CFO_LAG_SYMBOLS, sps)
+        k = np.arange(lay.num_symbols, dtype=np.float64)
+        rot = np.exp(-2j * np.pi * sps * fine[:, None] * k[None, :])
+        z = z * rot
+        c = c * rot[:, lay.known_index]
+        groups, centres = self._groups
+        phase0, slope = fit_phase(c @ groups.T, centres)
+        u = (z * np.exp(-1j * (phase0[:, None] + slope[:, None] * k[None, :]))).astype(SAMPLE_DTYPE)
+        cfo = coarse_cfo + fine + slope / (2 * math.pi * sps)
+        self._emit("phase", symbols=u, fine_cfo_cps=fine, phase0_rad=phase0, cfo_cps=cfo)
+        # Stage 6: level.
+        gain, noise = amplitude_noise(u[:, lay.known_index], lay.known_symbols)
+        y = u / gain[:, None].astype(np.float32)
+        noise_var = (noise / (2 * gain**2)).astype(np.float32)
+        snr_db = 10 * np.log10(gain**2 / noise)
+        self._emit("level", symbols=y, gain=gain, noise_var=noise_var, snr_db=snr_db)
+        # Stage 7: header.
+        llr = lay.header_llr(y[:, lay.header_start : lay.header_start + lay.header_len])
+        headers = [decode_header(row) for row in llr]
+        self._emit("header", llr=llr)
+        # Stage 8: decode payload blocks of frames with a valid header of this model.
+        good = [
+            i for i, h in enumerate(headers)
+            if h is not None and (self.model_hash16 is None or h.model_hash == self.model_hash16)
+        ]
+        decisions = np.zeros((len(headers), lay.blocks), np.int64)
+        if good:
+            blocks = y[good][:, lay.payload_index].reshape(-1, lay.n)
+            nv = np.repeat(noise_var[good], lay.blocks)
+            decisions[good] = np.asarray(self.decoder(blocks, nv), np.int64).reshape(len(good), lay.blocks)
+        self._emit("decode", decisions=decisions)
+        # Stage 9: score.
+        start = first + t0 + self._buf_start
+        results = []
+        for i, h in enumerate(headers):
+            r = FrameResult(float(start[i]), float(cfo[i]), float(snr_db[i]), float(noise_var[i]), h)
+            self._score(r, decisions[i] if i in good else None)
+            results.append(r)
+        return results
+
+    def _score(self, r: FrameResult, decisions: np.ndarray | None) -> None:
+        s, lay = self.stats, self.layout
+        s.frames_detected += 1
+        if r.header is None:
+            s.header_crc_failures += 1
+            return
+        if decisions is None:
+            s.model_mismatches += 1
+            return
+        s.frames_decoded += 1
+        s.snr_db.append(r.snr_db)
+        s.cfo_cps.append(r.cfo_cps)
+        s.seqs.append(r.header.seq)
+        r.decisions = decisions
+        if r.header.kind == PAYLOAD_TEST_PATTERN:
+            expected = test_pattern_messages(self.seed, r.header.seq, lay.blocks, lay.M)
+            r.block_errors = int(np.sum(decisions != expected))
+            s.blocks += lay.blocks
+            s.block_errors += r.block_errors
+        elif r.header.kind == PAYLOAD_DATA:
+            r.data = unpack_data(decisions, lay.k, r.header.length)
+            r.data_crc_ok = r.data is not None
+            s.data_crc_failures += int(r.data is None)
+
+    # ---- streaming -------------------------------------------------------------------
+    def process(self, block: np.ndarray) -> list[FrameResult]:
+        """Feed samples [N] complex64; returns the frames completed by them."""
+        x = self.condition(block)
+        self.stats.samples += len(x)
+        self._buf = np.concatenate([self._buf, x])
+        found = self.detect()
+        results = self.demodulate(found) if found else []
+        keep_from = self._scan - self.seg_before - self.layout.sps
+        drop = min(max(0, keep_from - self._buf_start), len(self._buf))
+        if drop:
+            self._buf = self._buf[drop:]
+            self._buf_start += drop
+        return results
+
+    def flush(self) -> list[FrameResult]:
+        """End of stream: a frame still waiting for samples is counted as truncated."""
+        if self._pending:
+            self.stats.frames_truncated += 1
+            self._pending = False
+        return []
+
+    def report(self, sample_rate_hz: float, frames_expected: int | None = None) -> dict[str, object]:
+        """The ``rx --json`` report (DESIGN.md keys and a few more)."""
+        s = self.stats
+        if frames_expected is None and s.seqs:
+            frames_expected = max(s.seqs) - min(s.seqs) + 1
+        return {
+            "frames_expected": frames_expected,
+            "frames_detected": s.frames_detected,
+            "frames_decoded": s.frames_decoded,
+            "frames_truncated": s.frames_truncated,
+            "false_detections": s.false_detections,
+            "header_crc_failures": s.header_crc_failures,
+            "model_mismatches": s.model_mismatches,
+            "blocks": s.blocks,
+            "block_errors": s.block_errors,
+            "bler": s.block_errors / s.blocks if s.blocks else None,
+            "data_crc_failures": s.data_crc_failures,
+            "snr_db": float(np.mean(s.snr_db)) if s.snr_db else None,
+            "cfo_hz": float(np.mean(s.cfo_cps)) * sample_rate_hz if s.cfo_cps else None,
+            "nonfinite_samples": s.nonfinite_samples,
+            "samples": s.samples,
+        }
