@@ -1,0 +1,108 @@
+"""``calibrate tx`` / ``calibrate rx`` through the CLI, on in-memory devices."""
+
+import json
+
+import numpy as np
+import pytest
+
+from aeradio import cli
+from aeradio.calibration import commands
+from aeradio.calibration.bursts import BurstLayout, calibration_burst
+from aeradio.calibration.simulate import Impairments, simulate_capture
+from aeradio.radio.base import Device
+
+
+class MemoryDevice(Device):
+    """Plays back ``samples`` (RX, then end of source) or records what is written (TX)."""
+
+    def __init__(self, direction, sample_rate_hz, samples=None, block=50_000):
+        super().__init__()
+        self.direction = direction
+        self.sample_rate_hz = sample_rate_hz
+        self.samples = samples
+        self.block = block
+        self.pos = 0
+        self.written = []
+
+    def read(self, max_samples, timeout_s=1.0):
+        if self.pos >= self.samples.size:
+            return None
+        n = min(max_samples, self.block)
+        out = self.samples[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def write(self, samples, *, end_burst=False, timeout_s=5.0):
+        self.written.append((samples.copy(), end_burst))
+
+    def close(self):
+        pass
+
+    def describe(self):
+        return {"sample_rate_hz": self.sample_rate_hz, "freq_hz": 2.4e9}
+
+
+def _patch(monkeypatch, dev):
+    opened = []
+
+    def fake_open(uri, direction, settings, **kwargs):
+        opened.append((uri, direction, settings))
+        assert direction == dev.direction
+        return dev
+
+    monkeypatch.setattr(commands, "open_device", fake_open)
+    return opened
+
+
+def test_calibrate_tx_sends_bursts(monkeypatch, capsys):
+    dev = MemoryDevice("tx", 2e6)
+    opened = _patch(monkeypatch, dev)
+    assert cli.main(["calibrate", "tx", "--device", "zmq:tcp://127.0.0.1:1", "--bursts", "3",
+                     "--sample-rate-hz", "2e6"]) == 0
+    assert opened[0][2].sample_rate_hz == 2e6
+    assert len(dev.written) == 3 and all(end for _, end in dev.written)
+    np.testing.assert_array_equal(dev.written[0][0], calibration_burst())
+    assert "sent 3 calibration bursts" in capsys.readouterr().out
+
+
+def test_calibrate_rx_writes_the_design_keys(monkeypatch, tmp_path, capsys, rng):
+    truth = Impairments(cfo_cps=0.002, sco_ppm=5.0, iq_gain_db=0.5, iq_phase_deg=3.0,
+                        dc=0.02 + 0.01j, delay_samples=20.3)
+    dev = MemoryDevice("rx", 1e6, simulate_capture(truth, rng, bursts=3))
+    _patch(monkeypatch, dev)
+    out = tmp_path / "cal.json"
+    assert cli.main(["calibrate", "rx", "--device", "file:x.sigmf-meta", "--json", str(out),
+                     "--bursts", "2", "--target-snr-db", "25", "--tx-gain-db", "30",
+                     "--tx-gain-range-db", "0:40"]) == 0
+    data = json.loads(out.read_text())
+    for key in ("cfo_hz", "cfo_ppm", "sco_ppm", "iq_gain_db", "iq_phase_deg", "dc_offset",
+                "snr_db", "noise_floor_dbfs", "delay_samples"):
+        assert key in data
+    assert data["format_version"] == 1 and data["sample_rate_hz"] == 1e6
+    assert data["cfo_hz"] == pytest.approx(2000.0, abs=2.0)
+    assert data["cfo_ppm"] == pytest.approx(2000.0 / 2.4e9 * 1e6, abs=0.01)
+    assert data["sco_ppm"] == pytest.approx(5.0, abs=0.4)
+    assert data["snr_db"] == pytest.approx(20.0, abs=0.2)
+    assert data["recommended"]["tx_gain_db"] == pytest.approx(35.0, abs=0.2)
+    # 3 bursts fit; (2 + 1) periods were read, so the last one was cut short.
+    assert data["bursts"] == 2
+    assert "2 bursts: CFO +2000" in capsys.readouterr().out
+
+
+def test_calibrate_rx_without_bursts_is_one_clear_line(monkeypatch, tmp_path, capsys, rng):
+    noise = (rng.standard_normal(300_000) * 0.01).astype(np.complex64)
+    _patch(monkeypatch, MemoryDevice("rx", 1e6, noise))
+    out = tmp_path / "cal.json"
+    assert cli.main(["calibrate", "rx", "--device", "file:x.sigmf-meta", "--json", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("aeradio calibrate: error: no calibration bursts found in 300000 samples")
+    assert "\n" not in err
+    assert not out.exists()
+
+
+def test_bad_gain_range_is_a_config_error(monkeypatch, tmp_path, capsys):
+    layout = BurstLayout()
+    _patch(monkeypatch, MemoryDevice("rx", 1e6, np.tile(calibration_burst(layout), 2)))
+    assert cli.main(["calibrate", "rx", "--device", "file:x.sigmf-meta", "--json",
+                     str(tmp_path / "c.json"), "--rx-gain-range-db", "40:10"]) == 2
+    assert "--rx-gain-range-db must be LO:HI with LO <= HI, got '40:10'" in capsys.readouterr().err
