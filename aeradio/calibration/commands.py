@@ -15,13 +15,14 @@ import argparse
 import math
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from aeradio.calibration.bursts import BurstLayout, calibration_burst
 from aeradio.calibration.calfile import calibration_from_measurement, save_calibration
-from aeradio.calibration.detection import DEFAULT_THRESHOLD
+from aeradio.calibration.detection import DEFAULT_THRESHOLD, detect_syncs
 from aeradio.calibration.gain import TARGET_LEVEL_DBFS, recommend_gains
 from aeradio.calibration.measure import measure_capture
 from aeradio.config import RadioConfig
@@ -77,28 +78,71 @@ def cmd_calibrate_tx(args: argparse.Namespace) -> int:
     return 0
 
 
-def capture(dev: Device, max_samples: int, timeout_s: float) -> np.ndarray:
-    """Read up to ``max_samples`` complex64 samples; stop early at the end of a recording.
+@dataclass
+class Capture:
+    """Samples kept by :func:`capture_bursts` and the stream index of the first one."""
 
-    Raises :class:`CalibrationError` when nothing arrives for ``timeout_s`` seconds before
-    the first sample (a silent device), and stops after that long a gap later on.
+    samples: np.ndarray
+    stream_start_index: int
+    samples_read: int
+    #: Syncs detected while reading (whole bursts or not).
+    syncs_seen: int
+
+
+def capture_bursts(
+    dev: Device,
+    layout: BurstLayout,
+    *,
+    bursts: int,
+    max_samples: int | None,
+    timeout_s: float,
+    threshold: float,
+) -> Capture:
+    """Read until ``bursts`` whole bursts arrived, ``max_samples`` were read, the recording
+    ended, or ``timeout_s`` of wall clock passed without a new burst (or any sample).
+
+    Detection runs on the newest two burst periods as samples arrive; while no burst has
+    been seen, only the newest period is kept, so a radio streaming noise for minutes
+    before the transmitter starts costs no memory.
     """
     blocks: list[np.ndarray] = []
-    total = 0
-    last_data = time.monotonic()
-    while total < max_samples:
-        block = dev.read(min(READ_BLOCK_SAMPLES, max_samples - total), timeout_s=min(timeout_s, 0.5))
+    kept = 0  # samples in blocks
+    dropped_front = 0  # samples read and discarded before blocks[0]
+    syncs: list[int] = []  # absolute sync indices (stream order)
+    checked_at = 0
+    last_progress = time.monotonic()
+    read_total = 0
+    while max_samples is None or read_total < max_samples:
+        ask = READ_BLOCK_SAMPLES if max_samples is None else min(READ_BLOCK_SAMPLES, max_samples - read_total)
+        block = dev.read(ask, timeout_s=min(timeout_s, 0.5))
         if block is None:
             break
         if block.size:
             blocks.append(block)
-            total += block.size
-            last_data = time.monotonic()
-        elif time.monotonic() - last_data > timeout_s:
-            if not total:
-                raise CalibrationError(f"no samples arrived from the device within {timeout_s:g} s")
+            kept += block.size
+            read_total += block.size
+        if read_total - checked_at >= layout.length // 2 or not block.size:
+            checked_at = read_total
+            tail_start = max(0, kept - 2 * layout.length)
+            buffer = np.concatenate(blocks) if len(blocks) > 1 else blocks[0] if blocks else None
+            if buffer is not None:
+                blocks = [buffer]
+                for d in detect_syncs(buffer[tail_start:], layout, threshold):
+                    absolute = dropped_front + tail_start + d.sync_index
+                    if all(abs(absolute - s) > layout.sync_samples for s in syncs):
+                        syncs.append(absolute)
+                        last_progress = time.monotonic()
+                whole = [s for s in syncs if s - layout.sync_start + layout.length <= dropped_front + kept]
+                if len(whole) >= bursts:
+                    break
+                if not syncs and kept > 2 * layout.length:
+                    blocks = [buffer[-layout.length :]]
+                    dropped_front += kept - layout.length
+                    kept = layout.length
+        if time.monotonic() - last_progress > timeout_s:
             break
-    return np.concatenate(blocks) if blocks else np.zeros(0, np.complex64)
+    samples = np.concatenate(blocks) if blocks else np.zeros(0, np.complex64)
+    return Capture(samples, dropped_front, read_total, len(syncs))
 
 
 def _center_freq_hz(args: argparse.Namespace, described: dict[str, Any]) -> float | None:
@@ -114,22 +158,32 @@ def cmd_calibrate_rx(args: argparse.Namespace) -> int:
     tx_range = parse_gain_range("--tx-gain-range-db", args.tx_gain_range_db)
     rx_range = parse_gain_range("--rx-gain-range-db", args.rx_gain_range_db)
     layout = BurstLayout()
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    check_range("--threshold", threshold, 0.05, 1.0)
+    if args.duration_s is not None:
+        check_range("--duration-s", args.duration_s, 1e-3, 1e6, unit="s")
     with open_device(args.device, "rx", device_settings(args)) as dev:
         rate = dev.sample_rate_hz
-        if args.duration_s is not None:
-            check_range("--duration-s", args.duration_s, 1e-3, 3600.0, unit="s")
-            max_samples = int(args.duration_s * rate)
-        else:
-            # One period more than asked: the first burst may start anywhere.
-            max_samples = (args.bursts + 1) * layout.length
-        x = capture(dev, max_samples, args.timeout_s)
+        got = capture_bursts(
+            dev,
+            layout,
+            bursts=args.bursts if args.duration_s is None else 1 << 30,
+            max_samples=None if args.duration_s is None else int(args.duration_s * rate),
+            timeout_s=args.timeout_s,
+            threshold=threshold,
+        )
         described = dev.describe()
         dropped = dev.stats.samples_dropped
     if dropped:
         print(f"aeradio calibrate rx: warning: the device lost {dropped} samples", file=sys.stderr)
-    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
-    check_range("--threshold", threshold, 0.05, 1.0)
-    m = measure_capture(x, layout, threshold=threshold)
+    if not got.syncs_seen:
+        raise CalibrationError(
+            f"no calibration bursts found in {got.samples_read} samples read from {args.device} "
+            f"(detection threshold {threshold:g}): is `aeradio calibrate tx` sending at "
+            f"{rate:g} S/s?"
+        )
+    x = got.samples
+    m = measure_capture(x, layout, threshold=threshold, stream_start_index=got.stream_start_index)
     rx_range = rx_range or described.get("gain_range_db")
     rec = recommend_gains(
         m.snr_db,
@@ -141,7 +195,7 @@ def cmd_calibrate_rx(args: argparse.Namespace) -> int:
         rx_gain_range_db=tuple(rx_range) if rx_range else None,
         target_level_dbfs=TARGET_LEVEL_DBFS if args.target_level_dbfs is None else args.target_level_dbfs,
     )
-    device = {**described, "samples_captured": int(x.size), "samples_dropped": int(dropped)}
+    device = {**described, "samples_read": got.samples_read, "samples_dropped": int(dropped)}
     cal = calibration_from_measurement(
         m, rate, _center_freq_hz(args, described), recommendation=rec, device=device
     )

@@ -84,8 +84,7 @@ def test_calibrate_rx_writes_the_design_keys(monkeypatch, tmp_path, capsys, rng)
     assert data["sco_ppm"] == pytest.approx(5.0, abs=0.4)
     assert data["snr_db"] == pytest.approx(20.0, abs=0.2)
     assert data["recommended"]["tx_gain_db"] == pytest.approx(35.0, abs=0.2)
-    # 3 bursts fit; (2 + 1) periods were read, so the last one was cut short.
-    assert data["bursts"] == 2
+    assert data["bursts"] == 2  # stopped reading once two whole bursts arrived
     assert "2 bursts: CFO +2000" in capsys.readouterr().out
 
 
@@ -95,7 +94,7 @@ def test_calibrate_rx_without_bursts_is_one_clear_line(monkeypatch, tmp_path, ca
     out = tmp_path / "cal.json"
     assert cli.main(["calibrate", "rx", "--device", "file:x.sigmf-meta", "--json", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("aeradio calibrate: error: no calibration bursts found in 300000 samples")
+    assert err.startswith("aeradio calibrate: error: no calibration bursts found in 300000 samples read")
     assert "\n" not in err
     assert not out.exists()
 
@@ -106,3 +105,19 @@ def test_bad_gain_range_is_a_config_error(monkeypatch, tmp_path, capsys):
     assert cli.main(["calibrate", "rx", "--device", "file:x.sigmf-meta", "--json",
                      str(tmp_path / "c.json"), "--rx-gain-range-db", "40:10"]) == 2
     assert "--rx-gain-range-db must be LO:HI with LO <= HI, got '40:10'" in capsys.readouterr().err
+
+
+def test_long_noise_before_the_bursts_is_dropped_but_counted(monkeypatch, tmp_path, rng):
+    layout = BurstLayout()
+    lead = 400_000
+    noise = (rng.standard_normal(lead) * 0.005).astype(np.complex64)
+    truth = Impairments(delay_samples=7.6)
+    dev = MemoryDevice("rx", 1e6, np.concatenate([noise, simulate_capture(truth, rng, bursts=2)]))
+    _patch(monkeypatch, dev)
+    out = tmp_path / "cal.json"
+    assert cli.main(["calibrate", "rx", "--device", "file:x.sigmf-meta", "--json", str(out),
+                     "--bursts", "1"]) == 0
+    data = json.loads(out.read_text())
+    # The delay is counted from the stream's first sample, dropped noise included.
+    assert data["delay_samples"] == pytest.approx((lead + 7.6) % layout.length, abs=0.05)
+    assert data["device"]["samples_read"] < lead + 2 * layout.length
