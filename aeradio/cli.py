@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--file", default=None, metavar="PATH", help="send this file's bytes")
     p.add_argument("--seed", type=int, default=0, help="test-pattern seed")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibrate rx output to apply")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file: recording")
     p.set_defaults(handler=_handler("aeradio.flowgraphs.commands:cmd_tx"))
 
     p = sub.add_parser("rx", help="receive and decode frames")

@@ -50,6 +50,7 @@ from aeradio.flowgraphs.sync import (
     detection_threshold,
     fit_phase,
     lag_cfo,
+    linear_phasor,
     periodic_correlation,
 )
 
@@ -143,6 +144,8 @@ class RxChain:
         self.model_hash16 = None if model_hash is None else int(model_hash) & 0xFFFF
         sps = lay.sps
         self.lag = lay.stf_period * sps
+        # The detector runs on a grid of hop samples (half a symbol when sps is even).
+        self.hop = sps // 2 if sps % 2 == 0 else 1
         self.terms = len(lay.stf) - lay.stf_period - 2 * _STF_EDGE_SYMBOLS
         self.threshold = detection_threshold(self.terms, cfg.frame.detection_false_alarm_prob)
         self.timing = TimingEstimator(lay.ltf, lay.taps, lay.rolloff, sps)
@@ -156,7 +159,7 @@ class RxChain:
         lead = stf_samples
         padded = np.concatenate([np.zeros(lead, SAMPLE_DTYPE), clean, np.zeros(lead, SAMPLE_DTYPE)])
         p, e1, e2 = self._metric(padded)
-        peak = int(np.argmax(np.abs(p)))
+        peak = int(np.argmax(np.abs(p))) * self.hop
         self.ltf_offset = lead + stf_samples - peak
         self.ltf_search = 2 * self.lag + 2 * _STF_EDGE_SYMBOLS * sps + 8
         half = lay.span * sps // 2
@@ -181,11 +184,16 @@ class RxChain:
             self.dump(stage, {k: np.asarray(v) for k, v in arrays.items()})
 
     def _metric(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        sps = self.layout.sps
-        if len(x) < self._need + 1:
+        """Detector metric terms at positions ``0, hop, 2 hop, ...`` of ``x``."""
+        sps, hop = self.layout.sps, self.hop
+        usable = (len(x) // hop) * hop
+        if usable < self._need + hop:
             z = np.zeros(0, np.float32)
             return z.astype(SAMPLE_DTYPE), z, z
-        return periodic_correlation(boxcar_sum(x, sps), self.lag, self.terms, sps)
+        # One-symbol boxcar on the decimated grid: sums of sps / hop sums of hop samples.
+        sums = x[:usable].reshape(-1, hop).sum(axis=1) if hop > 1 else x[:usable]
+        box = boxcar_sum(sums, sps // hop)
+        return periodic_correlation(box, self.lag // hop, self.terms, sps // hop)
 
     def _phase_groups(self) -> tuple[np.ndarray, np.ndarray]:
         """Group membership [G, L_known] weights (0/1) and group centres (symbols)."""
@@ -222,32 +230,32 @@ class RxChain:
     # ---- stage 2 -------------------------------------------------------------------
     def detect(self) -> list[tuple[int, complex]]:
         """Frames whose whole segment is buffered: [(absolute peak index, P at the peak)]."""
+        hop = self.hop
         a = self._scan - self._buf_start
         p, e1, e2 = self._metric(self._buf[a:])
         power = np.abs(p) ** 2
         hits = np.flatnonzero(power > self.threshold * e1 * e2)
+        search = self.peak_search // hop
         found: list[tuple[int, complex]] = []
-        pos = 0
+        pos = 0  # in detector positions (hop samples) from the scan start
         self._pending = False
         for c in hits:
             if c < pos:
                 continue
-            if c + self.peak_search > len(p):
-                pos = c
-                self._pending = True
+            if c + search > len(p):
+                pos, self._pending = c, True
                 break
             # The normalized metric decides; its plateau is wide, so |P| (which grows
             # with the overlap of window and STF) places the peak.
-            d = c + int(np.argmax(power[c : c + self.peak_search]))
-            if a + d - self.seg_before + self.seg_len > len(self._buf):
-                pos = c
-                self._pending = True
+            d = c + int(np.argmax(power[c : c + search]))
+            if a + d * hop - self.seg_before + self.seg_len > len(self._buf):
+                pos, self._pending = c, True
                 break
-            found.append((self._scan + d, complex(p[d])))
-            pos = d + self.frame_samples - self.peak_search // 2
+            found.append((self._scan + d * hop, complex(p[d])))
+            pos = d + (self.frame_samples - self.peak_search // 2) // hop
         else:
             pos = max(len(p), pos)
-        self._scan += pos
+        self._scan += pos * hop
         self._emit("detect", metric=power / np.maximum(e1 * e2, 1e-30),
                    peaks=np.array([f[0] for f in found], np.int64), threshold=np.array(self.threshold))
         return found
@@ -260,8 +268,7 @@ class RxChain:
         coarse_cfo = np.angle(np.array([f[1] for f in found])) / (2 * math.pi * self.lag)
         first = peaks - self.seg_before - self._buf_start
         seg = self._buf[first[:, None] + np.arange(self.seg_len)[None, :]]
-        n = np.arange(self.seg_len, dtype=np.float32)
-        seg = seg * np.exp(-2j * np.pi * (coarse_cfo[:, None].astype(np.float32) * n)).astype(SAMPLE_DTYPE)
+        seg = seg * linear_phasor(-coarse_cfo, np.zeros(len(found)), self.seg_len)
         # Stage 3: timing from the LTF.
         ltf_first = self.seg_before + self.ltf_offset - self.ltf_search
         lag, quality = self.timing.estimate(seg, ltf_first, 2 * self.ltf_search + 1)
@@ -280,14 +287,12 @@ class RxChain:
         npre = len(lay.preamble)
         c = z[:, lay.known_index] * np.conj(lay.known_symbols)
         fine = lag_cfo(c[:, :npre], _FINE_CFO_LAG_SYMBOLS, sps)
-        k = np.arange(lay.num_symbols, dtype=np.float64)
-        rot = np.exp(-2j * np.pi * sps * fine[:, None] * k[None, :])
-        z = z * rot
-        c = c * rot[:, lay.known_index]
+        c = c * np.exp(-2j * np.pi * sps * fine[:, None] * lay.known_index[None, :])
         groups, centres = self._groups
         phase0, slope = fit_phase(c @ groups.T, centres)
-        u = (z * np.exp(-1j * (phase0[:, None] + slope[:, None] * k[None, :]))).astype(SAMPLE_DTYPE)
-        cfo = coarse_cfo + fine + slope / (2 * math.pi * sps)
+        cfo_residual = fine + slope / (2 * math.pi * sps)  # cycles/sample
+        u = z * linear_phasor(-cfo_residual * sps, -phase0, lay.num_symbols)
+        cfo = coarse_cfo + cfo_residual
         self._emit("phase", symbols=u, fine_cfo_cps=fine, phase0_rad=phase0, cfo_cps=cfo)
         # Stage 6: level.
         gain, noise = amplitude_noise(u[:, lay.known_index], lay.known_symbols)

@@ -20,6 +20,27 @@ from aeradio.constants import SAMPLE_DTYPE
 from aeradio.flowgraphs.pulse import rrc_pulse
 
 
+def linear_phasor(cycles_per_step: np.ndarray, phase_rad: np.ndarray, length: int) -> np.ndarray:
+    """``exp(j (phase + 2 pi f n))`` for ``n < length``, one row per frame.
+
+    Computed as the outer product of a coarse and a fine phasor table (two small
+    ``exp`` instead of one per element).
+
+    Args:
+        cycles_per_step: [F] float, frequency in cycles per step of ``n``.
+        phase_rad: [F] float.
+    Returns:
+        [F, length] complex64.
+    """
+    f = np.asarray(cycles_per_step, np.float64)[:, None]
+    ph = np.asarray(phase_rad, np.float64)[:, None]
+    inner = 64
+    outer = -(-length // inner)
+    fine = np.exp(2j * np.pi * f * np.arange(inner)).astype(SAMPLE_DTYPE)
+    coarse = np.exp(1j * (ph + 2 * np.pi * f * inner * np.arange(outer))).astype(SAMPLE_DTYPE)
+    return (coarse[:, :, None] * fine[:, None, :]).reshape(len(f), -1)[:, :length]
+
+
 def boxcar_sum(x: np.ndarray, length: int) -> np.ndarray:
     """Sum of ``length`` consecutive samples: ``y[n] = sum_{j<length} x[n + j]``.
 

@@ -77,7 +77,8 @@ class TxChain:
         """One data frame per chunk (each at most :attr:`data_capacity` bytes)."""
         lay = self.layout
         headers = [
-            Header((first_seq + i) & 0xFFFF, PAYLOAD_DATA, len(c), self.model_hash16) for i, c in enumerate(chunks)
+            Header((first_seq + i) & 0xFFFF, PAYLOAD_DATA, len(c), self.model_hash16)
+            for i, c in enumerate(chunks)
         ]
         messages = np.stack([pack_data(c, lay.k, lay.blocks) for c in chunks])
         return self.modulate(headers, messages)

@@ -1,0 +1,172 @@
+"""``aeradio tx`` and ``aeradio rx``: the chains on any device (radio, ZMQ stream, SigMF file)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aeradio.config import LinkConfig
+from aeradio.errors import ConfigError
+from aeradio.flowgraphs.framing import PAYLOAD_DATA
+from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
+from aeradio.flowgraphs.tx_chain import TxChain
+from aeradio.radio.base import DeviceSettings
+
+#: Frames modulated per device write.
+TX_FRAMES_PER_WRITE = 64
+#: Samples per device read.
+RX_READ_SAMPLES = 1 << 16
+#: Test-pattern frames sent when neither --frames nor --file is given.
+DEFAULT_TX_FRAMES = 100
+
+
+def _settings(args: argparse.Namespace, cfg: LinkConfig) -> DeviceSettings:
+    rate = args.sample_rate_hz if args.sample_rate_hz is not None else cfg.radio.sample_rate_hz
+    freq = args.freq_hz if args.freq_hz is not None else cfg.radio.center_freq_hz
+    return DeviceSettings(rate, freq, args.gain_db, args.bandwidth_hz, args.antenna)
+
+
+def _open(args: argparse.Namespace, direction: str, settings: DeviceSettings, **kwargs: Any) -> Any:
+    from aeradio.radio.uri import open_device
+
+    return open_device(args.device, direction, settings, **kwargs)
+
+
+def _calibration(args: argparse.Namespace, rate: float) -> Any:
+    if getattr(args, "calibration", None) is None:
+        return None
+    from aeradio.calibration.calfile import load_calibration
+
+    return load_calibration(args.calibration, rate)
+
+
+def cmd_tx(args: argparse.Namespace) -> int:
+    """Send test-pattern frames (``--frames``) or a file's bytes (``--file``)."""
+    from aeradio.learning.model_io import load_link_config, load_lut, model_hash32
+
+    cfg = load_link_config(args.model)
+    tx = TxChain(cfg, load_lut(args.model), model_hash32(args.model))
+    settings = _settings(args, cfg)
+    cal = _calibration(args, settings.sample_rate_hz)
+    if args.frames is not None and args.frames < 1:
+        raise ConfigError(f"--frames must be >= 1, got {args.frames}")
+    if args.file is not None:
+        try:
+            data = Path(args.file).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"--file {args.file}: {exc.strerror}") from None
+        cap = tx.data_capacity
+        chunks = [data[i : i + cap] for i in range(0, len(data), cap)] or [b""]
+        if len(chunks) > 1 << 16:
+            raise ConfigError(f"--file must fit in 65536 frames ({65536 * cap} bytes), got {len(data)} bytes")
+        batches = [
+            (lambda c=chunks[i : i + TX_FRAMES_PER_WRITE], s=i: tx.data(c, s))
+            for i in range(0, len(chunks), TX_FRAMES_PER_WRITE)
+        ]
+        total = len(chunks)
+    else:
+        total = args.frames if args.frames is not None else DEFAULT_TX_FRAMES
+        batches = [
+            (lambda s=s: tx.test_pattern(np.arange(s, min(s + TX_FRAMES_PER_WRITE, total)), args.seed))
+            for s in range(0, total, TX_FRAMES_PER_WRITE)
+        ]
+    t_start = time.perf_counter()
+    sent = 0
+    extra = {"overwrite": True} if getattr(args, "overwrite", False) else {}
+    with _open(args, "tx", settings, **extra) as dev:
+        for i, make in enumerate(batches):
+            x = make()
+            if cal is not None and cal.cfo_cps:
+                from aeradio.calibration.corrections import correct_cfo
+
+                x = correct_cfo(x, cal.cfo_cps, start_index=sent)
+            dev.write(x, end_burst=i == len(batches) - 1)
+            sent += len(x)
+    dt = time.perf_counter() - t_start
+    print(f"aeradio tx: {total} frames, {sent} samples in {dt:.2f} s", file=sys.stderr)
+    return 0
+
+
+def _write_json(path: str, report: dict[str, Any]) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _write_data(path: str, results: dict[int, bytes]) -> dict[str, Any]:
+    """Write received data frames in sequence order; report the missing ones."""
+    if not results:
+        return {"data_frames": 0, "data_frames_missing": None, "data_bytes": 0}
+    last = max(results)
+    missing = [s for s in range(last + 1) if s not in results]
+    blob = b"".join(results[s] for s in sorted(results))
+    tmp = f"{path}.tmp{os.getpid()}"
+    Path(tmp).write_bytes(blob)
+    os.replace(tmp, path)
+    return {"data_frames": len(results), "data_frames_missing": missing, "data_bytes": len(blob)}
+
+
+def cmd_rx(args: argparse.Namespace) -> int:
+    """Receive, decode and report; stops at --frames, --duration-s or the end of the source."""
+    from aeradio.learning.inference import ReceiverRuntime
+    from aeradio.learning.model_io import load_link_config, model_hash32
+
+    cfg = load_link_config(args.model)
+    runtime = ReceiverRuntime.load(args.model)
+    if args.frames is not None and args.frames < 1:
+        raise ConfigError(f"--frames must be >= 1, got {args.frames}")
+    if args.capture is not None:
+        raise ConfigError("--capture is not available in this version of aeradio rx")
+    rx = RxChain(cfg, runtime.decide, seed=args.seed, model_hash=model_hash32(args.model))
+    settings = _settings(args, cfg)
+    cal = _calibration(args, settings.sample_rate_hz)
+    corrector = None
+    if cal is not None:
+        from aeradio.calibration.corrections import RxCorrector
+
+        corrector = RxCorrector.from_calibration(cal)
+    data: dict[int, bytes] = {}
+    t_start = time.perf_counter()
+    with _open(args, "rx", settings) as dev:
+        while True:
+            block = dev.read(RX_READ_SAMPLES, timeout_s=0.5)
+            if block is None:
+                rx.flush()
+                break
+            if len(block):
+                if corrector is not None:
+                    block = corrector.process(block)
+                results: list[FrameResult] = rx.process(block)
+                for r in results:
+                    if r.header is not None and r.header.kind == PAYLOAD_DATA and r.data is not None:
+                        data[r.header.seq] = r.data
+            if args.frames is not None and rx.stats.frames_detected >= args.frames:
+                break
+            if args.duration_s is not None and rx.stats.samples >= args.duration_s * dev.sample_rate_hz:
+                break
+        report = rx.report(dev.sample_rate_hz, args.frames)
+        report["samples_dropped"] = int(dev.stats.samples_dropped)
+        report["device"] = dev.describe()
+        report["events"] = list(dev.stats.events)
+    report["elapsed_s"] = time.perf_counter() - t_start
+    if args.out is not None:
+        report.update(_write_data(args.out, data))
+    if args.json is not None:
+        _write_json(args.json, report)
+    bler = report["bler"]
+    print(
+        f"aeradio rx: {report['frames_decoded']}/{report['frames_detected']} frames decoded, "
+        f"{report['block_errors']}/{report['blocks']} block errors"
+        + (f" (BLER {bler:.2e})" if bler is not None else "")
+        + f", {report['header_crc_failures']} header CRC failures",
+        file=sys.stderr,
+    )
+    return 0
