@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ import numpy as np
 
 from aeradio.flowgraphs.channel_sim import ChannelModel, ChannelSettings
 from aeradio.radio import DeviceSettings, open_device
+from aeradio.radio.zmq_stream import free_endpoint
 
 #: Candidate rates for the real-time search (MS/s), tried in order until one fails.
 RATES_MSPS = (1.0, 2.0, 5.0, 10.0, 20.0)
@@ -48,12 +48,6 @@ def _setting(ctx: Any, name: str, default: float) -> float:
     return float(os.environ.get(f"AERADIO_{name.upper()}", default))
 
 
-def _free_endpoint() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
-
-
 def _rss_mb(pid: int) -> float:
     text = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) / 1024.0
@@ -63,7 +57,7 @@ class _ChannelProcess:
     """An ``aeradio channel`` subprocess with its log in a temporary file."""
 
     def __init__(self, rate_hz: float, *extra: str) -> None:
-        self.tx, self.rx = _free_endpoint(), _free_endpoint()
+        self.tx, self.rx = free_endpoint(), free_endpoint()
         self._log = tempfile.NamedTemporaryFile("w+", suffix=".log")  # noqa: SIM115
         cmd = [sys.executable, "-m", "aeradio.cli", "channel", "--tx", f"zmq:{self.tx}",
                "--rx", f"zmq:{self.rx}", "--sample-rate-hz", str(rate_hz), "--realtime", *extra]

@@ -54,7 +54,7 @@ import numpy as np
 
 from aeradio.config import RadioConfig
 from aeradio.constants import SAMPLE_DTYPE
-from aeradio.errors import ConfigError, check_range
+from aeradio.errors import ConfigError, StreamError, check_range
 from aeradio.flowgraphs import impairments as imp
 from aeradio.units import hz_to_cps
 
@@ -546,7 +546,7 @@ class ChannelSimulator:
             return False
         try:
             offset, samples = unpack_message(self.pull.recv(copy=False).buffer)
-        except Exception as exc:  # a bad peer must not stop the channel
+        except StreamError as exc:  # a bad peer must not stop the channel
             self.log(f"channel: ignored a TX message: {exc}")
             return True
         restarts = self.tracker.restarts

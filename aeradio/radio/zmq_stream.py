@@ -30,6 +30,7 @@ backwards is logged as a restart of the stream, not as a loss. Sockets default t
 
 from __future__ import annotations
 
+import socket
 import struct
 import time
 from typing import Any
@@ -95,6 +96,13 @@ def zmq_address(uri: str) -> str:
             f"ZMQ address must look like zmq:tcp://HOST:PORT (e.g. zmq:tcp://127.0.0.1:5555), got {uri!r}"
         )
     return address
+
+
+def free_endpoint(host: str = "127.0.0.1") -> str:
+    """``tcp://HOST:PORT`` with a port nothing listens on right now (for tests and the demo)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return f"tcp://{host}:{sock.getsockname()[1]}"
 
 
 def _import_zmq() -> Any:

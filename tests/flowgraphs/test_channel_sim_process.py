@@ -10,15 +10,10 @@ import numpy as np
 import pytest
 
 from aeradio.radio import DeviceSettings, open_device
+from aeradio.radio.zmq_stream import free_endpoint
 
 RATE = 1e6
 SETTINGS = DeviceSettings(sample_rate_hz=RATE)
-
-
-def _free_endpoint() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
 
 
 class Channel:
@@ -85,7 +80,7 @@ def _wait_for_stream(rx, timeout_s: float = 5.0) -> None:
 
 
 def test_idle_channel_streams_noise_in_real_time(channels):
-    tx, rx_ep = _free_endpoint(), _free_endpoint()
+    tx, rx_ep = free_endpoint(), free_endpoint()
     ch = channels(tx, rx_ep, "--realtime", "--snr-db", "10", "--seed", "4")
     with open_device(f"zmq:{rx_ep}", "rx", SETTINGS) as rx:
         _wait_for_stream(rx)
@@ -101,7 +96,7 @@ def test_idle_channel_streams_noise_in_real_time(channels):
 
 
 def test_impairments_applied_to_what_tx_sends(channels):
-    tx_ep, rx_ep = _free_endpoint(), _free_endpoint()
+    tx_ep, rx_ep = free_endpoint(), free_endpoint()
     cfo_hz, dc = 2000.0, 0.05 + 0.02j
     channels(tx_ep, rx_ep, "--speed", "4", "--cfo-hz", str(cfo_hz), "--dc-offset", f"{dc}",
              "--delay-samples", "10")
@@ -120,7 +115,7 @@ def test_impairments_applied_to_what_tx_sends(channels):
 
 
 def test_tx_restart_and_channel_restart_keep_rx_streaming(channels):
-    tx_ep, rx_ep = _free_endpoint(), _free_endpoint()
+    tx_ep, rx_ep = free_endpoint(), free_endpoint()
     ch = channels(tx_ep, rx_ep, "--speed", "2")
     with open_device(f"zmq:{rx_ep}", "rx", SETTINGS) as rx:
         _wait_for_stream(rx)
@@ -142,7 +137,7 @@ def test_tx_restart_and_channel_restart_keep_rx_streaming(channels):
 
 
 def test_slow_rx_counts_dropped_samples(channels):
-    tx_ep, rx_ep = _free_endpoint(), _free_endpoint()
+    tx_ep, rx_ep = free_endpoint(), free_endpoint()
     channels(tx_ep, rx_ep, "--speed", "5")
     with open_device(f"zmq:{rx_ep}", "rx", SETTINGS) as rx:
         _wait_for_stream(rx)
@@ -157,13 +152,13 @@ def test_port_in_use_is_one_clear_line(channels):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        ch = channels(f"tcp://127.0.0.1:{port}", _free_endpoint(), wait=False)
+        ch = channels(f"tcp://127.0.0.1:{port}", free_endpoint(), wait=False)
         assert ch.proc.wait(10) == 2
         lines = ch.log().strip().splitlines()
         assert len(lines) == 1 and f"cannot bind --tx ZMQ PULL socket to tcp://127.0.0.1:{port}" in lines[0]
 
 
 def test_bad_rate_is_one_clear_line(channels):
-    ch = channels(_free_endpoint(), _free_endpoint(), "--sample-rate-hz", "-5", wait=False)
+    ch = channels(free_endpoint(), free_endpoint(), "--sample-rate-hz", "-5", wait=False)
     assert ch.proc.wait(10) == 2
     assert "--sample-rate-hz must be in" in ch.log() and "got -5" in ch.log()

@@ -5,11 +5,11 @@ import time
 
 import numpy as np
 import pytest
-from zmq_helpers import free_endpoint
 
 from aeradio.errors import DeviceError, StreamError
 from aeradio.radio import DeviceSettings, open_device
 from aeradio.radio import zmq_stream as zs
+from aeradio.radio.zmq_stream import free_endpoint
 
 SETTINGS = DeviceSettings(sample_rate_hz=1e6)
 
