@@ -24,7 +24,7 @@ from aeradio.calibration.bursts import BurstLayout, calibration_burst
 from aeradio.calibration.calfile import calibration_from_measurement, save_calibration
 from aeradio.calibration.detection import DEFAULT_THRESHOLD, detect_syncs
 from aeradio.calibration.gain import TARGET_LEVEL_DBFS, recommend_gains
-from aeradio.calibration.measure import measure_capture
+from aeradio.calibration.measure import is_whole, measure_capture
 from aeradio.config import RadioConfig
 from aeradio.errors import CalibrationError, ConfigError, check_range
 from aeradio.radio.base import Device, DeviceSettings
@@ -132,7 +132,7 @@ def capture_bursts(
                     if all(abs(absolute - s) > layout.sync_samples for s in syncs):
                         syncs.append(absolute)
                         last_progress = time.monotonic()
-                whole = [s for s in syncs if s - layout.sync_start + layout.length <= dropped_front + kept]
+                whole = [s for s in syncs if is_whole(s - dropped_front, layout, kept)]
                 if len(whole) >= bursts:
                     break
                 if not syncs and kept > 2 * layout.length:

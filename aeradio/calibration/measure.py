@@ -96,6 +96,20 @@ def _median(bursts: tuple[BurstEstimate, ...]) -> dict[str, float | complex]:
     return out
 
 
+def _reach(layout: BurstLayout) -> int:
+    """How far (samples) the sync is searched again around its detection."""
+    return layout.cp_samples // 2
+
+
+def is_whole(sync_index: int, layout: BurstLayout, size: int) -> bool:
+    """Whether the burst detected at ``sync_index`` lies inside a capture of ``size`` samples.
+
+    The detection may be off by up to the re-timing reach (CFO: the sync is chirp-like).
+    """
+    reach = _reach(layout)
+    return sync_index - reach >= 0 and sync_index - layout.sync_start + layout.length + reach <= size
+
+
 def _segment(x: np.ndarray, start: int, stop: int) -> np.ndarray:
     return np.asarray(x[start:stop], dtype=np.complex128)
 
@@ -109,7 +123,7 @@ def measure_burst(x: np.ndarray, sync_index: int, layout: BurstLayout) -> BurstE
         layout: the burst layout that was sent.
     """
     base = sync_index - layout.sync_start
-    if base < 0 or base + layout.length > len(x):
+    if not is_whole(sync_index, layout, len(x)):
         raise CalibrationError(f"burst at sample {base} is not entirely inside the capture")
     guard = EDGE_GUARD_SAMPLES + int(math.ceil(MAX_SCO_PPM * 1e-6 * layout.length))
     s0 = base + layout.silence_start + guard
@@ -142,13 +156,13 @@ def measure_burst(x: np.ndarray, sync_index: int, layout: BurstLayout) -> BurstE
 
     # The sync is chirp-like: a CFO moved the detection peak by about cfo Ls / (2 band)
     # samples. With the CFO removed, the integer peak is found again, then the fraction.
-    reach = layout.cp_samples // 2
+    reach = _reach(layout)
     seq = sync_sequence(layout)
     around = _segment(x, sync_index - reach, sync_index + layout.sync_samples + reach) - dc
     around = correct_cfo(correct_iq_imbalance(around, gain_db, phase_deg), cfo_cps)
     lag = int(np.argmax(np.abs(np.correlate(around, seq, mode="valid"))))
     sync_index += lag - reach
-    shift = estimate_circular_delay(around[lag : lag + layout.sync_samples], seq)
+    shift = estimate_circular_delay(around[lag : lag + layout.sync_samples], seq, initial=0.0)
     # The phase slope is the delay at the window's centre; the clock offset stretches the
     # window, so the sync's first sample arrived eps (L - 1) / 2 later than that.
     eps = sco_ppm * 1e-6
@@ -186,12 +200,7 @@ def measure_capture(
     """
     layout = layout or BurstLayout()
     x = np.asarray(x)
-    found = [
-        d
-        for d in detect_syncs(x, layout, threshold)
-        if d.sync_index - layout.sync_start >= 0
-        and d.sync_index - layout.sync_start + layout.length <= x.size
-    ]
+    found = [d for d in detect_syncs(x, layout, threshold) if is_whole(d.sync_index, layout, x.size)]
     if not found:
         metric, _ = sync_metric(x, layout)
         best = float(metric.max()) if metric.size else 0.0
