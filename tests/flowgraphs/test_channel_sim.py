@@ -10,7 +10,6 @@ from aeradio.config import LinkConfig
 from aeradio.errors import ConfigError
 from aeradio.flowgraphs import channel_sim as cs
 from aeradio.flowgraphs import impairments as imp
-from aeradio.learning import model_io
 
 
 def _noise(rng, n):
@@ -122,6 +121,7 @@ def test_snr_sets_noise_power_and_model_reproducible():
 
 def test_ebn0_uses_model_rate_and_samples_per_symbol(monkeypatch):
     cfg = LinkConfig.from_dict({"model": {"k": 8, "n": 7}, "radio": {"samples_per_symbol": 4}})
+    model_io = pytest.importorskip("aeradio.learning.model_io")
     monkeypatch.setattr(model_io, "load_link_config", lambda path: cfg)
     s = cs.settings_from_args(_args(ebn0_db=6, model="/some/dir"))
     # Es/N0 = 1 / N per symbol after the matched filter, and Es/N0 = R Eb/N0.
