@@ -145,33 +145,25 @@ class MessageSender:
         self.sock = sock
         self.offset = 0
 
-    def send(self, samples: np.ndarray, *, timeout_s: float | None, drop_when_full: bool = False) -> bool:
+    def send(self, samples: np.ndarray, *, timeout_s: float | None) -> None:
         """Send ``samples`` ([n] complex64) in messages of at most MAX_MESSAGE_SAMPLES.
 
-        Blocks up to ``timeout_s`` per message (None: forever) when the queue is full and
-        raises :class:`StreamError` after it; with ``drop_when_full`` (PUB) never blocks.
-        Returns False when a message was dropped. The offset always advances.
+        On a PUSH socket, blocks up to ``timeout_s`` per message (None: forever) while the
+        queue is full and raises :class:`StreamError` after it. A PUB socket never blocks:
+        ZMQ drops what a slow subscriber cannot take, and the subscriber sees the gap in
+        the offsets.
         """
         zmq = _import_zmq()
-        delivered = True
+        timeout_ms = None if timeout_s is None else max(0, int(timeout_s * 1000))
         for start in range(0, len(samples), MAX_MESSAGE_SAMPLES):
             chunk = samples[start : start + MAX_MESSAGE_SAMPLES]
-            message = pack_message(self.offset, chunk)
-            if drop_when_full:
-                try:
-                    self.sock.send(message, zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    delivered = False
-            else:
-                timeout_ms = None if timeout_s is None else max(0, int(timeout_s * 1000))
-                if not self.sock.poll(timeout_ms, zmq.POLLOUT):
-                    raise StreamError(
-                        f"ZMQ peer did not accept samples within {timeout_s} s "
-                        "(is `aeradio channel` running?)"
-                    )
-                self.sock.send(message, copy=False)
+            if not self.sock.poll(timeout_ms, zmq.POLLOUT):
+                raise StreamError(
+                    f"ZMQ peer did not accept samples within {timeout_s} s "
+                    "(is `aeradio channel` running?)"
+                )
+            self.sock.send(pack_message(self.offset, chunk), copy=False)
             self.offset += len(chunk)
-        return delivered
 
 
 class ZmqTxDevice(Device):

@@ -3,6 +3,7 @@
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -162,3 +163,38 @@ def test_bad_rate_is_one_clear_line(channels):
     ch = channels(free_endpoint(), free_endpoint(), "--sample-rate-hz", "-5", wait=False)
     assert ch.proc.wait(10) == 2
     assert "--sample-rate-hz must be in" in ch.log() and "got -5" in ch.log()
+
+
+def test_snr_measured_on_tx_frames_matches_the_setting(channels):
+    tx_ep, rx_ep = free_endpoint(), free_endpoint()
+    ch = channels(tx_ep, rx_ep, "--speed", "4", "--snr-db", "10", "--stats-interval-s", "0.2")
+    with open_device(f"zmq:{rx_ep}", "rx", SETTINGS) as rx, open_device(f"zmq:{tx_ep}", "tx", SETTINGS) as tx:
+        _wait_for_stream(rx)
+        rng = np.random.default_rng(7)
+        # Frames of power 1/sps = 1/4 (the TX chain's convention at the default sps).
+        x = (rng.standard_normal(40_000) + 1j * rng.standard_normal(40_000)) * np.sqrt(1 / 8)
+        x = x.astype(np.complex64)
+        tx.write(x, end_burst=True)
+        _read_for(rx, 0.5)
+    ch.stop()
+    last = [ln for ln in ch.log().splitlines() if "snr=" in ln][-1]
+    snr_db = float(last.split("snr=")[1].split("dB")[0])
+    power_db = float(last.split("tx_power=")[1].split("dB")[0])
+    assert snr_db == pytest.approx(10.0, abs=0.1) and power_db == pytest.approx(-6.02, abs=0.1)
+
+
+def test_fast_mode_forwards_faster_than_real_time(channels):
+    tx_ep, rx_ep = free_endpoint(), free_endpoint()
+    channels(tx_ep, rx_ep)  # neither --realtime nor --speed
+    with open_device(f"zmq:{rx_ep}", "rx", SETTINGS) as rx, open_device(f"zmq:{tx_ep}", "tx", SETTINGS) as tx:
+        _wait_for_stream(rx)
+        t0 = time.monotonic()
+        sender = threading.Thread(target=tx.write, args=(np.ones(2_000_000, np.complex64),))
+        sender.start()
+        ones = 0
+        while ones < 2_000_000 and time.monotonic() - t0 < 10:
+            ones += int(np.count_nonzero(rx.read(1 << 16, timeout_s=0.2)))
+        elapsed = time.monotonic() - t0
+        sender.join(5)
+        assert ones == 2_000_000 and rx.stats.samples_dropped == 0
+        assert elapsed < 2.0 * 0.75  # 2 s of signal at 1 MS/s, forwarded well above real time
