@@ -101,7 +101,7 @@ def capture_bursts(
     """Read until ``bursts`` whole bursts arrived, ``max_samples`` were read, the recording
     ended, or ``timeout_s`` of wall clock passed without a new burst (or any sample).
 
-    Detection runs on the newest two burst periods as samples arrive; while no burst has
+    Detection scans each new stretch of samples once as they arrive; while no burst has
     been seen, only the newest period is kept, so a radio streaming noise for minutes
     before the transmitter starts costs no memory.
     """
@@ -110,6 +110,7 @@ def capture_bursts(
     dropped_front = 0  # samples read and discarded before blocks[0]
     syncs: list[int] = []  # absolute sync indices (stream order)
     checked_at = 0
+    scan_from = 0  # index in the kept samples where the next detection scan starts
     last_progress = time.monotonic()
     read_total = 0
     while max_samples is None or read_total < max_samples:
@@ -123,21 +124,23 @@ def capture_bursts(
             read_total += block.size
         if read_total - checked_at >= layout.length // 2 or not block.size:
             checked_at = read_total
-            tail_start = max(0, kept - 2 * layout.length)
             buffer = np.concatenate(blocks) if len(blocks) > 1 else blocks[0] if blocks else None
-            if buffer is not None:
+            if buffer is not None and kept - scan_from >= layout.sync_samples:
                 blocks = [buffer]
-                for d in detect_syncs(buffer[tail_start:], layout, threshold):
-                    absolute = dropped_front + tail_start + d.sync_index
+                for d in detect_syncs(buffer[scan_from:], layout, threshold):
+                    absolute = dropped_front + scan_from + d.sync_index
                     if all(abs(absolute - s) > layout.sync_samples for s in syncs):
                         syncs.append(absolute)
                         last_progress = time.monotonic()
+                # Overlap the next scan so a peak cut by this scan's end is found whole.
+                scan_from = max(0, kept - 2 * layout.sync_samples)
                 whole = [s for s in syncs if is_whole(s - dropped_front, layout, kept)]
                 if len(whole) >= bursts:
                     break
                 if not syncs and kept > 2 * layout.length:
                     blocks = [buffer[-layout.length :]]
                     dropped_front += kept - layout.length
+                    scan_from = max(0, scan_from - (kept - layout.length))
                     kept = layout.length
         if time.monotonic() - last_progress > timeout_s:
             break
