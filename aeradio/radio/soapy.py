@@ -194,19 +194,26 @@ class SoapyDevice(Device):
         self.mtu = int(mtu) if mtu and mtu > 0 else DEFAULT_MTU
 
     def describe(self) -> dict[str, object]:
-        """What the hardware really set, read back from the device."""
+        """What the hardware really set, read back from the device (None where it cannot say)."""
         d, ch = self._dir, self.channel
+
+        def read_back(name: str, *args: Any) -> Any:
+            try:
+                return self._call(name, *args)
+            except DeviceError:
+                return None
+
         return {
             "device": f"soapy:{self.args}",
-            "driver": self._call("getDriverKey"),
-            "hardware": self._call("getHardwareKey"),
+            "driver": read_back("getDriverKey"),
+            "hardware": read_back("getHardwareKey"),
             "direction": self.direction,
             "channel": ch,
-            "sample_rate_hz": float(self._call("getSampleRate", d, ch)),
-            "freq_hz": float(self._call("getFrequency", d, ch)),
-            "gain_db": float(self._call("getGain", d, ch)),
-            "bandwidth_hz": float(self._call("getBandwidth", d, ch)),
-            "antenna": self._call("getAntenna", d, ch),
+            "sample_rate_hz": read_back("getSampleRate", d, ch),
+            "freq_hz": read_back("getFrequency", d, ch),
+            "gain_db": read_back("getGain", d, ch),
+            "bandwidth_hz": read_back("getBandwidth", d, ch),
+            "antenna": read_back("getAntenna", d, ch),
         }
 
     # -- streaming ------------------------------------------------------------------------

@@ -221,7 +221,11 @@ class OffsetTracker:
 
 
 class ZmqRxDevice(Device):
-    """RX on a ZMQ SUB socket that connects to the channel's PUB (see module docstring)."""
+    """RX on a ZMQ SUB socket that connects to the channel's PUB (see module docstring).
+
+    A ZMQ stream carries no sample rate: ``settings.sample_rate_hz`` must be the channel's.
+    Connecting never fails when nothing listens yet: reads time out until it does.
+    """
 
     direction: Direction = "rx"
 
