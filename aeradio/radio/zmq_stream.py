@@ -179,6 +179,7 @@ class ZmqTxDevice(Device):
             open_socket("PUSH", self.address, bind=bind, hwm=PUSH_PULL_HWM, role="TX")
         )
         self._closed = False
+        self._failed = False
 
     def read(self, max_samples: int, timeout_s: float = 1.0) -> np.ndarray | None:
         raise StreamError("a ZMQ TX device cannot read; open it with direction 'rx'")
@@ -187,13 +188,28 @@ class ZmqTxDevice(Device):
         """Push ``samples`` ([n] complex64); bursts need no marker: idle air is silence."""
         if self._closed:
             raise StreamError("write on a closed ZMQ TX device")
-        self._sender.send(np.asarray(samples, dtype=SAMPLE_DTYPE), timeout_s=timeout_s)
+        try:
+            self._sender.send(np.asarray(samples, dtype=SAMPLE_DTYPE), timeout_s=timeout_s)
+        except StreamError:
+            self._failed = True
+            raise
         self.stats.samples += len(samples)
 
+    def drain_time_s(self) -> float:
+        """Upper bound on the time the channel needs to take what is still queued.
+
+        Both ends of the PUSH/PULL pair queue PUSH_PULL_HWM messages, consumed at the
+        sample rate (twice, for a channel running at half speed), plus a second of margin.
+        """
+        queued = 2 * PUSH_PULL_HWM * MAX_MESSAGE_SAMPLES
+        return 1.0 + 2.0 * queued / self.sample_rate_hz
+
     def close(self) -> None:
+        """Close after the last samples reached the channel (bounded by :meth:`drain_time_s`)."""
         if not self._closed:
             self._closed = True
-            self._sender.sock.close()
+            linger_ms = 0 if self._failed else int(self.drain_time_s() * 1000)
+            self._sender.sock.close(linger=linger_ms)
 
     def describe(self) -> dict[str, object]:
         return {"sample_rate_hz": self.sample_rate_hz, "device": f"zmq:{self.address}", "socket": "PUSH"}
