@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = cal.add_parser("tx", help="send calibration bursts")
     _add_device_args(c)
     c.add_argument("--bursts", type=int, default=20, help="bursts to send (default 20)")
+    c.add_argument("--overwrite", action="store_true", help="replace an existing file: recording")
     c.set_defaults(handler=_handler("aeradio.calibration.commands:cmd_calibrate_tx"))
     c = cal.add_parser("rx", help="measure calibration bursts")
     _add_device_args(c)

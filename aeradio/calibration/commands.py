@@ -35,10 +35,12 @@ READ_BLOCK_SAMPLES = 1 << 16
 
 
 def device_settings(args: argparse.Namespace) -> DeviceSettings:
-    """Device settings from the common device arguments (rate defaults to the link's)."""
+    """Device settings from the common device arguments (rate, frequency: the link's defaults,
+    as ``aeradio tx/rx`` use)."""
+    radio = RadioConfig()
     return DeviceSettings(
-        sample_rate_hz=args.sample_rate_hz or RadioConfig().sample_rate_hz,
-        freq_hz=args.freq_hz,
+        sample_rate_hz=args.sample_rate_hz if args.sample_rate_hz is not None else radio.sample_rate_hz,
+        freq_hz=args.freq_hz if args.freq_hz is not None else radio.center_freq_hz,
         gain_db=args.gain_db,
         bandwidth_hz=args.bandwidth_hz,
         antenna=args.antenna,
@@ -67,7 +69,8 @@ def cmd_calibrate_tx(args: argparse.Namespace) -> int:
     check_range("--bursts", args.bursts, 1, 1_000_000)
     layout = BurstLayout()
     burst = calibration_burst(layout)
-    with open_device(args.device, "tx", device_settings(args)) as dev:
+    extra = {"overwrite": True} if getattr(args, "overwrite", False) else {}
+    with open_device(args.device, "tx", device_settings(args), **extra) as dev:
         for _ in range(args.bursts):
             dev.write(burst, end_burst=True)
         seconds = args.bursts * layout.length / dev.sample_rate_hz
@@ -148,8 +151,9 @@ def capture_bursts(
     return Capture(samples, dropped_front, read_total, len(syncs))
 
 
-def _center_freq_hz(args: argparse.Namespace, described: dict[str, Any]) -> float | None:
-    freq = described.get("freq_hz", args.freq_hz)
+def _center_freq_hz(settings: DeviceSettings, described: dict[str, Any]) -> float | None:
+    """What the device reports it is tuned to, else what it was asked."""
+    freq = described.get("freq_hz", settings.freq_hz)
     return float(freq) if freq else None
 
 
@@ -165,7 +169,8 @@ def cmd_calibrate_rx(args: argparse.Namespace) -> int:
     check_range("--threshold", threshold, 0.05, 1.0)
     if args.duration_s is not None:
         check_range("--duration-s", args.duration_s, 1e-3, 1e6, unit="s")
-    with open_device(args.device, "rx", device_settings(args)) as dev:
+    settings = device_settings(args)
+    with open_device(args.device, "rx", settings) as dev:
         rate = dev.sample_rate_hz
         got = capture_bursts(
             dev,
@@ -200,7 +205,7 @@ def cmd_calibrate_rx(args: argparse.Namespace) -> int:
     )
     device = {**described, "samples_read": got.samples_read, "samples_dropped": int(dropped)}
     cal = calibration_from_measurement(
-        m, rate, _center_freq_hz(args, described), recommendation=rec, device=device
+        m, rate, _center_freq_hz(settings, described), recommendation=rec, device=device
     )
     save_calibration(cal, args.json)
     dc = complex(*cal.dc_offset)

@@ -104,10 +104,12 @@ def _reach(layout: BurstLayout) -> int:
 def is_whole(sync_index: int, layout: BurstLayout, size: int) -> bool:
     """Whether the burst detected at ``sync_index`` lies inside a capture of ``size`` samples.
 
-    The detection may be off by up to the re-timing reach (CFO: the sync is chirp-like).
+    The detection may be off by up to the re-timing reach (CFO: the sync is chirp-like);
+    the tail silence is not used, so a recording may end right after the last tone.
     """
     reach = _reach(layout)
-    return sync_index - reach >= 0 and sync_index - layout.sync_start + layout.length + reach <= size
+    used_end = sync_index - layout.sync_start + layout.tone_starts[1] + layout.tone_samples + reach
+    return sync_index - reach >= 0 and used_end <= size
 
 
 def _segment(x: np.ndarray, start: int, stop: int) -> np.ndarray:

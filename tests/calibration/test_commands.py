@@ -121,3 +121,20 @@ def test_long_noise_before_the_bursts_is_dropped_but_counted(monkeypatch, tmp_pa
     # The delay is counted from the stream's first sample, dropped noise included.
     assert data["delay_samples"] == pytest.approx((lead + 7.6) % layout.length, abs=0.05)
     assert data["device"]["samples_read"] < lead + 2 * layout.length
+
+
+def test_sigmf_recording_round_trip(tmp_path, capsys):
+    """calibrate tx into a SigMF recording, calibrate rx from it: an ideal link."""
+    meta = tmp_path / "cal.sigmf-meta"
+    base = ["--device", f"file:{meta}", "--sample-rate-hz", "1e6", "--freq-hz", "2.4e9"]
+    assert cli.main(["calibrate", "tx", *base, "--bursts", "2"]) == 0
+    assert cli.main(["calibrate", "tx", *base, "--bursts", "2"]) == 2  # refuses to clobber
+    assert "exists" in capsys.readouterr().err
+    assert cli.main(["calibrate", "tx", *base, "--bursts", "2", "--overwrite"]) == 0
+    out = tmp_path / "cal.json"
+    assert cli.main(["calibrate", "rx", *base, "--json", str(out), "--bursts", "5"]) == 0
+    data = json.loads(out.read_text())
+    assert data["bursts"] == 2  # the recording ended first
+    assert abs(data["cfo_hz"]) < 0.01 and abs(data["sco_ppm"]) < 0.01
+    assert abs(data["delay_samples"]) < 1e-3
+    assert data["snr_db"] > 100 and data["center_freq_hz"] == 2.4e9

@@ -2,7 +2,6 @@
 
 import json
 import math
-import socket
 import subprocess
 import sys
 import time
@@ -13,11 +12,7 @@ from aeradio import cli
 
 pytest.importorskip("zmq")
 
-
-def _free_endpoint() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+from aeradio.radio.zmq_stream import free_endpoint  # noqa: E402
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -32,7 +27,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.mark.slow
 def test_loopback_measures_the_channel_truth(tmp_path):
-    tx, rx = _free_endpoint(), _free_endpoint()
+    tx, rx = free_endpoint(), free_endpoint()
     gain_db, phase_deg, dc = 0.5, 3.0, 0.02 + 0.01j
     log = (tmp_path / "channel.log").open("w")
     channel = subprocess.Popen(
