@@ -12,6 +12,9 @@
   draw, corrected with the measured calibration (DC, IQ, CFO); the residual error power
   relative to the signal (EVM, dB) and the SNR it costs a link running at 20 dB SNR.
 - ``calibration_speed``: wall time to measure one burst period of samples.
+- ``calibration_loopback``: ``calibrate tx`` -> ``aeradio channel`` (20 dB SNR, 1 MS/s,
+  CFO, clock offset, IQ imbalance, DC, delay) -> ``calibrate rx`` as real processes; the
+  calibration file's errors against the channel's truth and the issue's targets.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 from aeradio.benchmarking import figure
 from aeradio.calibration.bursts import BurstLayout
 from aeradio.calibration.corrections import RxCorrector
+from aeradio.calibration.loopback import run_loopback_calibration
 from aeradio.calibration.measure import measure_capture
 from aeradio.calibration.simulate import Impairments, dc_relative, simulate_capture
 from aeradio.flowgraphs import impairments as imp
@@ -138,8 +142,44 @@ def calibration_speed(ctx: Any = None) -> dict[str, Any]:
     }
 
 
+#: Impairments of the loopback benchmark (the channel's arguments and the truth).
+LOOPBACK = {"cfo_hz": -7300.0, "sco_ppm": -22.0, "iq_gain_db": -0.7, "iq_phase_deg": 4.5,
+            "dc": 0.015 - 0.03j, "delay_samples": 250.0}
+
+
+def calibration_loopback(ctx: Any) -> dict[str, Any]:
+    t = LOOPBACK
+    data = run_loopback_calibration(
+        ctx.work_dir,
+        ["--snr-db", f"{SNR_DB:g}", "--cfo-hz", f"{t['cfo_hz']:g}", "--sco-ppm", f"{t['sco_ppm']:g}",
+         "--iq-imbalance-db", f"{t['iq_gain_db']:g}", "--iq-imbalance-deg", f"{t['iq_phase_deg']:g}",
+         "--dc-offset", f"{t['dc']}".strip("()"), "--delay-samples", f"{t['delay_samples']:g}",
+         "--seed", "7"],
+        sample_rate_hz=SAMPLE_RATE_HZ,
+        bursts=4,
+    )
+    # The channel's signal power is the TX frame power 1/sps (0.25 at 4 samples per symbol,
+    # the burst's own), times (1 + g^2) / 2 through the receiver IQ imbalance.
+    rms = math.sqrt(0.25 * (1.0 + 10.0 ** (t["iq_gain_db"] / 10.0)) / 2.0)
+    errors = {
+        "cfo_hz": data["cfo_hz"] - t["cfo_hz"],
+        "sco_ppm": data["sco_ppm"] - t["sco_ppm"],
+        "iq_gain_db": data["iq_gain_db"] - t["iq_gain_db"],
+        "iq_phase_deg": data["iq_phase_deg"] - t["iq_phase_deg"],
+        "dc_percent_of_rms": 100.0 * abs(complex(*data["dc_offset"]) - t["dc"] / rms),
+        "snr_db": data["snr_db"] - SNR_DB,
+    }
+    figures = [figure("bursts measured", data["bursts"], "bursts")]
+    for key, error in errors.items():
+        label, unit, limit = TARGETS[key]
+        figures.append(figure(f"loopback {label} error", abs(error), unit, target=f"< {limit:g}",
+                              passed=abs(error) < limit))
+    return {"figures": figures, "calibration": {k: v for k, v in data.items() if k != "stdout"}}
+
+
 BENCHMARKS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "calibration_accuracy": calibration_accuracy,
     "calibration_correction": calibration_correction,
     "calibration_speed": calibration_speed,
+    "calibration_loopback": calibration_loopback,
 }
