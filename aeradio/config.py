@@ -211,7 +211,7 @@ class FrameConfig:
     def __post_init__(self) -> None:
         check_range("frame.blocks_per_frame", self.blocks_per_frame, 1, 4096)
         check_range("frame.pilot_spacing_symbols", self.pilot_spacing_symbols, 2, 1024)
-        check_range("frame.stf_period_symbols", self.stf_period_symbols, 1, 64)
+        check_range("frame.stf_period_symbols", self.stf_period_symbols, 2, 64)
         check_range("frame.stf_symbols", self.stf_symbols, 8 * self.stf_period_symbols, 4096)
         if self.stf_symbols % self.stf_period_symbols:
             raise ConfigError(

@@ -4,8 +4,9 @@ A frame, in symbols (all of unit energy, like the LUT)::
 
     | STF (repeated pattern) | LTF (Zadoff-Chu) | header (BPSK x rep) | payload + pilots |
 
-- STF: ``stf_symbols`` repeating a ``stf_period_symbols`` Zadoff-Chu pattern; its
-  periodicity gives detection and coarse CFO with no knowledge of the carrier.
+- STF: ``stf_symbols`` repeating one cycle of a tone every ``stf_period_symbols``
+  (``+1, -1, ...`` by default): periodic, so detection and coarse CFO need no knowledge
+  of the carrier; free of DC, so DC removal leaves it alone.
 - LTF: a Zadoff-Chu sequence for timing (cross-correlation) and fine CFO.
 - Header: 64 bits = seq (16) | payload kind (4) | length (12) | model hash (16) | CRC-16,
   scrambled, BPSK, each bit repeated ``header_repetition`` times.
@@ -63,7 +64,7 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def test_pattern_messages(seed: int, seqs: np.ndarray | int, blocks: int, num_messages: int) -> np.ndarray:
+def pattern_messages(seed: int, seqs: np.ndarray | int, blocks: int, num_messages: int) -> np.ndarray:
     """Test-pattern messages of frames ``seqs``, a counter-based hash of (seed, seq, block).
 
     Deterministic across platforms and vectorized, so TX and RX regenerate them cheaply.
@@ -76,7 +77,7 @@ def test_pattern_messages(seed: int, seqs: np.ndarray | int, blocks: int, num_me
     Returns:
         [F, blocks] (or [blocks]) int64 in [0, num_messages).
 
-    >>> test_pattern_messages(0, 3, 4, 256).shape
+    >>> pattern_messages(0, 3, 4, 256).shape
     (4,)
     """
     seq_arr = np.asarray(seqs, dtype=np.uint64)
@@ -185,7 +186,9 @@ class FrameLayout:
         self.span = rc.rrc_span_symbols
         self.taps = rrc_taps(rc.rolloff, rc.rrc_span_symbols, rc.samples_per_symbol)
         self.stf_period = fc.stf_period_symbols
-        self.stf = np.tile(zadoff_chu(fc.stf_period_symbols), fc.stf_symbols // fc.stf_period_symbols)
+        # One tone cycle per period: DC-free (a DC blocker does not eat it), periodic.
+        period = np.exp(2j * np.pi * np.arange(self.stf_period) / self.stf_period).astype(SAMPLE_DTYPE)
+        self.stf = np.tile(period, fc.stf_symbols // fc.stf_period_symbols)
         self.ltf = zadoff_chu(fc.ltf_symbols)
         self.preamble = np.concatenate([self.stf, self.ltf])
         rng = np.random.default_rng(_SEQUENCE_SEED)

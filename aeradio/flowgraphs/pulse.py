@@ -125,7 +125,9 @@ def matched_filter_weights(frac: np.ndarray, rolloff: float, samples_per_symbol:
     """
     half = span_symbols * samples_per_symbol // 2
     j = np.arange(-half, half + 1, dtype=np.float64)
-    w = rrc_pulse(np.asarray(frac, dtype=np.float64)[:, None] - j[None, :], rolloff, samples_per_symbol)
+    t = np.asarray(frac, dtype=np.float64)[:, None] - j[None, :]
+    # The same symmetric truncation |t| <= half as the TX taps.
+    w = np.where(np.abs(t) <= half, rrc_pulse(t, rolloff, samples_per_symbol), 0.0)
     norm = np.sqrt(np.sum(rrc_pulse(j, rolloff, samples_per_symbol) ** 2))
     return (w / norm).astype(np.float32), half
 

@@ -4,11 +4,12 @@ The chain is the sequence of its stages, each a method whose output (and estimat
 be dumped for debugging (``dump(stage_name, arrays)``):
 
 1. ``condition``  non-finite samples zeroed and counted, DC removed (running mean).
-2. ``detect``     STF periodicity metric (one-symbol boxcar, then correlation at one STF
+2. ``detect``     STF periodicity metric (sums of half a symbol, then correlation at one STF
                   period, strided by a symbol) against a threshold set by the false-alarm
                   target; peak -> coarse start and coarse CFO.
 3. ``timing``     segment derotated by the coarse CFO, cross-correlated with the shaped
-                  LTF: fractional start time; weak peaks are rejected.
+                  LTF, refined early-late on the preamble: fractional start time. A weak
+                  LTF peak rejects the detection and scanning resumes right after it.
 4. ``sample``     matched filter evaluated at the symbol instants (fractional delay).
 5. ``phase``      fine CFO from the preamble, then a line fitted through the phases of
                   preamble chunks and pilot pairs: phase and residual CFO across the frame.
@@ -39,19 +40,19 @@ from aeradio.flowgraphs.framing import (
     FrameLayout,
     Header,
     decode_header,
-    test_pattern_messages,
+    pattern_messages,
     unpack_data,
 )
 from aeradio.flowgraphs.pulse import sample_matched
 from aeradio.flowgraphs.sync import (
     TimingEstimator,
     amplitude_noise,
-    boxcar_sum,
     detection_threshold,
     fit_phase,
     lag_cfo,
     linear_phasor,
     periodic_correlation,
+    refine_timing,
 )
 
 #: (y [B, n] complex64 unit-energy symbols, noise variance per real component [B]) -> [B] int64.
@@ -70,6 +71,8 @@ _PILOTS_PER_GROUP = 2
 _LTF_FALSE_ALARM_PROB = 1e-6
 #: Time constant (samples) of the DC estimate.
 _DC_TIME_CONSTANT = 1 << 15
+#: DC power (relative to the block's power) below which DC is left alone (-30 dB).
+_DC_RELEVANT = 1e-3
 
 
 def ml_block_decoder(lut: np.ndarray) -> BlockDecoder:
@@ -93,6 +96,8 @@ class FrameResult:
     snr_db: float
     noise_var: float
     header: Header | None
+    #: Synchronized unit-gain payload symbols [blocks, n] complex64 (receiver input).
+    payload: np.ndarray | None = None
     decisions: np.ndarray | None = None
     block_errors: int | None = None
     data: bytes | None = None
@@ -176,6 +181,7 @@ class RxChain:
         self._dc = 0j
         self._dc_init = False
         self._pending = False
+        self._rejected = False
         self._groups = self._phase_groups()
 
     # ---- stage helpers -------------------------------------------------------------
@@ -190,10 +196,10 @@ class RxChain:
         if usable < self._need + hop:
             z = np.zeros(0, np.float32)
             return z.astype(SAMPLE_DTYPE), z, z
-        # One-symbol boxcar on the decimated grid: sums of sps / hop sums of hop samples.
+        # Sums of hop samples: a low-pass filter that keeps the STF tone (half the symbol
+        # rate) and leaves terms one symbol apart independent under white noise.
         sums = x[:usable].reshape(-1, hop).sum(axis=1) if hop > 1 else x[:usable]
-        box = boxcar_sum(sums, sps // hop)
-        return periodic_correlation(box, self.lag // hop, self.terms, sps // hop)
+        return periodic_correlation(sums, self.lag // hop, self.terms, sps // hop)
 
     def _phase_groups(self) -> tuple[np.ndarray, np.ndarray]:
         """Group membership [G, L_known] weights (0/1) and group centres (symbols)."""
@@ -223,7 +229,11 @@ class RxChain:
             else:
                 alpha = 1.0 - math.exp(-len(x) / _DC_TIME_CONSTANT)
                 self._dc += alpha * (m - self._dc)
-            x = (x - np.complex64(self._dc)).astype(SAMPLE_DTYPE)
+            # A DC far below the signal is harmless, while subtracting it would turn
+            # silent stretches (zeros) into a constant: a periodic signal the detector sees.
+            power = float(np.mean(x.real**2 + x.imag**2))
+            if abs(self._dc) ** 2 > _DC_RELEVANT * power:
+                x = (x - np.complex64(self._dc)).astype(SAMPLE_DTYPE)
         self._emit("condition", samples=x, dc=np.array(self._dc))
         return x
 
@@ -275,11 +285,18 @@ class RxChain:
         half = (len(lay.taps) - 1) // 2
         t0 = lag + half - len(lay.stf) * sps  # time of symbol 0 in the segment
         self._emit("timing", segments=seg, coarse_cfo_cps=coarse_cfo, t0=t0, quality=quality)
-        ok = quality > self.ltf_threshold
-        self.stats.false_detections += int(np.sum(~ok))
-        if not ok.any():
-            return []
-        seg, t0, coarse_cfo, first = seg[ok], t0[ok], coarse_cfo[ok], first[ok]
+        bad = np.flatnonzero(quality <= self.ltf_threshold)
+        self._rejected = len(bad) > 0
+        if self._rejected:
+            # A false detection: frames after it were skipped over, so scan again from
+            # just after it and keep only the frames before it.
+            self.stats.false_detections += 1
+            j = int(bad[0])
+            self._scan = int(peaks[j]) + self.peak_search // 2
+            if j == 0:
+                return []
+            seg, t0, coarse_cfo, first = seg[:j], t0[:j], coarse_cfo[:j], first[:j]
+        t0 = refine_timing(seg, t0, lay.preamble, _PREAMBLE_GROUP_SYMBOLS, lay.rolloff, sps, lay.span)
         # Stage 4: matched filter at the symbol instants.
         z = sample_matched(seg, t0, lay.num_symbols, lay.rolloff, sps, lay.span)
         self._emit("sample", symbols=z)
@@ -317,9 +334,12 @@ class RxChain:
         self._emit("decode", decisions=decisions)
         # Stage 9: score.
         start = first + t0 + self._buf_start
+        payload = y[:, lay.payload_index].reshape(len(headers), lay.blocks, lay.n)
         results = []
         for i, h in enumerate(headers):
-            r = FrameResult(float(start[i]), float(cfo[i]), float(snr_db[i]), float(noise_var[i]), h)
+            r = FrameResult(
+                float(start[i]), float(cfo[i]), float(snr_db[i]), float(noise_var[i]), h, payload[i]
+            )
             self._score(r, decisions[i] if i in good else None)
             results.append(r)
         return results
@@ -339,7 +359,7 @@ class RxChain:
         s.seqs.append(r.header.seq)
         r.decisions = decisions
         if r.header.kind == PAYLOAD_TEST_PATTERN:
-            expected = test_pattern_messages(self.seed, r.header.seq, lay.blocks, lay.M)
+            expected = pattern_messages(self.seed, r.header.seq, lay.blocks, lay.M)
             r.block_errors = int(np.sum(decisions != expected))
             s.blocks += lay.blocks
             s.block_errors += r.block_errors
@@ -354,8 +374,14 @@ class RxChain:
         x = self.condition(block)
         self.stats.samples += len(x)
         self._buf = np.concatenate([self._buf, x])
-        found = self.detect()
-        results = self.demodulate(found) if found else []
+        results: list[FrameResult] = []
+        while True:
+            found = self.detect()
+            if not found:
+                break
+            results += self.demodulate(found)
+            if not self._rejected:
+                break  # no false detection: everything buffered was scanned
         keep_from = self._scan - self.seg_before - self.layout.sps
         drop = min(max(0, keep_from - self._buf_start), len(self._buf))
         if drop:

@@ -2,6 +2,7 @@
 
 - :func:`periodic_correlation`: Schmidl-Cox style correlation of a signal with itself one
   STF period later, strided by one symbol (detection and coarse CFO, blind to the CFO).
+- :func:`linear_phasor`: ``exp(j (phase + 2 pi f n))`` rows, cheaply.
 - :func:`detection_threshold`: the threshold on the normalized metric for a target
   false-alarm probability under white Gaussian noise.
 - :class:`TimingEstimator`: cross-correlation with the shaped LTF and a bias-free
@@ -39,22 +40,6 @@ def linear_phasor(cycles_per_step: np.ndarray, phase_rad: np.ndarray, length: in
     fine = np.exp(2j * np.pi * f * np.arange(inner)).astype(SAMPLE_DTYPE)
     coarse = np.exp(1j * (ph + 2 * np.pi * f * inner * np.arange(outer))).astype(SAMPLE_DTYPE)
     return (coarse[:, :, None] * fine[:, None, :]).reshape(len(f), -1)[:, :length]
-
-
-def boxcar_sum(x: np.ndarray, length: int) -> np.ndarray:
-    """Sum of ``length`` consecutive samples: ``y[n] = sum_{j<length} x[n + j]``.
-
-    A cheap low-pass filter before detection (about one symbol long).
-
-    Args:
-        x: [N] complex64.
-    Returns:
-        [N - length + 1] complex64.
-    """
-    c = np.empty(len(x) + 1, dtype=SAMPLE_DTYPE)
-    c[0] = 0
-    np.cumsum(x, out=c[1:])
-    return c[length:] - c[:-length]
 
 
 def _strided_moving_sum(v: np.ndarray, terms: int, stride: int) -> np.ndarray:
@@ -179,6 +164,41 @@ class TimingEstimator:
         energy = np.sum(win.real**2 + win.imag**2, axis=1) * self.template_energy
         quality = corr[rows, k].astype(np.float64) ** 2 / np.maximum(energy, 1e-30)
         return lag, quality
+
+
+def refine_timing(
+    x: np.ndarray,
+    t0: np.ndarray,
+    known: np.ndarray,
+    chunk_symbols: int,
+    rolloff: float,
+    samples_per_symbol: int,
+    span_symbols: int,
+    step: float = 0.5,
+) -> np.ndarray:
+    """Refine the time of symbol 0 with the known leading symbols (early-late parabola).
+
+    The matched filter is sampled at ``t0 - step``, ``t0``, ``t0 + step``; the energy
+    captured on ``known`` (chunk sums combined non-coherently, so a residual CFO does not
+    matter) is fitted with a parabola.
+
+    Args:
+        x: [F, N] complex64 segments; t0: [F] float times of symbol 0.
+        known: [L] complex, the first L symbols of the frame.
+    Returns:
+        [F] float, refined times.
+    """
+    from aeradio.flowgraphs.pulse import sample_matched
+
+    f, n = x.shape[0], len(known)
+    chunks = n // chunk_symbols
+    times = np.concatenate([t0 - step, t0, t0 + step])
+    z = sample_matched(np.concatenate([x, x, x]), times, chunks * chunk_symbols, rolloff,
+                       samples_per_symbol, span_symbols)
+    c = (z * np.conj(known[: chunks * chunk_symbols])).reshape(3, f, chunks, chunk_symbols).sum(axis=3)
+    energy = np.sum(np.abs(c), axis=2)
+    off = parabolic_peak(energy[0], energy[1], energy[2])
+    return t0 + step * off
 
 
 def lag_cfo(c: np.ndarray, lag_symbols: int, samples_per_symbol: int) -> np.ndarray:

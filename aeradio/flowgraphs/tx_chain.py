@@ -24,7 +24,7 @@ from aeradio.flowgraphs.framing import (
     data_capacity_bytes,
     encode_header,
     pack_data,
-    test_pattern_messages,
+    pattern_messages,
 )
 
 
@@ -71,7 +71,7 @@ class TxChain:
         seqs = np.asarray(seqs, dtype=np.int64) & 0xFFFF
         headers = [Header(int(s), PAYLOAD_TEST_PATTERN, 0, self.model_hash16) for s in seqs]
         lay = self.layout
-        return self.modulate(headers, test_pattern_messages(seed, seqs, lay.blocks, lay.M))
+        return self.modulate(headers, pattern_messages(seed, seqs, lay.blocks, lay.M))
 
     def data(self, chunks: list[bytes], first_seq: int) -> np.ndarray:
         """One data frame per chunk (each at most :attr:`data_capacity` bytes)."""

@@ -1,0 +1,39 @@
+"""Shared pieces of the radio DSP tests: a small link, its random LUT, TX and RX."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from aeradio.config import LinkConfig
+from aeradio.flowgraphs.rx_chain import RxChain, ml_block_decoder
+from aeradio.flowgraphs.tx_chain import TxChain
+
+MODEL_HASH = 0xA5C3
+SEED = 7
+
+
+def random_lut(M: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """A random LUT normalized to mean energy 1 per complex use, [M, n] complex64."""
+    lut = rng.standard_normal((M, n)) + 1j * rng.standard_normal((M, n))
+    return (lut / np.sqrt(np.mean(np.abs(lut) ** 2))).astype(np.complex64)
+
+
+@dataclass
+class Link:
+    cfg: LinkConfig
+    lut: np.ndarray
+    tx: TxChain
+
+    def rx(self, **kwargs: object) -> RxChain:
+        return RxChain(self.cfg, ml_block_decoder(self.lut), seed=SEED, model_hash=MODEL_HASH, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def link() -> Link:
+    """AE(n=7, k=8) framing with a random LUT; 16 blocks per frame keeps tests fast."""
+    cfg = LinkConfig.from_dict({"model": {"k": 8, "n": 7}, "frame": {"blocks_per_frame": 16}})
+    lut = random_lut(cfg.model.M, cfg.model.n, np.random.default_rng(2024))
+    return Link(cfg, lut, TxChain(cfg, lut, MODEL_HASH))
