@@ -1,0 +1,122 @@
+"""The SigMF file device: round trip, validation by the sigmf library, bad recordings."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sigmf
+
+from aeradio.errors import CaptureFormatError, ConfigError, StreamError
+from aeradio.radio.base import DeviceSettings
+from aeradio.radio.sigmf_file import SigmfFileDevice
+
+RATE = 1e6
+
+
+def _write(path: Path, x: np.ndarray, **kwargs: object) -> None:
+    with SigmfFileDevice(path, "tx", DeviceSettings(RATE, freq_hz=915e6), **kwargs) as dev:
+        dev.write(x[: len(x) // 2])
+        dev.write(x[len(x) // 2 :], end_burst=True)
+
+
+def _read_all(dev: SigmfFileDevice, block: int = 1000) -> np.ndarray:
+    parts = []
+    while (x := dev.read(block)) is not None:
+        parts.append(x)
+    return np.concatenate(parts) if parts else np.zeros(0, np.complex64)
+
+
+def test_roundtrip_and_sigmf_library_reads_it(tmp_path: Path, rng: np.random.Generator) -> None:
+    x = (rng.standard_normal(5000) + 1j * rng.standard_normal(5000)).astype(np.complex64)
+    path = tmp_path / "rec.sigmf-meta"
+    with SigmfFileDevice(path, "tx", DeviceSettings(RATE, freq_hz=915e6)) as dev:
+        dev.write(x)
+        dev.annotate(100, 200, "frame", seq=4, cfo_hz=12.5, snr_db=7.0, decoded=True)
+    handle = sigmf.sigmffile.fromfile(str(path))
+    handle.validate()
+    np.testing.assert_array_equal(handle.read_samples(), x)
+    assert handle.get_global_field("core:sample_rate") == RATE
+    assert handle.get_captures()[0]["core:frequency"] == 915e6
+    ann = handle.get_annotations()
+    assert ann[0]["aeradio:seq"] == 4 and ann[0]["core:sample_count"] == 200
+    with SigmfFileDevice(tmp_path / "rec.sigmf-data", "rx", DeviceSettings(RATE)) as dev:
+        np.testing.assert_array_equal(_read_all(dev, 777), x)
+        assert dev.read(10) is None
+
+
+def test_refuses_to_overwrite_unless_asked(tmp_path: Path) -> None:
+    path = tmp_path / "a.sigmf-meta"
+    _write(path, np.ones(10, np.complex64))
+    with pytest.raises(CaptureFormatError, match="refusing to overwrite"):
+        SigmfFileDevice(path, "tx", DeviceSettings(RATE))
+    _write(path, np.zeros(20, np.complex64), overwrite=True)
+    with SigmfFileDevice(path, "rx", DeviceSettings(RATE)) as dev:
+        assert len(_read_all(dev)) == 20
+
+
+def test_nothing_appears_before_close(tmp_path: Path) -> None:
+    path = tmp_path / "b.sigmf-meta"
+    dev = SigmfFileDevice(path, "tx", DeviceSettings(RATE))
+    dev.write(np.ones(10, np.complex64))
+    assert not path.exists() and not path.with_suffix(".sigmf-data").exists()
+    dev.close()
+    assert path.exists() and path.with_suffix(".sigmf-data").exists()
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_wrong_datatype_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "c.sigmf-meta"
+    _write(path, np.ones(10, np.complex64))
+    meta = json.loads(path.read_text())
+    meta["global"]["core:datatype"] = "ci16_le"
+    path.write_text(json.dumps(meta))
+    with pytest.raises(CaptureFormatError, match="cf32_le"):
+        SigmfFileDevice(path, "rx", DeviceSettings(RATE))
+
+
+def test_sample_rate_mismatch_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "d.sigmf-meta"
+    _write(path, np.ones(10, np.complex64))
+    with pytest.raises(CaptureFormatError, match="2e\\+06 S/s"):
+        SigmfFileDevice(path, "rx", DeviceSettings(2e6))
+
+
+def test_truncated_data_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "e.sigmf-meta"
+    _write(path, np.arange(10, dtype=np.complex64))
+    data = path.with_suffix(".sigmf-data")
+    data.write_bytes(data.read_bytes()[:-3])
+    with SigmfFileDevice(path, "rx", DeviceSettings(RATE)) as dev:
+        x = _read_all(dev)
+        assert dev.truncated_bytes == 5
+        assert any("mid-sample" in e for e in dev.stats.events)
+    np.testing.assert_array_equal(x, np.arange(9))
+
+
+def test_nonfinite_samples_are_counted(tmp_path: Path) -> None:
+    path = tmp_path / "f.sigmf-meta"
+    x = np.ones(100, np.complex64)
+    x[[3, 50]] = np.nan
+    x[70] = np.inf
+    _write(path, x)
+    with SigmfFileDevice(path, "rx", DeviceSettings(RATE)) as dev:
+        assert len(_read_all(dev, 30)) == 100
+        assert dev.nonfinite_samples == 3
+
+
+def test_missing_and_misnamed_files(tmp_path: Path) -> None:
+    with pytest.raises(CaptureFormatError, match="no such recording"):
+        SigmfFileDevice(tmp_path / "none.sigmf-meta", "rx", DeviceSettings(RATE))
+    with pytest.raises(ConfigError, match="sigmf-meta"):
+        SigmfFileDevice(tmp_path / "x.wav", "rx", DeviceSettings(RATE))
+    (tmp_path / "g.sigmf-meta").write_text("{not json")
+    with pytest.raises(CaptureFormatError, match="not a readable"):
+        SigmfFileDevice(tmp_path / "g.sigmf-meta", "rx", DeviceSettings(RATE))
+
+
+def test_direction_misuse_is_a_stream_error(tmp_path: Path) -> None:
+    path = tmp_path / "h.sigmf-meta"
+    _write(path, np.ones(4, np.complex64))
+    with SigmfFileDevice(path, "rx", DeviceSettings(RATE)) as dev, pytest.raises(StreamError):
+        dev.write(np.ones(2, np.complex64))
