@@ -12,6 +12,11 @@
   draw, corrected with the measured calibration (DC, IQ, CFO); the residual error power
   relative to the signal (EVM, dB) and the SNR it costs a link running at 20 dB SNR.
 - ``calibration_speed``: wall time to measure one burst period of samples.
+- ``calibration_bler``: QPSK frames (TX chain -> channel model -> RX chain, ML decoding)
+  on a channel with the loopback impairments, calibration applied (TX CFO pre-correction,
+  RX DC and IQ correction, measured on the same channel at 20 dB SNR), against the same
+  channel without impairments: the Eb/N0 it costs (target < 0.2 dB), read on the clean
+  channel's BLER curve around ``BLER_EBN0_DB``; and what the impairments cost uncorrected.
 - ``calibration_loopback``: ``calibrate tx`` -> ``aeradio channel`` (20 dB SNR, 1 MS/s,
   CFO, clock offset, IQ imbalance, DC, delay) -> ``calibrate rx`` as real processes; the
   calibration file's errors against the channel's truth and the issue's targets.
@@ -28,12 +33,17 @@ from typing import Any
 import numpy as np
 
 from aeradio.benchmarking import figure
-from aeradio.calibration.bursts import BurstLayout
-from aeradio.calibration.corrections import RxCorrector
+from aeradio.calibration.bursts import BurstLayout, calibration_burst
+from aeradio.calibration.calfile import calibration_from_measurement
+from aeradio.calibration.corrections import RxCorrector, TxPrecorrector
 from aeradio.calibration.loopback import run_loopback_calibration
 from aeradio.calibration.measure import measure_capture
 from aeradio.calibration.simulate import Impairments, dc_relative, simulate_capture
+from aeradio.config import LinkConfig
 from aeradio.flowgraphs import impairments as imp
+from aeradio.flowgraphs.channel_sim import ChannelModel, ChannelSettings, snr_db_from_ebn0_db
+from aeradio.flowgraphs.rx_chain import RxChain, ml_block_decoder
+from aeradio.flowgraphs.tx_chain import TxChain
 
 SAMPLE_RATE_HZ = 1e6
 SNR_DB = 20.0
@@ -177,9 +187,89 @@ def calibration_loopback(ctx: Any) -> dict[str, Any]:
     return {"figures": figures, "calibration": {k: v for k, v in data.items() if k != "stdout"}}
 
 
+#: Eb/N0 (dB) of the BLER comparison (QPSK BLER ~1e-2) and the clean curve around it.
+BLER_EBN0_DB = 5.0
+BLER_CURVE_DB = (-0.3, 0.0, 0.3)
+BLER_FRAMES = 1500
+BLER_BLOCKS_PER_FRAME = 256
+BLER_MODEL_HASH = 0xCA1B
+BLER_SEED = 11
+CHUNK_SAMPLES = 1 << 16
+
+
+def _loopback_settings(signal_power: float, noise_power: float, impaired: bool) -> ChannelSettings:
+    t = LOOPBACK
+    if not impaired:
+        return ChannelSettings(signal_power=signal_power, noise_power=noise_power)
+    return ChannelSettings(
+        signal_power=signal_power, noise_power=noise_power, cfo_cps=t["cfo_hz"] / SAMPLE_RATE_HZ,
+        sco_ppm=t["sco_ppm"], delay_samples=t["delay_samples"], iq_gain_db=t["iq_gain_db"],
+        iq_phase_deg=t["iq_phase_deg"], dc_offset=t["dc"],
+    )
+
+
+def _run_channel(x: np.ndarray, settings: ChannelSettings, rng: np.random.Generator,
+                 sink: Callable[[np.ndarray], Any]) -> None:
+    model = ChannelModel(settings, rng)
+    for i in range(0, x.size, CHUNK_SAMPLES):
+        sink(model.process(x[i : i + CHUNK_SAMPLES]))
+
+
+def calibration_bler(ctx: Any = None) -> dict[str, Any]:
+    cfg = LinkConfig.from_dict({"model": {"k": 2, "n": 1},
+                                "frame": {"blocks_per_frame": BLER_BLOCKS_PER_FRAME}})
+    sps = cfg.radio.samples_per_symbol
+    signal_power = 1.0 / sps
+    lut = (np.array([[1 + 1j], [1 - 1j], [-1 + 1j], [-1 - 1j]]) / math.sqrt(2)).astype(np.complex64)
+    tx_samples = TxChain(cfg, lut, BLER_MODEL_HASH).test_pattern(np.arange(BLER_FRAMES), BLER_SEED)
+    rng = np.random.default_rng(SEED)
+
+    # Calibrate on the impaired channel at 20 dB SNR, as `calibrate tx/rx` would.
+    received: list[np.ndarray] = []
+    _run_channel(np.tile(calibration_burst(), 3),
+                 _loopback_settings(signal_power, signal_power / 10 ** (SNR_DB / 10), True),
+                 rng, received.append)
+    cal = calibration_from_measurement(measure_capture(np.concatenate(received)), SAMPLE_RATE_HZ, None)
+
+    def bler(ebn0_db: float, impaired: bool, calibrated: bool) -> float:
+        noise = signal_power / 10 ** (snr_db_from_ebn0_db(ebn0_db, cfg.model.rate, sps) / 10)
+        rx = RxChain(cfg, ml_block_decoder(lut), seed=BLER_SEED, model_hash=BLER_MODEL_HASH)
+        x = TxPrecorrector.from_calibration(cal).process(tx_samples) if calibrated else tx_samples
+        corrector = RxCorrector.from_calibration(cal) if calibrated else RxCorrector()
+        _run_channel(x, _loopback_settings(signal_power, noise, impaired), rng,
+                     lambda y: rx.process(corrector.process(y)))
+        rx.flush()
+        return rx.stats.block_errors / max(rx.stats.blocks, 1)
+
+    curve_db = [BLER_EBN0_DB + d for d in BLER_CURVE_DB]
+    clean = [bler(e, False, False) for e in curve_db]
+    log_clean = np.log10(np.maximum(clean, 1e-9))
+    slope = np.polyfit(curve_db, log_clean, 1)  # log10 BLER per dB, locally linear
+
+    def loss_db(value: float) -> float:
+        equivalent = (math.log10(max(value, 1e-9)) - slope[1]) / slope[0]
+        return BLER_EBN0_DB - equivalent
+
+    corrected = bler(BLER_EBN0_DB, True, True)
+    uncorrected = bler(BLER_EBN0_DB, True, False)
+    loss = loss_db(corrected)
+    return {
+        "figures": [
+            figure(f"BLER, clean channel, Eb/N0 {BLER_EBN0_DB:g} dB", clean[1], ""),
+            figure("BLER, impaired channel, calibration applied", corrected, ""),
+            figure("BLER, impaired channel, no calibration", uncorrected, ""),
+            figure("Eb/N0 lost to the impairments with the calibration", loss, "dB",
+                   target="< 0.2", passed=abs(loss) < 0.2),
+            figure("Eb/N0 lost to the impairments without it", loss_db(uncorrected), "dB"),
+        ],
+        "clean_curve": {"ebn0_db": curve_db, "bler": clean},
+    }
+
+
 BENCHMARKS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "calibration_accuracy": calibration_accuracy,
     "calibration_correction": calibration_correction,
     "calibration_speed": calibration_speed,
+    "calibration_bler": calibration_bler,
     "calibration_loopback": calibration_loopback,
 }
