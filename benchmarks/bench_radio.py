@@ -6,8 +6,9 @@ environment, else the defaults below:
 
 - ``channel_throughput``: in-process throughput of the impairment chain (MS/s), all stages.
 - ``channel_max_realtime_rate``: the highest sample rate (from RATES_MSPS) at which the
-  ``aeradio channel`` process, with AWGN and a subscribed RX device, keeps real time:
-  its output rate within 2 % of the nominal one, no late resync, no sample lost at RX.
+  ``aeradio channel`` process, with AWGN and CFO and a subscribed RX device, keeps real
+  time: its output rate within 2 % of the nominal one, no late resync, no sample lost at
+  RX; ``channel_max_realtime_rate_all``: the same with every impairment on.
 - ``loopback_soak``: TX -> channel -> RX at 1 MS/s in real time for ``soak_s`` seconds
   (``AERADIO_SOAK_S``, default 10 s; the acceptance run is 600 s): samples received and
   dropped, and the channel's resident memory over time.
@@ -114,8 +115,15 @@ def bench_channel_throughput(ctx: Any) -> dict:
     return out
 
 
-def _rate_trial(rate_hz: float, trial_s: float) -> dict:
-    ch = _ChannelProcess(rate_hz, "--snr-db", "20", "--stats-interval-s", "1")
+#: ``aeradio channel`` options of the "all impairments" trials (the Hz ones scale with the rate).
+ALL_IMPAIRMENTS = ("--sco-ppm", "20", "--delay-samples", "2.5", "--multipath", "1,0.2j",
+                   "--iq-imbalance-db", "0.3", "--iq-imbalance-deg", "2", "--dc-offset", "0.01+0.01j",
+                   "--phase-noise-dbc", "-90", "--pa-rapp-p", "3")
+
+
+def _rate_trial(rate_hz: float, trial_s: float, extra: tuple[str, ...]) -> dict:
+    ch = _ChannelProcess(rate_hz, "--snr-db", "20", "--stats-interval-s", "1",
+                         "--cfo-hz", str(rate_hz * 1e-3), *extra)
     try:
         with open_device(f"zmq:{ch.rx}", "rx", DeviceSettings(sample_rate_hz=rate_hz)) as rx:
             _wait_for_stream(rx)
@@ -137,12 +145,11 @@ def _rate_trial(rate_hz: float, trial_s: float) -> dict:
             "rx_samples_dropped": dropped, "sustained": ok}
 
 
-def bench_channel_max_realtime_rate(ctx: Any) -> dict:
-    """The highest rate of RATES_MSPS that the channel process + one RX sustain in real time."""
+def _max_realtime_rate(ctx: Any, extra: tuple[str, ...]) -> dict:
     trial_s = _setting(ctx, "rate_trial_s", RATE_TRIAL_S)
     trials, best = [], 0.0
     for msps in RATES_MSPS:
-        result = _rate_trial(msps * 1e6, trial_s)
+        result = _rate_trial(msps * 1e6, trial_s, extra)
         trials.append(result)
         if not result["sustained"]:
             break
@@ -208,9 +215,20 @@ def bench_loopback_soak(ctx: Any) -> dict:
     return result
 
 
+def bench_channel_max_realtime_rate(ctx: Any) -> dict:
+    """The highest rate of RATES_MSPS that the channel (AWGN + CFO) and one RX sustain."""
+    return _max_realtime_rate(ctx, ())
+
+
+def bench_channel_max_realtime_rate_all(ctx: Any) -> dict:
+    """The same with every impairment on (resampling for the clock offset dominates)."""
+    return _max_realtime_rate(ctx, ALL_IMPAIRMENTS)
+
+
 BENCHMARKS: dict[str, Callable[[Any], dict]] = {
     "channel_throughput": bench_channel_throughput,
     "channel_max_realtime_rate": bench_channel_max_realtime_rate,
+    "channel_max_realtime_rate_all": bench_channel_max_realtime_rate_all,
     "loopback_soak": bench_loopback_soak,
 }
 

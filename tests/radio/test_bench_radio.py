@@ -17,7 +17,8 @@ def bench():
 
 
 def test_benchmark_names(bench):
-    assert set(bench.BENCHMARKS) == {"channel_throughput", "channel_max_realtime_rate", "loopback_soak"}
+    assert set(bench.BENCHMARKS) == {
+        "channel_throughput", "channel_max_realtime_rate", "channel_max_realtime_rate_all", "loopback_soak"}
 
 
 def test_short_soak_reports_drops_and_memory(bench):
