@@ -24,7 +24,7 @@ from aeradio.calibration.bursts import BurstLayout, calibration_burst
 from aeradio.calibration.calfile import calibration_from_measurement, save_calibration
 from aeradio.calibration.detection import DEFAULT_THRESHOLD, detect_syncs
 from aeradio.calibration.gain import TARGET_LEVEL_DBFS, recommend_gains
-from aeradio.calibration.measure import is_whole, measure_capture
+from aeradio.calibration.measure import NOISE_POWER_FLOOR, is_whole, measure_capture
 from aeradio.config import RadioConfig
 from aeradio.errors import CalibrationError, ConfigError, check_range
 from aeradio.radio.base import Device, DeviceSettings
@@ -193,7 +193,9 @@ def cmd_calibrate_rx(args: argparse.Namespace) -> int:
     x = got.samples
     m = measure_capture(x, layout, threshold=threshold, stream_start_index=got.stream_start_index)
     rx_range = rx_range or described.get("gain_range_db")
-    rec = recommend_gains(
+    # No noise at all (a digital recording): the SNR is the floor's, nothing to recommend.
+    noiseless = m.noise_power <= NOISE_POWER_FLOOR
+    rec = None if noiseless else recommend_gains(
         m.snr_db,
         args.target_snr_db,
         10.0 * math.log10(m.signal_power),
@@ -215,7 +217,9 @@ def cmd_calibrate_rx(args: argparse.Namespace) -> int:
         + f", clock {cal.sco_ppm:+.3f} ppm, IQ {cal.iq_gain_db:+.3f} dB {cal.iq_phase_deg:+.2f} deg,"
         f" DC {abs(dc) * 100:.2f} % of RMS, SNR {cal.snr_db:.2f} dB,"
         f" noise floor {cal.noise_floor_dbfs:.1f} dBFS, delay {cal.delay_samples:.3f} samples;"
-        f" for {rec.target_snr_db:g} dB SNR change TX gain by {rec.tx_gain_change_db:+.1f} dB,"
-        f" RX gain by {rec.rx_gain_change_db:+.1f} dB -> {args.json}"
+        + (" no noise measured, no gain recommendation;" if rec is None else
+           f" for {rec.target_snr_db:g} dB SNR change TX gain by {rec.tx_gain_change_db:+.1f} dB,"
+           f" RX gain by {rec.rx_gain_change_db:+.1f} dB")
+        + f" -> {args.json}"
     )
     return 0

@@ -138,3 +138,5 @@ def test_sigmf_recording_round_trip(tmp_path, capsys):
     assert abs(data["cfo_hz"]) < 0.01 and abs(data["sco_ppm"]) < 0.01
     assert abs(data["delay_samples"]) < 1e-3
     assert data["snr_db"] > 100 and data["center_freq_hz"] == 2.4e9
+    assert data["recommended"] is None  # no noise: no meaningful gain advice
+    assert "no gain recommendation" in capsys.readouterr().out
