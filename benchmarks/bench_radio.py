@@ -158,12 +158,14 @@ def _max_realtime_rate(ctx: Any, extra: tuple[str, ...]) -> dict:
 
 
 def bench_loopback_soak(ctx: Any) -> dict:
-    """TX -> channel -> RX at 1 MS/s in real time: drops and channel RSS over time."""
+    """TX -> channel -> RX at 1 MS/s in real time: drops, and the RSS of the channel process
+    over time (and of this TX/RX process at both ends)."""
     soak_s = _setting(ctx, "soak_s", DEFAULT_SOAK_S)
     ch = _ChannelProcess(SOAK_RATE_HZ, "--snr-db", "20", "--stats-interval-s", "10")
     settings = DeviceSettings(sample_rate_hz=SOAK_RATE_HZ)
     stop = threading.Event()
     rss: list[tuple[float, float]] = []
+    rx_rss_first = _rss_mb(os.getpid())
     try:
         with open_device(f"zmq:{ch.rx}", "rx", settings) as rx, \
                 open_device(f"zmq:{ch.tx}", "tx", settings) as tx:
@@ -197,6 +199,8 @@ def bench_loopback_soak(ctx: Any) -> dict:
                 "rx_msps": round(received / elapsed / 1e6, 4),
                 "rx_samples_dropped": stats.samples_dropped,
                 "tx_samples": tx.stats.samples,
+                "rx_process_rss_mb_first": round(rx_rss_first, 1),
+                "rx_process_rss_mb_last": round(_rss_mb(os.getpid()), 1),
             }
     finally:
         stop.set()
