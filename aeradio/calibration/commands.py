@@ -7,6 +7,12 @@ measures them (:mod:`aeradio.calibration.measure`), recommends gains for
 ``--target-snr-db`` (:mod:`aeradio.calibration.gain`) and writes the calibration file
 ``--json`` (:mod:`aeradio.calibration.calfile`), which ``aeradio tx/rx --calibration``
 apply.
+
+``delay_samples`` is the arrival of the first burst modulo the burst period, counted from
+the first sample the receiver read: the path delay when that sample is the transmitter's
+first (a SigMF recording of the whole transmission, a full-duplex radio started with its
+transmitter); over the ZMQ loopback or two free-running radios it is only the bursts'
+phase in the receiver's stream.
 """
 
 from __future__ import annotations
