@@ -253,6 +253,7 @@ class ZmqRxDevice(Device):
         self._tracker = OffsetTracker()
         self._pending = np.zeros(0, dtype=SAMPLE_DTYPE)
         self._closed = False
+        self._last_message_time: float | None = None
 
     def _receive(self, timeout_s: float) -> bool:
         """Receive one message into the pending buffer; False on timeout."""
@@ -265,8 +266,13 @@ class ZmqRxDevice(Device):
         if lost:
             self.stats.samples_dropped += lost
             self.stats.overflows += 1
+        now = time.monotonic()
         if self._tracker.restarts != restarts:
-            self.stats.events.append(f"stream restarted at offset {offset}")
+            silence = now - self._last_message_time if self._last_message_time is not None else 0.0
+            self.stats.events.append(
+                f"stream restarted at offset {offset} after {silence:.1f} s without samples"
+            )
+        self._last_message_time = now
         self._pending = np.concatenate([self._pending, samples]) if len(self._pending) else samples
         return True
 
