@@ -1,8 +1,9 @@
 """Benchmarks of the ZMQ loopback: the channel process in real time, and a soak.
 
-``BENCHMARKS`` maps a name to ``fn(ctx) -> dict`` (the harness is ``aeradio bench``).
-Settings are read from ``ctx`` (a mapping or an object with attributes), else from the
-environment, else the defaults below:
+``BENCHMARKS`` maps a name to ``fn(ctx) -> dict`` with ``"figures"`` (the harness is
+``aeradio bench``, :mod:`aeradio.benchmarking`). Settings are read from ``ctx`` (a mapping
+or an object with attributes), else from the environment (``AERADIO_SOAK_S``,
+``AERADIO_RATE_TRIAL_S``), else the defaults below:
 
 - ``channel_throughput``: in-process throughput of the impairment chain (MS/s), all stages.
 - ``channel_max_realtime_rate``: the highest sample rate (from RATES_MSPS) at which the
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from aeradio.benchmarking import figure
 from aeradio.flowgraphs.channel_sim import ChannelModel, ChannelSettings
 from aeradio.radio import DeviceSettings, open_device
 from aeradio.radio.zmq_stream import free_endpoint
@@ -47,6 +49,11 @@ def _setting(ctx: Any, name: str, default: float) -> float:
     if ctx is not None and hasattr(ctx, name):
         return float(getattr(ctx, name))
     return float(os.environ.get(f"AERADIO_{name.upper()}", default))
+
+
+def _log(ctx: Any, message: str) -> None:
+    if hasattr(ctx, "log"):
+        ctx.log(message)
 
 
 def _rss_mb(pid: int) -> float:
@@ -112,6 +119,10 @@ def bench_channel_throughput(ctx: Any) -> dict:
         while time.perf_counter() - t0 < 1.0:
             n += len(model.process(block))
         out[f"{name}_msps"] = round(n / (time.perf_counter() - t0) / 1e6, 2)
+    out["figures"] = [
+        figure("channel chain, all impairments", out["all_impairments_msps"], "MS/s"),
+        figure("channel chain, AWGN only", out["awgn_only_msps"], "MS/s"),
+    ]
     return out
 
 
@@ -145,16 +156,19 @@ def _rate_trial(rate_hz: float, trial_s: float, extra: tuple[str, ...]) -> dict:
             "rx_samples_dropped": dropped, "sustained": ok}
 
 
-def _max_realtime_rate(ctx: Any, extra: tuple[str, ...]) -> dict:
+def _max_realtime_rate(ctx: Any, extra: tuple[str, ...], label: str, need_1msps: bool) -> dict:
     trial_s = _setting(ctx, "rate_trial_s", RATE_TRIAL_S)
     trials, best = [], 0.0
     for msps in RATES_MSPS:
         result = _rate_trial(msps * 1e6, trial_s, extra)
+        _log(ctx, f"channel at {msps:g} MS/s ({label}): {result}")
         trials.append(result)
         if not result["sustained"]:
             break
         best = msps
-    return {"max_realtime_msps": best, "trials": trials}
+    fig = figure(f"highest real-time channel rate ({label})", best, "MS/s",
+                 target=">= 1" if need_1msps else None, passed=best >= 1.0 if need_1msps else None)
+    return {"max_realtime_msps": best, "trials": trials, "figures": [fig]}
 
 
 def bench_loopback_soak(ctx: Any) -> dict:
@@ -216,17 +230,26 @@ def bench_loopback_soak(ctx: Any) -> dict:
         if len(rss_values) >= 2 else None,
         "channel_rss_mb_over_time": rss,
     })
+    growth = result["channel_rss_growth_mb"]
+    result["figures"] = [
+        figure("soak duration at 1 MS/s", result["soak_s"], "s"),
+        figure("soak samples dropped", result["rx_samples_dropped"], "samples", target="0",
+               passed=result["rx_samples_dropped"] == 0 and status.get("late_resyncs") == 0),
+        figure("soak RX rate", result["rx_msps"], "MS/s", target=">= 0.99", passed=result["rx_msps"] >= 0.99),
+        figure("soak channel RSS growth", growth, "MB", target="< 5",
+               passed=growth is not None and growth < 5.0),
+    ]
     return result
 
 
 def bench_channel_max_realtime_rate(ctx: Any) -> dict:
     """The highest rate of RATES_MSPS that the channel (AWGN + CFO) and one RX sustain."""
-    return _max_realtime_rate(ctx, ())
+    return _max_realtime_rate(ctx, (), "AWGN + CFO", need_1msps=True)
 
 
 def bench_channel_max_realtime_rate_all(ctx: Any) -> dict:
     """The same with every impairment on (resampling for the clock offset dominates)."""
-    return _max_realtime_rate(ctx, ALL_IMPAIRMENTS)
+    return _max_realtime_rate(ctx, ALL_IMPAIRMENTS, "all impairments", need_1msps=False)
 
 
 BENCHMARKS: dict[str, Callable[[Any], dict]] = {
