@@ -123,9 +123,8 @@ def cmd_rx(args: argparse.Namespace) -> int:
     runtime = ReceiverRuntime.load(args.model)
     if args.frames is not None and args.frames < 1:
         raise ConfigError(f"--frames must be >= 1, got {args.frames}")
-    if args.capture is not None:
-        raise ConfigError("--capture is not available in this version of aeradio rx")
-    rx = RxChain(cfg, runtime.decide, seed=args.seed, model_hash=model_hash32(args.model))
+    model_hash = model_hash32(args.model)
+    rx = RxChain(cfg, runtime.decide, seed=args.seed, model_hash=model_hash)
     settings = _settings(args, cfg)
     cal = _calibration(args, settings.sample_rate_hz)
     corrector = None
@@ -135,7 +134,12 @@ def cmd_rx(args: argparse.Namespace) -> int:
         corrector = RxCorrector.from_calibration(cal)
     data: dict[int, bytes] = {}
     t_start = time.perf_counter()
-    with _open(args, "rx", settings) as dev:
+    from aeradio.radio.capture import annotate_results, open_rx_capture
+
+    with _open(args, "rx", settings) as dev, open_rx_capture(
+        args.capture, sample_rate_hz=dev.sample_rate_hz, center_freq_hz=settings.freq_hz,
+        device=args.device, rx=rx, model_hash=model_hash, link_name=cfg.name,
+    ) as recorder:
         while True:
             block = dev.read(RX_READ_SAMPLES, timeout_s=0.5)
             if block is None:
@@ -144,7 +148,11 @@ def cmd_rx(args: argparse.Namespace) -> int:
             if len(block):
                 if corrector is not None:
                     block = corrector.process(block)
+                if recorder is not None:
+                    recorder.write(block)
                 results: list[FrameResult] = rx.process(block)
+                if recorder is not None:
+                    annotate_results(recorder, results, rx)
                 for r in results:
                     if r.header is not None and r.header.kind == PAYLOAD_DATA and r.data is not None:
                         data[r.header.seq] = r.data
