@@ -1,0 +1,255 @@
+"""Monte Carlo block error rate with confidence intervals, genie-synchronized.
+
+Blocks of random messages go through the LUT and a channel (the torch modules of
+:mod:`aeradio.learning.channels`, so evaluation uses exactly the training noise model),
+then through one or more decoders, until every decoder has seen ``target_errors`` block
+errors or ``max_blocks`` blocks were sent.
+
+>>> lo, hi = wilson_interval(10, 1000)
+>>> round(lo, 4), round(hi, 4)
+(0.0054, 0.0183)
+>>> ebn0_at_bler([4.0, 5.0, 6.0], [1e-2, 1e-3, 1e-4], 1e-3)
+5.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aeradio.config import LinkConfig, TrainingConfig
+from aeradio.errors import ConfigError
+from aeradio.learning.channels import build_channel
+from aeradio.learning.detection import ml_detect
+from aeradio.units import noise_var_per_real
+
+#: A decoder: ``(y [B, n] complex64, noise_var float) -> [B] int64`` messages.
+Decoder = Callable[[np.ndarray, float], np.ndarray]
+#: Blocks simulated per batch.
+BATCH_BLOCKS = 32768
+
+
+def wilson_interval(errors: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of an error probability (95 % for z = 1.96)."""
+    if trials <= 0:
+        return 0.0, 1.0
+    p = errors / trials
+    denom = 1.0 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _popcount(a: np.ndarray) -> np.ndarray:
+    a = a.astype(np.uint64)
+    count = np.zeros(a.shape, dtype=np.int64)
+    while np.any(a):
+        count += (a & np.uint64(1)).astype(np.int64)
+        a >>= np.uint64(1)
+    return count
+
+
+def simulate_lut(
+    lut: np.ndarray,
+    decoders: dict[str, Decoder],
+    ebn0_db: float,
+    rate: float,
+    *,
+    channel: str = "awgn",
+    channel_params: TrainingConfig | None = None,
+    target_errors: int = 200,
+    max_blocks: int = 2_000_000,
+    generator: torch.Generator,
+    batch_blocks: int = BATCH_BLOCKS,
+) -> dict[str, dict[str, Any]]:
+    """Send random rows of ``lut [M, n]`` through ``channel`` at ``ebn0_db``; score each decoder.
+
+    ``rate``: bits per complex channel use (sets the noise per the DESIGN.md convention).
+    Returns ``{decoder: {blocks, errors, bler, bler_ci, bit_errors, ber}}``; BLER is also
+    the symbol error rate of the M-ary alphabet.
+    """
+    M = lut.shape[0]
+    k = int(round(math.log2(M)))
+    noise_var = noise_var_per_real(ebn0_db, rate)
+    ch = build_channel(channel, channel_params or TrainingConfig())
+    lut_t = torch.from_numpy(np.ascontiguousarray(lut, dtype=np.complex64))
+    counts = {name: [0, 0] for name in decoders}  # block errors, bit errors
+    blocks = 0
+    while blocks < max_blocks and min(c[0] for c in counts.values()) < target_errors:
+        batch = min(batch_blocks, max_blocks - blocks)
+        labels = torch.randint(0, M, (batch,), generator=generator)
+        with torch.no_grad():
+            y = ch(lut_t[labels], torch.full((batch,), noise_var), generator).numpy()
+        truth = labels.numpy()
+        for name, decode in decoders.items():
+            diff = decode(y, noise_var) ^ truth
+            counts[name][0] += int(np.count_nonzero(diff))
+            counts[name][1] += int(_popcount(diff[diff != 0]).sum())
+        blocks += batch
+    out = {}
+    for name, (errors, bit_errors) in counts.items():
+        out[name] = {
+            "blocks": blocks,
+            "errors": errors,
+            "bler": errors / blocks,
+            "bler_ci": list(wilson_interval(errors, blocks)),
+            "bit_errors": bit_errors,
+            "ber": bit_errors / (blocks * k) if k else 0.0,
+        }
+    return out
+
+
+def ml_decoder(lut: np.ndarray) -> Decoder:
+    """Minimum-distance detection of ``lut`` as a :data:`Decoder`."""
+    return lambda y, noise_var: ml_detect(y, lut)
+
+
+def simulate_bler(
+    model_dir: str | Path,
+    ebn0_db: float,
+    channel: str = "awgn",
+    *,
+    target_errors: int = 200,
+    max_blocks: int = 2_000_000,
+    seed: int = 0,
+    ml: bool = True,
+) -> dict[str, Any]:
+    """BLER of a model directory's LUT + neural receiver at one Eb/N0, genie-synchronized.
+
+    Returns ``{ebn0_db, channel, neural: {...}, ml: {...} | None}`` (see :func:`simulate_lut`).
+    ML (minimum distance) detection is run only on ``channel == "awgn"``.
+    """
+    from aeradio.learning.inference import ReceiverRuntime
+    from aeradio.learning.model_io import load_lut
+
+    runtime = ReceiverRuntime.load(model_dir)
+    lut = load_lut(model_dir)
+    return _simulate_model(
+        runtime,
+        lut,
+        runtime.config,
+        ebn0_db,
+        channel,
+        target_errors,
+        max_blocks,
+        torch.Generator().manual_seed(seed),
+        ml,
+    )
+
+
+def _simulate_model(
+    runtime, lut, config: LinkConfig, ebn0_db, channel, target_errors, max_blocks, generator, ml
+) -> dict[str, Any]:
+    decoders: dict[str, Decoder] = {
+        "neural": lambda y, nv: runtime.decide(y, nv if runtime.receiver.noise_input else None)
+    }
+    with_ml = ml and channel == "awgn"
+    if with_ml:
+        decoders["ml"] = ml_decoder(lut)
+    res = simulate_lut(
+        lut,
+        decoders,
+        ebn0_db,
+        config.model.rate,
+        channel=channel,
+        channel_params=config.training,
+        target_errors=target_errors,
+        max_blocks=max_blocks,
+        generator=generator,
+    )
+    return {"ebn0_db": ebn0_db, "channel": channel, "neural": res["neural"], "ml": res.get("ml")}
+
+
+def sweep_model(
+    model_dir: str | Path,
+    ebn0_db: Sequence[float],
+    channel: str = "awgn",
+    *,
+    target_errors: int = 200,
+    max_blocks: int = 2_000_000,
+    seed: int = 1,
+) -> dict[str, Any]:
+    """BLER curve of a model: the ``aeradio eval --json`` document (DESIGN.md)."""
+    from aeradio.learning.inference import ReceiverRuntime
+    from aeradio.learning.model_io import load_lut
+
+    runtime = ReceiverRuntime.load(model_dir)
+    lut = load_lut(model_dir)
+    generator = torch.Generator().manual_seed(seed)
+    points = [
+        _simulate_model(
+            runtime, lut, runtime.config, float(e), channel, target_errors, max_blocks, generator, ml=True
+        )
+        for e in ebn0_db
+    ]
+    return curve_document(runtime.config, channel, points)
+
+
+def curve_document(config: LinkConfig, channel: str, points: list[dict[str, Any]]) -> dict[str, Any]:
+    """Columns per DESIGN.md: ebn0_db, bler, ml_bler, blocks, errors (+ CIs, SER, BER)."""
+
+    def col(key: str, field: str) -> list[Any]:
+        return [p[key][field] if p[key] is not None else None for p in points]
+
+    return {
+        "model": config.name,
+        "k": config.model.k,
+        "n": config.model.n,
+        "channel": channel,
+        "ebn0_db": [p["ebn0_db"] for p in points],
+        "bler": col("neural", "bler"),
+        "bler_ci": col("neural", "bler_ci"),
+        "ser": col("neural", "bler"),
+        "ber": col("neural", "ber"),
+        "blocks": col("neural", "blocks"),
+        "errors": col("neural", "errors"),
+        "ml_bler": col("ml", "bler"),
+        "ml_bler_ci": col("ml", "bler_ci"),
+        "ml_errors": col("ml", "errors"),
+    }
+
+
+def ebn0_at_bler(
+    ebn0_db: Sequence[float], bler: Sequence[float | None], target: float = 1e-3
+) -> float | None:
+    """Eb/N0 (dB) where the curve crosses ``target``, by linear interpolation of log10(BLER).
+
+    None when the curve does not cross the target. Points with BLER 0 are ignored.
+    """
+    pts = [(e, math.log10(b)) for e, b in zip(ebn0_db, bler, strict=True) if b]
+    t = math.log10(target)
+    for (e0, b0), (e1, b1) in zip(pts, pts[1:], strict=False):
+        if b0 >= t >= b1 and b0 != b1:
+            return e0 + (b0 - t) * (e1 - e0) / (b0 - b1)
+    return None
+
+
+def parse_ebn0_range(spec: str) -> list[float]:
+    """``"START:STOP:STEP"`` (inclusive of STOP) or a single value -> Eb/N0 list in dB.
+
+    >>> parse_ebn0_range("0:2:0.5")
+    [0.0, 0.5, 1.0, 1.5, 2.0]
+    """
+    parts = spec.split(":")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise ConfigError(f"--ebn0-db must be START:STOP:STEP in dB, got {spec!r}") from None
+    if len(values) == 1:
+        return values
+    if len(values) != 3:
+        raise ConfigError(f"--ebn0-db must be START:STOP:STEP in dB, got {spec!r}")
+    start, stop, step = values
+    if not all(math.isfinite(v) for v in values) or step <= 0:
+        raise ConfigError(f"--ebn0-db STEP must be > 0, got {spec!r}")
+    if stop < start:
+        raise ConfigError(f"--ebn0-db range is inverted (STOP < START): {spec!r}")
+    count = int(math.floor((stop - start) / step + 1e-9)) + 1
+    if count > 1000:
+        raise ConfigError(f"--ebn0-db must give at most 1000 points, got {count} from {spec!r}")
+    return [round(start + i * step, 10) for i in range(count)]

@@ -1,0 +1,64 @@
+"""Fast batched CPU inference of the neural receiver of a model directory.
+
+>>> # runtime = ReceiverRuntime.load("models/ae-n7-k8")
+>>> # runtime.decide(y)            # y: [B, n] complex64 -> [B] int64
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aeradio.config import LinkConfig
+from aeradio.errors import ModelFormatError
+from aeradio.learning.model_io import load_link_config, load_receiver_state
+from aeradio.learning.receiver import NeuralReceiver
+
+
+class ReceiverRuntime:
+    """A loaded receiver: ``y [B, n] complex64`` (synchronized, unit-energy scale) -> logits.
+
+    ``noise_var`` is the noise variance per real component (float or ``[B]``); required
+    only by receivers trained with ``model.noise_input = true``.
+    """
+
+    def __init__(self, config: LinkConfig, receiver: NeuralReceiver) -> None:
+        self.config = config
+        self.receiver = receiver.eval()
+        self.M, self.n = config.model.M, config.model.n
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> ReceiverRuntime:
+        config = load_link_config(model_dir)
+        receiver = NeuralReceiver.from_config(config.model)
+        try:
+            receiver.load_state_dict(load_receiver_state(model_dir))
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise ModelFormatError(
+                f"{Path(model_dir)}: receiver weights do not match the config: {first}"
+            ) from None
+        return cls(config, receiver)
+
+    def _noise(self, noise_var: float | np.ndarray | None, batch: int) -> torch.Tensor | None:
+        if noise_var is None:
+            if self.receiver.noise_input:
+                raise ValueError("this receiver needs noise_var (trained with noise_input)")
+            return None
+        nv = np.broadcast_to(np.asarray(noise_var, dtype=np.float32), (batch,))
+        return torch.from_numpy(np.ascontiguousarray(nv))
+
+    def logits(self, y: np.ndarray, noise_var: float | np.ndarray | None = None) -> np.ndarray:
+        """``[B, n]`` complex64 -> ``[B, M]`` float32 logits."""
+        y = np.ascontiguousarray(y, dtype=np.complex64)
+        if y.ndim != 2 or y.shape[1] != self.n:
+            raise ValueError(f"y must have shape [B, {self.n}], got {y.shape}")
+        with torch.inference_mode():
+            out = self.receiver(torch.from_numpy(y), self._noise(noise_var, y.shape[0]))
+        return out.numpy()
+
+    def decide(self, y: np.ndarray, noise_var: float | np.ndarray | None = None) -> np.ndarray:
+        """Most likely message per block, ``[B]`` int64."""
+        return np.argmax(self.logits(y, noise_var), axis=1).astype(np.int64)

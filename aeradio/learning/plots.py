@@ -1,0 +1,85 @@
+"""PNG plots (matplotlib, Agg backend): constellation, BLER curves, training curve.
+
+matplotlib is imported inside each function, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_constellation(lut: np.ndarray, path: str | Path, title: str = "") -> Path:
+    """One panel per channel use of ``lut [M, n]`` complex (all M points in each panel)."""
+    plt = _pyplot()
+    n = lut.shape[1]
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+    lim = 1.1 * float(np.max(np.abs(lut))) if lut.size else 1.0
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.axis("off")
+            continue
+        ax.scatter(lut[:, i].real, lut[:, i].imag, s=8)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.grid(alpha=0.3)
+        ax.set_title(f"use {i}" if n > 1 else "constellation")
+    fig.suptitle(title or f"learned constellation, M={lut.shape[0]}, n={n}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_bler(
+    curves: dict[str, tuple[Sequence[float], Sequence[float | None]]], path: str | Path, title: str = ""
+) -> Path:
+    """BLER vs Eb/N0 (dB), log scale; ``curves``: name -> (ebn0_db, bler)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name, (x, y) in curves.items():
+        pts = [(a, b) for a, b in zip(x, y, strict=True) if b]
+        if pts:
+            ax.semilogy(*zip(*pts, strict=True), marker="o" if len(pts) < 30 else None, label=name)
+    ax.set_xlabel("Eb/N0 (dB)")
+    ax.set_ylabel("BLER")
+    ax.grid(which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_training_curve(history: list[dict[str, float]], path: str | Path, title: str = "") -> Path:
+    """Running loss (nats) and BLER against the step."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    steps = [h["step"] for h in history]
+    ax.semilogy(steps, [h["loss"] for h in history], label="loss (nats)")
+    ax.semilogy(steps, [max(h["bler"], 1e-6) for h in history], label="running BLER")
+    ax.set_xlabel("step")
+    ax.grid(which="both", alpha=0.3)
+    ax.legend()
+    ax.set_title(title or "training")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
