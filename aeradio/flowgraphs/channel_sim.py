@@ -61,8 +61,17 @@ import numpy as np
 
 from aeradio.config import RadioConfig
 from aeradio.constants import SAMPLE_DTYPE
-from aeradio.errors import ConfigError, StreamError, check_range
+from aeradio.errors import ConfigError, DeviceError, StreamError, check_range
 from aeradio.flowgraphs import impairments as imp
+from aeradio.radio.zmq_stream import (  # pyzmq itself is imported when a socket opens
+    PUB_SUB_HWM,
+    PUSH_PULL_HWM,
+    MessageSender,
+    OffsetTracker,
+    open_socket,
+    unpack_message,
+    zmq_address,
+)
 from aeradio.units import hz_to_cps
 
 #: Phase noise offset frequency at which --phase-noise-dbc is specified by default (Hz).
@@ -514,14 +523,6 @@ class ChannelSimulator:
         log: Callable[[str], None],
         block_samples: int | None = None,
     ) -> None:
-        from aeradio.radio.zmq_stream import (
-            PUB_SUB_HWM,
-            PUSH_PULL_HWM,
-            MessageSender,
-            OffsetTracker,
-            open_socket,
-        )
-
         self.model = model
         self.sample_rate_hz = sample_rate_hz
         self.speed = speed
@@ -530,7 +531,7 @@ class ChannelSimulator:
         self.pull = open_socket("PULL", tx_address, bind=True, hwm=PUSH_PULL_HWM, role="--tx")
         try:
             pub = open_socket("PUB", rx_address, bind=True, hwm=PUB_SUB_HWM, role="--rx")
-        except Exception:
+        except DeviceError:
             self.pull.close(linger=0)
             raise
         self.sender = MessageSender(pub)
@@ -544,11 +545,7 @@ class ChannelSimulator:
 
     def _receive_one(self, timeout_s: float) -> bool:
         """Pull one TX message into the queue, waiting up to ``timeout_s``; False if none."""
-        import zmq
-
-        from aeradio.radio.zmq_stream import unpack_message
-
-        if not self.pull.poll(max(0, math.ceil(timeout_s * 1000)), zmq.POLLIN):
+        if not self.pull.poll(max(0, math.ceil(timeout_s * 1000))):  # POLLIN
             return False
         try:
             offset, samples = unpack_message(self.pull.recv(copy=False).buffer)
@@ -638,8 +635,6 @@ class ChannelSimulator:
 
 def cmd_channel(args: argparse.Namespace) -> int:
     """``aeradio channel``: run the loopback channel simulator until Ctrl-C, SIGTERM or --duration-s."""
-    from aeradio.radio.zmq_stream import zmq_address
-
     settings = settings_from_args(args)
     if args.speed is not None:
         check_range("--speed", args.speed, 1e-3, 1e3)
