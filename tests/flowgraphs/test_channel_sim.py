@@ -183,3 +183,10 @@ def test_input_queue_takes_across_chunks():
     assert q.take(7).real.tolist() == list(range(7)) and q.size == 5
     assert q.take(100).real.tolist() == list(range(7, 12)) and q.size == 0
 
+
+
+def test_cfo_phase_does_not_drift_over_a_long_stream():
+    x = np.ones(4096 * 256, np.complex64)
+    stage = cs.CfoStage(0.0123)
+    y = np.concatenate([stage.process(x[i : i + 4096]) for i in range(0, len(x), 4096)])
+    np.testing.assert_allclose(y, imp.apply_cfo(x, 0.0123), atol=1e-6)

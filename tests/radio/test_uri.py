@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from aeradio.errors import ConfigError
@@ -34,3 +35,15 @@ def test_importing_radio_loads_no_backend():
     code = "import sys, aeradio.radio; print('SoapySDR' in sys.modules, 'zmq' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("suffix", [".sigmf-meta", ".sigmf-data"])
+def test_file_uri_opens_a_sigmf_recording(tmp_path, suffix):
+    x = (np.arange(1000) * (1 - 1j)).astype(np.complex64)
+    with open_device(f"file:{tmp_path / 'rec'}{suffix}", "tx", SETTINGS) as tx:
+        tx.write(x, end_burst=True)
+    with open_device(f"file:{tmp_path / 'rec'}{suffix}", "rx", SETTINGS) as rx:
+        got = []
+        while (block := rx.read(300)) is not None:
+            got.append(block)
+    np.testing.assert_array_equal(np.concatenate(got), x)
