@@ -332,6 +332,27 @@ class CaptureRecorder:
         self.close()
 
 
+def sha512_file(path: Path) -> str:
+    """Hex sha512 of a file's bytes (SigMF ``core:sha512``)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha512").hexdigest()
+
+
+def read_sigmf_meta(path: Path) -> dict[str, Any]:
+    """SigMF metadata read and validated by the ``sigmf`` library; :class:`CaptureFormatError`
+    naming the file when it is missing, not JSON, or not valid SigMF."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CaptureFormatError(f"{path}: metadata file is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CaptureFormatError(f"{path}: not readable SigMF metadata: {exc}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("global"), dict):
+        raise CaptureFormatError(f"{path}: no 'global' object in the metadata")
+    _validate(meta, path)
+    return meta
+
+
 def partial_recordings(directory: str | Path) -> list[Path]:
     """Metadata files of unfinished recordings (``*.sigmf-meta.partial``) in ``directory``."""
     return sorted(Path(directory).glob("*.sigmf-meta" + PARTIAL_SUFFIX))
@@ -362,23 +383,12 @@ def recover_partial(path: str | Path) -> Path:
     data = data_partial if data_partial.exists() else final_data
     if not data.exists() or final_meta.exists():
         raise CaptureFormatError(f"{path}: no data file to recover ({data_partial.name} is missing)")
-    try:
-        meta = json.loads(meta_partial.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CaptureFormatError(f"{meta_partial} is missing: cannot recover {data_partial}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CaptureFormatError(f"{meta_partial}: unreadable metadata: {exc}") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("global"), dict):
-        raise CaptureFormatError(f"{meta_partial}: no 'global' object in the metadata")
+    meta = read_sigmf_meta(meta_partial)
     size = data.stat().st_size
     samples = size // _ITEMSIZE
     if size % _ITEMSIZE:
         with open(data, "r+b") as f:
             f.truncate(samples * _ITEMSIZE)
-    digest = hashlib.sha512()
-    with open(data, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
     annotations = []
     for ann in meta.get("annotations", []):
         start, count = ann.get("core:sample_start", 0), ann.get("core:sample_count", 0)
@@ -388,7 +398,7 @@ def recover_partial(path: str | Path) -> Path:
             ann = {**ann, "core:sample_count": samples - start, "aeradio:truncated": True}
         annotations.append(ann)
     meta["annotations"] = annotations
-    meta["global"]["core:sha512"] = digest.hexdigest()
+    meta["global"]["core:sha512"] = sha512_file(data)
     meta["global"]["aeradio:recovered"] = True
     _validate(meta, final_meta)
     _write_json_atomic(meta_partial, meta)
@@ -430,6 +440,7 @@ def open_rx_capture(
     rx: RxChain,
     model_hash: int,
     link_name: str,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> AbstractContextManager[CaptureRecorder | None]:
     """The recorder of ``aeradio rx --capture DIR`` (a null context when ``directory`` is None).
 
@@ -443,6 +454,7 @@ def open_rx_capture(
         sample_rate_hz=sample_rate_hz,
         center_freq_hz=center_freq_hz,
         device=device,
+        max_file_bytes=max_file_bytes,
         grace_samples=2 * rx.seg_len,
         extra_global={
             "aeradio:seed": int(rx.seed),

@@ -1,0 +1,325 @@
+"""Datasets of received frames for fine-tuning: captured SigMF recordings -> labelled blocks.
+
+:func:`build_dataset` runs the RX chain offline over every SigMF recording of a capture
+directory (``aeradio rx --capture DIR``) and keeps each detected test-pattern frame of the
+model (good header CRC, the model's hash): its synchronized unit-gain payload blocks (what
+the neural receiver sees), the messages that were sent (the test pattern regenerated from
+the seed and the sequence number), and the frame's SNR, CFO and noise-variance estimates.
+Frames are split into training and validation sets by frame (all blocks of a frame are on
+the same side), so validation measures frames the receiver never saw.
+
+Recordings are checked: metadata validated by the ``sigmf`` library, datatype ``cf32_le``,
+sample rate equal to the model's, data present and matching its ``core:sha512``. A bad
+recording among good ones is reported (``FrameDataset.info["skipped"]``) and skipped; when
+nothing usable is left, :class:`~aeradio.errors.CaptureFormatError` says why.
+
+Storage: one ``.npz`` (no pickle: plain arrays, the info as a JSON string).
+
+>>> # ds = build_dataset("captures/", "models/ae-n7-k8", rng=np.random.default_rng(0))
+>>> # ds.save("frames.npz"); FrameDataset.load("frames.npz").validation_set().frames
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aeradio.config import LinkConfig
+from aeradio.constants import SAMPLE_DTYPE
+from aeradio.errors import CaptureFormatError, ConfigError
+from aeradio.flowgraphs.channel_sim import ChannelModel, ChannelSettings
+from aeradio.flowgraphs.framing import PAYLOAD_TEST_PATTERN, pattern_messages
+from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
+from aeradio.flowgraphs.tx_chain import TxChain
+from aeradio.radio.base import DeviceSettings
+from aeradio.radio.capture import (
+    DEFAULT_MAX_FILE_BYTES,
+    annotate_results,
+    open_rx_capture,
+    read_sigmf_meta,
+    sha512_file,
+)
+from aeradio.radio.sigmf_file import SigmfFileDevice
+
+#: Samples read per RX chain call when scanning a recording.
+READ_SAMPLES = 1 << 18
+#: Default fraction of the frames kept for validation.
+DEFAULT_VALIDATION_FRACTION = 0.2
+#: Frames modulated per channel block by :func:`record_loopback_capture`.
+LOOPBACK_FRAMES_PER_WRITE = 32
+#: Dataset file format version (``info["format"]``).
+DATASET_FORMAT = 1
+
+
+@dataclass
+class FrameDataset:
+    """Received test-pattern frames with their known messages. F frames of B blocks of n uses.
+
+    Attributes:
+        y: [F, B, n] complex64, synchronized unit-gain payload symbols (receiver input).
+        labels: [F, B] int64 in [0, M), the messages sent.
+        noise_var: [F] float32, noise variance per real component (RX estimate).
+        snr_db: [F] float32, RX SNR estimate (dB).
+        cfo_hz: [F] float32, RX CFO estimate (Hz).
+        seq: [F] int64, frame sequence numbers.
+        recording: [F] int32, index into ``info["recordings"]``.
+        validation: [F] bool, True for validation frames.
+        info: JSON-serializable: recordings, skipped (path, reason), seed, sample rate, ...
+    """
+
+    y: np.ndarray
+    labels: np.ndarray
+    noise_var: np.ndarray
+    snr_db: np.ndarray
+    cfo_hz: np.ndarray
+    seq: np.ndarray
+    recording: np.ndarray
+    validation: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def frames(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def blocks(self) -> int:
+        """Blocks in the whole dataset (F * B)."""
+        return int(self.labels.size)
+
+    def subset(self, mask: np.ndarray) -> FrameDataset:
+        """The frames where ``mask`` [F] bool is True (info shared)."""
+        arrays = {f.name: getattr(self, f.name)[mask] for f in fields(self) if f.name != "info"}
+        return FrameDataset(**arrays, info=self.info)
+
+    def training_set(self) -> FrameDataset:
+        return self.subset(~self.validation)
+
+    def validation_set(self) -> FrameDataset:
+        return self.subset(self.validation)
+
+    def flat(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Blocks as the receiver takes them: y [F*B, n] complex64, labels [F*B] int64,
+        noise_var [F*B] float32 (each frame's estimate repeated over its blocks)."""
+        b = self.labels.shape[1] if self.labels.ndim == 2 else 0
+        return (
+            self.y.reshape(-1, self.y.shape[-1]),
+            self.labels.reshape(-1),
+            np.repeat(self.noise_var, b).astype(np.float32),
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write an ``.npz`` (no pickle) atomically; returns the path."""
+        path = Path(path)
+        arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "info"}
+        compact = self.labels.max(initial=0) < 1 << 16
+        arrays["labels"] = arrays["labels"].astype(np.uint16 if compact else np.int64)
+        arrays["info"] = np.array(json.dumps(self.info))
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> FrameDataset:
+        """Read a dataset written by :meth:`save`; :class:`CaptureFormatError` if it is not one."""
+        path = Path(path)
+        names = [f.name for f in fields(cls)]
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                missing = [n for n in names if n not in z.files]
+                if missing:
+                    raise CaptureFormatError(f"{path}: not a frame dataset (no {missing[0]!r} array)")
+                arrays = {n: z[n] for n in names}
+        except (OSError, ValueError) as exc:
+            raise CaptureFormatError(f"{path}: not a readable frame dataset: {exc}") from None
+        try:
+            info = json.loads(str(arrays.pop("info")))
+        except json.JSONDecodeError as exc:
+            raise CaptureFormatError(f"{path}: dataset info is not JSON: {exc}") from None
+        arrays["labels"] = arrays["labels"].astype(np.int64)
+        ds = cls(**arrays, info=info)
+        if ds.y.dtype != SAMPLE_DTYPE or ds.y.ndim != 3 or ds.labels.shape != ds.y.shape[:2]:
+            raise CaptureFormatError(f"{path}: y must be [F, B, n] complex64 with labels [F, B]")
+        return ds
+
+
+def recordings_in(directory: str | Path) -> list[Path]:
+    """The SigMF recordings (``*.sigmf-meta``) of a capture directory, sorted by name."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CaptureFormatError(f"capture directory {directory} does not exist")
+    return sorted(directory.glob("*.sigmf-meta"))
+
+
+def _no_decoder(y: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
+    """Block decoder that decides nothing: building a dataset needs the symbols only."""
+    return np.zeros(len(y), np.int64)
+
+
+def scan_recording(
+    meta_path: Path, config: LinkConfig, model_hash: int, seed: int | None = None
+) -> tuple[list[FrameResult], int]:
+    """Frames of one recording: ``(test-pattern frames of this model, test-pattern seed)``.
+
+    ``seed`` None takes the recording's ``aeradio:seed`` (0 if absent). Raises
+    :class:`CaptureFormatError` for a bad recording (metadata, datatype, sample rate, data).
+    """
+    meta = read_sigmf_meta(meta_path)
+    if seed is None:
+        seed = meta["global"].get("aeradio:seed", 0)
+        if not isinstance(seed, int) or seed < 0:
+            raise CaptureFormatError(f"{meta_path}: aeradio:seed must be an integer >= 0, got {seed!r}")
+    rx = RxChain(config, _no_decoder, seed=seed, model_hash=model_hash)
+    frames: list[FrameResult] = []
+    with SigmfFileDevice(meta_path, "rx", DeviceSettings(config.radio.sample_rate_hz)) as dev:
+        if dev.truncated_bytes:
+            raise CaptureFormatError(
+                f"{dev.data_path}: data file ends mid-sample ({dev.truncated_bytes} trailing bytes)"
+            )
+        expected = meta["global"].get("core:sha512")
+        if expected is not None and expected != sha512_file(dev.data_path):
+            raise CaptureFormatError(f"{dev.data_path}: data does not match core:sha512 of {meta_path.name}")
+        while (x := dev.read(READ_SAMPLES)) is not None:
+            frames += rx.process(x)
+        rx.flush()
+    hash16 = model_hash & 0xFFFF
+    good = [
+        r for r in frames
+        if r.header is not None and r.header.kind == PAYLOAD_TEST_PATTERN and r.header.model_hash == hash16
+    ]
+    return good, seed
+
+
+def build_dataset(
+    captures: str | Path,
+    model_dir: str | Path,
+    *,
+    rng: np.random.Generator,
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+    seed: int | None = None,
+    on_recording: Callable[[Path, int], None] | None = None,
+) -> FrameDataset:
+    """Every test-pattern frame of ``model_dir``'s transmitter in the recordings of ``captures``.
+
+    Args:
+        captures: a capture directory (``*.sigmf-meta`` + ``*.sigmf-data``).
+        model_dir: the model whose link config and transmitter hash the frames must match.
+        rng: draws the train/validation split (by frame).
+        validation_fraction: share of frames in the validation set (in [0, 1)).
+        seed: test-pattern seed; None reads each recording's ``aeradio:seed``.
+        on_recording: called with (recording, frames kept) after each good recording.
+    Raises:
+        CaptureFormatError: no recordings, every recording bad, or no frames found.
+    """
+    from aeradio.learning.model_io import load_link_config, model_hash32
+
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ConfigError(f"validation fraction must be in [0, 1), got {validation_fraction!r}")
+    config = load_link_config(model_dir)
+    model_hash = model_hash32(model_dir)
+    paths = recordings_in(captures)
+    if not paths:
+        raise CaptureFormatError(f"no SigMF recordings (*.sigmf-meta) in {captures}")
+    lay_blocks, M = config.frame.blocks_per_frame, config.model.M
+    used: list[str] = []
+    skipped: list[dict[str, str]] = []
+    rows: list[tuple[int, FrameResult, np.ndarray]] = []
+    for path in paths:
+        try:
+            frames, rec_seed = scan_recording(path, config, model_hash, seed)
+        except CaptureFormatError as exc:
+            skipped.append({"recording": path.name, "reason": str(exc)})
+            continue
+        if not frames:
+            skipped.append({"recording": path.name, "reason": "no test-pattern frames of this model"})
+            continue
+        seqs = np.array([r.header.seq for r in frames if r.header is not None], np.int64)
+        labels = pattern_messages(rec_seed, seqs, lay_blocks, M)
+        rows += [(len(used), r, lab) for r, lab in zip(frames, labels, strict=True)]
+        used.append(path.name)
+        if on_recording is not None:
+            on_recording(path, len(frames))
+    if not rows:
+        reasons = "; ".join(f"{s['recording']}: {s['reason']}" for s in skipped[:3])
+        raise CaptureFormatError(f"no usable frames in {captures} ({reasons})")
+    count = len(rows)
+    validation = np.zeros(count, bool)
+    n_val = int(round(validation_fraction * count))
+    if validation_fraction > 0 and count >= 2:
+        n_val = min(max(n_val, 1), count - 1)
+    validation[rng.permutation(count)[:n_val]] = True
+    return FrameDataset(
+        y=np.stack([r.payload for _, r, _ in rows]).astype(SAMPLE_DTYPE),
+        labels=np.stack([lab for _, _, lab in rows]).astype(np.int64),
+        noise_var=np.array([r.noise_var for _, r, _ in rows], np.float32),
+        snr_db=np.array([r.snr_db for _, r, _ in rows], np.float32),
+        cfo_hz=np.array([r.cfo_cps * config.radio.sample_rate_hz for _, r, _ in rows], np.float32),
+        seq=np.array([r.header.seq for _, r, _ in rows if r.header is not None], np.int64),
+        recording=np.array([i for i, _, _ in rows], np.int32),
+        validation=validation,
+        info={
+            "format": DATASET_FORMAT,
+            "captures": str(captures),
+            "recordings": used,
+            "skipped": skipped,
+            "model_hash32": f"{model_hash:08x}",
+            "sample_rate_hz": config.radio.sample_rate_hz,
+            "validation_fraction": validation_fraction,
+        },
+    )
+
+
+def record_loopback_capture(
+    model_dir: str | Path,
+    directory: str | Path,
+    settings: ChannelSettings,
+    *,
+    frames: int,
+    seed: int,
+    rng: np.random.Generator,
+    first_seq: int = 0,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> dict[str, Any]:
+    """Send test-pattern frames through the loopback channel model and record what RX sees.
+
+    One process does what ``aeradio tx | aeradio channel | aeradio rx --capture`` does over
+    ZMQ: the TX chain of the model's LUT, the channel simulator's streaming stages
+    (``settings``, randomness from ``rng``), the RX chain with the model's receiver, and the
+    capture recorder (annotations included). Returns the RX report (``rx --json`` keys).
+    """
+    from aeradio.learning.inference import ReceiverRuntime
+    from aeradio.learning.model_io import load_link_config, load_lut, model_hash32
+
+    config = load_link_config(model_dir)
+    model_hash = model_hash32(model_dir)
+    tx = TxChain(config, load_lut(model_dir), model_hash)
+    channel = ChannelModel(settings, rng)
+    rx = RxChain(config, ReceiverRuntime.load(model_dir).decide, seed=seed, model_hash=model_hash)
+    rate = config.radio.sample_rate_hz
+    with open_rx_capture(
+        directory, sample_rate_hz=rate, center_freq_hz=config.radio.center_freq_hz,
+        device="loopback:" + settings.describe(rate), rx=rx, model_hash=model_hash, link_name=config.name,
+        max_file_bytes=max_file_bytes,
+    ) as recorder:
+        assert recorder is not None
+        for start in range(first_seq, first_seq + frames, LOOPBACK_FRAMES_PER_WRITE):
+            seqs = np.arange(start, min(start + LOOPBACK_FRAMES_PER_WRITE, first_seq + frames))
+            y = channel.process(tx.test_pattern(seqs, seed))
+            recorder.write(y)
+            annotate_results(recorder, rx.process(y), rx)
+        tail = channel.process(np.zeros(rx.seg_len, SAMPLE_DTYPE))  # lets RX finish the last frame
+        recorder.write(tail)
+        annotate_results(recorder, rx.process(tail), rx)
+        rx.flush()
+    return rx.report(rate, frames)
