@@ -584,12 +584,14 @@ class ChannelSimulator:
         if remaining > 0 and not (fast and self.queue.size >= self.block):
             time.sleep(remaining)
 
-    def _emit(self) -> None:
+    def _emit(self) -> bool:
+        """Impair and publish one block; True when it was full of TX samples."""
         x = self.queue.take(self.block)
         active = x[x != 0]
         self.stats.active_samples_in += len(active)
         self.stats.active_energy_in += float(np.sum(np.abs(active) ** 2))
-        if len(x) < self.block:
+        full = len(x) == self.block
+        if not full:
             if len(x):
                 self.stats.partial_blocks += 1
             x = np.concatenate([x, np.zeros(self.block - len(x), dtype=SAMPLE_DTYPE)])
@@ -597,6 +599,7 @@ class ChannelSimulator:
         self.sender.send(y, timeout_s=None)  # PUB: a slow RX loses samples, never stalls us
         self.stats.blocks += 1
         self.stats.samples_out += len(y)
+        return full
 
     def status_line(self, elapsed_s: float, noise_power: float) -> str:
         s = self.stats
@@ -631,9 +634,11 @@ class ChannelSimulator:
             if duration_s is not None and now - start >= duration_s:
                 break
             self._fill(next_time)
-            self._emit()
+            full = self._emit()
             now = time.monotonic()
-            next_time = next_time + period if self.speed is not None else now + period
+            # Paced: a fixed schedule. Fast: TX blocks go out at once, idle blocks follow the
+            # real-time schedule from the last TX block on.
+            next_time = now + period if self.speed is None and full else next_time + period
             if next_time < now - MAX_LAG_S:
                 self.stats.late_resyncs += 1
                 next_time = now

@@ -188,15 +188,18 @@ def test_snr_measured_on_tx_frames_matches_the_setting(channels):
 
 def test_fast_mode_forwards_faster_than_real_time(channels):
     tx_ep, rx_ep = free_endpoint(), free_endpoint()
-    channels(tx_ep, rx_ep)  # neither --realtime nor --speed
+    channels(tx_ep, rx_ep, "--snr-db", "30")  # neither --realtime nor --speed
     with open_device(f"zmq:{rx_ep}", "rx", SETTINGS) as rx, open_device(f"zmq:{tx_ep}", "tx", SETTINGS) as tx:
         _wait_for_stream(rx)
+        t0 = time.monotonic()
+        idle = _read_for(rx, 1.0)
+        assert len(idle) == pytest.approx(RATE * (time.monotonic() - t0), rel=0.15)  # idle: real time
         t0 = time.monotonic()
         sender = threading.Thread(target=tx.write, args=(np.ones(2_000_000, np.complex64),))
         sender.start()
         ones = 0
         while ones < 2_000_000 and time.monotonic() - t0 < 10:
-            ones += int(np.count_nonzero(rx.read(1 << 16, timeout_s=0.2)))
+            ones += int(np.count_nonzero(np.abs(rx.read(1 << 16, timeout_s=0.2)) > 0.5))
         elapsed = time.monotonic() - t0
         sender.join(5)
         assert ones == 2_000_000 and rx.stats.samples_dropped == 0
