@@ -168,7 +168,8 @@ def _add_channel_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dc-offset", default=None, metavar="C", help="complex, e.g. 0.01+0.02j")
     p.add_argument("--phase-noise-dbc", type=float, default=None, metavar="DBC",
                    help="Wiener phase noise level (dBc/Hz) at --phase-noise-offset-hz")
-    p.add_argument("--phase-noise-offset-hz", type=float, default=10e3, metavar="HZ")
+    p.add_argument("--phase-noise-offset-hz", type=float, default=None, metavar="HZ",
+                   help="offset of --phase-noise-dbc (default 10 kHz)")
     p.add_argument("--pa-rapp-p", type=float, default=None)
     p.add_argument("--pa-backoff-db", type=float, default=None)
     pace = p.add_mutually_exclusive_group()

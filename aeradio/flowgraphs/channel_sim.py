@@ -78,7 +78,7 @@ from aeradio.units import hz_to_cps
 DEFAULT_PHASE_NOISE_OFFSET_HZ = 10e3
 #: Default Rapp smoothness when only --pa-backoff-db is given.
 DEFAULT_RAPP_P = 3.0
-#: Default PA back-off when only --pa-rapp-p is given (dB above unit RMS amplitude).
+#: Default PA back-off when only --pa-rapp-p is given (dB above the frames' RMS amplitude).
 DEFAULT_PA_BACKOFF_DB = 6.0
 #: Wall-clock length of one output block (s); the block is a power of two of samples.
 BLOCK_DURATION_S = 0.005
@@ -130,7 +130,7 @@ class ChannelSettings:
         check_range("noise power", self.noise_power, 0.0, 1e6)
         check_range("cfo", self.cfo_cps, -0.5, 0.5, unit="cycles/sample")
         check_range("--sco-ppm", self.sco_ppm, -1e4, 1e4, unit="ppm")
-        check_range("--delay-samples", self.delay_samples, 0.0, 1e7, unit="samples")
+        check_range("--delay-samples", self.delay_samples, 0.0, 1e6, unit="samples")
         check_range("--iq-imbalance-db", self.iq_gain_db, -6.0, 6.0, unit="dB")
         check_range("--iq-imbalance-deg", self.iq_phase_deg, -45.0, 45.0, unit="deg")
         check_range("|--dc-offset|", abs(self.dc_offset), 0.0, 10.0)
@@ -222,6 +222,8 @@ def settings_from_args(args: argparse.Namespace) -> ChannelSettings:
     if args.phase_noise_dbc is not None:
         check_range("--phase-noise-dbc", args.phase_noise_dbc, -200.0, 0.0, unit="dBc/Hz")
         offset_hz = args.phase_noise_offset_hz
+        if offset_hz is None:
+            offset_hz = DEFAULT_PHASE_NOISE_OFFSET_HZ
         check_range("--phase-noise-offset-hz", offset_hz, 1.0, fs / 2, unit="Hz")
         phase_noise_std = imp.phase_noise_std_per_sample(args.phase_noise_dbc, offset_hz, fs)
     use_pa = args.pa_rapp_p is not None or args.pa_backoff_db is not None

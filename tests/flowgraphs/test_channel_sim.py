@@ -158,7 +158,7 @@ def test_full_chain_order_and_units():
         ({"multipath": "1,x"}, "--multipath tap must be a complex number"),
         ({"dc_offset": "big"}, "--dc-offset must be a complex number"),
         ({"iq_imbalance_db": 10}, r"--iq-imbalance-db must be in \[-6, 6\] dB"),
-        ({"delay_samples": -1}, r"--delay-samples must be in \[0, 1e\+07\]"),
+        ({"delay_samples": -1}, r"--delay-samples must be in \[0, 1e\+06\]"),
         ({"sample_rate_hz": 0}, r"--sample-rate-hz must be in \[1000, 1e\+09\] Hz, got 0"),
     ],
 )
