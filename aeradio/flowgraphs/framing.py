@@ -33,7 +33,7 @@ from aeradio.config import LinkConfig
 from aeradio.constants import SAMPLE_DTYPE
 from aeradio.errors import ConfigError, check_range
 from aeradio.flowgraphs.crc import crc16, crc32
-from aeradio.flowgraphs.pulse import rrc_taps, shape_symbols
+from aeradio.flowgraphs.pulse import rrc_taps, shape_bursts
 
 #: Payload kinds carried in the header.
 PAYLOAD_TEST_PATTERN = 0
@@ -254,6 +254,4 @@ class FrameLayout:
         """Pulse-shape frames [F, num_symbols] into one stream, ``gap_symbols`` of silence
         after each (the config's gap by default). Returns [samples] complex64."""
         gap = self.gap_symbols if gap_symbols is None else gap_symbols
-        padded = np.zeros((frames.shape[0], frames.shape[1] + gap), SAMPLE_DTYPE)
-        padded[:, : frames.shape[1]] = frames
-        return shape_symbols(padded.reshape(-1), self.taps, self.sps)
+        return shape_bursts(frames, self.taps, self.sps, (frames.shape[1] + gap) * self.sps)

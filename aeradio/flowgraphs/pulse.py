@@ -93,21 +93,70 @@ def shape_symbols(symbols: np.ndarray, taps: np.ndarray, samples_per_symbol: int
     step = fft_len - tail_sym  # new symbols per block
     nblocks = -(-len(x) // step)
     blocks = np.zeros((nblocks, fft_len), SAMPLE_DTYPE)
-    padded = np.zeros(nblocks * step, SAMPLE_DTYPE)
-    padded[: len(x)] = x
-    blocks[:, :step] = padded.reshape(nblocks, step)
-    spectrum = sfft.fft(blocks, axis=1, workers=-1)
-    # Zero-stuffing by sps repeats the symbol spectrum sps times.
-    filt = sfft.fft(np.asarray(taps, dtype=np.float64), fft_len * sps).astype(SAMPLE_DTYPE)
-    y = sfft.ifft(np.tile(spectrum, (1, sps)) * filt, axis=1, workers=-1).astype(SAMPLE_DTYPE)
+    full, rest = divmod(len(x), step)
+    blocks[:full, :step] = x[: full * step].reshape(full, step)
+    if rest:
+        blocks[full, :rest] = x[full * step :]
+    spectrum = sfft.fft(blocks, axis=1, workers=-1, overwrite_x=True)
+    # Zero-stuffing by sps repeats the symbol spectrum sps times: broadcast, no tile.
+    filt = _filter_spectrum(np.asarray(taps, dtype=np.float64), fft_len * sps).reshape(sps, fft_len)
+    prod = (spectrum[:, None, :] * filt[None, :, :]).reshape(nblocks, sps * fft_len)
+    y = sfft.ifft(prod, axis=1, workers=-1, overwrite_x=True)
     hop = step * sps
-    out = np.zeros((nblocks + 1) * hop + fft_len * sps, SAMPLE_DTYPE)
-    out[: nblocks * hop] = y[:, :hop].reshape(-1)
-    tail = y[:, hop:]
+    out = np.empty((nblocks + 1) * hop, SAMPLE_DTYPE)
+    out[: nblocks * hop].reshape(nblocks, hop)[:] = y[:, :hop]
+    out[nblocks * hop :] = 0
     # Overlap-add the tails: block b's tail lands at the start of block b + 1.
-    view = out[hop : hop + nblocks * hop].reshape(nblocks, hop)
-    view[:, : tail.shape[1]] += tail[:, :hop]
-    return out[:out_len].copy()
+    tail = y[:, hop:]
+    out[hop : hop + nblocks * hop].reshape(nblocks, hop)[:, : tail.shape[1]] += tail[:, :hop]
+    return out[:out_len]
+
+
+def shape_bursts(frames: np.ndarray, taps: np.ndarray, samples_per_symbol: int, spacing: int) -> np.ndarray:
+    """Pulse-shape each row of ``frames`` and place row ``f`` at sample ``f * spacing``.
+
+    Equal to :func:`shape_symbols` of the rows laid end to end with
+    ``spacing / sps - num_symbols`` zero symbols between them, but the silence costs
+    nothing: each row is shaped by one FFT (batched over rows).
+
+    Args:
+        frames: [F, num_symbols] complex.
+        taps: [num_taps] float.
+        spacing: samples from one frame's start to the next (a multiple of sps, at least
+            ``num_symbols * sps``).
+    Returns:
+        [F * spacing + num_taps - 1] complex64.
+    """
+    sps = samples_per_symbol
+    f, k = frames.shape
+    ntaps = len(taps)
+    row_len = k * sps + ntaps - 1
+    fft_len = sfft.next_fast_len(k + -(-(ntaps - 1) // sps))
+    spectrum = sfft.fft(np.asarray(frames, SAMPLE_DTYPE), fft_len, axis=1, workers=-1)
+    filt = _filter_spectrum(np.asarray(taps, dtype=np.float64), fft_len * sps).reshape(sps, fft_len)
+    prod = (spectrum[:, None, :] * filt[None, :, :]).reshape(f, sps * fft_len)
+    rows = sfft.ifft(prod, axis=1, workers=-1, overwrite_x=True)[:, :row_len]
+    out = np.zeros(f * spacing + ntaps - 1, SAMPLE_DTYPE)
+    if row_len <= spacing:
+        out[: f * spacing].reshape(f, spacing)[:, :row_len] = rows
+    else:
+        out[: f * spacing].reshape(f, spacing)[:] = rows[:, :spacing]
+        tail = row_len - spacing  # at most ntaps - 1: lands in the next frame's slot
+        out[spacing : f * spacing].reshape(f - 1, spacing)[:, :tail] += rows[:-1, spacing:]
+        out[f * spacing : f * spacing + tail] += rows[-1, spacing:]
+    return out
+
+
+def _filter_spectrum(taps: np.ndarray, size: int) -> np.ndarray:
+    """FFT of ``taps`` zero-padded to ``size``, complex64 (cached for the last taps)."""
+    key = (taps.tobytes(), size)
+    if _FILTER_CACHE.get("key") != key:
+        _FILTER_CACHE["key"] = key
+        _FILTER_CACHE["value"] = sfft.fft(taps, size).astype(SAMPLE_DTYPE)
+    return _FILTER_CACHE["value"]
+
+
+_FILTER_CACHE: dict[str, object] = {}
 
 
 def matched_filter_weights(frac: np.ndarray, rolloff: float, samples_per_symbol: int, span_symbols: int
@@ -155,12 +204,22 @@ def sample_matched(
     ntaps = 2 * half + 1
     need = (num_symbols - 1) * sps + ntaps
     first = start.astype(np.int64) - half
-    idx = first[:, None] + np.arange(need)[None, :]
-    valid = (idx >= 0) & (idx < x.shape[1])
-    seg = np.where(valid, np.take_along_axis(x, np.clip(idx, 0, x.shape[1] - 1), axis=1), 0)
-    seg = seg.astype(SAMPLE_DTYPE, copy=False)
-    f = seg.shape[0]
-    windows = np.lib.stride_tricks.as_strided(
-        seg, shape=(f, num_symbols, ntaps), strides=(seg.strides[0], sps * seg.strides[1], seg.strides[1])
-    )
-    return np.einsum("fkj,fj->fk", windows, weights.astype(SAMPLE_DTYPE)).astype(SAMPLE_DTYPE)
+    if first.min() < 0 or first.max() + need > x.shape[1]:  # windows leave a segment: zeros
+        pad = max(0, -int(first.min()))
+        x = np.pad(x, ((0, 0), (pad, max(0, int(first.max()) + pad + need - x.shape[1] - pad))))
+        first = first + pad
+    # Align the rows so every frame's first window starts at column 0 (row slices are
+    # cheaper than a fancy-index gather), zero-padded to whole symbols.
+    phases = -(-ntaps // sps)
+    seg = np.zeros((x.shape[0], (num_symbols + phases) * sps), SAMPLE_DTYPE)
+    for f, s in enumerate(first):
+        seg[f, :need] = x[f, s : s + need]
+    # Polyphase: tap j = i * sps + r; each i is a batched [K, sps] @ [sps] product.
+    seg3 = seg.reshape(x.shape[0], num_symbols + phases, sps)
+    w = np.zeros((x.shape[0], phases * sps), SAMPLE_DTYPE)
+    w[:, :ntaps] = weights
+    w = w.reshape(x.shape[0], phases, sps)
+    out = np.matmul(seg3[:, :num_symbols, :], w[:, 0, :, None])[..., 0]
+    for i in range(1, phases):
+        out += np.matmul(seg3[:, i : i + num_symbols, :], w[:, i, :, None])[..., 0]
+    return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.fft as sfft
 
 from aeradio.constants import SAMPLE_DTYPE
 from aeradio.flowgraphs.pulse import rrc_pulse
@@ -124,25 +125,22 @@ class TimingEstimator:
         # Bias curve: shift the template by delta (exact RRC), correlate at lags -1, 0, 1.
         deltas = np.linspace(-0.5, 0.5, 41)
         half = (ntaps - 1) // 2
-        estimates = []
         n = np.arange(-2, self.length + 2)
-        for delta in deltas:
-            t = n[:, None] - delta - half - np.arange(len(symbols))[None, :] * sps
-            shifted = rrc_pulse(t, rolloff, sps) @ symbols / np.sqrt(np.sum(rrc_pulse(
-                np.arange(-half, half + 1), rolloff, sps) ** 2))
-            c = [abs(np.vdot(self.template, shifted[1 + lag : 1 + lag + self.length])) for lag in (0, 1, 2)]
-            estimates.append(float(parabolic_peak(np.array(c[0]), np.array(c[1]), np.array(c[2]))))
+        t = n[None, :, None] - deltas[:, None, None] - half - np.arange(len(symbols))[None, None, :] * sps
+        norm = np.sqrt(np.sum(rrc_pulse(np.arange(-half, half + 1), rolloff, sps) ** 2))
+        shifted = rrc_pulse(t, rolloff, sps) @ np.asarray(symbols, np.complex128) / norm  # [D, N]
+        tmpl = np.conj(self.template)
+        c = [np.abs(shifted[:, 1 + lag : 1 + lag + self.length] @ tmpl) for lag in (0, 1, 2)]
+        estimates = parabolic_peak(c[0], c[1], c[2])
         self._est, self._true = np.array(estimates), deltas
         self._template_c64 = np.conj(self.template).astype(SAMPLE_DTYPE)
 
     def correlate(self, x: np.ndarray, first: int, count: int) -> np.ndarray:
         """``|corr|`` at lags ``first .. first + count - 1`` of each row of ``x`` [F, N]."""
-        f = x.shape[0]
-        seg = np.ascontiguousarray(x[:, first : first + count - 1 + self.length])
-        windows = np.lib.stride_tricks.as_strided(
-            seg, shape=(f, count, self.length), strides=(seg.strides[0], seg.strides[1], seg.strides[1])
-        )
-        return np.abs(windows @ self._template_c64)
+        seg = x[:, first : first + count - 1 + self.length]
+        size = sfft.next_fast_len(seg.shape[1])
+        spec = sfft.fft(seg, size, axis=1) * np.conj(sfft.fft(self._template_c64.conj(), size))
+        return np.abs(sfft.ifft(spec, axis=1)[:, :count])
 
     def estimate(self, x: np.ndarray, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Peak lag (fractional, in samples of ``x``) and normalized peak |corr|^2 / energies.
@@ -225,7 +223,7 @@ def fit_phase(phasors: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.nd
     ang = np.unwrap(np.angle(phasors), axis=1)
     w = np.abs(phasors).astype(np.float64)
     sw = np.sum(w, axis=1)
-    tm = (w @ times) / sw
+    tm = np.sum(w * times, axis=1) / sw
     am = np.sum(w * ang, axis=1) / sw
     dt = times[None, :] - tm[:, None]
     slope = np.sum(w * dt * (ang - am[:, None]), axis=1) / np.maximum(np.sum(w * dt**2, axis=1), 1e-30)
@@ -242,7 +240,8 @@ def amplitude_noise(u: np.ndarray, sent: np.ndarray) -> tuple[np.ndarray, np.nda
         (gain [F] float64, noise power per complex symbol [F] float64).
     """
     energy = float(np.sum(np.abs(sent) ** 2))
-    gain = np.real(u @ np.conj(sent)) / energy
+    # Element-wise products, not a BLAS matvec: tiny BLAS calls are slow when threaded.
+    gain = np.real(np.sum(u * np.conj(sent), axis=1)) / energy
     resid = u - gain[:, None] * sent[None, :]
     noise = np.mean(resid.real**2 + resid.imag**2, axis=1) * len(sent) / max(len(sent) - 2, 1)
     return np.maximum(gain, 1e-12), np.maximum(noise, 1e-12)

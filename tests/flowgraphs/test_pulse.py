@@ -5,7 +5,7 @@ import pytest
 from scipy import signal
 
 from aeradio.errors import ConfigError
-from aeradio.flowgraphs.pulse import rrc_pulse, rrc_taps, sample_matched, shape_symbols
+from aeradio.flowgraphs.pulse import rrc_pulse, rrc_taps, sample_matched, shape_bursts, shape_symbols
 
 
 def _rrc_reference(t: np.ndarray, beta: float, sps: int) -> np.ndarray:
@@ -83,3 +83,15 @@ def test_shaping_then_matched_sampling_recovers_symbols(rng: np.random.Generator
     # Residual ISI of the truncated RRC pair stays below -25 dB.
     err = np.mean(np.abs(z[8:-8] - sym[8:-8]) ** 2)
     assert 10 * np.log10(err) < -25
+
+
+@pytest.mark.parametrize("gap", [0, 1, 8, 30])
+def test_shape_bursts_equals_shaping_the_padded_stream(gap: int, rng: np.random.Generator) -> None:
+    h = rrc_taps(0.35, 8, 4)
+    frames = (rng.standard_normal((5, 50)) + 1j * rng.standard_normal((5, 50))).astype(np.complex64)
+    padded = np.zeros((5, 50 + gap), np.complex64)
+    padded[:, :50] = frames
+    ref = signal.upfirdn(h, padded.reshape(-1).astype(np.complex128), up=4)  # float64
+    got = shape_bursts(frames, h, 4, (50 + gap) * 4)
+    assert len(got) == 5 * (50 + gap) * 4 + len(h) - 1
+    np.testing.assert_allclose(got[: len(ref)], ref, atol=2e-5 * np.max(np.abs(ref)))

@@ -1,0 +1,217 @@
+"""Radio DSP benchmarks (issue 3): detection, false alarms, BLER through the synchronized
+chain against the genie-synchronized simulation, overhead, throughput and latency.
+
+Recordings are TX chain output with impairments from ``aeradio.flowgraphs.impairments``:
+CFO, sample-clock offset, random delay and phase, AWGN at the payload Eb/N0 (symbol
+energy 1, so the per-sample noise power is N0 = 1 / (R Eb/N0)).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aeradio.benchmarking import BenchContext, figure
+from aeradio.flowgraphs import impairments as imp
+from aeradio.flowgraphs.rx_chain import RxChain
+from aeradio.flowgraphs.tx_chain import TxChain
+from aeradio.paths import checkout_path
+from aeradio.units import noise_var_per_real
+
+#: The model of the targets, or the closest config present in the checkout.
+MODEL_CONFIGS = ("ae-n7-k8", "ae-n7-k4")
+SEED = 11
+READ_BLOCK = 1 << 18
+DETECTION_FRAMES = 3000
+DETECTION_EBN0_DB = 4.0
+NOISE_SAMPLES = 10_000_000
+#: Target condition of the BLER comparison.
+BLER_CFO_CPS = 0.02
+BLER_SCO_PPM = 50.0
+BLER_TARGETS = (1e-2, 1e-3)
+BLER_MAX_LOSS_DB = 0.5
+#: Block errors wanted per BLER point (the lowest points get fewer; see MAX_FRAMES).
+BLER_TARGET_ERRORS = 200
+BLER_MAX_FRAMES = 4000
+
+
+def _model(ctx: BenchContext) -> tuple[Path, str]:
+    """A trained model directory (shared with the learning benchmarks through the memo)."""
+    from aeradio.learning.commands import load_training_config, train_and_save
+    from aeradio.learning.model_io import read_extra_meta
+
+    name = next(n for n in MODEL_CONFIGS if (checkout_path("configs") / f"{n}.toml").exists())
+    key = f"learning.model.{name}"
+    if key not in ctx.memo:
+        cfg = load_training_config(checkout_path("configs") / f"{name}.toml")
+        ctx.log(f"training {name}")
+        out = train_and_save(cfg, ctx.work_dir / name, progress=False)
+        ctx.memo[key] = (out, read_extra_meta(out)["training"]["seconds"])
+    return ctx.memo[key][0], name
+
+
+def _link(model_dir: Path) -> tuple[Any, np.ndarray, int]:
+    from aeradio.learning.model_io import load_link_config, load_lut, model_hash32
+
+    return load_link_config(model_dir), load_lut(model_dir), model_hash32(model_dir)
+
+
+def _impaired(x: np.ndarray, ebn0_db: float, rate: float, rng: np.random.Generator,
+              cfo_cps: float, sco_ppm: float) -> np.ndarray:
+    """Random delay and phase, then SCO, CFO and AWGN."""
+    x = np.concatenate([np.zeros(int(rng.integers(500, 1500)), np.complex64), x])
+    x = imp.apply_delay(x, float(rng.random()))
+    if sco_ppm:
+        x = imp.apply_sco(x, sco_ppm)
+    x = imp.apply_cfo(x, cfo_cps, phase_rad=float(rng.uniform(-np.pi, np.pi)))
+    return imp.add_awgn(x, 2 * noise_var_per_real(ebn0_db, rate), rng)
+
+
+def _run(rx: RxChain, y: np.ndarray) -> float:
+    """Feed ``y`` in read-sized blocks; returns the processing time (s)."""
+    t = time.perf_counter()
+    for i in range(0, len(y), READ_BLOCK):
+        rx.process(y[i : i + READ_BLOCK])
+    rx.flush()
+    return time.perf_counter() - t
+
+
+def _null_decoder(y: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
+    return np.zeros(len(y), np.int64)
+
+
+def bench_detection(ctx: BenchContext) -> dict[str, Any]:
+    """Detection rate at Eb/N0 4 dB with CFO +-0.03 cps, SCO +-100 ppm, random delay/phase;
+    false alarms on 10^7 noise samples."""
+    model_dir, name = _model(ctx)
+    cfg, lut, mhash = _link(model_dir)
+    tx = TxChain(cfg, lut, mhash)
+    rng = np.random.default_rng(SEED)
+    detected = decoded = 0
+    chunk = 500
+    for start in range(0, DETECTION_FRAMES, chunk):
+        cfo = float(rng.uniform(-0.03, 0.03))
+        sco = float(rng.uniform(-100, 100))
+        y = _impaired(tx.test_pattern(np.arange(start, start + chunk), SEED), DETECTION_EBN0_DB,
+                      cfg.model.rate, rng, cfo, sco)
+        rx = RxChain(cfg, _null_decoder, seed=SEED, model_hash=mhash)
+        _run(rx, y)
+        detected += rx.stats.frames_detected
+        decoded += rx.stats.frames_decoded
+    rate = detected / DETECTION_FRAMES
+    rx = RxChain(cfg, _null_decoder, seed=SEED, model_hash=mhash)
+    noise = imp.add_awgn(np.zeros(NOISE_SAMPLES, np.complex64), 1.0, rng)
+    seconds = _run(rx, noise)
+    false_alarms = rx.stats.frames_detected + rx.stats.false_detections
+    return {
+        "model": name,
+        "figures": [
+            figure(f"frames detected at Eb/N0 {DETECTION_EBN0_DB:g} dB ({name}, CFO<=0.03, SCO<=100ppm)",
+                   rate, "fraction", target=">= 0.999", passed=rate >= 0.999),
+            figure("headers decoded among detected", decoded / max(detected, 1), "fraction"),
+            figure("false alarms per 1e7 noise samples", false_alarms * 1e7 / NOISE_SAMPLES, "count",
+                   target="<= 1", passed=false_alarms * 1e7 / NOISE_SAMPLES <= 1),
+            figure("detector throughput on noise", NOISE_SAMPLES / seconds / 1e6, "MS/s"),
+        ],
+    }
+
+
+def _chain_bler(ctx: BenchContext, model_dir: Path, ebn0_db: float, rng: np.random.Generator) -> float:
+    from aeradio.learning.inference import ReceiverRuntime
+
+    cfg, lut, mhash = _link(model_dir)
+    runtime = ReceiverRuntime.load(model_dir)
+    tx = TxChain(cfg, lut, mhash, gap_symbols=cfg.frame.gap_symbols)
+    rx = RxChain(cfg, runtime.decide, seed=SEED, model_hash=mhash)
+    frames, batch = 0, 250
+    while rx.stats.block_errors < BLER_TARGET_ERRORS and frames < BLER_MAX_FRAMES:
+        x = tx.test_pattern(np.arange(frames, frames + batch), SEED)
+        _run(rx, _impaired(x, ebn0_db, cfg.model.rate, rng, BLER_CFO_CPS, BLER_SCO_PPM))
+        frames += batch
+    lost = frames - rx.stats.frames_decoded
+    # Frames lost to detection or header failures count as all their blocks in error.
+    blocks = rx.stats.blocks + lost * cfg.frame.blocks_per_frame
+    return (rx.stats.block_errors + lost * cfg.frame.blocks_per_frame) / blocks
+
+
+def bench_bler_vs_genie(ctx: BenchContext) -> dict[str, Any]:
+    """BLER through the chain (CFO 0.02 cps, 50 ppm, random delay and phase) vs the
+    genie-synchronized simulation of the same model, as an Eb/N0 gap at BLER 1e-2, 1e-3."""
+    from aeradio.learning.evaluate import ebn0_at_bler, simulate_bler
+
+    model_dir, name = _model(ctx)
+    rng = np.random.default_rng(SEED + 1)
+    ebn0 = [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    genie, chain = [], []
+    for e in ebn0:
+        genie.append(simulate_bler(model_dir, e, target_errors=BLER_TARGET_ERRORS, seed=3, ml=False)
+                     ["neural"]["bler"])
+        chain.append(_chain_bler(ctx, model_dir, e, rng))
+        ctx.log(f"Eb/N0 {e:g} dB: genie BLER {genie[-1]:.2e}, chain BLER {chain[-1]:.2e}")
+    figures = []
+    for target in BLER_TARGETS:
+        g, c = ebn0_at_bler(ebn0, genie, target), ebn0_at_bler(ebn0, chain, target)
+        gap = None if g is None or c is None else c - g
+        figures.append(figure(f"sync loss at BLER {target:g} ({name})", gap, "dB",
+                              target=f"<= {BLER_MAX_LOSS_DB}",
+                              passed=None if gap is None else gap <= BLER_MAX_LOSS_DB))
+    return {"model": name, "ebn0_db": ebn0, "genie_bler": genie, "chain_bler": chain, "figures": figures}
+
+
+def bench_throughput(ctx: BenchContext) -> dict[str, Any]:
+    """RX MS/s on a recording with frames half of the time (neural receiver included),
+    TX MS/s, per-frame latency and the frame overhead."""
+    from aeradio.learning.inference import ReceiverRuntime
+
+    model_dir, name = _model(ctx)
+    cfg, lut, mhash = _link(model_dir)
+    runtime = ReceiverRuntime.load(model_dir)
+    frames = 2000
+    layout_symbols = TxChain(cfg, lut, mhash).layout.num_symbols
+    tx = TxChain(cfg, lut, mhash, gap_symbols=layout_symbols)  # frames half of the time
+    seqs = np.arange(frames)
+    tx.test_pattern(seqs[:64], SEED)  # warm-up
+    t = time.perf_counter()
+    x = tx.test_pattern(seqs, SEED)
+    tx_rate = len(x) / (time.perf_counter() - t) / 1e6
+    rng = np.random.default_rng(SEED + 2)
+    y = _impaired(x, 8.0, cfg.model.rate, rng, 0.01, 20.0)
+    rx = RxChain(cfg, runtime.decide, seed=SEED, model_hash=mhash)
+    _run(rx, y[: READ_BLOCK * 2])  # warm-up
+    rx = RxChain(cfg, runtime.decide, seed=SEED, model_hash=mhash)
+    rx_rate = len(y) / _run(rx, y) / 1e6
+    # Latency: one frame's samples arrive, the frame comes out.
+    frame_samples = (layout_symbols * 2) * cfg.radio.samples_per_symbol
+    rx1 = RxChain(cfg, runtime.decide, seed=SEED, model_hash=mhash)
+    lat = []
+    for i in range(0, min(len(y), 200 * frame_samples), frame_samples):
+        t = time.perf_counter()
+        out = rx1.process(y[i : i + frame_samples])
+        if out:
+            lat.append(time.perf_counter() - t)
+    over = rx.layout.overhead
+    return {
+        "model": name,
+        "figures": [
+            figure("RX throughput (frames half the time, neural receiver)", rx_rate, "MS/s",
+                   target=">= 20", passed=rx_rate >= 20),
+            figure("TX throughput", tx_rate, "MS/s", target=">= 50", passed=tx_rate >= 50),
+            figure("RX frames decoded in throughput run", rx.stats.frames_decoded / frames, "fraction"),
+            figure("per-frame latency (median)", 1e3 * float(np.median(lat)) if lat else None, "ms"),
+            figure("overhead: preamble", over["preamble"], "fraction of frame symbols"),
+            figure("overhead: header", over["header"], "fraction of frame symbols"),
+            figure("overhead: pilots", over["pilots"], "fraction of frame symbols"),
+            figure("Eb/N0 penalty of the overhead", 10 * math.log10(1 / over["payload"]), "dB"),
+        ],
+    }
+
+
+BENCHMARKS = {
+    "dsp.detection": bench_detection,
+    "dsp.bler_vs_genie": bench_bler_vs_genie,
+    "dsp.throughput": bench_throughput,
+}
