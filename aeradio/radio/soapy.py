@@ -150,29 +150,11 @@ class SoapyDevice(Device):
                 f"SoapySDR device {self.args!r} has no {self.direction.upper()} channel {ch} "
                 f"(it has {count} {self.direction.upper()} channels)"
             )
-        rate_ranges = self._call("getSampleRateRange", d, ch)
-        if rate_ranges and not _in_ranges(s.sample_rate_hz, rate_ranges):
-            raise ConfigError(
-                f"sample rate must be in {_ranges_text(rate_ranges)} Hz for {self.args!r}, "
-                f"got {s.sample_rate_hz:g}"
-            )
-        self._call("setSampleRate", d, ch, s.sample_rate_hz)
+        self._set_in_range("sample rate", "Hz", s.sample_rate_hz, "getSampleRateRange", "setSampleRate")
         if s.freq_hz is not None:
-            freq_ranges = self._call("getFrequencyRange", d, ch)
-            if freq_ranges and not _in_ranges(s.freq_hz, freq_ranges):
-                raise ConfigError(
-                    f"frequency must be in {_ranges_text(freq_ranges)} Hz for {self.args!r}, "
-                    f"got {s.freq_hz:g}"
-                )
-            self._call("setFrequency", d, ch, s.freq_hz)
+            self._set_in_range("frequency", "Hz", s.freq_hz, "getFrequencyRange", "setFrequency")
         if s.gain_db is not None:
-            r = self._call("getGainRange", d, ch)
-            if not (r.minimum() <= s.gain_db <= r.maximum()):
-                raise ConfigError(
-                    f"gain must be in [{r.minimum():g}, {r.maximum():g}] dB for {self.args!r}, "
-                    f"got {s.gain_db:g}"
-                )
-            self._call("setGain", d, ch, s.gain_db)
+            self._set_in_range("gain", "dB", s.gain_db, "getGainRange", "setGain")
         if s.bandwidth_hz is not None:
             self._call("setBandwidth", d, ch, s.bandwidth_hz)
         if s.antenna is not None:
@@ -181,6 +163,17 @@ class SoapyDevice(Device):
                 raise ConfigError(f"antenna must be one of {antennas} for {self.args!r}, got {s.antenna!r}")
             self._call("setAntenna", d, ch, s.antenna)
         self.sample_rate_hz = float(self._call("getSampleRate", d, ch))
+
+    def _set_in_range(self, what: str, unit: str, value: float, get_range: str, setter: str) -> None:
+        """Check ``value`` against the device's range(s) for it, then set it."""
+        ranges = self._call(get_range, self._dir, self.channel)
+        if not isinstance(ranges, (list, tuple)):
+            ranges = [ranges]  # getGainRange returns one range
+        if ranges and not _in_ranges(value, ranges):
+            raise ConfigError(
+                f"{what} must be in {_ranges_text(ranges)} {unit} for {self.args!r}, got {value:g}"
+            )
+        self._call(setter, self._dir, self.channel, value)
 
     def _open_stream(self) -> None:
         stream = self._call("setupStream", self._dir, SOAPY_SDR_CF32, [self.channel])
