@@ -61,9 +61,12 @@ def _link(model_dir: Path) -> tuple[Any, np.ndarray, int]:
 
 
 def _impaired(x: np.ndarray, ebn0_db: float, rate: float, rng: np.random.Generator,
-              cfo_cps: float, sco_ppm: float) -> np.ndarray:
-    """Random delay and phase, then SCO, CFO and AWGN."""
+              cfo_cps: float, sco_ppm: float, multipath: tuple[complex, ...] = ()) -> np.ndarray:
+    """Multipath, random delay and phase, then SCO, CFO and AWGN."""
     x = np.concatenate([np.zeros(int(rng.integers(500, 1500)), np.complex64), x])
+    if multipath:
+        taps = np.asarray(multipath, np.complex128)
+        x = imp.apply_multipath(x, taps / np.sqrt(np.sum(np.abs(taps) ** 2)))
     x = imp.apply_delay(x, float(rng.random()))
     if sco_ppm:
         x = imp.apply_sco(x, sco_ppm)
@@ -120,7 +123,8 @@ def bench_detection(ctx: BenchContext) -> dict[str, Any]:
     }
 
 
-def _chain_bler(ctx: BenchContext, model_dir: Path, ebn0_db: float, rng: np.random.Generator) -> float:
+def _chain_bler(ctx: BenchContext, model_dir: Path, ebn0_db: float, rng: np.random.Generator,
+                multipath: tuple[complex, ...] = (), max_frames: int = BLER_MAX_FRAMES) -> float:
     from aeradio.learning.inference import ReceiverRuntime
 
     cfg, lut, mhash = _link(model_dir)
@@ -128,9 +132,9 @@ def _chain_bler(ctx: BenchContext, model_dir: Path, ebn0_db: float, rng: np.rand
     tx = TxChain(cfg, lut, mhash, gap_symbols=cfg.frame.gap_symbols)
     rx = RxChain(cfg, runtime.decide, seed=SEED, model_hash=mhash)
     frames, batch = 0, 250
-    while rx.stats.block_errors < BLER_TARGET_ERRORS and frames < BLER_MAX_FRAMES:
+    while rx.stats.block_errors < BLER_TARGET_ERRORS and frames < max_frames:
         x = tx.test_pattern(np.arange(frames, frames + batch), SEED)
-        _run(rx, _impaired(x, ebn0_db, cfg.model.rate, rng, BLER_CFO_CPS, BLER_SCO_PPM))
+        _run(rx, _impaired(x, ebn0_db, cfg.model.rate, rng, BLER_CFO_CPS, BLER_SCO_PPM, multipath))
         frames += batch
     lost = frames - rx.stats.frames_decoded
     # Frames lost to detection or header failures count as all their blocks in error.
@@ -210,8 +214,43 @@ def bench_throughput(ctx: BenchContext) -> dict[str, Any]:
     }
 
 
+#: A short multipath channel: an echo half a symbol late (taps at sample spacing, sps 4).
+MULTIPATH_TAPS = (1.0, 0.0, 0.35j)
+MULTIPATH_EBN0_DB = (4.0, 6.0, 8.0)
+
+
+def bench_multipath(ctx: BenchContext) -> dict[str, Any]:
+    """BLER through the chain over a short multipath channel (echo within one symbol) of a
+    receiver trained on multipath, against its genie-synchronized BLER on the training
+    multipath channel (informational: the two channels are alike, not equal)."""
+    import dataclasses
+
+    from aeradio.learning.commands import load_training_config, train_and_save
+    from aeradio.learning.evaluate import simulate_bler
+
+    _, name = _model(ctx)
+    key = f"dsp.multipath_model.{name}"
+    if key not in ctx.memo:
+        cfg = load_training_config(checkout_path("configs") / f"{name}.toml")
+        cfg = cfg.replace(training=dataclasses.replace(cfg.training, channel="awgn+multipath"))
+        ctx.log(f"training {name} on awgn+multipath")
+        ctx.memo[key] = train_and_save(cfg, ctx.work_dir / f"{name}-multipath", progress=False)
+    model_dir = ctx.memo[key]
+    rng = np.random.default_rng(SEED + 3)
+    figures, rows = [], []
+    for e in MULTIPATH_EBN0_DB:
+        chain = _chain_bler(ctx, model_dir, e, rng, MULTIPATH_TAPS, max_frames=1500)
+        genie = simulate_bler(model_dir, e, "multipath", target_errors=BLER_TARGET_ERRORS, seed=4,
+                              ml=False)["neural"]["bler"]
+        rows.append({"ebn0_db": e, "chain_bler": chain, "genie_bler": genie})
+        figures.append(figure(f"multipath BLER at Eb/N0 {e:g} dB: chain", chain, "BLER"))
+        figures.append(figure(f"multipath BLER at Eb/N0 {e:g} dB: genie (training channel)", genie, "BLER"))
+    return {"model": name, "taps": [str(t) for t in MULTIPATH_TAPS], "points": rows, "figures": figures}
+
+
 BENCHMARKS = {
     "dsp.detection": bench_detection,
     "dsp.bler_vs_genie": bench_bler_vs_genie,
     "dsp.throughput": bench_throughput,
+    "dsp.multipath": bench_multipath,
 }

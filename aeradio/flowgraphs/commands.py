@@ -15,7 +15,7 @@ import numpy as np
 from aeradio.config import LinkConfig
 from aeradio.errors import ConfigError
 from aeradio.flowgraphs.framing import PAYLOAD_DATA
-from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
+from aeradio.flowgraphs.rx_chain import FrameResult, RxChain, StageDumper
 from aeradio.flowgraphs.tx_chain import TxChain
 from aeradio.radio.base import DeviceSettings
 
@@ -124,7 +124,8 @@ def cmd_rx(args: argparse.Namespace) -> int:
     if args.frames is not None and args.frames < 1:
         raise ConfigError(f"--frames must be >= 1, got {args.frames}")
     model_hash = model_hash32(args.model)
-    rx = RxChain(cfg, runtime.decide, seed=args.seed, model_hash=model_hash)
+    dump = StageDumper(args.dump_dir) if getattr(args, "dump_dir", None) else None
+    rx = RxChain(cfg, runtime.decide, seed=args.seed, model_hash=model_hash, dump=dump)
     settings = _settings(args, cfg)
     cal = _calibration(args, settings.sample_rate_hz)
     corrector = None

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -73,6 +74,22 @@ _LTF_FALSE_ALARM_PROB = 1e-6
 _DC_TIME_CONSTANT = 1 << 15
 #: DC power (relative to the block's power) below which DC is left alone (-30 dB).
 _DC_RELEVANT = 1e-3
+
+
+class StageDumper:
+    """A debug sink writing each stage's output and estimates to ``DIR/NNNNNN_stage.npz``.
+
+    Files are numbered in call order; read them with ``np.load(path)`` (no pickle).
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+
+    def __call__(self, stage: str, arrays: dict[str, np.ndarray]) -> None:
+        np.savez(self.directory / f"{self.count:06d}_{stage}.npz", **arrays)
+        self.count += 1
 
 
 def ml_block_decoder(lut: np.ndarray) -> BlockDecoder:

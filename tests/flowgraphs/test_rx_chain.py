@@ -175,3 +175,17 @@ def test_other_model_frames_are_not_decoded(link: Link, rng: np.random.Generator
     rx = RxChain(link.cfg, lambda y, nv: np.zeros(len(y), np.int64), seed=SEED, model_hash=0x1111)
     _run(rx, _recording(link, Impairment(ebn0_db=20), rng, frames=2))
     assert rx.stats.model_mismatches == 2 and rx.stats.frames_decoded == 0
+
+
+def test_stage_dumps(link: Link, rng: np.random.Generator, tmp_path) -> None:
+    from aeradio.flowgraphs.rx_chain import StageDumper
+
+    rx = link.rx(dump=StageDumper(tmp_path))
+    _run(rx, _recording(link, CASES["target"], rng, frames=2), block=1 << 20)
+    stages = [p.stem.split("_", 1)[1] for p in sorted(tmp_path.glob("*.npz"))]
+    assert stages[:2] == ["condition", "detect"]
+    for stage in ("timing", "sample", "phase", "level", "header", "decode"):
+        assert stage in stages
+    level = np.load(next(tmp_path.glob("*_level.npz")))
+    assert level["symbols"].shape == (2, link.tx.layout.num_symbols)
+    assert np.all(np.abs(level["snr_db"] - (EBN0_DB + 10 * math.log10(8 / 7))) < 1.0)
