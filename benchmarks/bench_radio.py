@@ -7,10 +7,11 @@ or an object with attributes), else from the environment (``AERADIO_SOAK_S``,
 
 - ``channel_throughput``: in-process throughput of the impairment chain (MS/s), all stages.
 - ``channel_max_realtime_rate``: the highest sample rate (from RATES_MSPS) at which the
-  ``aeradio channel`` process, with AWGN and CFO and a subscribed RX device, keeps real
-  time: its output rate within 2 % of the nominal one, no late resync, no sample lost at
-  RX; ``channel_max_realtime_rate_all``: the same with every impairment on.
-- ``loopback_soak``: TX -> channel -> RX at 1 MS/s in real time for ``soak_s`` seconds
+  ``aeradio channel`` process, with AWGN and CFO, fed by a continuous TX process and read
+  by an RX device, keeps real time: its output rate within 2 % of the nominal one, no late
+  resync, no sample lost at RX; ``channel_max_realtime_rate_all``: the same with every impairment on.
+- ``loopback_soak``: TX -> channel -> RX (three processes: a continuous TX feeder, the
+  channel, the RX device in this process) at 1 MS/s in real time for ``soak_s`` seconds
   (``AERADIO_SOAK_S``, default 10 s; the acceptance run is 600 s): samples received and
   dropped, and the channel's resident memory over time.
 """
@@ -22,7 +23,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -87,11 +87,37 @@ class _ChannelProcess:
         self._log.close()
         if not lines:
             return {}
-        m = re.search(r"t=([\d.]+)s out=(\d+) \(([\d.]+) MS/s\).*late=(\d+)", lines[-1])
+        m = re.search(r"t=([\d.]+)s out=(\d+) \(([\d.]+) MS/s\) in=(\d+).*late=(\d+)", lines[-1])
         if not m:
             return {}
         return {"elapsed_s": float(m[1]), "samples_out": int(m[2]), "msps": float(m[3]),
-                "late_resyncs": int(m[4])}
+                "samples_in": int(m[4]), "late_resyncs": int(m[5])}
+
+
+def feed(endpoint: str, rate_hz: float) -> None:
+    """A TX process: push noise-like samples of frame power (1/4) until terminated."""
+    rng = np.random.default_rng(0)
+    block = (rng.standard_normal(8192) + 1j * rng.standard_normal(8192)) * np.sqrt(1 / 8)
+    block = block.astype(np.complex64)
+    with open_device(f"zmq:{endpoint}", "tx", DeviceSettings(sample_rate_hz=rate_hz)) as tx:
+        while True:
+            tx.write(block, timeout_s=30.0)
+
+
+class _TxProcess:
+    """A continuous TX (:func:`feed`) in its own process, as ``aeradio tx`` would be."""
+
+    def __init__(self, endpoint: str, rate_hz: float) -> None:
+        self.proc = subprocess.Popen([sys.executable, __file__, "--feed", endpoint, str(rate_hz)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def _wait_for_stream(rx: Any, timeout_s: float = 10.0) -> None:
@@ -135,15 +161,19 @@ ALL_IMPAIRMENTS = ("--sco-ppm", "20", "--delay-samples", "2.5", "--multipath", "
 def _rate_trial(rate_hz: float, trial_s: float, extra: tuple[str, ...]) -> dict:
     ch = _ChannelProcess(rate_hz, "--snr-db", "20", "--stats-interval-s", "1",
                          "--cfo-hz", str(rate_hz * 1e-3), *extra)
+    tx = None
     try:
         with open_device(f"zmq:{ch.rx}", "rx", DeviceSettings(sample_rate_hz=rate_hz)) as rx:
             _wait_for_stream(rx)
+            tx = _TxProcess(ch.tx, rate_hz)
             received, t0 = 0, time.monotonic()
             while time.monotonic() - t0 < trial_s:
                 received += len(rx.read(1 << 18, timeout_s=0.2))
             elapsed = time.monotonic() - t0
             dropped = rx.stats.samples_dropped
     finally:
+        if tx is not None:
+            tx.stop()
         status = ch.stop()
     ok = (
         bool(status)
@@ -152,8 +182,9 @@ def _rate_trial(rate_hz: float, trial_s: float, extra: tuple[str, ...]) -> dict:
         and dropped == 0
     )
     return {"rate_msps": rate_hz / 1e6, "channel_msps": status.get("msps"), "late_resyncs":
-            status.get("late_resyncs"), "rx_msps": round(received / elapsed / 1e6, 3),
-            "rx_samples_dropped": dropped, "sustained": ok}
+            status.get("late_resyncs"), "tx_samples_in": status.get("samples_in"),
+            "rx_msps": round(received / elapsed / 1e6, 3), "rx_samples_dropped": dropped,
+            "sustained": ok}
 
 
 def _max_realtime_rate(ctx: Any, extra: tuple[str, ...], label: str, need_1msps: bool) -> dict:
@@ -173,56 +204,41 @@ def _max_realtime_rate(ctx: Any, extra: tuple[str, ...], label: str, need_1msps:
 
 def bench_loopback_soak(ctx: Any) -> dict:
     """TX -> channel -> RX at 1 MS/s in real time: drops, and the RSS of the channel process
-    over time (and of this TX/RX process at both ends)."""
+    over time (and of this RX process at both ends)."""
     soak_s = _setting(ctx, "soak_s", DEFAULT_SOAK_S)
     ch = _ChannelProcess(SOAK_RATE_HZ, "--snr-db", "20", "--stats-interval-s", "10")
     settings = DeviceSettings(sample_rate_hz=SOAK_RATE_HZ)
-    stop = threading.Event()
     rss: list[tuple[float, float]] = []
     rx_rss_first = _rss_mb(os.getpid())
+    tx = None
     try:
-        with open_device(f"zmq:{ch.rx}", "rx", settings) as rx, \
-                open_device(f"zmq:{ch.tx}", "tx", settings) as tx:
+        with open_device(f"zmq:{ch.rx}", "rx", settings) as rx:
             _wait_for_stream(rx)
-            rng = np.random.default_rng(0)
-            burst = ((rng.standard_normal(8192) + 1j * rng.standard_normal(8192)) * 0.35).astype(np.complex64)
-
-            def transmit() -> None:  # continuous TX, paced by the channel's back-pressure
-                while not stop.is_set():
-                    try:
-                        tx.write(burst, timeout_s=1.0)
-                    except Exception:  # noqa: BLE001 - the soak reports, it does not stop
-                        if stop.is_set():
-                            return
-
-            sender = threading.Thread(target=transmit, daemon=True)
-            sender.start()
+            tx = _TxProcess(ch.tx, SOAK_RATE_HZ)
             received, t0, next_rss = 0, time.monotonic(), 0.0
             while (elapsed := time.monotonic() - t0) < soak_s:
                 received += len(rx.read(1 << 16, timeout_s=0.2))
                 if elapsed >= next_rss:
                     rss.append((round(elapsed, 1), round(_rss_mb(ch.proc.pid), 1)))
                     next_rss += RSS_PERIOD_S
-            stop.set()
-            sender.join(3)
             elapsed = time.monotonic() - t0
-            stats = rx.stats
             result = {
                 "soak_s": round(elapsed, 1),
                 "rx_samples": received,
                 "rx_msps": round(received / elapsed / 1e6, 4),
-                "rx_samples_dropped": stats.samples_dropped,
-                "tx_samples": tx.stats.samples,
+                "rx_samples_dropped": rx.stats.samples_dropped,
                 "rx_process_rss_mb_first": round(rx_rss_first, 1),
                 "rx_process_rss_mb_last": round(_rss_mb(os.getpid()), 1),
             }
     finally:
-        stop.set()
+        if tx is not None:
+            tx.stop()
         status = ch.stop()
     rss_values = [v for _, v in rss]
     half = len(rss_values) // 2
     result.update({
         "channel_late_resyncs": status.get("late_resyncs"),
+        "tx_samples_in": status.get("samples_in"),
         "channel_rss_mb_first": rss_values[0] if rss_values else None,
         "channel_rss_mb_max": max(rss_values) if rss_values else None,
         # Flat memory: the second half's peak against the first half's.
@@ -260,8 +276,10 @@ BENCHMARKS: dict[str, Callable[[Any], dict]] = {
 }
 
 
-if __name__ == "__main__":  # python benchmarks/bench_radio.py [NAME ...]
+if __name__ == "__main__":  # python benchmarks/bench_radio.py [NAME ...] | --feed ENDPOINT RATE
     import json
 
+    if sys.argv[1:2] == ["--feed"]:
+        feed(sys.argv[2], float(sys.argv[3]))
     for name in sys.argv[1:] or list(BENCHMARKS):
         print(name, json.dumps(BENCHMARKS[name](None)), flush=True)
