@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from fake_soapy import FakeSoapyDevice, Result
 
 from aeradio.errors import ConfigError, DeviceError, StreamError
 from aeradio.radio import DeviceSettings, open_device
@@ -38,8 +37,8 @@ def test_missing_bindings_clear_error(monkeypatch):
         open_device("soapy:driver=hackrf", "rx", DeviceSettings(sample_rate_hz=1e6))
 
 
-def test_settings_applied_and_read_back():
-    fake = FakeSoapyDevice()
+def test_settings_applied_and_read_back(fake_soapy):
+    fake = fake_soapy.Device()
     with SoapyDevice("driver=fake", "rx", DeviceSettings(sample_rate_hz=1_000_400.0, freq_hz=915e6,
                      gain_db=30.4, bandwidth_hz=1.5e6, antenna="RX2"), sdr=fake) as dev:
         assert dev.sample_rate_hz == 1_000_000.0  # what the hardware set, not what was asked
@@ -58,21 +57,21 @@ def test_settings_applied_and_read_back():
         (DeviceSettings(sample_rate_hz=1e6, antenna="LNAW"), r"antenna must be one of .*'LNAW'"),
     ],
 )
-def test_invalid_settings_name_range_and_value(settings, match):
-    fake = FakeSoapyDevice()
+def test_invalid_settings_name_range_and_value(settings, match, fake_soapy):
+    fake = fake_soapy.Device()
     with pytest.raises(ConfigError, match=match):
         SoapyDevice("driver=fake", "rx", settings, sdr=fake)
 
 
-def test_rx_timeout_overflow_and_time_gap_counted():
-    fake = FakeSoapyDevice()
+def test_rx_timeout_overflow_and_time_gap_counted(fake_soapy):
+    fake = fake_soapy.Device()
     t0 = 5_000_000_000
     fake.rx_results = [
-        Result(s.SOAPY_SDR_TIMEOUT),
-        Result(100, s.SOAPY_SDR_HAS_TIME, t0),
-        Result(s.SOAPY_SDR_OVERFLOW),
+        fake_soapy.Result(s.SOAPY_SDR_TIMEOUT),
+        fake_soapy.Result(100, s.SOAPY_SDR_HAS_TIME, t0),
+        fake_soapy.Result(s.SOAPY_SDR_OVERFLOW),
         # 100 us after the end of the first block at 1 MS/s: 100 samples lost.
-        Result(50, s.SOAPY_SDR_HAS_TIME, t0 + 200_000),
+        fake_soapy.Result(50, s.SOAPY_SDR_HAS_TIME, t0 + 200_000),
     ]
     with SoapyDevice("driver=fake", "rx", DeviceSettings(sample_rate_hz=1e6), sdr=fake) as dev:
         assert dev.read(500, timeout_s=0.1).size == 0
@@ -83,16 +82,16 @@ def test_rx_timeout_overflow_and_time_gap_counted():
         assert dev.stats.samples_dropped == 100 and dev.stats.samples == 150
 
 
-def test_rx_persistent_stream_error_raises():
-    fake = FakeSoapyDevice()
-    fake.rx_results = [Result(s.SOAPY_SDR_STREAM_ERROR)] * s.MAX_CONSECUTIVE_ERRORS
+def test_rx_persistent_stream_error_raises(fake_soapy):
+    fake = fake_soapy.Device()
+    fake.rx_results = [fake_soapy.Result(s.SOAPY_SDR_STREAM_ERROR)] * s.MAX_CONSECUTIVE_ERRORS
     with SoapyDevice("driver=fake", "rx", DeviceSettings(sample_rate_hz=1e6), sdr=fake) as dev:
         with pytest.raises(StreamError, match="STREAM_ERROR"):
             dev.read(100, timeout_s=1.0)
 
 
-def test_tx_burst_split_by_mtu_with_end_burst_and_timing():
-    fake = FakeSoapyDevice(hardware_time=True)
+def test_tx_burst_split_by_mtu_with_end_burst_and_timing(fake_soapy):
+    fake = fake_soapy.Device(hardware_time=True)
     x = (np.arange(2500) * (1 + 1j)).astype(np.complex64)
     with SoapyDevice("driver=fake", "tx", DeviceSettings(sample_rate_hz=1e6), sdr=fake) as dev:
         dev.write(x, end_burst=True)
@@ -108,10 +107,11 @@ def test_tx_burst_split_by_mtu_with_end_burst_and_timing():
         assert fake.writes[-1][2] == fake.time_ns + s.TX_BURST_LEAD_NS + 2500 * 1000
 
 
-def test_tx_partial_writes_timeouts_and_underflows_survived():
-    fake = FakeSoapyDevice()
-    fake.tx_results = [Result(300), Result(s.SOAPY_SDR_TIMEOUT), Result(s.SOAPY_SDR_UNDERFLOW)]
-    fake.status_results = [Result(s.SOAPY_SDR_UNDERFLOW), Result(s.SOAPY_SDR_TIMEOUT)]
+def test_tx_partial_writes_timeouts_and_underflows_survived(fake_soapy):
+    fake = fake_soapy.Device()
+    result = fake_soapy.Result
+    fake.tx_results = [result(300), result(s.SOAPY_SDR_TIMEOUT), result(s.SOAPY_SDR_UNDERFLOW)]
+    fake.status_results = [result(s.SOAPY_SDR_UNDERFLOW), result(s.SOAPY_SDR_TIMEOUT)]
     x = np.ones(1000, np.complex64)
     with SoapyDevice("driver=fake", "tx", DeviceSettings(sample_rate_hz=1e6), sdr=fake) as dev:
         dev.write(x, end_burst=True)
@@ -120,9 +120,9 @@ def test_tx_partial_writes_timeouts_and_underflows_survived():
         assert not any(w[1] & s.SOAPY_SDR_HAS_TIME for w in fake.writes)  # no hardware clock
 
 
-def test_tx_gives_up_after_timeout():
-    fake = FakeSoapyDevice()
-    fake.tx_results = [Result(s.SOAPY_SDR_TIMEOUT)] * 1000
+def test_tx_gives_up_after_timeout(fake_soapy):
+    fake = fake_soapy.Device()
+    fake.tx_results = [fake_soapy.Result(s.SOAPY_SDR_TIMEOUT)] * 1000
     with SoapyDevice("driver=fake", "tx", DeviceSettings(sample_rate_hz=1e6), sdr=fake) as dev:
         with pytest.raises(StreamError, match="accepted 0 of 10 samples"):
             dev.write(np.ones(10, np.complex64), timeout_s=0.05)

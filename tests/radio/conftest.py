@@ -1,15 +1,19 @@
-"""A stand-in for ``SoapySDR.Device`` with the same method names and result objects.
+"""Fixtures of the radio tests.
 
-Scripted: ``rx_results`` and ``tx_results`` are queues of ``(ret, flags, time_ns)`` that
-``readStream`` / ``writeStream`` return in order (then defaults), and every call is logged.
+``fake_soapy``: a stand-in for the SoapySDR module's data path, ``fake_soapy.Device`` with
+the method names and result objects of ``SoapySDR.Device``, scripted: ``rx_results`` and
+``tx_results`` are queues of ``Result(ret, flags, timeNs)`` that ``readStream`` /
+``writeStream`` return in order (then defaults), and every write is logged.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from aeradio.radio import soapy as s
 
@@ -141,3 +145,9 @@ class FakeSoapyDevice:
 
     def closeStream(self, stream):  # noqa: N802
         self.closed = True
+
+
+@pytest.fixture
+def fake_soapy() -> SimpleNamespace:
+    """``.Device`` (the fake device class) and ``.Result`` (a stream result)."""
+    return SimpleNamespace(Device=FakeSoapyDevice, Result=Result)
