@@ -111,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--captures", required=True, metavar="DIR")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, metavar="FILE", help="write the report here")
+    p.add_argument("--eval-captures", default=None, metavar="DIR",
+                   help="a separate capture to report BLER before/after on")
+    p.add_argument("--max-epochs", type=int, default=None, help="epochs at most (default 40)")
+    p.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--validation-fraction", type=float, default=None,
+                   help="share of frames for validation (default 0.2)")
     p.set_defaults(handler=_handler("aeradio.learning.finetune:cmd_finetune"))
 
     p = sub.add_parser("calibrate", help="measure and correct the hardware")
