@@ -161,15 +161,16 @@ def _add_channel_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rx", required=True, metavar="URI", help="where RX subscribes (we PUB)")
     p.add_argument("--sample-rate-hz", type=float, required=True)
     snr = p.add_mutually_exclusive_group()
-    snr.add_argument("--snr-db", type=float, default=None)
-    snr.add_argument("--ebn0-db", type=float, default=None)
+    snr.add_argument("--snr-db", type=float, default=None,
+                     help="frame power (1/sps) over noise power per sample, full band")
+    snr.add_argument("--ebn0-db", type=float, default=None, help="Eb/N0 with the --model's rate")
     p.add_argument("--model", default=None, metavar="DIR",
                    help="code rate (for --ebn0-db) and samples per symbol of the link")
     p.add_argument("--samples-per-symbol", type=int, default=None, metavar="SPS",
                    help="without --model: TX samples have power 1/SPS during frames")
     p.add_argument("--cfo-hz", type=float, default=0.0)
-    p.add_argument("--sco-ppm", type=float, default=0.0)
-    p.add_argument("--delay-samples", type=float, default=0.0)
+    p.add_argument("--sco-ppm", type=float, default=0.0, help="sample-clock offset (resampling)")
+    p.add_argument("--delay-samples", type=float, default=0.0, help="fractional delay")
     p.add_argument("--multipath", default=None, metavar="TAPS", help="complex taps a,b,...")
     p.add_argument("--iq-imbalance-db", type=float, default=0.0)
     p.add_argument("--iq-imbalance-deg", type=float, default=0.0)
@@ -178,8 +179,9 @@ def _add_channel_args(p: argparse.ArgumentParser) -> None:
                    help="Wiener phase noise level (dBc/Hz) at --phase-noise-offset-hz")
     p.add_argument("--phase-noise-offset-hz", type=float, default=None, metavar="HZ",
                    help="offset of --phase-noise-dbc (default 10 kHz)")
-    p.add_argument("--pa-rapp-p", type=float, default=None)
-    p.add_argument("--pa-backoff-db", type=float, default=None)
+    p.add_argument("--pa-rapp-p", type=float, default=None, help="Rapp PA smoothness (default 3)")
+    p.add_argument("--pa-backoff-db", type=float, default=None,
+                   help="PA saturation above the frames' RMS amplitude (default 6)")
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--realtime", action="store_true", help="pace at the sample rate")
     pace.add_argument("--speed", type=float, default=None, help="pace at X times real time")
