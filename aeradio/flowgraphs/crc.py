@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import zlib
 
+import numpy as np
+
 
 def _crc16_table() -> tuple[int, ...]:
     table = []
@@ -32,6 +34,15 @@ def crc16(data: bytes) -> int:
     crc = 0xFFFF
     for byte in data:
         crc = ((crc << 8) & 0xFFFF) ^ _CRC16_TABLE[((crc >> 8) ^ byte) & 0xFF]
+    return crc
+
+
+def crc16_rows(data: np.ndarray) -> np.ndarray:
+    """CRC-16/CCITT-FALSE of each row of ``data`` ([F, nbytes] uint8) -> [F] int64."""
+    table = np.asarray(_CRC16_TABLE, np.int64)
+    crc = np.full(data.shape[0], 0xFFFF, np.int64)
+    for i in range(data.shape[1]):
+        crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ data[:, i]) & 0xFF]
     return crc
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from aeradio.config import LinkConfig
 from aeradio.constants import SAMPLE_DTYPE
 from aeradio.errors import ConfigError, check_range
-from aeradio.flowgraphs.crc import crc16, crc32
+from aeradio.flowgraphs.crc import crc16, crc16_rows, crc32
 from aeradio.flowgraphs.pulse import rrc_taps, shape_bursts
 
 #: Payload kinds carried in the header.
@@ -143,6 +143,14 @@ def decode_header(llr: np.ndarray) -> Header | None:
             if header is not None:
                 return header
     return None
+
+
+def decode_headers(llr: np.ndarray) -> list[Header | None]:
+    """:func:`decode_header` of each row of ``llr`` [F, 64]; the CRC of the hard decisions
+    is checked for all rows at once, the Chase search runs only on the rows that fail."""
+    raw = np.packbits((llr < 0).astype(np.uint8), axis=1)
+    ok = crc16_rows(raw[:, :6]) == (raw[:, 6].astype(np.int64) << 8 | raw[:, 7])
+    return [Header.from_bytes(raw[i].tobytes()) if ok[i] else decode_header(llr[i]) for i in range(len(llr))]
 
 
 def data_capacity_bytes(k: int, blocks: int) -> int:

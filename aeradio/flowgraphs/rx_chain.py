@@ -40,7 +40,7 @@ from aeradio.flowgraphs.framing import (
     PAYLOAD_TEST_PATTERN,
     FrameLayout,
     Header,
-    decode_header,
+    decode_headers,
     pattern_messages,
     unpack_data,
 )
@@ -342,7 +342,7 @@ class RxChain:
         self._emit("level", symbols=y, gain=gain, noise_var=noise_var, snr_db=snr_db)
         # Stage 7: header.
         llr = lay.header_llr(y[:, lay.header_start : lay.header_start + lay.header_len])
-        headers = [decode_header(row) for row in llr]
+        headers = decode_headers(llr)
         self._emit("header", llr=llr)
         # Stage 8: decode payload blocks of frames with a valid header of this model.
         good = [

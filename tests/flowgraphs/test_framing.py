@@ -13,6 +13,7 @@ from aeradio.flowgraphs.framing import (
     Header,
     data_capacity_bytes,
     decode_header,
+    decode_headers,
     encode_header,
     pack_data,
     pattern_messages,
@@ -106,3 +107,14 @@ def test_test_pattern_is_deterministic_and_uniform() -> None:
     # 10000 draws over 256 values: chi-square with 255 dof stays far below 400.
     chi2 = np.sum((counts - 10000 / 256) ** 2 / (10000 / 256))
     assert chi2 < 400
+
+
+def test_vectorized_header_decoding_matches_one_by_one(rng: np.random.Generator) -> None:
+    headers = [Header(seq=s, kind=s % 2, length=s * 7, model_hash=0x1234) for s in range(20)]
+    llr = np.stack([(1.0 - 2.0 * encode_header(h)) * (1 + rng.random(HEADER_BITS)) for h in headers])
+    llr[3, [2, 9]] *= -0.05  # two weak errors: repaired by the Chase search
+    llr[7, :10] *= -1  # beyond repair
+    got = decode_headers(llr)
+    assert got == [decode_header(row) for row in llr]
+    assert got[3] == headers[3] and got[7] is None
+    assert [g for i, g in enumerate(got) if i != 7] == [h for i, h in enumerate(headers) if i != 7]
