@@ -172,3 +172,35 @@ BENCHMARKS = {
     "learning.train_time.ae-n7-k4": _train_time("ae-n7-k4"),
     "learning.ae-n7-k4": bench_ae_n7_k4,
 }
+
+
+def bench_receiver_throughput(ctx: BenchContext) -> dict[str, Any]:
+    """Neural receiver of the default model: blocks/s on batches of 8192, 2 torch threads."""
+    import time
+
+    from aeradio.learning.inference import ReceiverRuntime
+    from aeradio.learning.training import torch_threads
+
+    model_dir, _ = _trained(ctx, "ae-n7-k8")
+    runtime = ReceiverRuntime.load(model_dir)
+    rng = np.random.default_rng(0)
+    y = (rng.standard_normal((8192, runtime.n)) + 1j * rng.standard_normal((8192, runtime.n))).astype(
+        np.complex64
+    )
+    with torch_threads(2):
+        runtime.decide(y)  # warm-up
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < 2.0:
+            runtime.decide(y)
+            count += y.shape[0]
+        rate = count / (time.perf_counter() - start)
+    return {
+        "figures": [
+            figure(
+                "ae-n7-k8 neural receiver throughput", rate, "blocks/s", target=">= 4e5", passed=rate >= 4e5
+            )
+        ]
+    }
+
+
+BENCHMARKS["learning.receiver_throughput"] = bench_receiver_throughput

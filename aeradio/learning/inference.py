@@ -47,8 +47,8 @@ class ReceiverRuntime:
             if self.receiver.noise_input:
                 raise ValueError("this receiver needs noise_var (trained with noise_input)")
             return None
-        nv = np.broadcast_to(np.asarray(noise_var, dtype=np.float32), (batch,))
-        return torch.from_numpy(np.ascontiguousarray(nv))
+        nv = np.array(np.broadcast_to(np.asarray(noise_var, dtype=np.float32), (batch,)))  # a writable copy
+        return torch.from_numpy(nv)
 
     def logits(self, y: np.ndarray, noise_var: float | np.ndarray | None = None) -> np.ndarray:
         """``[B, n]`` complex64 -> ``[B, M]`` float32 logits."""

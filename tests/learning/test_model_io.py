@@ -123,3 +123,19 @@ def test_tx_side_needs_no_torch(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "(8, 2) True"
+
+
+def test_runtime_with_noise_input(tmp_path):
+    cfg = LinkConfig.from_dict(
+        {"model": {"k": 2, "n": 1, "hidden_width": 4, "hidden_layers": 1, "noise_input": True}}, name="nv"
+    )
+    rx = NeuralReceiver.from_config(cfg.model)
+    torch.nn.init.normal_(rx.out.weight)
+    lut = np.array([[1], [1j], [-1], [-1j]], dtype=np.complex64)
+    model_io.save_model(tmp_path / "m", cfg, lut, rx.state_dict())
+    runtime = ReceiverRuntime.load(tmp_path / "m")
+    y = lut[[0, 2]]
+    with pytest.raises(ValueError, match="needs noise_var"):
+        runtime.logits(y)
+    a, b = runtime.logits(y, 0.1), runtime.logits(y, np.array([0.1, 1.0], np.float32))
+    assert np.allclose(a[0], b[0]) and not np.allclose(a[1], b[1])
