@@ -108,6 +108,9 @@ class TrainingConfig:
     lr_min_ratio: float = 0.02
     #: The transmitter's learning rate is this times learning_rate (the LUT moves slowly).
     tx_lr_scale: float = 1.0
+    #: The tied matched filter starts at this times the log-posterior scale 1/(2 sigma^2) of
+    #: the middle of the Eb/N0 range: a softer start spreads the LUT better (issue 2 recipe).
+    tied_scale_ratio: float = 0.3
     #: Final fraction of the steps that trains the receiver alone, the LUT frozen.
     receiver_only_fraction: float = 0.0
     #: Stop early when the smoothed loss has not improved for this many steps (0: never).
@@ -148,6 +151,7 @@ class TrainingConfig:
             )
         check_range("training.lr_min_ratio", self.lr_min_ratio, 0.0, 1.0)
         check_range("training.tx_lr_scale", self.tx_lr_scale, 0.0, 1000.0)
+        check_range("training.tied_scale_ratio", self.tied_scale_ratio, 1e-3, 10.0)
         check_range("training.receiver_only_fraction", self.receiver_only_fraction, 0.0, 1.0)
         check_range("training.plateau_steps", self.plateau_steps, 0, 10_000_000)
         check_range("training.seed", self.seed, 0, 2**63 - 1)

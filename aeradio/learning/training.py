@@ -117,6 +117,12 @@ def autoencoder_step(
     return receiver_step(rx, optimizer, y, labels, noise_var, lut if tied else None)
 
 
+def posterior_scale(cfg: TrainingConfig, rate: float) -> float:
+    """``1 / (2 sigma^2)`` at the middle of the Eb/N0 range: the ML logits' natural scale."""
+    mid_db = 0.5 * (cfg.ebn0_db_min + cfg.ebn0_db_max)
+    return 1.0 / (2.0 * noise_var_per_real(mid_db, rate))
+
+
 def start_receiver_phase(tx: Transmitter, rx: NeuralReceiver, config: LinkConfig) -> torch.optim.Optimizer:
     """Freeze the LUT and restart the receiver from ML detection of it; returns its optimizer.
 
@@ -126,16 +132,14 @@ def start_receiver_phase(tx: Transmitter, rx: NeuralReceiver, config: LinkConfig
     on it. (Keeping the joint phase's softer learned scale instead made the MLP learn to
     sharpen the logits, which cost ~0.1 dB against ML on AWGN.)
     """
-    cfg = config.training
     tx.requires_grad_(False)
-    mid_db = 0.5 * (cfg.ebn0_db_min + cfg.ebn0_db_max)
     with torch.no_grad():
-        rx.log_scale.fill_(-math.log(2.0 * noise_var_per_real(mid_db, config.model.rate)))
+        rx.log_scale.fill_(math.log(posterior_scale(config.training, config.model.rate)))
         rx.untie(tx.lut())
         nn.init.zeros_(rx.out.weight)
         nn.init.zeros_(rx.out.bias)
     params = [p for name, p in rx.named_parameters() if name != "log_scale"]
-    return torch.optim.Adam([{"params": params, "lr_scale": 1.0}], lr=cfg.learning_rate)
+    return torch.optim.Adam([{"params": params, "lr_scale": 1.0}], lr=config.training.learning_rate)
 
 
 def train_autoencoder(
@@ -169,6 +173,8 @@ def _train(
         generator=generator,
     )
     rx = NeuralReceiver.from_config(model)
+    with torch.no_grad():
+        rx.log_scale.fill_(math.log(cfg.tied_scale_ratio * posterior_scale(cfg, model.rate)))
     channel = build_channel(cfg.channel, cfg)
     optimizer = torch.optim.Adam(
         [
