@@ -145,3 +145,13 @@ def test_eval_damaged_model(model_dir, tmp_path, capsys, damage, expected):
         meta["files"]["receiver.safetensors"]["sha256"] = sha256_file(target)
         (copy / "model.json").write_text(json.dumps(meta))
     _one_line_error(capsys, ["eval", "--model", str(copy), "--ebn0-db", "5"], expected)
+
+
+def test_simulate_bler_of_a_model_dir(model_dir):
+    from aeradio.learning.evaluate import simulate_bler
+
+    res = simulate_bler(model_dir, 6.0, target_errors=20, max_blocks=50_000, seed=3)
+    assert res["neural"]["errors"] >= 20 and res["ml"]["blocks"] == res["neural"]["blocks"]
+    # A random phase ruins a receiver trained without it; ML of the LUT is not run there.
+    rotated = simulate_bler(model_dir, 6.0, "awgn+phase", target_errors=20, max_blocks=50_000)
+    assert rotated["ml"] is None and rotated["neural"]["bler"] > 10 * res["neural"]["bler"]

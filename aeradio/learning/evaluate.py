@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from aeradio.errors import ConfigError
 from aeradio.learning.channels import build_channel
 from aeradio.learning.detection import ml_detect
 from aeradio.units import noise_var_per_real
+
+if TYPE_CHECKING:
+    from aeradio.learning.inference import ReceiverRuntime
 
 #: A decoder: ``(y [B, n] complex64, noise_var float) -> [B] int64`` messages.
 Decoder = Callable[[np.ndarray, float], np.ndarray]
@@ -143,8 +146,17 @@ def simulate_bler(
 
 
 def _simulate_model(
-    runtime, lut, config: LinkConfig, ebn0_db, channel, target_errors, max_blocks, generator, ml
+    runtime: ReceiverRuntime,
+    lut: np.ndarray,
+    config: LinkConfig,
+    ebn0_db: float,
+    channel: str,
+    target_errors: int,
+    max_blocks: int,
+    generator: torch.Generator,
+    ml: bool,
 ) -> dict[str, Any]:
+    """One Eb/N0 point of a loaded model: neural receiver and (on AWGN) ML detection."""
     decoders: dict[str, Decoder] = {
         "neural": lambda y, nv: runtime.decide(y, nv if runtime.receiver.noise_input else None)
     }
