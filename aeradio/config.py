@@ -194,7 +194,7 @@ class FrameConfig:
 
     A frame is, in symbols: the short training field (STF, ``stf_symbols`` repeating a
     ``stf_period_symbols`` pattern: detection and coarse CFO), the long training field
-    (LTF, a Zadoff-Chu sequence: timing), the header (64 bits, BPSK, each bit sent
+    (LTF, a pseudo-random QPSK sequence: timing), the header (64 bits, BPSK, each bit sent
     ``header_repetition`` times), then ``blocks_per_frame`` AE blocks with one pilot
     after every ``pilot_spacing_symbols`` payload symbols.
     """
@@ -207,7 +207,7 @@ class FrameConfig:
     stf_period_symbols: int = 2
     #: Length of the STF in symbols (a multiple of the period).
     stf_symbols: int = 64
-    #: Length of the LTF (Zadoff-Chu) in symbols.
+    #: Length of the LTF (pseudo-random QPSK) in symbols.
     ltf_symbols: int = 32
     #: Each header bit is sent this many times (soft-combined at the receiver).
     header_repetition: int = 2

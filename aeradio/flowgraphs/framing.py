@@ -2,12 +2,12 @@
 
 A frame, in symbols (all of unit energy, like the LUT)::
 
-    | STF (repeated pattern) | LTF (Zadoff-Chu) | header (BPSK x rep) | payload + pilots |
+    | STF (repeated pattern) | LTF (random QPSK) | header (BPSK x rep) | payload + pilots |
 
 - STF: ``stf_symbols`` repeating one cycle of a tone every ``stf_period_symbols``
   (``+1, -1, ...`` by default): periodic, so detection and coarse CFO need no knowledge
   of the carrier; free of DC, so DC removal leaves it alone.
-- LTF: a Zadoff-Chu sequence for timing (cross-correlation) and fine CFO.
+- LTF: a pseudo-random QPSK sequence for timing (cross-correlation) and fine CFO.
 - Header: 64 bits = seq (16) | payload kind (4) | length (12) | model hash (16) | CRC-16,
   scrambled, BPSK, each bit repeated ``header_repetition`` times.
 - Payload: ``blocks_per_frame`` AE blocks of n symbols, one pilot after every
@@ -49,11 +49,14 @@ _CHASE_CANDIDATES = 6
 _SEQUENCE_SEED = 0xAE0
 
 
-def zadoff_chu(length: int, root: int = 1) -> np.ndarray:
-    """Zadoff-Chu sequence, [length] complex64 of unit magnitude (CAZAC)."""
-    k = np.arange(length, dtype=np.float64)
-    phase = -np.pi * root * k * (k + (length % 2)) / length
-    return np.exp(1j * phase).astype(SAMPLE_DTYPE)
+def qpsk_sequence(length: int, rng: np.random.Generator) -> np.ndarray:
+    """A pseudo-random QPSK sequence of unit magnitude, [length] complex64.
+
+    Used for the LTF: a random sequence has a thumbtack ambiguity function, so a residual
+    CFO does not move its correlation peak (a chirp such as Zadoff-Chu root 1 would).
+    """
+    k = rng.integers(0, 4, length)
+    return np.exp(0.5j * np.pi * (k + 0.5)).astype(SAMPLE_DTYPE)
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -197,9 +200,9 @@ class FrameLayout:
         # One tone cycle per period: DC-free (a DC blocker does not eat it), periodic.
         period = np.exp(2j * np.pi * np.arange(self.stf_period) / self.stf_period).astype(SAMPLE_DTYPE)
         self.stf = np.tile(period, fc.stf_symbols // fc.stf_period_symbols)
-        self.ltf = zadoff_chu(fc.ltf_symbols)
-        self.preamble = np.concatenate([self.stf, self.ltf])
         rng = np.random.default_rng(_SEQUENCE_SEED)
+        self.ltf = qpsk_sequence(fc.ltf_symbols, rng)
+        self.preamble = np.concatenate([self.stf, self.ltf])
         self.header_rep = fc.header_repetition
         self.header_scrambler = (1 - 2 * rng.integers(0, 2, HEADER_BITS * self.header_rep)).astype(np.float32)
         self.header_start = len(self.preamble)

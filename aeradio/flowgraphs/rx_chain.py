@@ -47,13 +47,13 @@ from aeradio.flowgraphs.framing import (
 from aeradio.flowgraphs.pulse import sample_matched
 from aeradio.flowgraphs.sync import (
     TimingEstimator,
+    TimingRefiner,
     amplitude_noise,
     detection_threshold,
     fit_phase,
     lag_cfo,
     linear_phasor,
     periodic_correlation,
-    refine_timing,
 )
 
 #: (y [B, n] complex64 unit-energy symbols, noise variance per real component [B]) -> [B] int64.
@@ -171,6 +171,7 @@ class RxChain:
         self.terms = len(lay.stf) - lay.stf_period - 2 * _STF_EDGE_SYMBOLS
         self.threshold = detection_threshold(self.terms, cfg.frame.detection_false_alarm_prob)
         self.timing = TimingEstimator(lay.ltf, lay.taps, lay.rolloff, sps)
+        self.refiner = TimingRefiner(lay.preamble, _PREAMBLE_GROUP_SYMBOLS, lay.rolloff, sps, lay.span)
         # Noise samples are white: the template length in samples counts the terms.
         self.ltf_threshold = detection_threshold(self.timing.length, _LTF_FALSE_ALARM_PROB)
         stf_samples = len(lay.stf) * sps
@@ -183,7 +184,9 @@ class RxChain:
         p, e1, e2 = self._metric(padded)
         peak = int(np.argmax(np.abs(p))) * self.hop
         self.ltf_offset = lead + stf_samples - peak
-        self.ltf_search = 2 * self.lag + 2 * _STF_EDGE_SYMBOLS * sps + 8
+        # The |P| peak wanders over the STF plateau at low SNR (std ~10 samples): search
+        # the LTF over a quarter of the STF either side.
+        self.ltf_search = max(2 * self.lag + 2 * _STF_EDGE_SYMBOLS * sps + 8, stf_samples // 4)
         half = lay.span * sps // 2
         # Segment per frame, relative to the peak: room for the LTF search and the filter.
         self.seg_before = self.ltf_search + stf_samples - self.ltf_offset + half + 4
@@ -319,7 +322,7 @@ class RxChain:
             if j == 0:
                 return []
             seg, t0, coarse_cfo, first = seg[:j], t0[:j], coarse_cfo[:j], first[:j]
-        t0 = refine_timing(seg, t0, lay.preamble, _PREAMBLE_GROUP_SYMBOLS, lay.rolloff, sps, lay.span)
+        t0 = self.refiner.refine(seg, t0)
         # Stage 4: matched filter at the symbol instants.
         z = sample_matched(seg, t0, lay.num_symbols, lay.rolloff, sps, lay.span)
         self._emit("sample", symbols=z)

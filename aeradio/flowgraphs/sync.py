@@ -101,12 +101,18 @@ def parabolic_peak(y_minus: np.ndarray, y0: np.ndarray, y_plus: np.ndarray) -> n
     return np.clip(off, -0.5, 0.5)
 
 
+#: Chunks of the LTF correlated separately and combined non-coherently, so a residual
+#: CFO (the coarse estimate's error) does not decorrelate the template.
+LTF_CHUNKS = 2
+
+
 class TimingEstimator:
     """Fractional timing of a known shaped sequence by cross-correlation.
 
-    The parabolic interpolation of the correlation peak is biased for a raised-cosine
-    shaped peak; the bias is measured once on the noise-free correlation (evaluated with
-    the exact RRC pulse at fractional delays) and inverted.
+    The template is cut into :data:`LTF_CHUNKS` pieces whose correlation magnitudes are
+    summed (robust to a residual CFO). The parabolic interpolation of the peak is biased
+    for a raised-cosine shaped peak; the bias is measured once on the noise-free
+    correlation (the exact RRC pulse at fractional delays) and inverted.
 
     Args:
         symbols: [L] complex, the known sequence.
@@ -122,6 +128,11 @@ class TimingEstimator:
         self.template = np.convolve(up, taps)[: len(symbols) * sps + ntaps - 1 - (sps - 1)]
         self.template_energy = float(np.sum(np.abs(self.template) ** 2))
         self.length = len(self.template)
+        edges = np.linspace(0, self.length, LTF_CHUNKS + 1).astype(int)
+        self._chunks = np.zeros((LTF_CHUNKS, self.length), SAMPLE_DTYPE)
+        for j in range(LTF_CHUNKS):
+            self._chunks[j, edges[j] : edges[j + 1]] = self.template[edges[j] : edges[j + 1]]
+        self._spectra: dict[int, np.ndarray] = {}
         # Bias curve: shift the template by delta (exact RRC), correlate at lags -1, 0, 1.
         deltas = np.linspace(-0.5, 0.5, 41)
         half = (ntaps - 1) // 2
@@ -129,18 +140,17 @@ class TimingEstimator:
         t = n[None, :, None] - deltas[:, None, None] - half - np.arange(len(symbols))[None, None, :] * sps
         norm = np.sqrt(np.sum(rrc_pulse(np.arange(-half, half + 1), rolloff, sps) ** 2))
         shifted = rrc_pulse(t, rolloff, sps) @ np.asarray(symbols, np.complex128) / norm  # [D, N]
-        tmpl = np.conj(self.template)
-        c = [np.abs(shifted[:, 1 + lag : 1 + lag + self.length] @ tmpl) for lag in (0, 1, 2)]
-        estimates = parabolic_peak(c[0], c[1], c[2])
-        self._est, self._true = np.array(estimates), deltas
-        self._template_c64 = np.conj(self.template).astype(SAMPLE_DTYPE)
+        c = self.correlate(shifted.astype(SAMPLE_DTYPE), 1, 3)
+        self._est, self._true = parabolic_peak(c[:, 0], c[:, 1], c[:, 2]), deltas
 
     def correlate(self, x: np.ndarray, first: int, count: int) -> np.ndarray:
-        """``|corr|`` at lags ``first .. first + count - 1`` of each row of ``x`` [F, N]."""
+        """Summed chunk ``|corr|`` at lags ``first .. first + count - 1`` of rows of ``x`` [F, N]."""
         seg = x[:, first : first + count - 1 + self.length]
         size = sfft.next_fast_len(seg.shape[1])
-        spec = sfft.fft(seg, size, axis=1) * np.conj(sfft.fft(self._template_c64.conj(), size))
-        return np.abs(sfft.ifft(spec, axis=1)[:, :count])
+        if size not in self._spectra:
+            self._spectra[size] = np.conj(sfft.fft(self._chunks, size, axis=1))
+        spec = sfft.fft(seg, size, axis=1)[:, None, :] * self._spectra[size][None, :, :]
+        return np.sum(np.abs(sfft.ifft(spec, axis=2)[:, :, :count]), axis=1)
 
     def estimate(self, x: np.ndarray, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Peak lag (fractional, in samples of ``x``) and normalized peak |corr|^2 / energies.
@@ -164,39 +174,53 @@ class TimingEstimator:
         return lag, quality
 
 
-def refine_timing(
-    x: np.ndarray,
-    t0: np.ndarray,
-    known: np.ndarray,
-    chunk_symbols: int,
-    rolloff: float,
-    samples_per_symbol: int,
-    span_symbols: int,
-    step: float = 0.5,
-) -> np.ndarray:
-    """Refine the time of symbol 0 with the known leading symbols (early-late parabola).
+class TimingRefiner:
+    """Data-aided early-late timing on the known leading symbols of a frame.
 
-    The matched filter is sampled at ``t0 - step``, ``t0``, ``t0 + step``; the energy
-    captured on ``known`` (chunk sums combined non-coherently, so a residual CFO does not
-    matter) is fitted with a parabola.
+    ``A_c = sum z(t_k) conj(s_k)`` and ``E_c = sum (z(t_k + d) - z(t_k - d)) conj(s_k)``
+    per chunk of symbols; ``Re(E_c conj(A_c)) / |A_c|^2`` summed over chunks is an odd,
+    first-order function of the timing error (chunk phasors make it blind to a residual
+    CFO). Its slope is measured once on the noise-free shaped symbols.
 
     Args:
-        x: [F, N] complex64 segments; t0: [F] float times of symbol 0.
-        known: [L] complex, the first L symbols of the frame.
-    Returns:
-        [F] float, refined times.
+        known: [L] complex, the frame's first L symbols.
+        chunk_symbols: symbols per chunk.
+        rolloff, samples_per_symbol, span_symbols: the pulse.
+        step: early/late offset ``d`` in samples.
     """
-    from aeradio.flowgraphs.pulse import sample_matched
 
-    f, n = x.shape[0], len(known)
-    chunks = n // chunk_symbols
-    times = np.concatenate([t0 - step, t0, t0 + step])
-    z = sample_matched(np.concatenate([x, x, x]), times, chunks * chunk_symbols, rolloff,
-                       samples_per_symbol, span_symbols)
-    c = (z * np.conj(known[: chunks * chunk_symbols])).reshape(3, f, chunks, chunk_symbols).sum(axis=3)
-    energy = np.sum(np.abs(c), axis=2)
-    off = parabolic_peak(energy[0], energy[1], energy[2])
-    return t0 + step * off
+    def __init__(self, known: np.ndarray, chunk_symbols: int, rolloff: float, samples_per_symbol: int,
+                 span_symbols: int, step: float = 1.0) -> None:
+        from aeradio.flowgraphs.pulse import rrc_taps, shape_symbols
+
+        self.known = np.asarray(known, SAMPLE_DTYPE)
+        self.chunk = chunk_symbols
+        self.pulse = (rolloff, samples_per_symbol, span_symbols)
+        self.step = step
+        sps = samples_per_symbol
+        x = shape_symbols(self.known, rrc_taps(rolloff, span_symbols, sps), sps)
+        x = np.concatenate([np.zeros(64, SAMPLE_DTYPE), x, np.zeros(64, SAMPLE_DTYPE)])[None, :]
+        t_true = 64.0 + span_symbols * sps // 2
+        probe = 0.1
+        late = self._ratio(x, np.array([t_true - probe]))[0]
+        early = self._ratio(x, np.array([t_true + probe]))[0]
+        self.slope = (late - early) / (2 * probe)
+
+    def _ratio(self, x: np.ndarray, t0: np.ndarray) -> np.ndarray:
+        from aeradio.flowgraphs.pulse import sample_matched
+
+        f = x.shape[0]
+        chunks = len(self.known) // self.chunk
+        n = chunks * self.chunk
+        z = [sample_matched(x, t0 + d, n, *self.pulse) for d in (-self.step, 0.0, self.step)]
+        ref = np.conj(self.known[:n])
+        a = (z[1] * ref).reshape(f, chunks, self.chunk).sum(axis=2)
+        e = ((z[2] - z[0]) * ref).reshape(f, chunks, self.chunk).sum(axis=2)
+        return np.sum(np.real(e * np.conj(a)), axis=1) / np.maximum(np.sum(np.abs(a) ** 2, axis=1), 1e-30)
+
+    def refine(self, x: np.ndarray, t0: np.ndarray) -> np.ndarray:
+        """Refined times of symbol 0: [F] float (segments x [F, N] complex64, CFO-corrected)."""
+        return t0 + np.clip(self._ratio(x, t0) / self.slope, -1.0, 1.0)
 
 
 def lag_cfo(c: np.ndarray, lag_symbols: int, samples_per_symbol: int) -> np.ndarray:

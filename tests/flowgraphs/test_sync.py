@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from aeradio.flowgraphs import impairments as imp
-from aeradio.flowgraphs.framing import zadoff_chu
+from aeradio.flowgraphs.framing import qpsk_sequence
 from aeradio.flowgraphs.pulse import rrc_taps, shape_symbols
 from aeradio.flowgraphs.sync import (
     TimingEstimator,
@@ -33,7 +33,7 @@ def test_periodic_correlation_equals_float64_loops(rng: np.random.Generator) -> 
 
 
 def test_periodic_correlation_measures_cfo_of_a_periodic_signal() -> None:
-    period = np.tile(zadoff_chu(8), 20)
+    period = np.tile(qpsk_sequence(8, np.random.default_rng(1)), 20)
     x = imp.apply_cfo(period, 0.021)
     p, e1, e2 = periodic_correlation(x, 8, 100, 1)
     np.testing.assert_allclose(np.abs(p) ** 2 / (e1 * e2), 1.0, rtol=1e-4)
@@ -81,7 +81,7 @@ def test_amplitude_noise_estimates(rng: np.random.Generator) -> None:
 @pytest.mark.parametrize("delay", [0.0, 0.2, 0.5, 0.77])
 def test_timing_estimator_fractional_delay(delay: float, rng: np.random.Generator) -> None:
     taps = rrc_taps(0.35, 8, 4)
-    ltf = zadoff_chu(32)
+    ltf = qpsk_sequence(32, np.random.default_rng(2))
     est = TimingEstimator(ltf, taps, 0.35, 4)
     x = np.concatenate([np.zeros(50, np.complex64), shape_symbols(ltf, taps, 4), np.zeros(50, np.complex64)])
     y = imp.add_awgn(imp.apply_delay(x, delay), 0.01, rng)
