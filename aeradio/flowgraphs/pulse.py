@@ -12,6 +12,7 @@ power ``N0`` per symbol (Es/N0 = 1 / N0).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -177,8 +178,15 @@ def matched_filter_weights(frac: np.ndarray, rolloff: float, samples_per_symbol:
     t = np.asarray(frac, dtype=np.float64)[:, None] - j[None, :]
     # The same symmetric truncation |t| <= half as the TX taps.
     w = np.where(np.abs(t) <= half, rrc_pulse(t, rolloff, samples_per_symbol), 0.0)
-    norm = np.sqrt(np.sum(rrc_pulse(j, rolloff, samples_per_symbol) ** 2))
+    norm = _grid_norm(rolloff, samples_per_symbol, half)
     return (w / norm).astype(np.float32), half
+
+
+@functools.lru_cache(maxsize=16)
+def _grid_norm(rolloff: float, samples_per_symbol: int, half: int) -> float:
+    """Energy norm of the RRC on the integer grid ``[-half, half]`` (as :func:`rrc_taps`)."""
+    j = np.arange(-half, half + 1, dtype=np.float64)
+    return float(np.sqrt(np.sum(rrc_pulse(j, rolloff, samples_per_symbol) ** 2)))
 
 
 def sample_matched(

@@ -5,8 +5,9 @@
 - :func:`linear_phasor`: ``exp(j (phase + 2 pi f n))`` rows, cheaply.
 - :func:`detection_threshold`: the threshold on the normalized metric for a target
   false-alarm probability under white Gaussian noise.
-- :class:`TimingEstimator`: cross-correlation with the shaped LTF and a bias-free
-  fractional peak (calibrated on the noise-free correlation shape).
+- :class:`TimingEstimator`: cross-correlation with the shaped LTF (chunks combined
+  non-coherently) and a bias-free fractional peak (calibrated on the noise-free shape).
+- :class:`TimingRefiner`: data-aided early-late timing on the whole preamble.
 - :func:`lag_cfo`, :func:`fit_phase`, :func:`amplitude_noise`: fine CFO, phase track,
   gain and noise from the known symbols (preamble and pilots).
 """
