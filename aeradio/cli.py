@@ -108,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("finetune", help="fine-tune the receiver on captured frames")
     p.add_argument("--model", required=True, metavar="DIR")
-    p.add_argument("--captures", required=True, metavar="DIR")
+    p.add_argument("--captures", required=True, metavar="DIR",
+                   help="capture directory (rx --capture), or a dataset .npz from --save-dataset")
+    p.add_argument("--save-dataset", default=None, metavar="FILE", help="write the frame dataset (.npz)")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, metavar="FILE", help="write the report here")

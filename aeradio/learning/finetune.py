@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from aeradio.errors import ConfigError, check_range
+from aeradio.errors import CaptureFormatError, ConfigError, check_range
 from aeradio.learning.dataset import DEFAULT_VALIDATION_FRACTION, FrameDataset, build_dataset, torch_threads
 from aeradio.learning.model_io import (
     check_output_dir,
@@ -226,11 +226,13 @@ def finetune_model(
     settings: FinetuneSettings | None = None,
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
     eval_captures: str | Path | None = None,
+    dataset_out: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune ``model_dir``'s receiver on ``captures`` and write the model ``out_dir``.
 
+    ``captures``: a capture directory, or a dataset ``.npz`` saved before (``dataset_out``).
     ``eval_captures``: another capture directory (frames never trained on or used for
     early stopping) on which BLER before and after is also measured. Returns the report
     (BLER before and after with frame and block counts, epochs, seconds, provenance).
@@ -242,8 +244,15 @@ def finetune_model(
     config, lut = load_link_config(model_dir), load_lut(model_dir)
     say = log or (lambda _msg: None)
     rng = np.random.default_rng(seed)
-    dataset = build_dataset(captures, model_dir, rng=rng, validation_fraction=validation_fraction,
-                            on_recording=lambda p, n: say(f"{p.name}: {n} frames"))
+    if Path(captures).is_file():  # a dataset saved before (--save-dataset)
+        dataset = FrameDataset.load(captures)
+        if dataset.info.get("model_hash32") != f"{model_hash32(model_dir):08x}":
+            raise CaptureFormatError(f"{captures}: dataset of another transmitter than {model_dir}")
+    else:
+        dataset = build_dataset(captures, model_dir, rng=rng, validation_fraction=validation_fraction,
+                                on_recording=lambda p, n: say(f"{p.name}: {n} frames"))
+    if dataset_out is not None:
+        dataset.save(dataset_out)
     for s in dataset.info["skipped"]:
         say(f"skipped {s['recording']}: {s['reason']}")
     train, validation = dataset.training_set(), dataset.validation_set()
@@ -313,6 +322,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         settings=settings,
         validation_fraction=getattr(args, "validation_fraction", None) or DEFAULT_VALIDATION_FRACTION,
         eval_captures=getattr(args, "eval_captures", None),
+        dataset_out=getattr(args, "save_dataset", None),
         log=lambda msg: print(f"aeradio finetune: {msg}", file=sys.stderr),
     )
     print(_line("validation", report["validation"]["before"], report["validation"]["after"]))

@@ -85,11 +85,16 @@ def test_early_stopping_keeps_the_best_epoch(setup: dict) -> None:
 def test_cli_writes_json_and_refuses_to_replace_the_model(setup: dict, tmp_path: Path, capsys) -> None:
     root, model = setup["root"], str(setup["model"])
     report = tmp_path / "ft.json"
+    frames = tmp_path / "frames.npz"
     assert main(["finetune", "--model", model, "--captures", str(root / "caps"), "--out", str(tmp_path / "o"),
-                 "--max-epochs", "1", "--json", str(report)]) == 0
+                 "--max-epochs", "1", "--json", str(report), "--save-dataset", str(frames)]) == 0
     got = json.loads(report.read_text())
     assert got["epochs"] == 1 and got["validation"]["before"]["frames"] == 24
     assert "validation: BLER" in capsys.readouterr().out
+    # The saved dataset stands in for the captures, with the same split.
+    assert main(["finetune", "--model", model, "--captures", str(frames), "--out", str(tmp_path / "o"),
+                 "--max-epochs", "1", "--json", str(report)]) == 0
+    assert json.loads(report.read_text())["validation"] == got["validation"]
     assert main(["finetune", "--model", model, "--captures", str(root / "caps"), "--out", model]) == 2
     assert "never replaced" in capsys.readouterr().err
     assert main(["finetune", "--model", model, "--captures", str(tmp_path / "none"), "--out",
