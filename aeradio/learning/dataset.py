@@ -43,6 +43,7 @@ from aeradio.radio.capture import (
     DEFAULT_MAX_FILE_BYTES,
     annotate_results,
     open_rx_capture,
+    partial_recordings,
     read_sigmf_meta,
     sha512_file,
 )
@@ -54,6 +55,8 @@ READ_SAMPLES = 1 << 18
 DEFAULT_VALIDATION_FRACTION = 0.2
 #: Frames modulated per channel block by :func:`record_loopback_capture`.
 LOOPBACK_FRAMES_PER_WRITE = 32
+#: How to finish a recording a crash left partial.
+RECOVER_HINT = "aeradio.radio.capture.recover_partial"
 #: Dataset file format version (``info["format"]``).
 DATASET_FORMAT = 1
 
@@ -234,7 +237,10 @@ def build_dataset(
         raise CaptureFormatError(f"no SigMF recordings (*.sigmf-meta) in {captures}")
     lay_blocks, M = config.frame.blocks_per_frame, config.model.M
     used: list[str] = []
-    skipped: list[dict[str, str]] = []
+    skipped = [
+        {"recording": p.name, "reason": f"unfinished recording: finish it with {RECOVER_HINT}"}
+        for p in partial_recordings(captures)
+    ]
     rows: list[tuple[int, FrameResult, np.ndarray]] = []
     for path in paths:
         try:

@@ -128,6 +128,17 @@ def test_a_bad_recording_among_good_ones_is_reported_and_skipped(
             build_dataset(tmp_path, model, rng=np.random.default_rng(0))
 
 
+def test_an_unfinished_recording_is_reported(model: Path, good: Path, tmp_path: Path) -> None:
+    _copy(good, tmp_path, "a-good")
+    meta, data = _copy(good, tmp_path, "b-crashed")
+    meta.rename(tmp_path / "b-crashed.sigmf-meta.partial")
+    data.rename(tmp_path / "b-crashed.sigmf-data.partial")
+    ds = build_dataset(tmp_path, model, rng=np.random.default_rng(0))
+    assert ds.frames == FRAMES
+    (skipped,) = ds.info["skipped"]
+    assert skipped["recording"] == "b-crashed.sigmf-meta.partial" and "recover_partial" in skipped["reason"]
+
+
 def test_no_recordings_or_no_frames_are_clear_errors(model: Path, tmp_path: Path) -> None:
     with pytest.raises(CaptureFormatError, match="does not exist"):
         build_dataset(tmp_path / "nope", model, rng=np.random.default_rng(0))
