@@ -137,9 +137,9 @@ def finetune_receiver(
 
     Each epoch runs ``settings.epoch_steps`` Adam steps on batches of the training blocks
     (taken in order from successive shuffles drawn with ``generator``), then measures the
-    validation BLER; the best epoch's weights are returned
-    (epoch 0: the starting weights). Stops after ``settings.patience`` epochs without
-    improvement or at ``settings.max_epochs``.
+    validation BLER; the best epoch's weights are returned (epoch 0: the starting weights).
+    Stops after ``settings.patience`` epochs without improvement or at ``settings.max_epochs``.
+    Inputs: ``FrameDataset.flat()`` blocks, y ``[B, n]`` complex64, labels ``[B]`` int64.
     """
     with torch_threads(1):
         return _finetune(receiver, train, validation, settings, generator, progress, on_epoch)
@@ -310,17 +310,16 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     """``aeradio finetune --model DIR --captures DIR --out DIR2 [--json FILE] [--eval-captures DIR]``."""
     from aeradio.learning.commands import write_json_atomic
 
-    settings = FinetuneSettings(
-        max_epochs=getattr(args, "max_epochs", None) or FinetuneSettings.max_epochs,
-        learning_rate=getattr(args, "learning_rate", None) or FinetuneSettings.learning_rate,
-    )
+    overrides = {k: getattr(args, k, None) for k in ("max_epochs", "learning_rate")}
+    settings = FinetuneSettings(**{k: v for k, v in overrides.items() if v is not None})
+    fraction = getattr(args, "validation_fraction", None)
     report = finetune_model(
         args.model,
         args.captures,
         args.out,
         seed=args.seed,
         settings=settings,
-        validation_fraction=getattr(args, "validation_fraction", None) or DEFAULT_VALIDATION_FRACTION,
+        validation_fraction=DEFAULT_VALIDATION_FRACTION if fraction is None else fraction,
         eval_captures=getattr(args, "eval_captures", None),
         dataset_out=getattr(args, "save_dataset", None),
         log=lambda msg: print(f"aeradio finetune: {msg}", file=sys.stderr),
