@@ -182,7 +182,7 @@ class CaptureRecorder:
             return rec
 
     # ---- metadata --------------------------------------------------------------------
-    def metadata(self, rec: _Recording) -> dict[str, Any]:
+    def _metadata(self, rec: _Recording) -> dict[str, Any]:
         """The SigMF metadata of a recording (as it stands)."""
         g: dict[str, Any] = {
             "core:datatype": DATATYPE,
@@ -201,7 +201,7 @@ class CaptureRecorder:
         return {"global": g, "captures": [capture], "annotations": annotations}
 
     def _write_meta(self, rec: _Recording, *, partial: bool) -> None:
-        meta = self.metadata(rec)
+        meta = self._metadata(rec)
         if partial:
             _write_json_atomic(rec.meta_partial, meta)
             return
