@@ -34,6 +34,8 @@ CHANNEL_NAMES = ("awgn", "phase", "cfo", "rayleigh", "multipath", "iq", "rapp", 
 
 #: Learning-rate schedules of :class:`TrainingConfig`.
 LR_SCHEDULES = ("cosine", "constant")
+#: Receivers of the joint training phase (see TrainingConfig.joint_receiver).
+JOINT_RECEIVERS = ("auto", "full", "linear")
 
 
 def parse_channel_spec(spec: str) -> tuple[str, ...]:
@@ -111,6 +113,10 @@ class TrainingConfig:
     #: The tied matched filter starts at this times the log-posterior scale 1/(2 sigma^2) of
     #: the middle of the Eb/N0 range: a softer start spreads the LUT better (issue 2 recipe).
     tied_scale_ratio: float = 0.3
+    #: Receiver in the joint phase: "full" (MLP + linear path), "linear" (the tied matched
+    #: filter alone; the MLP trains in the receiver phase), "auto" (linear on pure AWGN
+    #: with a receiver phase, full otherwise).
+    joint_receiver: str = "auto"
     #: Final fraction of the steps that trains the receiver alone, the LUT frozen.
     receiver_only_fraction: float = 0.0
     #: Stop early when the smoothed loss has not improved for this many steps (0: never).
@@ -151,6 +157,11 @@ class TrainingConfig:
             )
         check_range("training.lr_min_ratio", self.lr_min_ratio, 0.0, 1.0)
         check_range("training.tx_lr_scale", self.tx_lr_scale, 0.0, 1000.0)
+        if self.joint_receiver not in JOINT_RECEIVERS:
+            raise ConfigError(
+                f"training.joint_receiver must be one of {', '.join(JOINT_RECEIVERS)}, "
+                f"got {self.joint_receiver!r}"
+            )
         check_range("training.tied_scale_ratio", self.tied_scale_ratio, 1e-3, 10.0)
         check_range("training.receiver_only_fraction", self.receiver_only_fraction, 0.0, 1.0)
         check_range("training.plateau_steps", self.plateau_steps, 0, 10_000_000)

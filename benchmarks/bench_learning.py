@@ -121,7 +121,7 @@ bench_ae_n1_k4 = _against_formula(
 
 
 def bench_ae_n7_k8(ctx: BenchContext) -> dict[str, Any]:
-    ebn0 = [4.5, 5.0, 5.5, 6.0, 6.5, 7.0]
+    ebn0 = [4.5, 5.0, 5.5, 6.0, 6.5]
     doc = _curve(ctx, "ae-n7-k8", ebn0)
     ctx.log("Hamming(7,4) I+Q soft-MLD Monte Carlo")
     hamming = _mc_lut_curve(hamming74_pair_lut(), 8 / 7, ebn0, seed=11)

@@ -91,13 +91,20 @@ class NeuralReceiver(nn.Module):
         self.linear.bias.copy_(bias)
 
     def forward(
-        self, y: torch.Tensor, noise_var: torch.Tensor | None = None, lut: torch.Tensor | None = None
+        self,
+        y: torch.Tensor,
+        noise_var: torch.Tensor | None = None,
+        lut: torch.Tensor | None = None,
+        mlp: bool = True,
     ) -> torch.Tensor:
-        """Logits ``[B, M]``; with ``lut`` the linear path is the matched filter of ``lut``."""
+        """Logits ``[B, M]``; with ``lut`` the linear path is the matched filter of ``lut``.
+
+        ``mlp=False`` evaluates the linear path alone (the AWGN joint-training phase).
+        """
         x = self.features(y, noise_var)
         if lut is None:
             linear = self.linear(x)
         else:
             weight, bias = self.matched_filter(lut)
             linear = nn.functional.linear(x, weight, bias)
-        return self.out(self.hidden(x)) + linear
+        return self.out(self.hidden(x)) + linear if mlp else linear

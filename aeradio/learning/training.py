@@ -79,6 +79,7 @@ def receiver_step(
     labels: torch.Tensor,
     noise_var: torch.Tensor | None = None,
     lut: torch.Tensor | None = None,
+    mlp: bool = True,
 ) -> tuple[float, int]:
     """One gradient step on ``y [B, n] complex64`` with true ``labels [B] int64``.
 
@@ -86,7 +87,7 @@ def receiver_step(
     transmitter parameters (joint training): the gradient flows back through ``y`` and,
     with ``lut`` (the receiver's linear path tied to it), through the matched filter.
     """
-    logits = receiver(y, noise_var, lut)
+    logits = receiver(y, noise_var, lut, mlp)
     loss = nn.functional.cross_entropy(logits, labels)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -105,16 +106,30 @@ def autoencoder_step(
     generator: torch.Generator,
     *,
     tied: bool = True,
+    mlp: bool = True,
 ) -> tuple[float, int]:
     """One step on a fresh batch of random messages; ``(loss, block errors)``.
 
     ``tied``: the receiver's linear path is the matched filter of the current LUT.
+    ``mlp``: include the receiver's MLP (False: the linear path alone).
     """
     labels = torch.randint(0, tx.M, (cfg.batch_size,), generator=generator)
     noise_var = draw_noise_var(cfg.batch_size, cfg.ebn0_db_min, cfg.ebn0_db_max, rate, generator)
     lut = tx.lut()
     y = channel(lut[labels], noise_var, generator)
-    return receiver_step(rx, optimizer, y, labels, noise_var, lut if tied else None)
+    return receiver_step(rx, optimizer, y, labels, noise_var, lut if tied else None, mlp)
+
+
+def joint_uses_mlp(cfg: TrainingConfig) -> bool:
+    """Whether the joint phase runs the receiver's MLP (``training.joint_receiver``).
+
+    "auto": not on pure AWGN, where ML detection of any LUT is the (tied) matched filter,
+    so the MLP cannot give the transmitter a better gradient and only costs time; yes on
+    every other channel. Needs a receiver phase to train the MLP afterwards.
+    """
+    if cfg.joint_receiver == "auto":
+        return not (cfg.channel_names == ("awgn",) and cfg.receiver_only_fraction > 0)
+    return cfg.joint_receiver == "full"
 
 
 def posterior_scale(cfg: TrainingConfig, rate: float) -> float:
@@ -184,6 +199,7 @@ def _train(
         lr=cfg.learning_rate,
     )
     joint_steps = cfg.steps - int(round(cfg.receiver_only_fraction * cfg.steps))
+    mlp_joint = joint_uses_mlp(cfg)
 
     history: list[dict[str, float]] = []
     ema_loss = ema_bler = None
@@ -198,8 +214,10 @@ def _train(
             optimizer = start_receiver_phase(tx, rx, config)
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
-        tied = step <= joint_steps
-        loss, errors = autoencoder_step(tx, rx, channel, optimizer, cfg, model.rate, generator, tied=tied)
+        joint = step <= joint_steps
+        loss, errors = autoencoder_step(
+            tx, rx, channel, optimizer, cfg, model.rate, generator, tied=joint, mlp=mlp_joint or not joint
+        )
         bler = errors / cfg.batch_size
         ema_loss = loss if ema_loss is None else ema_loss + EMA_WEIGHT * (loss - ema_loss)
         ema_bler = bler if ema_bler is None else ema_bler + EMA_WEIGHT * (bler - ema_bler)

@@ -92,3 +92,12 @@ def test_receiver_phase_starts_from_ml_detection():
         neural = rx(torch.from_numpy(y)).argmax(dim=1).numpy()
     assert np.mean(neural != ml_detect(y, lut)) < 1e-3
     assert not tx.weight.requires_grad
+
+
+def test_joint_receiver_choice():
+    from aeradio.learning.training import joint_uses_mlp
+
+    assert not joint_uses_mlp(TrainingConfig(receiver_only_fraction=0.2))  # AWGN: matched filter
+    assert joint_uses_mlp(TrainingConfig())  # no receiver phase to train the MLP later
+    assert joint_uses_mlp(TrainingConfig(channel="awgn+phase", receiver_only_fraction=0.2))
+    assert joint_uses_mlp(TrainingConfig(joint_receiver="full", receiver_only_fraction=0.2))
