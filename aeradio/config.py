@@ -221,7 +221,7 @@ class FrameConfig:
     #: Length of the LTF (pseudo-random QPSK) in symbols.
     ltf_symbols: int = 32
     #: Each header bit is sent this many times (soft-combined at the receiver).
-    header_repetition: int = 2
+    header_repetition: int = 3
     #: Silence between frames sent as bursts, in symbols.
     gap_symbols: int = 32
     #: Probability that noise alone crosses the detection threshold at one sample position.

@@ -19,7 +19,7 @@ followed by their CRC-32, packed k bits per message.
 >>> from aeradio.config import LinkConfig
 >>> lay = FrameLayout(LinkConfig.from_dict({"model": {"k": 8, "n": 7}}))
 >>> lay.num_symbols, len(lay.payload_index), len(lay.pilot_index)
-(700, 448, 28)
+(764, 448, 28)
 """
 
 from __future__ import annotations

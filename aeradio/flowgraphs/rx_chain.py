@@ -168,7 +168,8 @@ class RxChain:
         self.lag = lay.stf_period * sps
         # The detector runs on a grid of hop samples (half a symbol when sps is even).
         self.hop = sps // 2 if sps % 2 == 0 else 1
-        self.terms = len(lay.stf) - lay.stf_period - 2 * _STF_EDGE_SYMBOLS
+        # One product per hop (sums of hop samples are disjoint, so independent on noise).
+        self.terms = (len(lay.stf) - lay.stf_period - 2 * _STF_EDGE_SYMBOLS) * (sps // self.hop)
         self.threshold = detection_threshold(self.terms, cfg.frame.detection_false_alarm_prob)
         self.timing = TimingEstimator(lay.ltf, lay.taps, lay.rolloff, sps)
         self.refiner = TimingRefiner(lay.preamble, _PREAMBLE_GROUP_SYMBOLS, lay.rolloff, sps, lay.span)
@@ -176,7 +177,7 @@ class RxChain:
         self.ltf_threshold = detection_threshold(self.timing.length, _LTF_FALSE_ALARM_PROB)
         stf_samples = len(lay.stf) * sps
         self.peak_search = stf_samples
-        self._need = self.lag + (self.terms - 1) * sps + sps  # samples beyond a metric position
+        self._need = self.lag + self.terms * self.hop  # samples beyond a metric position
         # Where the LTF template starts relative to the detection peak, measured noise-free.
         clean = lay.shape(lay.preamble[None, :], gap_symbols=0)
         lead = stf_samples
@@ -211,17 +212,17 @@ class RxChain:
 
     def _metric(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Detector metric terms at positions ``0, hop, 2 hop, ...`` of ``x``."""
-        sps, hop = self.layout.sps, self.hop
+        hop = self.hop
         usable = (len(x) // hop) * hop
         if usable < self._need + hop:
             z = np.zeros(0, np.float32)
             return z.astype(SAMPLE_DTYPE), z, z
         # Sums of hop samples: a low-pass filter that keeps the STF tone (half the symbol
-        # rate) and leaves terms one symbol apart independent under white noise.
+        # rate) and leaves disjoint sums independent under white noise.
         sums = x[0:usable:hop].copy()
         for i in range(1, hop):  # strided adds: much faster than a short-axis sum
             sums += x[i:usable:hop]
-        return periodic_correlation(sums, self.lag // hop, self.terms, sps // hop)
+        return periodic_correlation(sums, self.lag // hop, self.terms, 1)
 
     def _phase_groups(self) -> tuple[np.ndarray, np.ndarray]:
         """Start of each phasor group in the known symbols, and the groups' centres (symbols).
@@ -329,8 +330,13 @@ class RxChain:
         # Stage 5: fine CFO on the preamble, then a phase line through preamble and pilots.
         npre = len(lay.preamble)
         c = z[:, lay.known_index] * np.conj(lay.known_symbols)
+        # Two lags: the short one is unambiguous over the coarse error, the long one (half
+        # the preamble) is precise enough to unwrap phases across the header to the pilots.
         fine = lag_cfo(c[:, :npre], _FINE_CFO_LAG_SYMBOLS, sps)
         c = c * np.exp(-2j * np.pi * sps * fine[:, None] * lay.known_index[None, :])
+        finer = lag_cfo(c[:, :npre], npre // 2, sps)
+        c = c * np.exp(-2j * np.pi * sps * finer[:, None] * lay.known_index[None, :])
+        fine = fine + finer
         starts, centres = self._groups
         phase0, slope = fit_phase(np.add.reduceat(c, starts, axis=1), centres)
         cfo_residual = fine + slope / (2 * math.pi * sps)  # cycles/sample

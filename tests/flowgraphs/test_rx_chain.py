@@ -143,7 +143,7 @@ def test_header_crc_failure_is_counted(link: Link, rng: np.random.Generator) -> 
     y = _recording(link, Impairment(ebn0_db=20), rng, frames=3)
     # Invert the header's samples of frame 1: its BPSK bits flip, the CRC fails.
     start = LEAD_SAMPLES + (lay.num_symbols + lay.gap_symbols) * 4 + lay.header_start * 4 + 16
-    y[start : start + 40 * 4] *= -1
+    y[start : start + (lay.header_len - 8) * 4] *= -1
     rx = link.rx()
     results = _run(rx, y)
     assert rx.stats.header_crc_failures == 1
