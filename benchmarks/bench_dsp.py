@@ -25,7 +25,7 @@ from aeradio.units import noise_var_per_real
 #: The model of the targets, or the closest config present in the checkout.
 MODEL_CONFIGS = ("ae-n7-k8", "ae-n7-k4")
 SEED = 11
-READ_BLOCK = 1 << 18
+READ_BLOCK = 1 << 20  # large reads: the receiver runs on big batches
 DETECTION_FRAMES = 3000
 DETECTION_EBN0_DB = 4.0
 NOISE_SAMPLES = 10_000_000
