@@ -35,7 +35,7 @@ CHANNEL_NAMES = ("awgn", "phase", "cfo", "rayleigh", "multipath", "iq", "rapp", 
 #: Learning-rate schedules of :class:`TrainingConfig`.
 LR_SCHEDULES = ("cosine", "constant")
 #: Receivers of the joint training phase (see TrainingConfig.joint_receiver).
-JOINT_RECEIVERS = ("auto", "full", "linear")
+JOINT_RECEIVERS = ("auto", "matched_filter", "tied", "free")
 
 
 def parse_channel_spec(spec: str) -> tuple[str, ...]:
@@ -113,9 +113,11 @@ class TrainingConfig:
     #: The tied matched filter starts at this times the log-posterior scale 1/(2 sigma^2) of
     #: the middle of the Eb/N0 range: a softer start spreads the LUT better (issue 2 recipe).
     tied_scale_ratio: float = 0.3
-    #: Receiver in the joint phase: "full" (MLP + linear path), "linear" (the tied matched
-    #: filter alone; the MLP trains in the receiver phase), "auto" (linear on pure AWGN
-    #: with a receiver phase, full otherwise).
+    #: Receiver in the joint phase: "matched_filter" (the linear path tied to the LUT, alone;
+    #: the MLP trains in the receiver phase), "tied" (MLP + tied linear path), "free" (MLP +
+    #: free linear path: the plain autoencoder), "auto" (matched_filter on pure AWGN with a
+    #: receiver phase, tied on pure AWGN without one, free on any other channel, where the
+    #: matched filter is not the ML detector and tying it hinders training).
     joint_receiver: str = "auto"
     #: Final fraction of the steps that trains the receiver alone, the LUT frozen.
     receiver_only_fraction: float = 0.0
