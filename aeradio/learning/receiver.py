@@ -7,8 +7,8 @@ the same memory as complex64), plus optionally one feature for the noise varianc
 Besides the MLP, the logits get a linear path straight from the input: on AWGN the ML
 detector of a LUT is exactly linear in y (``s (2 Re<y, x_m> - |x_m|^2)``), so the MLP only
 has to learn what is not linear (phase, IQ imbalance, compression). During joint training
-the linear path is tied to the transmitter's current LUT (``forward(..., lut=...)``, a
-learned scale ``s``): the transmitter then gets the gradient of a matched-filter bank
+on AWGN the linear path is tied to the transmitter's current LUT (``forward(..., lut=...)``,
+a learned scale ``s``): the transmitter then gets the gradient of a matched-filter bank
 from the first step, which is what makes training converge in seconds. :meth:`untie`
 folds the LUT into ordinary weights for deployment and fine-tuning. This is also what
 lets a narrow, fast MLP stay within 0.1 dB of ML detection.
