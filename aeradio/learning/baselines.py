@@ -9,7 +9,7 @@ and, where one exists, an exact error-rate formula:
   is ML detection of the 256-row LUT (I and Q decode independently); hard decisions use
   syndrome decoding of each 7-bit word.
 
->>> round(qpsk_ser(6.0), 4)
+>>> round(float(qpsk_ser(6.0)), 4)
 0.0048
 """
 

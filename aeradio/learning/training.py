@@ -62,7 +62,7 @@ def learning_rate_at(step: int, cfg: TrainingConfig) -> float:
     """Learning rate at ``step`` (0-based) of the schedule.
 
     >>> cfg = TrainingConfig(steps=100, learning_rate=1e-2, lr_min_ratio=0.1)
-    >>> learning_rate_at(0, cfg), round(learning_rate_at(100, cfg), 6)
+    >>> round(learning_rate_at(0, cfg), 6), round(learning_rate_at(100, cfg), 6)
     (0.01, 0.001)
     """
     if cfg.lr_schedule == "constant":
