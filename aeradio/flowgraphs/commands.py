@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -114,6 +115,86 @@ def _write_data(path: str, results: dict[int, bytes]) -> dict[str, Any]:
     return {"data_frames": len(results), "data_frames_missing": missing, "data_bytes": len(blob)}
 
 
+#: Seconds between two live status lines of ``aeradio rx``.
+RX_STATUS_INTERVAL_S = 1.0
+#: Synchronized payload symbols kept for ``rx --constellation``.
+CONSTELLATION_SYMBOLS = 8192
+
+
+class _StopOnSignal:
+    """SIGTERM and SIGINT end the receive loop cleanly, so the report is still written."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.reason is not None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.reason = signal.Signals(signum).name
+
+    def __enter__(self) -> _StopOnSignal:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class _RxStatus:
+    """Live status on stderr: a first line when samples arrive, then one line a second."""
+
+    def __init__(self, device: str, sample_rate_hz: float) -> None:
+        self.device = device
+        self.sample_rate_hz = sample_rate_hz
+        self.started = False
+        self.next_time = time.monotonic() + RX_STATUS_INTERVAL_S
+
+    def update(self, rx: RxChain, dev: Any, *, received: bool) -> None:
+        if received and not self.started:
+            self.started = True
+            print(f"aeradio rx: receiving from {self.device} at {self.sample_rate_hz / 1e6:g} MS/s",
+                  file=sys.stderr, flush=True)
+        now = time.monotonic()
+        if now < self.next_time:
+            return
+        self.next_time = now + RX_STATUS_INTERVAL_S
+        st = rx.stats
+        bler = f"{st.block_errors / st.blocks:.2e}" if st.blocks else "-"
+        snr = f"{np.mean(st.snr_db[-50:]):.1f} dB" if st.snr_db else "-"
+        cfo = f"{np.mean(st.cfo_cps[-50:]) * self.sample_rate_hz:.0f} Hz" if st.cfo_cps else "-"
+        print(
+            f"aeradio rx: frames {st.frames_detected} detected, {st.frames_decoded} decoded | "
+            f"BLER {bler} | SNR {snr} | CFO {cfo} | dropped {dev.stats.samples_dropped}",
+            file=sys.stderr, flush=True,
+        )
+
+
+class _SymbolKeeper:
+    """The first synchronized payload symbols, saved as a raw complex64 .npy (no pickle)."""
+
+    def __init__(self, limit: int = CONSTELLATION_SYMBOLS) -> None:
+        self.limit = limit
+        self.parts: list[np.ndarray] = []
+        self.count = 0
+
+    def add(self, payload: np.ndarray) -> None:
+        if self.count < self.limit:
+            part = np.asarray(payload, np.complex64).reshape(-1)[: self.limit - self.count]
+            self.parts.append(part)
+            self.count += part.size
+
+    def save(self, path: str) -> None:
+        symbols = np.concatenate(self.parts) if self.parts else np.zeros(0, np.complex64)
+        tmp = f"{path}.tmp{os.getpid()}.npy"
+        np.save(tmp, symbols, allow_pickle=False)
+        os.replace(tmp, path)
+
+
 def cmd_rx(args: argparse.Namespace) -> int:
     """Receive, decode and report; stops at --frames, --duration-s or the end of the source."""
     from aeradio.learning.inference import ReceiverRuntime
@@ -134,18 +215,21 @@ def cmd_rx(args: argparse.Namespace) -> int:
 
         corrector = RxCorrector.from_calibration(cal)
     data: dict[int, bytes] = {}
+    constellation = _SymbolKeeper() if getattr(args, "constellation", None) else None
     t_start = time.perf_counter()
     from aeradio.radio.capture import annotate_results, open_rx_capture
 
-    with _open(args, "rx", settings) as dev, open_rx_capture(
+    with _StopOnSignal() as stop, _open(args, "rx", settings) as dev, open_rx_capture(
         args.capture, sample_rate_hz=dev.sample_rate_hz, center_freq_hz=settings.freq_hz,
         device=args.device, rx=rx, model_hash=model_hash, link_name=cfg.name,
     ) as recorder:
-        while True:
+        status = _RxStatus(args.device, dev.sample_rate_hz)
+        while not stop.requested:
             block = dev.read(RX_READ_SAMPLES, timeout_s=0.5)
             if block is None:
                 rx.flush()
                 break
+            status.update(rx, dev, received=len(block) > 0)
             if len(block):
                 if corrector is not None:
                     block = corrector.process(block)
@@ -157,6 +241,8 @@ def cmd_rx(args: argparse.Namespace) -> int:
                 for r in results:
                     if r.header is not None and r.header.kind == PAYLOAD_DATA and r.data is not None:
                         data[r.header.seq] = r.data
+                    if constellation is not None and r.payload is not None:
+                        constellation.add(r.payload)
             if args.frames is not None and rx.stats.frames_detected >= args.frames:
                 break
             if args.duration_s is not None and rx.stats.samples >= args.duration_s * dev.sample_rate_hz:
@@ -166,6 +252,9 @@ def cmd_rx(args: argparse.Namespace) -> int:
         report["device"] = dev.describe()
         report["events"] = list(dev.stats.events)
     report["elapsed_s"] = time.perf_counter() - t_start
+    report["stopped_by"] = stop.reason
+    if constellation is not None:
+        constellation.save(args.constellation)
     if args.out is not None:
         report.update(_write_data(args.out, data))
     if args.json is not None:
