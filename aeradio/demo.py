@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 from aeradio.config import LinkConfig
@@ -80,4 +81,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     plot_bler(comparison_curves(doc, baselines), out / "bler.png", title=f"{doc['model']} on AWGN")
     plot_constellation(load_lut(model_dir), out / "constellation.png")
     print(f"plots: {out / 'bler.png'}, {out / 'constellation.png'}")
+    from aeradio.link import demo_link
+
+    if not demo_link(model_dir, out):
+        print("aeradio demo: the loopback link did not deliver everything (see the reports)", file=sys.stderr)
+        return 1
     return 0

@@ -83,3 +83,23 @@ def plot_training_curve(history: list[dict[str, float]], path: str | Path, title
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def plot_received(symbols: np.ndarray, lut: np.ndarray, path: str | Path, title: str = "") -> Path:
+    """Synchronized received symbols ``[N]`` complex over the LUT's points (all uses overlaid)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(symbols.real, symbols.imag, s=2, alpha=0.3, label="received (after sync)")
+    points = lut.reshape(-1)
+    ax.scatter(points.real, points.imag, s=10, c="k", marker="x", label="transmitted (LUT)")
+    lim = 1.2 * float(np.percentile(np.abs(symbols), 99.5)) if symbols.size else 1.5
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(title or f"received constellation, {symbols.size} symbols")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
