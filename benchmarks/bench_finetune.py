@@ -26,10 +26,11 @@ import numpy as np
 from aeradio.benchmarking import BenchContext, figure
 from aeradio.flowgraphs.channel_sim import ChannelSettings, snr_db_from_ebn0_db
 from aeradio.flowgraphs.impairments import phase_noise_std_per_sample
-from aeradio.learning.dataset import build_dataset, record_loopback_capture, torch_threads
+from aeradio.learning.dataset import build_dataset, record_loopback_capture
 from aeradio.learning.evaluate import ebn0_at_bler
 from aeradio.learning.finetune import count_block_errors, finetune_model, load_receiver
 from aeradio.learning.model_io import load_link_config
+from aeradio.learning.training import torch_threads
 
 MODEL_CONFIG = "ae-n7-k8"
 #: Eb/N0 of the mismatch comparison: the original receiver's BLER is about 5e-2 there.

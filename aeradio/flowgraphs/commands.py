@@ -202,6 +202,11 @@ def cmd_rx(args: argparse.Namespace) -> int:
 
     cfg = load_link_config(args.model)
     runtime = ReceiverRuntime.load(args.model)
+    # One torch thread: the receiver's products are small, and a second thread fighting
+    # the DSP for 2 cores made decoding several times slower, not faster.
+    import torch
+
+    torch.set_num_threads(1)
     if args.frames is not None and args.frames < 1:
         raise ConfigError(f"--frames must be >= 1, got {args.frames}")
     model_hash = model_hash32(args.model)

@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -287,24 +286,6 @@ def build_dataset(
     )
 
 
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run torch with ``count`` intra-op threads, restored afterwards.
-
-    The receiver's matrix products are small: on 2 busy cores one thread is several times
-    faster than threads fighting for them (1.5 vs 28 ms per fine-tuning step, 1.8 vs 7.5 s
-    to record 200 frames).
-    """
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def record_loopback_capture(
     model_dir: str | Path,
     directory: str | Path,
@@ -332,6 +313,8 @@ def record_loopback_capture(
     channel = ChannelModel(settings, rng)
     rx = RxChain(config, ReceiverRuntime.load(model_dir).decide, seed=seed, model_hash=model_hash)
     rate = config.radio.sample_rate_hz
+    from aeradio.learning.training import torch_threads
+
     with torch_threads(1), open_rx_capture(
         directory, sample_rate_hz=rate, center_freq_hz=config.radio.center_freq_hz,
         device="loopback:" + settings.describe(rate), rx=rx, model_hash=model_hash, link_name=config.name,

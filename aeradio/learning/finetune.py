@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from aeradio.errors import CaptureFormatError, ConfigError, check_range
-from aeradio.learning.dataset import DEFAULT_VALIDATION_FRACTION, FrameDataset, build_dataset, torch_threads
+from aeradio.learning.dataset import DEFAULT_VALIDATION_FRACTION, FrameDataset, build_dataset
 from aeradio.learning.model_io import (
     check_output_dir,
     load_link_config,
@@ -44,7 +44,7 @@ from aeradio.learning.model_io import (
     sha256_file,
 )
 from aeradio.learning.receiver import NeuralReceiver
-from aeradio.learning.training import receiver_step
+from aeradio.learning.training import receiver_step, torch_threads
 
 #: Blocks decoded per forward pass when measuring BLER.
 EVAL_BATCH = 65536
