@@ -4,20 +4,20 @@
 ``aeradio bench``, :mod:`aeradio.benchmarking`). The number of random draws comes from
 ``AERADIO_CALIBRATION_TRIALS`` (default 10).
 
-- ``calibration_accuracy``: ``calibration_trials`` random draws of CFO (+-20 kHz), clock
+- ``calibration.accuracy``: ``calibration_trials`` random draws of CFO (+-20 kHz), clock
   offset (+-50 ppm), IQ imbalance (+-1.5 dB, +-8 deg), DC (up to 10 % of RMS) and delay at
   20 dB SNR, 1 MS/s, 2 bursts each; RMS and worst error of every estimate, the issue's
   targets, and whether the worst error is inside them.
-- ``calibration_correction``: a unit-power signal through the impairments of the first
+- ``calibration.correction``: a unit-power signal through the impairments of the first
   draw, corrected with the measured calibration (DC, IQ, CFO); the residual error power
   relative to the signal (EVM, dB) and the SNR it costs a link running at 20 dB SNR.
-- ``calibration_speed``: wall time to measure one burst period of samples.
-- ``calibration_bler``: QPSK frames (TX chain -> channel model -> RX chain, ML decoding)
+- ``calibration.speed``: wall time to measure one burst period of samples.
+- ``calibration.bler``: QPSK frames (TX chain -> channel model -> RX chain, ML decoding)
   on a channel with the loopback impairments, calibration applied (TX CFO pre-correction,
   RX DC and IQ correction, measured on the same channel at 20 dB SNR), against the same
   channel without impairments: the Eb/N0 it costs (target < 0.2 dB), read on the clean
   channel's BLER curve around ``BLER_EBN0_DB``; and what the impairments cost uncorrected.
-- ``calibration_loopback``: ``calibrate tx`` -> ``aeradio channel`` (20 dB SNR, 1 MS/s,
+- ``calibration.loopback``: ``calibrate tx`` -> ``aeradio channel`` (20 dB SNR, 1 MS/s,
   CFO, clock offset, IQ imbalance, DC, delay) -> ``calibrate rx`` as real processes; the
   calibration file's errors against the channel's truth and the issue's targets.
 """
@@ -267,9 +267,9 @@ def calibration_bler(ctx: Any = None) -> dict[str, Any]:
 
 
 BENCHMARKS: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "calibration_accuracy": calibration_accuracy,
-    "calibration_correction": calibration_correction,
-    "calibration_speed": calibration_speed,
-    "calibration_bler": calibration_bler,
-    "calibration_loopback": calibration_loopback,
+    "calibration.accuracy": calibration_accuracy,
+    "calibration.correction": calibration_correction,
+    "calibration.speed": calibration_speed,
+    "calibration.bler": calibration_bler,
+    "calibration.loopback": calibration_loopback,
 }

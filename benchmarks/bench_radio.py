@@ -5,12 +5,12 @@
 or an object with attributes), else from the environment (``AERADIO_SOAK_S``,
 ``AERADIO_RATE_TRIAL_S``), else the defaults below:
 
-- ``channel_throughput``: in-process throughput of the impairment chain (MS/s), all stages.
-- ``channel_max_realtime_rate``: the highest sample rate (from RATES_MSPS) at which the
+- ``radio.channel_throughput``: in-process throughput of the impairment chain (MS/s), all stages.
+- ``radio.channel_max_realtime_rate``: the highest sample rate (from RATES_MSPS) at which the
   ``aeradio channel`` process, with AWGN and CFO, fed by a continuous TX process and read
   by an RX device, keeps real time: its output rate within 2 % of the nominal one, no late
-  resync, no sample lost at RX; ``channel_max_realtime_rate_all``: the same with every impairment on.
-- ``loopback_soak``: TX -> channel -> RX (three processes: a continuous TX feeder, the
+  resync, no sample lost at RX; ``radio.channel_max_realtime_rate_all``: the same with every impairment on.
+- ``radio.loopback_soak``: TX -> channel -> RX (three processes: a continuous TX feeder, the
   channel, the RX device in this process) at 1 MS/s in real time for ``soak_s`` seconds
   (``AERADIO_SOAK_S``, default 10 s; the acceptance run is 600 s): samples received and
   dropped, and the channel's resident memory over time.
@@ -269,10 +269,10 @@ def bench_channel_max_realtime_rate_all(ctx: Any) -> dict:
 
 
 BENCHMARKS: dict[str, Callable[[Any], dict]] = {
-    "channel_throughput": bench_channel_throughput,
-    "channel_max_realtime_rate": bench_channel_max_realtime_rate,
-    "channel_max_realtime_rate_all": bench_channel_max_realtime_rate_all,
-    "loopback_soak": bench_loopback_soak,
+    "radio.channel_throughput": bench_channel_throughput,
+    "radio.channel_max_realtime_rate": bench_channel_max_realtime_rate,
+    "radio.channel_max_realtime_rate_all": bench_channel_max_realtime_rate_all,
+    "radio.loopback_soak": bench_loopback_soak,
 }
 
 

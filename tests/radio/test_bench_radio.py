@@ -19,11 +19,11 @@ def bench():
 
 def test_benchmark_names(bench):
     assert set(bench.BENCHMARKS) == {
-        "channel_throughput", "channel_max_realtime_rate", "channel_max_realtime_rate_all", "loopback_soak"}
+        "radio.channel_throughput", "radio.channel_max_realtime_rate", "radio.channel_max_realtime_rate_all", "radio.loopback_soak"}
 
 
 def test_short_soak_reports_drops_and_memory(bench):
-    r = bench.BENCHMARKS["loopback_soak"]({"soak_s": 1.5})
+    r = bench.BENCHMARKS["radio.loopback_soak"]({"soak_s": 1.5})
     assert r["rx_samples"] > 0.5 * bench.SOAK_RATE_HZ * 1.5
     assert r["rx_samples_dropped"] == 0
     assert r["channel_rss_mb_first"] > 0 and len(r["channel_rss_mb_over_time"]) >= 1
