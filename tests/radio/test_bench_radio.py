@@ -19,7 +19,11 @@ def bench():
 
 def test_benchmark_names(bench):
     assert set(bench.BENCHMARKS) == {
-        "radio.channel_throughput", "radio.channel_max_realtime_rate", "radio.channel_max_realtime_rate_all", "radio.loopback_soak"}
+        "radio.channel_throughput",
+        "radio.channel_max_realtime_rate",
+        "radio.channel_max_realtime_rate_all",
+        "radio.loopback_soak",
+    }
 
 
 def test_short_soak_reports_drops_and_memory(bench):
