@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="test-pattern seed")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibrate rx output to apply")
     p.add_argument("--dump-dir", default=None, metavar="DIR", help="write every RX stage's output here")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads of the neural receiver (default 1; 2 on a host where RX "
+                   "has both cores to itself)")
     p.add_argument("--constellation", default=None, metavar="FILE.npy",
                    help="save synchronized payload symbols (complex64 .npy) for plotting")
     p.set_defaults(handler=_handler("aeradio.flowgraphs.commands:cmd_rx"))

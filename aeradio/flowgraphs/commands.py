@@ -202,11 +202,13 @@ def cmd_rx(args: argparse.Namespace) -> int:
 
     cfg = load_link_config(args.model)
     runtime = ReceiverRuntime.load(args.model)
-    # One torch thread: the receiver's products are small, and a second thread fighting
-    # the DSP for 2 cores made decoding several times slower, not faster.
+    # One torch thread by default: in the loopback, channel, TX and RX share the cores, and
+    # a second thread fighting them made decoding several times slower, not faster.
     import torch
 
-    torch.set_num_threads(1)
+    if not 1 <= args.threads <= 64:
+        raise ConfigError(f"--threads must be in [1, 64], got {args.threads}")
+    torch.set_num_threads(args.threads)
     if args.frames is not None and args.frames < 1:
         raise ConfigError(f"--frames must be >= 1, got {args.frames}")
     model_hash = model_hash32(args.model)

@@ -72,4 +72,5 @@ class ReceiverRuntime:
     def decide(self, y: np.ndarray, noise_var: float | np.ndarray | None = None) -> np.ndarray:
         """Most likely message per block, ``[B]`` int64."""
         with torch.inference_mode():
-            return self._logits(y, noise_var).argmax(dim=1).numpy()
+            # numpy's argmax is SIMD and several times faster than torch's on [B, M] float32.
+            return self._logits(y, noise_var).numpy().argmax(axis=1).astype(np.int64)
