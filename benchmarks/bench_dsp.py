@@ -242,7 +242,7 @@ def bench_multipath(ctx: BenchContext) -> dict[str, Any]:
     figures, rows = [], []
     for e in MULTIPATH_EBN0_DB:
         chain = _chain_bler(ctx, model_dir, e, rng, MULTIPATH_TAPS, max_frames=1500)
-        genie = simulate_bler(model_dir, e, "multipath", target_errors=BLER_TARGET_ERRORS, seed=4,
+        genie = simulate_bler(model_dir, e, "awgn+multipath", target_errors=BLER_TARGET_ERRORS, seed=4,
                               ml=False)["neural"]["bler"]
         rows.append({"ebn0_db": e, "chain_bler": chain, "genie_bler": genie})
         figures.append(figure(f"multipath BLER at Eb/N0 {e:g} dB: chain", chain, "BLER"))

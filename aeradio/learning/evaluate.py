@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from aeradio.config import LinkConfig, TrainingConfig
+from aeradio.config import LinkConfig, TrainingConfig, parse_channel_spec
 from aeradio.errors import ConfigError
 from aeradio.learning.channels import build_channel
 from aeradio.learning.detection import ml_detect
@@ -76,6 +76,9 @@ def simulate_lut(
     Returns ``{decoder: {blocks, errors, bler, bler_ci, bit_errors, ber}}``; BLER is also
     the symbol error rate of the M-ary alphabet.
     """
+    if "awgn" not in parse_channel_spec(channel):
+        # Without the noise component the Eb/N0 argument would be silently ignored.
+        raise ConfigError(f"evaluation channel must include 'awgn' (the noise set by Eb/N0), got {channel!r}")
     M = lut.shape[0]
     k = int(round(math.log2(M)))
     noise_var = noise_var_per_real(ebn0_db, rate)

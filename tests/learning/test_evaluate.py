@@ -51,3 +51,10 @@ def test_simulation_stops_at_target_errors_and_counts_bits():
     # Always deciding 0 is wrong for 3/4 of the messages, 1 bit on average of 2.
     assert wrong["bler"] == pytest.approx(0.75, abs=0.03)
     assert wrong["ber"] == pytest.approx(0.5, abs=0.03)
+
+
+def test_simulation_refuses_a_channel_without_noise():
+    # Without 'awgn' the Eb/N0 argument would be ignored and every point would be the same.
+    with pytest.raises(ConfigError, match="must include 'awgn'"):
+        simulate_lut(qpsk_lut(), {"ml": ml_decoder(qpsk_lut())}, 6.0, 2.0, channel="multipath",
+                     generator=torch.Generator().manual_seed(0))
