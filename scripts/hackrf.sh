@@ -6,8 +6,11 @@
 #   scripts/hackrf.sh rx SERIAL [MODEL_DIR]
 #
 # HackRF's lowest clean sample rate is 2 MS/s (its baseband filter is no narrower than
-# 1.75 MHz); the symbol rate is RATE / samples_per_symbol of the model. Keep to your
-# local regulations; start with low TX gain and antennas apart.
+# 1.75 MHz); the symbol rate is RATE / samples_per_symbol of the model. Captures record
+# the rate they ran at, and `aeradio finetune` only accepts captures at the model's own
+# [radio] sample_rate_hz: to fine-tune from HackRF captures, train the model with
+# sample_rate_hz = 2e6 (a copy of configs/ae-n7-k8.toml with that one line changed).
+# Keep to your local regulations; start with low TX gain and antennas apart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROLE=${1:?tx or rx}
