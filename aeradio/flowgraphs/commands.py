@@ -165,8 +165,9 @@ class _RxStatus:
         self.next_time = now + RX_STATUS_INTERVAL_S
         st = rx.stats
         bler = f"{st.block_errors / st.blocks:.2e}" if st.blocks else "-"
-        snr = f"{np.mean(st.snr_db[-50:]):.1f} dB" if st.snr_db else "-"
-        cfo = f"{np.mean(st.cfo_cps[-50:]) * self.sample_rate_hz:.0f} Hz" if st.cfo_cps else "-"
+        recent = np.array(st.recent, dtype=np.float64).reshape(-1, 2)
+        snr = f"{recent[:, 0].mean():.1f} dB" if len(recent) else "-"
+        cfo = f"{recent[:, 1].mean() * self.sample_rate_hz:.0f} Hz" if len(recent) else "-"
         print(
             f"aeradio rx: frames {st.frames_detected} detected, {st.frames_decoded} decoded | "
             f"BLER {bler} | SNR {snr} | CFO {cfo} | dropped {dev.stats.samples_dropped}",

@@ -27,6 +27,7 @@ whole frame is in the buffer. All estimates are per frame, so each frame is inde
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,8 @@ from aeradio.flowgraphs.sync import (
     periodic_correlation,
 )
 
+#: Decoded frames whose estimates the live status averages.
+RECENT_FRAMES = 50
 #: (y [B, n] complex64 unit-energy symbols, noise variance per real component [B]) -> [B] int64.
 BlockDecoder = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: Debug sink: (stage name, arrays and estimates of that stage).
@@ -136,9 +139,30 @@ class RxStats:
     blocks: int = 0
     block_errors: int = 0
     data_crc_failures: int = 0
-    snr_db: list[float] = field(default_factory=list)
-    cfo_cps: list[float] = field(default_factory=list)
-    seqs: list[int] = field(default_factory=list)
+    # Per-frame estimates as running sums and a short recent window, never a growing list:
+    # a receiver runs for days (the 10-minute soak alone decodes ~190k frames).
+    snr_db_sum: float = 0.0
+    cfo_cps_sum: float = 0.0
+    #: The last RECENT_FRAMES decoded frames' (snr_db, cfo_cps), for live status.
+    recent: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=RECENT_FRAMES))
+    seq_min: int | None = None
+    seq_max: int | None = None
+
+    def add_decoded(self, snr_db: float, cfo_cps: float, seq: int) -> None:
+        """Account for one decoded frame's estimates (after frames_decoded was counted)."""
+        self.snr_db_sum += snr_db
+        self.cfo_cps_sum += cfo_cps
+        self.recent.append((snr_db, cfo_cps))
+        self.seq_min = seq if self.seq_min is None else min(self.seq_min, seq)
+        self.seq_max = seq if self.seq_max is None else max(self.seq_max, seq)
+
+    @property
+    def mean_snr_db(self) -> float | None:
+        return self.snr_db_sum / self.frames_decoded if self.frames_decoded else None
+
+    @property
+    def mean_cfo_cps(self) -> float | None:
+        return self.cfo_cps_sum / self.frames_decoded if self.frames_decoded else None
 
 
 class RxChain:
@@ -400,9 +424,7 @@ class RxChain:
             s.model_mismatches += 1
             return
         s.frames_decoded += 1
-        s.snr_db.append(r.snr_db)
-        s.cfo_cps.append(r.cfo_cps)
-        s.seqs.append(r.header.seq)
+        s.add_decoded(r.snr_db, r.cfo_cps, r.header.seq)
         r.decisions = decisions
         if r.header.kind == PAYLOAD_TEST_PATTERN:
             r.block_errors = int(block_errors)
@@ -444,8 +466,8 @@ class RxChain:
     def report(self, sample_rate_hz: float, frames_expected: int | None = None) -> dict[str, object]:
         """The ``rx --json`` report (DESIGN.md keys and a few more)."""
         s = self.stats
-        if frames_expected is None and s.seqs:
-            frames_expected = max(s.seqs) - min(s.seqs) + 1
+        if frames_expected is None and s.seq_min is not None and s.seq_max is not None:
+            frames_expected = s.seq_max - s.seq_min + 1
         return {
             "frames_expected": frames_expected,
             "frames_detected": s.frames_detected,
@@ -458,8 +480,8 @@ class RxChain:
             "block_errors": s.block_errors,
             "bler": s.block_errors / s.blocks if s.blocks else None,
             "data_crc_failures": s.data_crc_failures,
-            "snr_db": float(np.mean(s.snr_db)) if s.snr_db else None,
-            "cfo_hz": float(np.mean(s.cfo_cps)) * sample_rate_hz if s.cfo_cps else None,
+            "snr_db": s.mean_snr_db,
+            "cfo_hz": s.mean_cfo_cps * sample_rate_hz if s.mean_cfo_cps is not None else None,
             "nonfinite_samples": s.nonfinite_samples,
             "samples": s.samples,
         }
