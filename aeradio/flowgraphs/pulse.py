@@ -196,38 +196,58 @@ def sample_matched(
     rolloff: float,
     samples_per_symbol: int,
     span_symbols: int,
+    shifts: tuple[int, ...] | None = None,
 ) -> np.ndarray:
     """Matched-filter outputs at ``start_times[f] + k * sps`` for ``k < num_symbols``.
+
+    Each frame has its own fractional delay, hence its own weights: the filter runs as a
+    grouped strided convolution (torch's ``conv1d``, one group per frame and real or
+    imaginary part), evaluated only at the symbol instants.
 
     Args:
         x: [F, num_samples] complex64, one segment per frame.
         start_times: [F] float, time (samples, within each segment) of symbol 0.
         num_symbols: symbols to sample per frame.
+        shifts: optional integer sample offsets: sample at ``start_times + shift`` for each
+            (early/late timing), all in one pass.
     Returns:
-        [F, num_symbols] complex64. Samples outside a segment count as zeros.
+        [F, num_symbols] complex64, or [len(shifts), F, num_symbols] when ``shifts`` is
+        given. Samples outside a segment count as zeros.
     """
+    import torch
+
     sps = samples_per_symbol
+    offsets = (0,) if shifts is None else tuple(int(s) for s in shifts)
+    lo, hi = min(offsets), max(offsets)
+    frames = x.shape[0]
     start = np.floor(np.asarray(start_times, dtype=np.float64))
     weights, half = matched_filter_weights(start_times - start, rolloff, sps, span_symbols)
     ntaps = 2 * half + 1
-    need = (num_symbols - 1) * sps + ntaps
-    first = start.astype(np.int64) - half
+    need = (num_symbols - 1) * sps + ntaps + hi - lo
+    first = start.astype(np.int64) - half + lo
     if first.min() < 0 or first.max() + need > x.shape[1]:  # windows leave a segment: zeros
         pad = max(0, -int(first.min()))
         x = np.pad(x, ((0, 0), (pad, max(0, int(first.max()) + pad + need - x.shape[1] - pad))))
         first = first + pad
-    # Align the rows so every frame's first window starts at column 0 (row slices are
-    # cheaper than a fancy-index gather), zero-padded to whole symbols.
-    phases = -(-ntaps // sps)
-    seg = np.zeros((x.shape[0], (num_symbols + phases) * sps), SAMPLE_DTYPE)
+    # Real and imaginary parts as separate channels (the weights are real).
+    planar = np.empty((frames, 2, need), np.float32)
     for f, s in enumerate(first):
-        seg[f, :need] = x[f, s : s + need]
-    # Polyphase: tap j = i * sps + r; each i is a batched [K, sps] @ [sps] product.
-    seg3 = seg.reshape(x.shape[0], num_symbols + phases, sps)
-    w = np.zeros((x.shape[0], phases * sps), SAMPLE_DTYPE)
-    w[:, :ntaps] = weights
-    w = w.reshape(x.shape[0], phases, sps)
-    out = np.matmul(seg3[:, :num_symbols, :], w[:, 0, :, None])[..., 0]
-    for i in range(1, phases):
-        out += np.matmul(seg3[:, i : i + num_symbols, :], w[:, i, :, None])[..., 0]
-    return out
+        v = x[f, s : s + need]
+        planar[f, 0] = v.real
+        planar[f, 1] = v.imag
+    # One output channel per group: torch's fast depthwise path. Several shifts are read
+    # off one stride-1 output (cheaper than a kernel per shift).
+    stride = sps if len(offsets) == 1 else 1
+    with torch.inference_mode():
+        out = torch.nn.functional.conv1d(
+            torch.from_numpy(planar.reshape(1, 2 * frames, need)),
+            torch.from_numpy(np.repeat(weights, 2, axis=0)[:, None, :]),
+            stride=stride,
+            groups=2 * frames,
+        ).numpy().reshape(frames, 2, -1)
+    z = np.empty((len(offsets), frames, num_symbols), SAMPLE_DTYPE)
+    for i, off in enumerate(offsets):
+        sel = out[:, :, off - lo :: sps // stride][:, :, :num_symbols]
+        z[i].real = sel[:, 0]
+        z[i].imag = sel[:, 1]
+    return z[0] if shifts is None else z

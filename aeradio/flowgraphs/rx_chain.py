@@ -209,6 +209,12 @@ class RxChain:
         p, e1, e2 = self._metric(padded)
         peak = int(np.argmax(np.abs(p))) * self.hop
         self.ltf_offset = lead + stf_samples - peak
+        # After a frame, scanning resumes just before where the next frame's peak would be if
+        # it followed back to back (less a margin for a late peak). Resuming earlier puts a
+        # detector window over the frame's last samples and the noise after them: few strong
+        # terms, whose metric crosses the threshold now and then (the LTF check rejects
+        # those, but the rescan after a rejection costs time).
+        self.resume_after_peak = lay.num_symbols * sps - 2 * _STF_EDGE_SYMBOLS * sps
         # The |P| peak wanders over the STF plateau at low SNR (std ~10 samples): search
         # the LTF over a quarter of the STF either side.
         self.ltf_search = max(2 * self.lag + 2 * _STF_EDGE_SYMBOLS * sps + 8, stf_samples // 4)
@@ -266,13 +272,21 @@ class RxChain:
     # ---- stage 1 -------------------------------------------------------------------
     def condition(self, block: np.ndarray) -> np.ndarray:
         """Zero non-finite samples (counted) and remove the running DC estimate."""
-        x = np.asarray(block, SAMPLE_DTYPE)
-        bad = ~np.isfinite(x)
-        if bad.any():
-            self.stats.nonfinite_samples += int(bad.sum())
-            x = np.where(bad, 0, x).astype(SAMPLE_DTYPE)
+        x = np.ascontiguousarray(block, SAMPLE_DTYPE)
         if len(x):
-            m = complex(np.mean(x))
+            # One BLAS pass gives the power, and tells whether any sample is not finite.
+            v = x.view(np.float32)
+            energy = float(np.dot(v, v))
+            if not math.isfinite(energy):
+                bad = ~np.isfinite(x)
+                if bad.any():
+                    self.stats.nonfinite_samples += int(bad.sum())
+                    x = np.where(bad, 0, x).astype(SAMPLE_DTYPE)
+                    v = x.view(np.float32)
+                    energy = float(np.dot(v, v))
+            m = complex(x.sum()) / len(x)
+            if not math.isfinite(abs(m)):  # finite samples near float32's limit: no DC estimate
+                m = self._dc
             if not self._dc_init:
                 self._dc, self._dc_init = m, True
             else:
@@ -280,9 +294,8 @@ class RxChain:
                 self._dc += alpha * (m - self._dc)
             # A DC far below the signal is harmless, while subtracting it would turn
             # silent stretches (zeros) into a constant: a periodic signal the detector sees.
-            power = float(np.mean(x.real**2 + x.imag**2))
-            if abs(self._dc) ** 2 > _DC_RELEVANT * power:
-                x = (x - np.complex64(self._dc)).astype(SAMPLE_DTYPE)
+            if abs(self._dc) ** 2 > _DC_RELEVANT * energy / len(x):
+                x = x - np.complex64(self._dc)
         self._emit("condition", samples=x, dc=np.array(self._dc))
         return x
 
@@ -292,15 +305,17 @@ class RxChain:
         hop = self.hop
         a = self._scan - self._buf_start
         p, e1, e2 = self._metric(self._buf[a:])
-        power = np.abs(p) ** 2
-        hits = np.flatnonzero(power > self.threshold * e1 * e2)
+        power = p.real * p.real
+        power += p.imag * p.imag
+        norm = e1 * e2
+        hits = np.flatnonzero(power > norm * np.float32(self.threshold))
         search = self.peak_search // hop
         found: list[tuple[int, complex]] = []
         pos = 0  # in detector positions (hop samples) from the scan start
         self._pending = False
-        for c in hits:
-            if c < pos:
-                continue
+        i = 0
+        while i < len(hits):  # the metric stays above threshold for ~150 positions per frame
+            c = int(hits[i])
             if c + search > len(p):
                 pos, self._pending = c, True
                 break
@@ -311,12 +326,13 @@ class RxChain:
                 pos, self._pending = c, True
                 break
             found.append((self._scan + d * hop, complex(p[d])))
-            pos = d + (self.frame_samples - self.peak_search // 2) // hop
+            pos = d + self.resume_after_peak // hop
+            i = int(np.searchsorted(hits, pos))  # the first hit at or after pos
         else:
             pos = max(len(p), pos)
         self._scan += pos * hop
         if self.dump is not None:
-            self._emit("detect", metric=power / np.maximum(e1 * e2, 1e-30),
+            self._emit("detect", metric=power / np.maximum(norm, 1e-30),
                        peaks=np.array([f[0] for f in found], np.int64), threshold=np.array(self.threshold))
         return found
 

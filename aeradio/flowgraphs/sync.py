@@ -49,6 +49,11 @@ def _strided_moving_sum(v: np.ndarray, terms: int, stride: int) -> np.ndarray:
     count = len(v) - (terms - 1) * stride
     if count <= 0:
         return np.zeros(0, v.dtype)
+    if stride == 1:  # the detector's case: one running sum, no padding
+        c = np.empty(len(v) + 1, v.dtype)
+        c[0] = 0
+        np.cumsum(v, out=c[1:])
+        return c[terms:] - c[:count]
     rows = -(-len(v) // stride)
     padded = np.zeros(rows * stride, v.dtype)
     padded[: len(v)] = v
@@ -75,9 +80,13 @@ def periodic_correlation(
     Returns:
         (P [D] complex64, E1 [D] float32, E2 [D] float32), D = N - lag - (terms - 1) stride.
     """
-    prod = np.conj(x[:-lag]) * x[lag:]
+    prod = np.conj(x[:-lag])
+    prod *= x[lag:]
     p = _strided_moving_sum(prod, terms, stride)
-    e = _strided_moving_sum((x.real**2 + x.imag**2).astype(np.float32), terms, stride)
+    del prod
+    e = x.real * x.real
+    e += x.imag * x.imag
+    e = _strided_moving_sum(e.astype(np.float32, copy=False), terms, stride)
     d = len(p)
     return p, e[:d], e[lag : lag + d]
 
@@ -191,7 +200,7 @@ class TimingRefiner:
     """
 
     def __init__(self, known: np.ndarray, chunk_symbols: int, rolloff: float, samples_per_symbol: int,
-                 span_symbols: int, step: float = 1.0) -> None:
+                 span_symbols: int, step: int = 1) -> None:
         from aeradio.flowgraphs.pulse import rrc_taps, shape_symbols
 
         self.known = np.asarray(known, SAMPLE_DTYPE)
@@ -213,7 +222,7 @@ class TimingRefiner:
         f = x.shape[0]
         chunks = len(self.known) // self.chunk
         n = chunks * self.chunk
-        z = [sample_matched(x, t0 + d, n, *self.pulse) for d in (-self.step, 0.0, self.step)]
+        z = sample_matched(x, t0, n, *self.pulse, shifts=(-self.step, 0, self.step))
         ref = np.conj(self.known[:n])
         a = (z[1] * ref).reshape(f, chunks, self.chunk).sum(axis=2)
         e = ((z[2] - z[0]) * ref).reshape(f, chunks, self.chunk).sum(axis=2)

@@ -75,6 +75,16 @@ def test_sample_matched_equals_float64_filter(frac: float, rng: np.random.Genera
         np.testing.assert_allclose(z[f], ref, atol=1e-4)
 
 
+@pytest.mark.parametrize("shifts", [(-1, 0, 1), (0, 2), (-3,)])
+def test_sample_matched_shifts_equal_separate_calls(shifts: tuple[int, ...], rng: np.random.Generator) -> None:
+    x = (rng.standard_normal((3, 500)) + 1j * rng.standard_normal((3, 500))).astype(np.complex64)
+    starts = np.array([14.3, 31.75, 44.0])  # the first windows start left of the segment
+    z = sample_matched(x, starts, 100, 0.35, 4, 8, shifts=shifts)
+    assert z.shape == (len(shifts), 3, 100)
+    for i, d in enumerate(shifts):
+        np.testing.assert_allclose(z[i], sample_matched(x, starts + d, 100, 0.35, 4, 8), atol=1e-5)
+
+
 def test_shaping_then_matched_sampling_recovers_symbols(rng: np.random.Generator) -> None:
     h = rrc_taps(0.35, 8, 4)
     sym = np.exp(2j * np.pi * rng.random(300)).astype(np.complex64)
