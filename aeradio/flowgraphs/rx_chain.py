@@ -274,16 +274,18 @@ class RxChain:
         """Zero non-finite samples (counted) and remove the running DC estimate."""
         x = np.ascontiguousarray(block, SAMPLE_DTYPE)
         if len(x):
-            # One BLAS pass gives the power, and tells whether any sample is not finite.
+            # One pass gives the power, and tells whether any sample is not finite (einsum,
+            # not BLAS: OpenBLAS would start threads that spin on the cores TX and the
+            # channel need in the loopback).
             v = x.view(np.float32)
-            energy = float(np.dot(v, v))
+            energy = float(np.einsum("i,i->", v, v))
             if not math.isfinite(energy):
                 bad = ~np.isfinite(x)
                 if bad.any():
                     self.stats.nonfinite_samples += int(bad.sum())
                     x = np.where(bad, 0, x).astype(SAMPLE_DTYPE)
                     v = x.view(np.float32)
-                    energy = float(np.dot(v, v))
+                    energy = float(np.einsum("i,i->", v, v))
             m = complex(x.sum()) / len(x)
             if not math.isfinite(abs(m)):  # finite samples near float32's limit: no DC estimate
                 m = self._dc
@@ -408,12 +410,12 @@ class RxChain:
         start = first + t0 + self._buf_start
         payload = y[:, lay.payload_index].reshape(len(headers), lay.blocks, lay.n)
         errors = self._block_errors(headers, good, decisions)
-        results = []
+        results, decoded = [], set(good)
         for i, h in enumerate(headers):
             r = FrameResult(
                 float(start[i]), float(cfo[i]), float(snr_db[i]), float(noise_var[i]), h, payload[i]
             )
-            self._score(r, decisions[i] if i in good else None, errors[i])
+            self._score(r, decisions[i] if i in decoded else None, errors[i])
             results.append(r)
         return results
 

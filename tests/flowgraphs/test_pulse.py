@@ -76,7 +76,8 @@ def test_sample_matched_equals_float64_filter(frac: float, rng: np.random.Genera
 
 
 @pytest.mark.parametrize("shifts", [(-1, 0, 1), (0, 2), (-3,)])
-def test_sample_matched_shifts_equal_separate_calls(shifts: tuple[int, ...], rng: np.random.Generator) -> None:
+def test_sample_matched_shifts_equal_separate_calls(shifts: tuple[int, ...], rng: np.random.Generator
+                                                    ) -> None:
     x = (rng.standard_normal((3, 500)) + 1j * rng.standard_normal((3, 500))).astype(np.complex64)
     starts = np.array([14.3, 31.75, 44.0])  # the first windows start left of the segment
     z = sample_matched(x, starts, 100, 0.35, 4, 8, shifts=shifts)
