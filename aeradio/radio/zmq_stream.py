@@ -251,7 +251,9 @@ class ZmqRxDevice(Device):
         self.sample_rate_hz = settings.sample_rate_hz
         self._sock = open_socket("SUB", self.address, bind=bind, hwm=PUB_SUB_HWM, role="RX")
         self._tracker = OffsetTracker()
-        self._pending = np.zeros(0, dtype=SAMPLE_DTYPE)
+        # Received messages not yet read, joined once per read (not once per message).
+        self._pending: list[np.ndarray] = []
+        self._pending_samples = 0
         self._closed = False
 
     def _receive(self, timeout_s: float) -> bool:
@@ -271,7 +273,9 @@ class ZmqRxDevice(Device):
             self.stats.events.append(
                 f"stream restarted at offset {offset} (the previous one ended at offset {previous_end})"
             )
-        self._pending = np.concatenate([self._pending, samples]) if len(self._pending) else samples
+        if len(samples):
+            self._pending.append(samples)
+            self._pending_samples += len(samples)
         return True
 
     def read(self, max_samples: int, timeout_s: float = 1.0) -> np.ndarray | None:
@@ -279,13 +283,18 @@ class ZmqRxDevice(Device):
         if self._closed:
             raise StreamError("read on a closed ZMQ RX device")
         deadline = time.monotonic() + timeout_s
-        if not len(self._pending) and not self._receive(timeout_s):
+        if not self._pending_samples and not self._receive(timeout_s):
             self.stats.timeouts += 1
             return np.zeros(0, dtype=SAMPLE_DTYPE)
         # Take what is already queued, without waiting, up to max_samples.
-        while len(self._pending) < max_samples and time.monotonic() < deadline and self._receive(0.0):
+        while self._pending_samples < max_samples and time.monotonic() < deadline and self._receive(0.0):
             pass
-        out, self._pending = self._pending[:max_samples], self._pending[max_samples:]
+        if not self._pending:  # only empty messages came
+            return np.zeros(0, dtype=SAMPLE_DTYPE)
+        joined = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
+        out, rest = joined[:max_samples], joined[max_samples:]
+        self._pending = [rest] if len(rest) else []
+        self._pending_samples = len(rest)
         self.stats.samples += len(out)
         return out
 
