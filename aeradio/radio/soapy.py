@@ -222,29 +222,37 @@ class SoapyDevice(Device):
             )
 
     def read(self, max_samples: int, timeout_s: float = 1.0) -> np.ndarray | None:
-        """Up to ``max_samples`` samples ([n] complex64); empty on TIMEOUT."""
+        """Up to ``max_samples`` samples ([n] complex64); empty on TIMEOUT.
+
+        The first samples may take up to ``timeout_s``; then the read takes only what the
+        driver already holds, so a receiver that fell behind catches up in large batches
+        (the RX chain's cost per call dominates small reads) and a fast one adds no latency.
+        """
         if self.direction != "rx":
             raise StreamError("a TX SoapySDR device cannot read; open it with direction 'rx'")
-        buf = np.empty(max(1, min(max_samples, self.mtu * 16)), dtype=SAMPLE_DTYPE)
+        buf = np.empty(max(1, max_samples), dtype=SAMPLE_DTYPE)
+        got = 0
         deadline = time.monotonic() + timeout_s
-        while True:
-            remaining_us = max(0, int((deadline - time.monotonic()) * 1e6))
-            sr = self._sdr.readStream(self._stream, [buf], len(buf), timeoutUs=remaining_us)
+        while got < len(buf):
+            remaining_us = 0 if got else max(0, int((deadline - time.monotonic()) * 1e6))
+            sr = self._sdr.readStream(self._stream, [buf[got:]], len(buf) - got, timeoutUs=remaining_us)
             if sr.ret > 0:
                 self._errors = 0
                 self._account_rx_time(sr)
                 self.stats.samples += sr.ret
-                return buf[: sr.ret].copy()
-            if sr.ret == SOAPY_SDR_TIMEOUT or (sr.ret == 0 and remaining_us == 0):
-                self.stats.timeouts += 1
-                return np.zeros(0, dtype=SAMPLE_DTYPE)
+                got += sr.ret
+                continue
             if sr.ret == SOAPY_SDR_OVERFLOW:
                 self.stats.overflows += 1
-            elif sr.ret < 0:
+            elif sr.ret < 0 and sr.ret != SOAPY_SDR_TIMEOUT:
                 self._stream_error(sr.ret, "readStream")
-            if time.monotonic() >= deadline:
+            if got:  # nothing more queued (or a gap): hand over what came
+                break
+            if sr.ret == SOAPY_SDR_TIMEOUT or remaining_us == 0 or time.monotonic() >= deadline:
                 self.stats.timeouts += 1
                 return np.zeros(0, dtype=SAMPLE_DTYPE)
+        # A short read is copied out of the large buffer rather than keeping it alive.
+        return buf[:got] if 2 * got >= len(buf) else buf[:got].copy()
 
     def _account_rx_time(self, sr: Any) -> None:
         """Count the samples an overflow lost from the gap in hardware timestamps."""

@@ -72,6 +72,7 @@ def test_rx_timeout_overflow_and_time_gap_counted(fake_soapy):
         fake_soapy.Result(s.SOAPY_SDR_OVERFLOW),
         # 100 us after the end of the first block at 1 MS/s: 100 samples lost.
         fake_soapy.Result(50, s.SOAPY_SDR_HAS_TIME, t0 + 200_000),
+        fake_soapy.Result(s.SOAPY_SDR_TIMEOUT),  # nothing more queued
     ]
     with SoapyDevice("driver=fake", "rx", DeviceSettings(sample_rate_hz=1e6), sdr=fake) as dev:
         assert dev.read(500, timeout_s=0.1).size == 0
@@ -80,6 +81,18 @@ def test_rx_timeout_overflow_and_time_gap_counted(fake_soapy):
         assert len(dev.read(500)) == 50  # the overflow was survived
         assert dev.stats.timeouts == 1 and dev.stats.overflows == 1
         assert dev.stats.samples_dropped == 100 and dev.stats.samples == 150
+
+
+def test_rx_read_gathers_what_the_driver_holds(fake_soapy):
+    fake = fake_soapy.Device()
+    fake.rx_results = [fake_soapy.Result(300), fake_soapy.Result(200), fake_soapy.Result(s.SOAPY_SDR_TIMEOUT),
+                       fake_soapy.Result(400), fake_soapy.Result(200), fake_soapy.Result(100),
+                       fake_soapy.Result(s.SOAPY_SDR_TIMEOUT)]
+    with SoapyDevice("driver=fake", "rx", DeviceSettings(sample_rate_hz=1e6), sdr=fake) as dev:
+        assert len(dev.read(10_000)) == 500  # two driver reads, then nothing queued
+        assert len(dev.read(600)) == 600  # up to max_samples: the 100 stay queued
+        assert len(dev.read(600)) == 100
+        assert dev.stats.samples == 1200 and dev.stats.timeouts == 0
 
 
 def test_rx_persistent_stream_error_raises(fake_soapy):
