@@ -228,6 +228,7 @@ def cmd_rx(args: argparse.Namespace) -> int:
     data: dict[int, bytes] = {}
     constellation = _SymbolKeeper() if getattr(args, "constellation", None) else None
     t_start = time.perf_counter()
+    processing_s = 0.0  # time in the RX chain: how fast it could go, whatever the source's rate
     from aeradio.radio.capture import annotate_results, open_rx_capture
 
     with _StopOnSignal() as stop, _open(args, "rx", settings) as dev, open_rx_capture(
@@ -246,7 +247,9 @@ def cmd_rx(args: argparse.Namespace) -> int:
                     block = corrector.process(block)
                 if recorder is not None:
                     recorder.write(block)
+                t_process = time.perf_counter()
                 results: list[FrameResult] = rx.process(block)
+                processing_s += time.perf_counter() - t_process
                 if recorder is not None:
                     annotate_results(recorder, results, rx)
                 for r in results:
@@ -263,6 +266,8 @@ def cmd_rx(args: argparse.Namespace) -> int:
         report["device"] = dev.describe()
         report["events"] = list(dev.stats.events)
     report["elapsed_s"] = time.perf_counter() - t_start
+    report["processing_s"] = processing_s
+    report["processing_msps"] = report["samples"] / processing_s / 1e6 if processing_s > 0 else None
     report["stopped_by"] = stop.reason
     if constellation is not None:
         constellation.save(args.constellation)
@@ -275,7 +280,8 @@ def cmd_rx(args: argparse.Namespace) -> int:
         f"aeradio rx: {report['frames_decoded']}/{report['frames_detected']} frames decoded, "
         f"{report['block_errors']}/{report['blocks']} block errors"
         + (f" (BLER {bler:.2e})" if bler is not None else "")
-        + f", {report['header_crc_failures']} header CRC failures",
+        + f", {report['header_crc_failures']} header CRC failures"
+        + (f"; RX chain {report['processing_msps']:.1f} MS/s" if report["processing_msps"] else ""),
         file=sys.stderr,
     )
     return 0

@@ -47,6 +47,8 @@ def test_tx_file_then_rx_file_reports_json(
     assert got["blocks"] == FRAMES * 8
     assert got["header_crc_failures"] == 0 and got["samples_dropped"] == 0
     assert abs(got["cfo_hz"]) < 20.0 and got["snr_db"] > 25  # noise-free: ISI of the pulse only
+    assert 0 < got["processing_s"] < got["elapsed_s"]
+    assert got["processing_msps"] == pytest.approx(got["samples"] / got["processing_s"] / 1e6)
 
 
 def test_rx_on_a_bad_recording_is_one_error_line(model_dir: Path, tmp_path: Path,
