@@ -100,3 +100,29 @@ def test_rx_survives_tx_kill_and_channel_restart(tiny_model: Path, tmp_path: Pat
     assert report["bler"] < 0.01
     # The restarted channel's stream starts again at offset 0: reported, not hidden.
     assert any("restart" in e for e in report["events"]), report["events"]
+
+
+def test_tx_exits_only_after_its_queued_samples_left(tiny_model: Path, tmp_path: Path) -> None:
+    # A slow receiver (1 MS/s) behind a full PUSH queue: TX finishes writing long before the
+    # samples are taken; all of them must still arrive after TX exits.
+    import time
+
+    import zmq
+
+    from aeradio.radio.zmq_stream import PUSH_PULL_HWM, open_socket, unpack_message
+
+    ep = free_endpoint()
+    pull = open_socket("PULL", ep, bind=True, hwm=PUSH_PULL_HWM, role="test")
+    try:
+        tx = Process("tx", aeradio_argv("tx", "--model", str(tiny_model), "--device", f"zmq:{ep}",
+                                        "--frames", "1000", "--sample-rate-hz", "1e6"), tmp_path / "tx.log")
+        received = 0
+        while pull.poll(2000 if received else 60_000, zmq.POLLIN):  # TX takes a while to start
+            _, samples = unpack_message(pull.recv(copy=False).buffer)
+            received += len(samples)
+            time.sleep(len(samples) / 1e6)
+        assert tx.wait(timeout_s=30) == 0
+        sent = int(tx.wait_for(r"aeradio tx: \d+ frames, (\d+) samples", timeout_s=5).split()[4])
+        assert received == sent
+    finally:
+        pull.close(linger=0)
