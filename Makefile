@@ -15,6 +15,7 @@ demo: $(STAMP)
 	$(VENV)/bin/aeradio demo
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

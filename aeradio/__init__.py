@@ -6,4 +6,6 @@ chains, loopback channel simulator), :mod:`aeradio.radio` (SoapySDR, ZMQ and Sig
 device backends) and :mod:`aeradio.calibration`.
 """
 
-__version__ = "0.1.0"
+from aeradio.core.version import __version__
+
+__all__ = ["__version__"]

@@ -4,7 +4,7 @@ The parser lists every subcommand of the contract (../shared/DESIGN.md); each ha
 lives next to the code it drives and is imported only when its subcommand runs, so
 ``aeradio tx`` never imports torch and ``aeradio --help`` is instant.
 
-Errors a user can cause are :class:`~aeradio.errors.AeradioError`: they become one line
+Errors a user can cause are :class:`~aeradio.core.errors.AeradioError`: they become one line
 on stderr and exit code 2, never a traceback.
 """
 
@@ -15,7 +15,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-from aeradio.errors import AeradioError
+from aeradio.core.errors import AeradioError
 
 #: Exit code of every user error (bad argument, bad file, absent device), as argparse's.
 EXIT_USAGE = 2
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="aeradio",
         description="A learned communication link (channel autoencoder) on real radios.",
     )
-    from aeradio import __version__
+    from aeradio.core.version import __version__
 
     parser.add_argument("--version", action="version", version=f"aeradio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="overrides training.steps")
     p.add_argument("--plots", action="store_true", help="also write PNG plots into DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(handler=_handler("aeradio.learning.commands:cmd_train"))
+    p.set_defaults(handler=_handler("aeradio.apps.train:cmd_train"))
 
     p = sub.add_parser("eval", help="Monte Carlo BLER of a model against ML detection")
     p.add_argument("--model", required=True, metavar="DIR")
@@ -75,10 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-blocks", type=int, default=2_000_000)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--plots", default=None, metavar="DIR", help="write PNG plots here")
-    p.set_defaults(handler=_handler("aeradio.learning.commands:cmd_eval"))
+    p.set_defaults(handler=_handler("aeradio.apps.train:cmd_eval"))
 
     p = sub.add_parser("channel", help="the ZMQ loopback channel simulator")
-    p.set_defaults(handler=_handler("aeradio.flowgraphs.channel_sim:cmd_channel"))
+    p.set_defaults(handler=_handler("aeradio.apps.channel:cmd_channel"))
     _add_channel_args(p)
 
     p = sub.add_parser("tx", help="transmit frames (test pattern or a file)")
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="test-pattern seed")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibrate rx output to apply")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file: recording")
-    p.set_defaults(handler=_handler("aeradio.flowgraphs.commands:cmd_tx"))
+    p.set_defaults(handler=_handler("aeradio.apps.tx:cmd_tx"))
 
     p = sub.add_parser("rx", help="receive and decode frames")
     p.add_argument("--model", required=True, metavar="DIR")
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "has both cores to itself)")
     p.add_argument("--constellation", default=None, metavar="FILE.npy",
                    help="save synchronized payload symbols (complex64 .npy) for plotting")
-    p.set_defaults(handler=_handler("aeradio.flowgraphs.commands:cmd_rx"))
+    p.set_defaults(handler=_handler("aeradio.apps.rx:cmd_rx"))
 
     p = sub.add_parser("finetune", help="fine-tune the receiver on captured frames")
     p.add_argument("--model", required=True, metavar="DIR")
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate (default 1e-3)")
     p.add_argument("--validation-fraction", type=float, default=None,
                    help="share of frames for validation (default 0.2)")
-    p.set_defaults(handler=_handler("aeradio.learning.finetune:cmd_finetune"))
+    p.set_defaults(handler=_handler("aeradio.apps.finetune:cmd_finetune"))
 
     p = sub.add_parser("calibrate", help="measure and correct the hardware")
     cal = p.add_subparsers(dest="calibrate_command", metavar="tx|rx", required=True)
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_args(c)
     c.add_argument("--bursts", type=int, default=20, help="bursts to send (default 20)")
     c.add_argument("--overwrite", action="store_true", help="replace an existing file: recording")
-    c.set_defaults(handler=_handler("aeradio.calibration.commands:cmd_calibrate_tx"))
+    c.set_defaults(handler=_handler("aeradio.apps.calibrate:cmd_calibrate_tx"))
     c = cal.add_parser("rx", help="measure calibration bursts")
     _add_device_args(c)
     c.add_argument("--json", required=True, metavar="FILE", help="calibration file to write")
@@ -147,19 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--tx-gain-range-db", default=None, metavar="LO:HI", help="TX gain range")
     c.add_argument("--rx-gain-range-db", default=None, metavar="LO:HI", help="RX gain range")
     c.add_argument("--threshold", type=float, default=None, help="burst detection threshold (0-1)")
-    c.set_defaults(handler=_handler("aeradio.calibration.commands:cmd_calibrate_rx"))
+    c.set_defaults(handler=_handler("aeradio.apps.calibrate:cmd_calibrate_rx"))
 
     p = sub.add_parser("devices", help="list the radios SoapySDR finds")
-    p.set_defaults(handler=_handler("aeradio.radio.commands:cmd_devices"))
+    p.set_defaults(handler=_handler("aeradio.apps.devices:cmd_devices"))
 
     p = sub.add_parser("demo", help="the whole link on the loopback simulator")
     p.add_argument("--out", default="demo-out", metavar="DIR", help="plots and reports")
-    p.set_defaults(handler=_handler("aeradio.demo:cmd_demo"))
+    p.set_defaults(handler=_handler("aeradio.apps.demo:cmd_demo"))
 
     p = sub.add_parser("bench", help="the benchmark harness")
     p.add_argument("--json", default=None, metavar="FILE")
     p.add_argument("--only", default=None, help="comma-separated benchmark names")
-    p.set_defaults(handler=_handler("aeradio.benchmarking:cmd_bench"))
+    p.set_defaults(handler=_handler("aeradio.apps.bench:cmd_bench"))
     return parser
 
 

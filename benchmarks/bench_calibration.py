@@ -1,7 +1,7 @@
 """Benchmarks of the calibration: precision against known impairments, and its effect.
 
 ``BENCHMARKS`` maps a name to ``fn(ctx) -> {"figures": [...], ...}`` (the harness is
-``aeradio bench``, :mod:`aeradio.benchmarking`). The number of random draws comes from
+``aeradio bench``, :mod:`aeradio.apps.bench`). The number of random draws comes from
 ``AERADIO_CALIBRATION_TRIALS`` (default 10).
 
 - ``calibration.accuracy``: ``calibration_trials`` random draws of CFO (+-20 kHz), clock
@@ -32,17 +32,18 @@ from typing import Any
 
 import numpy as np
 
-from aeradio.benchmarking import figure
+from aeradio.apps.bench import figure
+from aeradio.apps.calibration_loopback import run_loopback_calibration
 from aeradio.calibration.bursts import BurstLayout, calibration_burst
 from aeradio.calibration.calfile import calibration_from_measurement
-from aeradio.calibration.corrections import RxCorrector, TxPrecorrector
-from aeradio.calibration.loopback import run_loopback_calibration
+from aeradio.calibration.corrections import RxCorrector
 from aeradio.calibration.measure import measure_capture
 from aeradio.calibration.simulate import Impairments, dc_relative, simulate_capture
-from aeradio.config import LinkConfig
-from aeradio.flowgraphs import impairments as imp
+from aeradio.core.config import LinkConfig
+from aeradio.dsp import impairments as imp
+from aeradio.dsp.detection import ml_detect
 from aeradio.flowgraphs.channel_sim import ChannelModel, ChannelSettings, snr_db_from_ebn0_db
-from aeradio.flowgraphs.rx_chain import RxChain, ml_block_decoder
+from aeradio.flowgraphs.rx_chain import RxChain
 from aeradio.flowgraphs.tx_chain import TxChain
 
 SAMPLE_RATE_HZ = 1e6
@@ -233,9 +234,9 @@ def calibration_bler(ctx: Any = None) -> dict[str, Any]:
 
     def bler(ebn0_db: float, impaired: bool, calibrated: bool) -> float:
         noise = signal_power / 10 ** (snr_db_from_ebn0_db(ebn0_db, cfg.model.rate, sps) / 10)
-        rx = RxChain(cfg, ml_block_decoder(lut), seed=BLER_SEED, model_hash=BLER_MODEL_HASH)
-        x = TxPrecorrector.from_calibration(cal).process(tx_samples) if calibrated else tx_samples
-        corrector = RxCorrector.from_calibration(cal) if calibrated else RxCorrector()
+        rx = RxChain(cfg, lambda y, nv: ml_detect(y, lut), seed=BLER_SEED, model_hash=BLER_MODEL_HASH)
+        x = cal.tx_precorrector().process(tx_samples) if calibrated else tx_samples
+        corrector = cal.rx_corrector() if calibrated else RxCorrector()
         _run_channel(x, _loopback_settings(signal_power, noise, impaired), rng,
                      lambda y: rx.process(corrector.process(y)))
         rx.flush()

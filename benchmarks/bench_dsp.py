@@ -1,7 +1,7 @@
 """Radio DSP benchmarks (issue 3): detection, false alarms, BLER through the synchronized
 chain against the genie-synchronized simulation, overhead, throughput and latency.
 
-Recordings are TX chain output with impairments from ``aeradio.flowgraphs.impairments``:
+Recordings are TX chain output with impairments from ``aeradio.dsp.impairments``:
 CFO, sample-clock offset, random delay and phase, AWGN at the payload Eb/N0 (symbol
 energy 1, so the per-sample noise power is N0 = 1 / (R Eb/N0)).
 """
@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from aeradio.benchmarking import BenchContext, figure
-from aeradio.flowgraphs import impairments as imp
-from aeradio.flowgraphs.commands import RX_READ_SAMPLES
+from aeradio.apps.bench import BenchContext, figure
+from aeradio.apps.rx import RX_READ_SAMPLES
+from aeradio.core.paths import checkout_path
+from aeradio.core.units import noise_var_per_real
+from aeradio.dsp import impairments as imp
 from aeradio.flowgraphs.rx_chain import RxChain
 from aeradio.flowgraphs.tx_chain import TxChain
-from aeradio.paths import checkout_path
-from aeradio.units import noise_var_per_real
 
 #: The model of the targets, or the closest config present in the checkout.
 MODEL_CONFIGS = ("ae-n7-k8", "ae-n7-k4")
@@ -44,8 +44,8 @@ BLER_MAX_FRAMES = 4000
 
 def _model(ctx: BenchContext) -> tuple[Path, str]:
     """A trained model directory (shared with the learning benchmarks through the memo)."""
-    from aeradio.learning.commands import load_training_config, train_and_save
-    from aeradio.learning.model_io import read_extra_meta
+    from aeradio.apps.train import load_training_config, train_and_save
+    from aeradio.core.model_dir import read_extra_meta
 
     name = next(n for n in MODEL_CONFIGS if (checkout_path("configs") / f"{n}.toml").exists())
     key = f"learning.model.{name}"
@@ -58,7 +58,7 @@ def _model(ctx: BenchContext) -> tuple[Path, str]:
 
 
 def _link(model_dir: Path) -> tuple[Any, np.ndarray, int]:
-    from aeradio.learning.model_io import load_link_config, load_lut, model_hash32
+    from aeradio.core.model_dir import load_link_config, load_lut, model_hash32
 
     return load_link_config(model_dir), load_lut(model_dir), model_hash32(model_dir)
 
@@ -250,7 +250,7 @@ def bench_multipath(ctx: BenchContext) -> dict[str, Any]:
     multipath channel (informational: the two channels are alike, not equal)."""
     import dataclasses
 
-    from aeradio.learning.commands import load_training_config, train_and_save
+    from aeradio.apps.train import load_training_config, train_and_save
     from aeradio.learning.evaluate import simulate_bler
 
     _, name = _model(ctx)

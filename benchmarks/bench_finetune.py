@@ -23,13 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from aeradio.benchmarking import BenchContext, figure
+from aeradio.apps.bench import BenchContext, figure
+from aeradio.apps.capture import record_loopback_capture
+from aeradio.core.model_dir import load_link_config
+from aeradio.dsp.impairments import phase_noise_std_per_sample
 from aeradio.flowgraphs.channel_sim import ChannelSettings, snr_db_from_ebn0_db
-from aeradio.flowgraphs.impairments import phase_noise_std_per_sample
-from aeradio.learning.dataset import build_dataset, record_loopback_capture
+from aeradio.learning.dataset import build_dataset
 from aeradio.learning.evaluate import ebn0_at_bler
 from aeradio.learning.finetune import count_block_errors, finetune_model, load_receiver
-from aeradio.learning.model_io import load_link_config
 from aeradio.learning.training import torch_threads
 
 MODEL_CONFIG = "ae-n7-k8"
@@ -58,7 +59,7 @@ def _model(ctx: BenchContext) -> Path:
     key = f"learning.model.{MODEL_CONFIG}"
     if key in ctx.memo:
         return Path(ctx.memo[key][0])
-    from aeradio.demo import ensure_default_model
+    from aeradio.apps.demo import ensure_default_model
 
     ctx.log(f"default model {MODEL_CONFIG} (trained on first use)")
     return ensure_default_model(progress=False)

@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from aeradio.benchmarking import BenchContext, figure
+from aeradio.apps.bench import BenchContext, figure
+from aeradio.apps.train import load_training_config, train_and_save
+from aeradio.core.model_dir import read_extra_meta
+from aeradio.core.paths import checkout_path
 from aeradio.learning.baselines import hamming74_lut, hamming74_pair_lut, qam16_ser, qpsk_ser
-from aeradio.learning.commands import load_training_config, train_and_save
 from aeradio.learning.evaluate import ebn0_at_bler, ml_decoder, simulate_lut, sweep_model
-from aeradio.learning.model_io import read_extra_meta
-from aeradio.paths import checkout_path
 
 #: Block errors per Monte Carlo point (+-~6 % at 95 %, ~0.03 dB at BLER 1e-3).
 TARGET_ERRORS = 1000

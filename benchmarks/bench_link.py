@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aeradio.benchmarking import figure
-from aeradio.link import Process, aeradio_argv
+from aeradio.apps.bench import figure
+from aeradio.apps.link import Process, aeradio_argv
 from aeradio.radio.zmq_stream import free_endpoint
 
 DEFAULT_SOAK_S = 30.0
@@ -56,7 +56,7 @@ def _model(ctx: Any) -> Path:
     memo = getattr(ctx, "memo", None)
     if memo is not None and "default_model" in memo:
         return Path(memo["default_model"])
-    from aeradio.demo import ensure_default_model
+    from aeradio.apps.demo import ensure_default_model
 
     path = ensure_default_model(progress=False)
     if memo is not None:
@@ -71,8 +71,8 @@ def _run_link(
     model: Path, out: Path, rate_hz: float, air_s: float, on_tick: Tick | None = None
 ) -> dict[str, Any]:
     """Channel, RX and a TX sending frames for ``air_s`` seconds of air at ``rate_hz``."""
+    from aeradio.core.model_dir import load_link_config, load_lut
     from aeradio.flowgraphs.tx_chain import TxChain
-    from aeradio.learning.model_io import load_link_config, load_lut
 
     frame_samples = TxChain(load_link_config(model), load_lut(model), 0).test_pattern([0], 0).size
     frames = max(1, int(air_s * rate_hz / frame_samples))

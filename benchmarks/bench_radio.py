@@ -1,7 +1,7 @@
 """Benchmarks of the ZMQ loopback: the channel process in real time, and a soak.
 
 ``BENCHMARKS`` maps a name to ``fn(ctx) -> dict`` with ``"figures"`` (the harness is
-``aeradio bench``, :mod:`aeradio.benchmarking`). Settings are read from ``ctx`` (a mapping
+``aeradio bench``, :mod:`aeradio.apps.bench`). Settings are read from ``ctx`` (a mapping
 or an object with attributes), else from the environment (``AERADIO_SOAK_S``,
 ``AERADIO_RATE_TRIAL_S``), else the defaults below:
 
@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from aeradio.benchmarking import figure
+from aeradio.apps.bench import figure
+from aeradio.apps.processes import stop_process
 from aeradio.flowgraphs.channel_sim import ChannelModel, ChannelSettings
 from aeradio.radio import DeviceSettings, open_device
 from aeradio.radio.zmq_stream import free_endpoint
@@ -76,13 +77,7 @@ class _ChannelProcess:
 
     def stop(self) -> dict[str, float]:
         """Terminate; the last status line as numbers (out, MS/s, late resyncs)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         lines = [ln for ln in self.log().splitlines() if "out=" in ln]
         self._log.close()
         if not lines:
@@ -112,12 +107,7 @@ class _TxProcess:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, timeout_s=5)
 
 
 def _wait_for_stream(rx: Any, timeout_s: float = 10.0) -> None:

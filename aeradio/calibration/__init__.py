@@ -6,12 +6,12 @@
 - :mod:`.corrections`: DC removal, IQ compensation, CFO (pre-)correction, streaming;
 - :mod:`.calfile`: the versioned JSON calibration file;
 - :mod:`.gain`: gain recommendation for a target SNR;
-- :mod:`.commands`: ``aeradio calibrate tx|rx``.
+- the commands ``aeradio calibrate tx|rx`` are :mod:`aeradio.apps.calibrate`.
 
 Applying a calibration file in a receiver::
 
     cal = load_calibration(path, sample_rate_hz)       # CalibrationError if unusable
-    corrector = RxCorrector.from_calibration(cal)      # DC, IQ (CFO: pre-corrected at TX)
+    corrector = cal.rx_corrector()      # DC, IQ (CFO: pre-corrected at TX)
     block = corrector.process(block)
 """
 

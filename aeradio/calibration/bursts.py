@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aeradio.constants import SAMPLE_DTYPE
-from aeradio.errors import check_range
+from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.errors import check_range
 
 #: Fraction of the band the sync sequence occupies on each side of DC (|f| <= 0.375
 #: cycles/sample keeps it inside the 80 % of Nyquist where resampling is accurate).

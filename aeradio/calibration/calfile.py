@@ -8,7 +8,7 @@ offset in full-scale units is ``dc_offset * 10^(signal_rms_dbfs / 20)``), ``burs
 ``recommended`` (gains for a target SNR, see :mod:`aeradio.calibration.gain`).
 
 Loading checks the version, the sample rate and the physical range of every value and
-raises :class:`~aeradio.errors.CalibrationError` naming the file, the key, the allowed range
+raises :class:`~aeradio.core.errors.CalibrationError` naming the file, the key, the allowed range
 and the value: a calibration is applied entirely or not at all.
 """
 
@@ -18,14 +18,15 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aeradio.calibration.corrections import RxCorrector, TxPrecorrector
 from aeradio.calibration.gain import GainRecommendation
 from aeradio.calibration.measure import CaptureMeasurement
-from aeradio.errors import CalibrationError, ConfigError, check_range
+from aeradio.core.atomic import write_text_atomic
+from aeradio.core.errors import CalibrationError, ConfigError, check_range
 
 #: Version of the calibration file format written and accepted.
 CALIBRATION_FORMAT_VERSION = 1
@@ -104,6 +105,15 @@ class Calibration:
     def dc_offset_fs(self) -> complex:
         """DC offset in full-scale units (what :func:`~.corrections.remove_dc` subtracts)."""
         return complex(*self.dc_offset) * 10.0 ** (self.signal_rms_dbfs / 20.0)
+
+    def rx_corrector(self, *, correct_cfo: bool = False) -> RxCorrector:
+        """DC and IQ correction; the CFO too when the transmitter does not pre-correct it."""
+        return RxCorrector(self.dc_offset_fs, self.iq_gain_db, self.iq_phase_deg,
+                           self.cfo_cps if correct_cfo else 0.0)
+
+    def tx_precorrector(self) -> TxPrecorrector:
+        """Pre-correct the CFO measured on this TX -> RX pair."""
+        return TxPrecorrector(self.cfo_cps)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``dc_offset`` as a list)."""
@@ -189,13 +199,4 @@ def load_calibration(path: str | os.PathLike[str], sample_rate_hz: float) -> Cal
 
 def save_calibration(cal: Calibration, path: str | os.PathLike[str]) -> None:
     """Write ``cal`` as JSON atomically (temporary file in the same directory, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(cal.to_dict(), f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(cal.to_dict(), indent=2, sort_keys=True) + "\n")

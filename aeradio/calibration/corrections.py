@@ -11,15 +11,11 @@ All functions take and return ``[num_samples]`` complex64; frequencies in cycles
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from aeradio.constants import SAMPLE_DTYPE
-from aeradio.flowgraphs.impairments import apply_cfo
-
-if TYPE_CHECKING:
-    from aeradio.calibration.calfile import Calibration
+from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.dsp.impairments import apply_cfo
 
 
 def remove_dc(x: np.ndarray, dc: complex) -> np.ndarray:
@@ -67,11 +63,6 @@ class RxCorrector:
         self.cfo_cps = cfo_cps
         self.sample_index = 0
 
-    @classmethod
-    def from_calibration(cls, cal: Calibration, *, correct_cfo: bool = False) -> RxCorrector:
-        """DC and IQ from ``cal``; the CFO too when the transmitter does not pre-correct it."""
-        return cls(cal.dc_offset_fs, cal.iq_gain_db, cal.iq_phase_deg, cal.cfo_cps if correct_cfo else 0.0)
-
     def process(self, block: np.ndarray) -> np.ndarray:
         """Correct one ``[num_samples]`` complex64 block; returns complex64 of the same shape."""
         y = correct_iq_imbalance(remove_dc(block, self.dc), self.iq_gain_db, self.iq_phase_deg)
@@ -87,11 +78,6 @@ class TxPrecorrector:
     def __init__(self, cfo_cps: float) -> None:
         self.cfo_cps = cfo_cps
         self.sample_index = 0
-
-    @classmethod
-    def from_calibration(cls, cal: Calibration) -> TxPrecorrector:
-        """Pre-correct the CFO that ``cal`` measured on this TX -> RX pair."""
-        return cls(cal.cfo_cps)
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Pre-rotate one ``[num_samples]`` complex64 block by ``-cfo_cps``."""

@@ -1,6 +1,6 @@
 """Receiver IQ imbalance from second moments of a circular signal.
 
-Model (:func:`aeradio.flowgraphs.impairments.apply_iq_imbalance`): ``I' = I``,
+Model (:func:`aeradio.dsp.impairments.apply_iq_imbalance`): ``I' = I``,
 ``Q' = g (Q cos(phi) - I sin(phi))``. For a circular input (``E[I^2] = E[Q^2] = s``,
 ``E[IQ] = 0``: a tone averaged over many cycles, noise, any properly complex signal)::
 
@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from aeradio.errors import CalibrationError
+from aeradio.core.errors import CalibrationError
 
 
 def iq_moments(y: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Per burst, in this order (each step uses the previous ones; the estimators assume the
 receiver model TX -> delay -> (multipath) -> sample-clock offset -> CFO -> IQ imbalance
--> DC -> noise of :mod:`aeradio.flowgraphs.impairments`):
+-> DC -> noise of :mod:`aeradio.dsp.impairments`):
 
 1. silence: DC = mean; noise power and noise IQ moments after removing it;
 2. tones (DC removed): IQ imbalance from their second moments minus the noise's
@@ -31,7 +31,7 @@ from aeradio.calibration.detection import DEFAULT_THRESHOLD, detect_syncs, sync_
 from aeradio.calibration.iq import estimate_iq_imbalance, iq_moments
 from aeradio.calibration.timing import estimate_circular_delay
 from aeradio.calibration.tone import estimate_tone_cps
-from aeradio.errors import CalibrationError
+from aeradio.core.errors import CalibrationError
 
 #: Largest sample-clock offset the segment guards allow for (ppm).
 MAX_SCO_PPM = 200.0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aeradio.calibration.bursts import BurstLayout, calibration_burst
-from aeradio.flowgraphs import impairments as imp
+from aeradio.dsp import impairments as imp
 
 
 @dataclass(frozen=True)

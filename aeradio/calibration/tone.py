@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from aeradio.errors import CalibrationError
+from aeradio.core.errors import CalibrationError
 
 #: Blocks of the phase-slope fit.
 FIT_BLOCKS = 64

@@ -15,7 +15,7 @@ A loopback on one machine (three terminals)::
     aeradio tx --model MODEL --device zmq:tcp://127.0.0.1:5555 --sample-rate-hz 1e6 --frames 100
 
 Every stage is a thin class with explicit state and ``process(block)``, continuous across
-blocks; the models are those of :mod:`aeradio.flowgraphs.impairments`, so the calibration
+blocks; the models are those of :mod:`aeradio.dsp.impairments`, so the calibration
 and the RX tests agree with the simulator on what each parameter means.
 
 Pacing: ``--realtime`` emits ``sample_rate_hz`` samples per second of wall clock,
@@ -25,7 +25,7 @@ that arrives late is an underflow (zeros), as on hardware. Without either option
 channel runs as fast as possible while TX has samples queued, and emits noise blocks at
 the real-time rate while TX is idle (so an idle link neither stalls RX nor floods it).
 
-Signal-to-noise ratio. The TX chain (:mod:`aeradio.flowgraphs.pulse`) sends unit-energy
+Signal-to-noise ratio. The TX chain (:mod:`aeradio.dsp.pulse`) sends unit-energy
 symbols (``E|a|^2 = 1``) through unit-energy RRC taps at ``sps`` samples per symbol, so
 while a frame is on the air its samples have mean power ``P = 1 / sps``; the channel takes
 that as the signal power (``sps`` from ``--model DIR``, else ``--samples-per-symbol``,
@@ -48,21 +48,18 @@ Randomness (noise, phase noise) comes from one generator seeded by ``--seed``.
 
 from __future__ import annotations
 
-import argparse
 import math
-import signal
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from aeradio.config import RadioConfig
-from aeradio.constants import SAMPLE_DTYPE
-from aeradio.errors import ConfigError, DeviceError, StreamError, check_range
-from aeradio.flowgraphs import impairments as imp
+from aeradio.core.config import DEFAULT_RAPP_BACKOFF_DB
+from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.errors import ConfigError, DeviceError, StreamError, check_range
+from aeradio.dsp import impairments as imp
 from aeradio.radio.zmq_stream import (  # pyzmq itself is imported when a socket opens
     PUB_SUB_HWM,
     PUSH_PULL_HWM,
@@ -70,16 +67,8 @@ from aeradio.radio.zmq_stream import (  # pyzmq itself is imported when a socket
     OffsetTracker,
     open_socket,
     unpack_message,
-    zmq_address,
 )
-from aeradio.units import hz_to_cps
 
-#: Phase noise offset frequency at which --phase-noise-dbc is specified by default (Hz).
-DEFAULT_PHASE_NOISE_OFFSET_HZ = 10e3
-#: Default Rapp smoothness when only --pa-backoff-db is given.
-DEFAULT_RAPP_P = 3.0
-#: Default PA back-off when only --pa-rapp-p is given (dB above the frames' RMS amplitude).
-DEFAULT_PA_BACKOFF_DB = 6.0
 #: Wall-clock length of one output block (s); the block is a power of two of samples.
 BLOCK_DURATION_S = 0.005
 MIN_BLOCK_SAMPLES = 1024
@@ -123,7 +112,7 @@ class ChannelSettings:
     dc_offset: complex = 0j
     phase_noise_std_rad: float = 0.0
     pa_rapp_p: float | None = None
-    pa_backoff_db: float = DEFAULT_PA_BACKOFF_DB
+    pa_backoff_db: float = DEFAULT_RAPP_BACKOFF_DB
 
     def __post_init__(self) -> None:
         check_range("signal power", self.signal_power, 1e-6, 1e6)
@@ -177,72 +166,6 @@ def snr_db_from_ebn0_db(ebn0_db: float, rate: float, samples_per_symbol: int) ->
     return ebn0_db + 10.0 * math.log10(rate) - 10.0 * math.log10(samples_per_symbol)
 
 
-def parse_complex(name: str, text: str) -> complex:
-    """A complex number from the command line (``0.01+0.02j``), or :class:`ConfigError`."""
-    try:
-        value = complex(text.replace(" ", ""))
-    except ValueError:
-        raise ConfigError(f"{name} must be a complex number such as 0.01+0.02j, got {text!r}") from None
-    if not (math.isfinite(value.real) and math.isfinite(value.imag)):
-        raise ConfigError(f"{name} must be finite, got {text!r}")
-    return value
-
-
-def settings_from_args(args: argparse.Namespace) -> ChannelSettings:
-    """Validated :class:`ChannelSettings` from ``aeradio channel`` arguments."""
-    fs = args.sample_rate_hz
-    check_range("--sample-rate-hz", fs, 1e3, 1e9, unit="Hz")
-    cfg = None
-    if args.model is not None:
-        if args.samples_per_symbol is not None:
-            raise ConfigError("give --model DIR or --samples-per-symbol, not both")
-        from aeradio.learning import model_io
-
-        cfg = model_io.load_link_config(args.model)
-        sps = cfg.radio.samples_per_symbol
-    else:
-        sps = args.samples_per_symbol or RadioConfig().samples_per_symbol
-        check_range("--samples-per-symbol", sps, 1, 64)
-    signal_power = 1.0 / sps
-    noise_power = 0.0
-    if args.ebn0_db is not None:
-        if cfg is None:
-            raise ConfigError("--ebn0-db needs --model DIR (the code rate and samples per symbol)")
-        check_range("--ebn0-db", args.ebn0_db, -30.0, 100.0, unit="dB")
-        snr_db = snr_db_from_ebn0_db(args.ebn0_db, cfg.model.rate, sps)
-        noise_power = signal_power * 10.0 ** (-snr_db / 10.0)
-    elif args.snr_db is not None:
-        check_range("--snr-db", args.snr_db, -30.0, 100.0, unit="dB")
-        noise_power = signal_power * 10.0 ** (-args.snr_db / 10.0)
-    check_range("--cfo-hz", args.cfo_hz, -fs / 2, fs / 2, unit="Hz")
-    taps: tuple[complex, ...] = ()
-    if args.multipath:
-        taps = tuple(parse_complex("--multipath tap", t) for t in args.multipath.split(","))
-    phase_noise_std = 0.0
-    if args.phase_noise_dbc is not None:
-        check_range("--phase-noise-dbc", args.phase_noise_dbc, -200.0, 0.0, unit="dBc/Hz")
-        offset_hz = args.phase_noise_offset_hz
-        if offset_hz is None:
-            offset_hz = DEFAULT_PHASE_NOISE_OFFSET_HZ
-        check_range("--phase-noise-offset-hz", offset_hz, 1.0, fs / 2, unit="Hz")
-        phase_noise_std = imp.phase_noise_std_per_sample(args.phase_noise_dbc, offset_hz, fs)
-    use_pa = args.pa_rapp_p is not None or args.pa_backoff_db is not None
-    return ChannelSettings(
-        signal_power=signal_power,
-        noise_power=noise_power,
-        cfo_cps=hz_to_cps(args.cfo_hz, fs),
-        sco_ppm=args.sco_ppm,
-        delay_samples=args.delay_samples,
-        multipath_taps=taps,
-        iq_gain_db=args.iq_imbalance_db,
-        iq_phase_deg=args.iq_imbalance_deg,
-        dc_offset=parse_complex("--dc-offset", args.dc_offset) if args.dc_offset else 0j,
-        phase_noise_std_rad=phase_noise_std,
-        pa_rapp_p=(args.pa_rapp_p if args.pa_rapp_p is not None else DEFAULT_RAPP_P) if use_pa else None,
-        pa_backoff_db=args.pa_backoff_db if args.pa_backoff_db is not None else DEFAULT_PA_BACKOFF_DB,
-    )
-
-
 # ---------------------------------------------------------------------------------------
 # Streaming stages
 
@@ -289,7 +212,7 @@ def farrow_coefficients(half_taps: int, degree: int = FARROW_DEGREE) -> np.ndarr
     """``[degree + 1, 2 half_taps]`` float32 ``c`` with kernel weight ``w_j(f) = sum_d c[d, j] u^d``.
 
     ``u = 2 f - 1`` for the fraction ``f`` in [0, 1); least squares on a fine grid of the
-    windowed sinc of :func:`~aeradio.flowgraphs.impairments.interpolate_at`.
+    windowed sinc of :func:`~aeradio.dsp.impairments.interpolate_at`.
     """
     fractions = np.linspace(0.0, 1.0, 64 * (degree + 1) + 1)
     kernel = imp._interp_kernel(fractions, half_taps)
@@ -302,14 +225,14 @@ class ResampleStage:
 
     Output sample ``m`` is the input (band-limited, windowed-sinc interpolation) at time
     ``m * ratio - delay_samples`` with ``ratio = 1 + sco_ppm 1e-6``, the model of
-    :func:`~aeradio.flowgraphs.impairments.apply_sco` plus a delay. Outputs lag the
+    :func:`~aeradio.dsp.impairments.apply_sco` plus a delay. Outputs lag the
     inputs by ``INTERP_HALF_TAPS`` samples (the interpolator's look-ahead), so block
     lengths vary slightly.
 
     Speed: with ``ratio == 1`` the fraction is constant and one FIR does it; otherwise a
     Farrow structure: each kernel weight is a polynomial of degree FARROW_DEGREE in the
     fraction (fitted to the windowed sinc of
-    :func:`~aeradio.flowgraphs.impairments.interpolate_at` within 2e-7), so the output is
+    :func:`~aeradio.dsp.impairments.interpolate_at` within 2e-7), so the output is
     a polynomial in the fraction of FARROW_DEGREE + 1 FIR outputs.
     """
 
@@ -368,7 +291,7 @@ class CfoStage:
     """Carrier frequency offset with its phase carried between blocks.
 
     The rotation of a block is a cached ramp ``exp(j 2 pi cfo_cps k)`` (from
-    :func:`~aeradio.flowgraphs.impairments.apply_cfo`) times the block's start phasor, so
+    :func:`~aeradio.dsp.impairments.apply_cfo`) times the block's start phasor, so
     a block costs two multiplications instead of a float64 exponential per sample.
     """
 
@@ -648,47 +571,3 @@ class ChannelSimulator:
                 self.log(self.status_line(now - start, noise_power))
                 next_log += stats_interval_s
         self.log(self.status_line(time.monotonic() - start, noise_power))
-
-
-def cmd_channel(args: argparse.Namespace) -> int:
-    """``aeradio channel``: run the loopback channel simulator until Ctrl-C, SIGTERM or --duration-s."""
-    settings = settings_from_args(args)
-    if args.speed is not None:
-        check_range("--speed", args.speed, 1e-3, 1e3)
-    speed = 1.0 if args.realtime else args.speed
-    if args.duration_s is not None:
-        check_range("--duration-s", args.duration_s, 0.0, 1e7, unit="s")
-    check_range("--stats-interval-s", args.stats_interval_s, 0.1, 1e6, unit="s")
-    check_range("--seed", args.seed, 0, 2**63 - 1)
-    tx_address, rx_address = zmq_address(args.tx), zmq_address(args.rx)
-
-    def log(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    rng = np.random.default_rng(args.seed)
-    sim = ChannelSimulator(
-        ChannelModel(settings, rng), tx_address, rx_address, args.sample_rate_hz, speed=speed, log=log
-    )
-    stop = {"flag": False}
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop["flag"] = True
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    pace = "as fast as possible (idle noise in real time)" if speed is None else f"{speed:g}x real time"
-    log(
-        f"channel: PULL {tx_address} -> PUB {rx_address}, {args.sample_rate_hz / 1e6:g} MS/s, {pace}, "
-        f"blocks of {sim.block}, seed {args.seed}; impairments: {settings.describe(args.sample_rate_hz)}"
-    )
-    try:
-        sim.run(
-            lambda: stop["flag"],
-            duration_s=args.duration_s,
-            stats_interval_s=args.stats_interval_s,
-            noise_power=settings.noise_power,
-        )
-    finally:
-        sim.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0

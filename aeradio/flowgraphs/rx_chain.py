@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from aeradio.config import LinkConfig
-from aeradio.constants import SAMPLE_DTYPE
-from aeradio.flowgraphs.framing import (
+from aeradio.core.config import LinkConfig
+from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.dsp.framing import (
     PAYLOAD_DATA,
     PAYLOAD_TEST_PATTERN,
     FrameLayout,
@@ -45,8 +45,8 @@ from aeradio.flowgraphs.framing import (
     pattern_messages,
     unpack_data,
 )
-from aeradio.flowgraphs.pulse import sample_matched
-from aeradio.flowgraphs.sync import (
+from aeradio.dsp.pulse import sample_matched
+from aeradio.dsp.sync import (
     TimingEstimator,
     TimingRefiner,
     amplitude_noise,
@@ -93,18 +93,6 @@ class StageDumper:
     def __call__(self, stage: str, arrays: dict[str, np.ndarray]) -> None:
         np.savez(self.directory / f"{self.count:06d}_{stage}.npz", **arrays)
         self.count += 1
-
-
-def ml_block_decoder(lut: np.ndarray) -> BlockDecoder:
-    """Minimum-distance (ML on AWGN) detection of the LUT's messages, as a block decoder."""
-    lut = np.asarray(lut, SAMPLE_DTYPE)
-    half_energy = 0.5 * np.sum(np.abs(lut) ** 2, axis=1).astype(np.float32)
-    conj_t = np.conj(lut).T.copy()
-
-    def decode(y: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
-        return np.argmax(np.real(y @ conj_t) - half_energy, axis=1).astype(np.int64)
-
-    return decode
 
 
 @dataclass
@@ -170,7 +158,8 @@ class RxChain:
 
     Args:
         cfg: the link config stored with the model.
-        decoder: the block decoder (neural receiver, or :func:`ml_block_decoder`).
+        decoder: the block decoder (the neural receiver's ``decide``, or minimum-distance
+            detection :func:`aeradio.dsp.detection.ml_detect` of the LUT).
         seed: test-pattern seed of the transmitter.
         model_hash: the model's hash; frames of another model are counted, not decoded.
         dump: optional debug sink called after every stage.

@@ -2,7 +2,7 @@
 
 Pure numpy, no torch: the transmitter is the LUT of the trained model.
 
->>> from aeradio.config import LinkConfig
+>>> from aeradio.core.config import LinkConfig
 >>> cfg = LinkConfig.from_dict({"model": {"k": 2, "n": 1}, "frame": {"blocks_per_frame": 8}})
 >>> lut = np.array([[1], [1j], [-1], [-1j]], dtype=np.complex64)
 >>> tx = TxChain(cfg, lut, model_hash=0xBEEF)
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from aeradio.config import LinkConfig
-from aeradio.errors import ConfigError
-from aeradio.flowgraphs.framing import (
+from aeradio.core.config import LinkConfig
+from aeradio.core.errors import ConfigError
+from aeradio.dsp.framing import (
     PAYLOAD_DATA,
     PAYLOAD_TEST_PATTERN,
     FrameLayout,

@@ -1,7 +1,7 @@
 """Classical baselines under the project's energy convention (DESIGN.md).
 
 E|x|^2 = 1 per complex channel use, noise variance per real component 1 / (2 R Eb/N0).
-Each baseline is a LUT (so Monte Carlo reuses :func:`~aeradio.learning.detection.ml_detect`)
+Each baseline is a LUT (so Monte Carlo reuses :func:`~aeradio.dsp.detection.ml_detect`)
 and, where one exists, an exact error-rate formula:
 
 - BPSK (R = 1, real axis only), QPSK (R = 2) and square 16-QAM (R = 4), n = 1.
@@ -20,7 +20,7 @@ import math
 import numpy as np
 from scipy.special import erfc
 
-from aeradio.constants import SAMPLE_DTYPE
+from aeradio.core.constants import SAMPLE_DTYPE
 
 #: Generator matrix of the systematic Hamming(7,4) code (data bits first).
 HAMMING74_G = np.array(
@@ -131,22 +131,3 @@ def analytic_curves(k: int, n: int, ebn0_db: np.ndarray) -> dict[str, np.ndarray
         (8, 7): {"Hamming(7,4) I+Q hard (analytic)": hamming74_hard_bler},
     }
     return {name: np.asarray(f(ebn0_db)) for name, f in table.get((k, n), {}).items()}
-
-
-def hamming74_hard_decode(y: np.ndarray) -> np.ndarray:
-    """Hard-decision syndrome decoding of the pair: ``y [B, 7]`` complex -> ``[B]`` int64."""
-    syndrome_to_bit = {tuple(HAMMING74_H[:, j]): j for j in range(7)}
-    table = np.full(8, -1, dtype=np.int64)
-    for s, j in syndrome_to_bit.items():
-        table[s[0] * 4 + s[1] * 2 + s[2]] = j
-    weights = 1 << np.arange(3, -1, -1)
-
-    def decode(real: np.ndarray) -> np.ndarray:
-        bits = (real < 0).astype(np.int64)
-        s = (bits @ HAMMING74_H.T) % 2
-        flip = table[s[:, 0] * 4 + s[:, 1] * 2 + s[:, 2]]
-        rows = np.nonzero(flip >= 0)[0]
-        bits[rows, flip[rows]] ^= 1
-        return bits[:, :4] @ weights
-
-    return 16 * decode(y.real) + decode(y.imag)

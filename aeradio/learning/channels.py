@@ -1,5 +1,5 @@
 """Differentiable channels (torch) with the impairment definitions of
-:mod:`aeradio.flowgraphs.impairments`, drawing their parameters per block.
+:mod:`aeradio.dsp.impairments`, drawing their parameters per block.
 
 Every stage maps ``x: [B, n] complex64`` (one row = one block of n channel uses) to the
 same shape; randomness comes only from the ``generator`` argument. A channel spec such as
@@ -7,7 +7,7 @@ same shape; randomness comes only from the ``generator`` argument. A channel spe
 TX PA (``rapp``), propagation (``rayleigh``, ``multipath``), oscillators (``phase``,
 ``cfo``, ``phasenoise``), thermal noise (``awgn``), RX mixer (``iq``).
 
-Per-block parameters (ranges from :class:`~aeradio.config.TrainingConfig`):
+Per-block parameters (ranges from :class:`~aeradio.core.config.TrainingConfig`):
 
 - ``awgn``: noise variance per real component ``noise_var[b]`` (from Eb/N0, DESIGN.md).
 - ``phase``: ``x exp(j theta)``, theta ~ U[0, 2 pi).
@@ -24,7 +24,7 @@ Per-block parameters (ranges from :class:`~aeradio.config.TrainingConfig`):
   w ~ N(0, phase_noise_std_rad^2) per symbol (``apply_phase_noise`` with phase0 = 0).
 
 >>> import torch
->>> from aeradio.config import TrainingConfig
+>>> from aeradio.core.config import TrainingConfig
 >>> ch = build_channel("phase+awgn", TrainingConfig())
 >>> ch.names
 ('phase', 'awgn')
@@ -40,7 +40,7 @@ import math
 import torch
 from torch import nn
 
-from aeradio.config import TrainingConfig, parse_channel_spec
+from aeradio.core.config import TrainingConfig, parse_channel_spec
 
 #: Order in which composed stages are applied (physical order, TX to RX).
 STAGE_ORDER = ("rapp", "rayleigh", "multipath", "phase", "cfo", "phasenoise", "awgn", "iq")
@@ -128,7 +128,7 @@ class Multipath(Stage):
 def iq_imbalance_coefficients(
     gain_db: torch.Tensor, phase_deg: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Torch version of :func:`aeradio.flowgraphs.impairments.iq_imbalance_coefficients`."""
+    """Torch version of :func:`aeradio.dsp.impairments.iq_imbalance_coefficients`."""
     g = 10.0 ** (gain_db / 20.0)
     phi = torch.deg2rad(phase_deg)
     k1 = (1.0 + g * _unit_phasor(-phi)) / 2.0

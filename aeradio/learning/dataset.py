@@ -11,7 +11,7 @@ the same side), so validation measures frames the receiver never saw.
 Recordings are checked: metadata validated by the ``sigmf`` library, datatype ``cf32_le``,
 sample rate equal to the model's, data present and matching its ``core:sha512``. A bad
 recording among good ones is reported (``FrameDataset.info["skipped"]``) and skipped; when
-nothing usable is left, :class:`~aeradio.errors.CaptureFormatError` says why.
+nothing usable is left, :class:`~aeradio.core.errors.CaptureFormatError` says why.
 
 Storage: one ``.npz`` (no pickle: plain arrays, the info as a JSON string).
 
@@ -22,7 +22,6 @@ Storage: one ``.npz`` (no pickle: plain arrays, the info as a JSON string).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -30,18 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from aeradio.config import LinkConfig
-from aeradio.constants import SAMPLE_DTYPE
-from aeradio.errors import CaptureFormatError, ConfigError
-from aeradio.flowgraphs.channel_sim import ChannelModel, ChannelSettings
-from aeradio.flowgraphs.framing import PAYLOAD_TEST_PATTERN, pattern_messages
+from aeradio.core.atomic import write_atomic
+from aeradio.core.config import LinkConfig
+from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.errors import CaptureFormatError, ConfigError
+from aeradio.dsp.framing import PAYLOAD_TEST_PATTERN, pattern_messages
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
-from aeradio.flowgraphs.tx_chain import TxChain
 from aeradio.radio.base import DeviceSettings
 from aeradio.radio.capture import (
-    DEFAULT_MAX_FILE_BYTES,
-    annotate_results,
-    open_rx_capture,
     partial_recordings,
     read_sigmf_meta,
     sha512_file,
@@ -52,8 +47,6 @@ from aeradio.radio.sigmf_file import SigmfFileDevice
 READ_SAMPLES = 1 << 18
 #: Default fraction of the frames kept for validation.
 DEFAULT_VALIDATION_FRACTION = 0.2
-#: Frames modulated per channel block by :func:`record_loopback_capture`.
-LOOPBACK_FRAMES_PER_WRITE = 32
 #: How to finish a recording a crash left partial.
 RECOVER_HINT = "aeradio.radio.capture.recover_partial"
 #: Dataset file format version (``info["format"]``).
@@ -123,15 +116,7 @@ class FrameDataset:
         compact = self.labels.max(initial=0) < 1 << 16
         arrays["labels"] = arrays["labels"].astype(np.uint16 if compact else np.int64)
         arrays["info"] = np.array(json.dumps(self.info))
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomic(path, lambda f: np.savez(f, **arrays))
 
     @classmethod
     def load(cls, path: str | Path) -> FrameDataset:
@@ -225,7 +210,7 @@ def build_dataset(
     Raises:
         CaptureFormatError: no recordings, every recording bad, or no frames found.
     """
-    from aeradio.learning.model_io import load_link_config, model_hash32
+    from aeradio.core.model_dir import load_link_config, model_hash32
 
     if not 0.0 <= validation_fraction < 1.0:
         raise ConfigError(f"validation fraction must be in [0, 1), got {validation_fraction!r}")
@@ -284,50 +269,3 @@ def build_dataset(
             "validation_fraction": validation_fraction,
         },
     )
-
-
-def record_loopback_capture(
-    model_dir: str | Path,
-    directory: str | Path,
-    settings: ChannelSettings,
-    *,
-    frames: int,
-    seed: int,
-    rng: np.random.Generator,
-    first_seq: int = 0,
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-) -> dict[str, Any]:
-    """Send test-pattern frames through the loopback channel model and record what RX sees.
-
-    One process does what ``aeradio tx | aeradio channel | aeradio rx --capture`` does over
-    ZMQ: the TX chain of the model's LUT, the channel simulator's streaming stages
-    (``settings``, randomness from ``rng``), the RX chain with the model's receiver, and the
-    capture recorder (annotations included). Returns the RX report (``rx --json`` keys).
-    """
-    from aeradio.learning.inference import ReceiverRuntime
-    from aeradio.learning.model_io import load_link_config, load_lut, model_hash32
-
-    config = load_link_config(model_dir)
-    model_hash = model_hash32(model_dir)
-    tx = TxChain(config, load_lut(model_dir), model_hash)
-    channel = ChannelModel(settings, rng)
-    rx = RxChain(config, ReceiverRuntime.load(model_dir).decide, seed=seed, model_hash=model_hash)
-    rate = config.radio.sample_rate_hz
-    from aeradio.learning.training import torch_threads
-
-    with torch_threads(1), open_rx_capture(
-        directory, sample_rate_hz=rate, center_freq_hz=config.radio.center_freq_hz,
-        device="loopback:" + settings.describe(rate), rx=rx, model_hash=model_hash, link_name=config.name,
-        max_file_bytes=max_file_bytes,
-    ) as recorder:
-        assert recorder is not None
-        for start in range(first_seq, first_seq + frames, LOOPBACK_FRAMES_PER_WRITE):
-            seqs = np.arange(start, min(start + LOOPBACK_FRAMES_PER_WRITE, first_seq + frames))
-            y = channel.process(tx.test_pattern(seqs, seed))
-            recorder.write(y)
-            annotate_results(recorder, rx.process(y), rx)
-        tail = channel.process(np.zeros(rx.seg_len, SAMPLE_DTYPE))  # lets RX finish the last frame
-        recorder.write(tail)
-        annotate_results(recorder, rx.process(tail), rx)
-        rx.flush()
-    return rx.report(rate, frames)

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from aeradio.config import LinkConfig, TrainingConfig, parse_channel_spec
-from aeradio.errors import ConfigError
+from aeradio.core.config import LinkConfig, TrainingConfig, parse_channel_spec
+from aeradio.core.errors import ConfigError
+from aeradio.core.units import noise_var_per_real
+from aeradio.dsp.detection import ml_detect
 from aeradio.learning.channels import build_channel
-from aeradio.learning.detection import ml_detect
-from aeradio.units import noise_var_per_real
 
 if TYPE_CHECKING:
     from aeradio.learning.inference import ReceiverRuntime
@@ -130,8 +130,8 @@ def simulate_bler(
     Returns ``{ebn0_db, channel, neural: {...}, ml: {...} | None}`` (see :func:`simulate_lut`).
     ML (minimum distance) detection is run only on ``channel == "awgn"``.
     """
+    from aeradio.core.model_dir import load_lut
     from aeradio.learning.inference import ReceiverRuntime
-    from aeradio.learning.model_io import load_lut
 
     runtime = ReceiverRuntime.load(model_dir)
     lut = load_lut(model_dir)
@@ -190,8 +190,8 @@ def sweep_model(
     seed: int = 1,
 ) -> dict[str, Any]:
     """BLER curve of a model: the ``aeradio eval --json`` document (DESIGN.md)."""
+    from aeradio.core.model_dir import load_lut
     from aeradio.learning.inference import ReceiverRuntime
-    from aeradio.learning.model_io import load_lut
 
     runtime = ReceiverRuntime.load(model_dir)
     lut = load_lut(model_dir)

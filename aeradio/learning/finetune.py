@@ -18,10 +18,8 @@ model directory is only read.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,18 +29,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from aeradio.errors import CaptureFormatError, ConfigError, check_range
-from aeradio.learning.dataset import DEFAULT_VALIDATION_FRACTION, FrameDataset, build_dataset
-from aeradio.learning.model_io import (
+from aeradio.core.errors import CaptureFormatError, ConfigError, check_range
+from aeradio.core.model_dir import (
     check_output_dir,
     load_link_config,
     load_lut,
-    load_receiver_state,
     model_hash32,
     read_extra_meta,
     save_model,
     sha256_file,
 )
+from aeradio.learning.dataset import DEFAULT_VALIDATION_FRACTION, FrameDataset, build_dataset
+from aeradio.learning.inference import load_receiver
 from aeradio.learning.receiver import NeuralReceiver
 from aeradio.learning.training import receiver_step, torch_threads
 
@@ -101,13 +99,6 @@ class FinetuneResult:
     stopped: str  # "patience" or "budget"
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
-
-
-def load_receiver(model_dir: str | Path) -> NeuralReceiver:
-    """The trained receiver of a model directory, as a trainable module."""
-    receiver = NeuralReceiver.from_config(load_link_config(model_dir).model)
-    receiver.load_state_dict(load_receiver_state(model_dir))
-    return receiver
 
 
 @torch.no_grad()
@@ -296,41 +287,3 @@ def finetune_model(
                extra_meta={**read_extra_meta(model_dir), "finetune": provenance})
     report["model_hash32"] = f"{model_hash32(out_dir):08x}"
     return report
-
-
-def _line(name: str, before: dict[str, Any], after: dict[str, Any]) -> str:
-    return (
-        f"{name}: BLER {before['bler']:.3e} -> {after['bler']:.3e} "
-        f"({before['block_errors']} -> {after['block_errors']} errors in {after['blocks']} blocks "
-        f"of {after['frames']} frames)"
-    )
-
-
-def cmd_finetune(args: argparse.Namespace) -> int:
-    """``aeradio finetune --model DIR --captures DIR --out DIR2 [--json FILE] [--eval-captures DIR]``."""
-    from aeradio.learning.commands import write_json_atomic
-
-    overrides = {k: getattr(args, k, None) for k in ("max_epochs", "learning_rate")}
-    settings = FinetuneSettings(**{k: v for k, v in overrides.items() if v is not None})
-    fraction = getattr(args, "validation_fraction", None)
-    report = finetune_model(
-        args.model,
-        args.captures,
-        args.out,
-        seed=args.seed,
-        settings=settings,
-        validation_fraction=DEFAULT_VALIDATION_FRACTION if fraction is None else fraction,
-        eval_captures=getattr(args, "eval_captures", None),
-        dataset_out=getattr(args, "save_dataset", None),
-        log=lambda msg: print(f"aeradio finetune: {msg}", file=sys.stderr),
-    )
-    print(_line("validation", report["validation"]["before"], report["validation"]["after"]))
-    if "fresh" in report:
-        print(_line("fresh capture", report["fresh"]["before"], report["fresh"]["after"]))
-    print(
-        f"{report['epochs']} epochs (best {report['best_epoch']}, stopped: {report['stopped']}) "
-        f"in {report['seconds']:.1f} s on {report['train_frames']} frames; model written to {args.out}"
-    )
-    if getattr(args, "json", None):
-        write_json_atomic(args.json, report)
-    return 0

@@ -11,13 +11,43 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aeradio.config import LinkConfig
-from aeradio.errors import ModelFormatError
-from aeradio.learning.model_io import load_link_config, load_receiver_state
+from aeradio.core.config import LinkConfig
+from aeradio.core.errors import ModelFormatError
+from aeradio.core.model_dir import RECEIVER_FILE, load_link_config, verify_model_dir
 from aeradio.learning.receiver import NeuralReceiver
 
 #: Blocks per chunk of :meth:`ReceiverRuntime.decide`.
 _DECIDE_CHUNK = 1024
+
+
+def load_receiver_state(model_dir: str | Path) -> dict[str, torch.Tensor]:
+    """The verified receiver weights of a model directory as torch tensors."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    verify_model_dir(model_dir)
+    path = Path(model_dir) / RECEIVER_FILE
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFormatError(f"{path} is not a readable safetensors file: {exc}") from None
+
+
+def load_receiver(model_dir: str | Path) -> NeuralReceiver:
+    """The trained receiver of a model directory, as a (trainable) module.
+
+    Raises :class:`ModelFormatError` when the weights do not fit the stored config.
+    """
+    config = load_link_config(model_dir)
+    receiver = NeuralReceiver.from_config(config.model)
+    try:
+        receiver.load_state_dict(load_receiver_state(model_dir))
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ModelFormatError(
+            f"{Path(model_dir)}: receiver weights do not match the config: {first}"
+        ) from None
+    return receiver
 
 
 class ReceiverRuntime:
@@ -39,16 +69,7 @@ class ReceiverRuntime:
 
     @classmethod
     def load(cls, model_dir: str | Path) -> ReceiverRuntime:
-        config = load_link_config(model_dir)
-        receiver = NeuralReceiver.from_config(config.model)
-        try:
-            receiver.load_state_dict(load_receiver_state(model_dir))
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise ModelFormatError(
-                f"{Path(model_dir)}: receiver weights do not match the config: {first}"
-            ) from None
-        return cls(config, receiver)
+        return cls(load_link_config(model_dir), load_receiver(model_dir))
 
     def _noise(self, noise_var: float | np.ndarray | None, batch: int) -> torch.Tensor | None:
         if noise_var is None:

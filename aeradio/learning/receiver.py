@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from aeradio.config import ModelConfig
+from aeradio.core.config import ModelConfig
 
 
 def complex_to_features(y: torch.Tensor) -> torch.Tensor:

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from aeradio.config import LinkConfig, TrainingConfig
+from aeradio.core.config import LinkConfig, TrainingConfig
+from aeradio.core.units import noise_var_per_real
 from aeradio.learning.channels import Channel, build_channel, draw_noise_var
 from aeradio.learning.receiver import NeuralReceiver
 from aeradio.learning.transmitter import Transmitter
-from aeradio.units import noise_var_per_real
 
 #: Smoothing of the running loss / BLER shown on the progress bar and used for plateaus.
 EMA_WEIGHT = 0.02

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from aeradio.constants import SAMPLE_DTYPE
-from aeradio.errors import ConfigError
+from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.errors import ConfigError
 
 #: Bisection iterations for the peak-limited scale (float64: converges to machine precision).
 _PEAK_BISECTION_STEPS = 60

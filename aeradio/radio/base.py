@@ -11,8 +11,8 @@ manager, and moves ``complex64`` samples:
 - ``write(samples, end_burst=False, timeout_s)`` blocks until all samples are accepted;
   ``end_burst=True`` marks the end of a burst (SoapySDR END_BURST).
 
-Fatal failures raise :class:`~aeradio.errors.StreamError` or
-:class:`~aeradio.errors.DeviceError`.
+Fatal failures raise :class:`~aeradio.core.errors.StreamError` or
+:class:`~aeradio.core.errors.DeviceError`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 
-from aeradio.errors import ConfigError
+from aeradio.core.errors import ConfigError
 
 Direction = Literal["rx", "tx"]
 

@@ -34,23 +34,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from aeradio import __version__
-from aeradio.constants import SAMPLE_DTYPE
-from aeradio.errors import CaptureFormatError, ConfigError
+from aeradio.core.atomic import rename_no_replace, write_json_atomic
+from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.errors import CaptureFormatError, ConfigError
+from aeradio.core.version import __version__
 from aeradio.radio.sigmf_file import DATATYPE, SIGMF_VERSION, _validate
-
-if TYPE_CHECKING:
-    from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
 
 #: Default size at which a recording is closed and the next one started (bytes of data).
 DEFAULT_MAX_FILE_BYTES = 1 << 30
@@ -66,16 +62,9 @@ _ITEMSIZE = np.dtype(SAMPLE_DTYPE).itemsize
 def _rename_no_replace(src: Path, dst: Path) -> None:
     """Rename ``src`` to ``dst``; :class:`CaptureFormatError` if ``dst`` exists (never replaced)."""
     try:
-        os.link(src, dst)  # fails if dst exists, unlike os.replace
-    except FileExistsError:
-        raise CaptureFormatError(f"{dst} exists; refusing to overwrite it") from None
-    os.unlink(src)
-
-
-def _write_json_atomic(path: Path, document: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(document, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+        rename_no_replace(src, dst)
+    except FileExistsError as exc:
+        raise CaptureFormatError(str(exc)) from None
 
 
 def _iso(t: datetime) -> str:
@@ -203,11 +192,11 @@ class CaptureRecorder:
     def _write_meta(self, rec: _Recording, *, partial: bool) -> None:
         meta = self._metadata(rec)
         if partial:
-            _write_json_atomic(rec.meta_partial, meta)
+            write_json_atomic(rec.meta_partial, meta)
             return
         final_meta = rec.base.with_name(rec.base.name + ".sigmf-meta")
         _validate(meta, final_meta)
-        _write_json_atomic(rec.meta_partial, meta)
+        write_json_atomic(rec.meta_partial, meta)
         # Data first: a crash between the renames leaves a finished data file and a
         # partial meta, which recover_partial() completes.
         _rename_no_replace(rec.data_partial, rec.base.with_name(rec.base.name + ".sigmf-data"))
@@ -401,64 +390,8 @@ def recover_partial(path: str | Path) -> Path:
     meta["global"]["core:sha512"] = sha512_file(data)
     meta["global"]["aeradio:recovered"] = True
     _validate(meta, final_meta)
-    _write_json_atomic(meta_partial, meta)
+    write_json_atomic(meta_partial, meta)
     if data != final_data:
         _rename_no_replace(data, final_data)
     _rename_no_replace(meta_partial, final_meta)
     return final_meta
-
-
-def annotate_results(recorder: CaptureRecorder, results: list[FrameResult], rx: RxChain) -> None:
-    """Annotate the frames an :class:`~aeradio.flowgraphs.rx_chain.RxChain` just returned.
-
-    The annotation spans the frame's pulses: from half a filter before symbol 0 to half a
-    filter after its last symbol.
-    """
-    lay = rx.layout
-    for r in results:
-        h = r.header
-        recorder.annotate_frame(
-            r.start_sample - lay.filter_delay,
-            rx.frame_samples + 2 * lay.filter_delay,
-            seq=None if h is None else h.seq,
-            cfo_hz=r.cfo_cps * recorder.sample_rate_hz,
-            snr_db=r.snr_db,
-            header_ok=h is not None,
-            model_ok=None if h is None else r.decisions is not None,
-            kind=None if h is None else h.kind,
-            blocks=lay.blocks if r.block_errors is not None else None,
-            block_errors=r.block_errors,
-        )
-
-
-def open_rx_capture(
-    directory: str | Path | None,
-    *,
-    sample_rate_hz: float,
-    center_freq_hz: float | None,
-    device: str,
-    rx: RxChain,
-    model_hash: int,
-    link_name: str,
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-) -> AbstractContextManager[CaptureRecorder | None]:
-    """The recorder of ``aeradio rx --capture DIR`` (a null context when ``directory`` is None).
-
-    The global metadata carries what the dataset builder needs to regenerate the test
-    pattern and check the model: ``aeradio:seed``, ``aeradio:model_hash32``, ``aeradio:link``.
-    """
-    if directory is None:
-        return nullcontext(None)
-    return CaptureRecorder(
-        directory,
-        sample_rate_hz=sample_rate_hz,
-        center_freq_hz=center_freq_hz,
-        device=device,
-        max_file_bytes=max_file_bytes,
-        grace_samples=2 * rx.seg_len,
-        extra_global={
-            "aeradio:seed": int(rx.seed),
-            "aeradio:model_hash32": f"{model_hash:08x}",
-            "aeradio:link": link_name,
-        },
-    )

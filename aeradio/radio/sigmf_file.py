@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from aeradio import __version__
-from aeradio.constants import SAMPLE_DTYPE
-from aeradio.errors import CaptureFormatError, ConfigError, StreamError
+from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.errors import CaptureFormatError, ConfigError, StreamError
+from aeradio.core.version import __version__
 from aeradio.radio.base import Device, DeviceSettings, Direction
 
 #: The only datatype read and written: complex float32, little-endian.

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from aeradio.constants import SAMPLE_DTYPE
-from aeradio.errors import ConfigError, DeviceError, StreamError
+from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.errors import ConfigError, DeviceError, StreamError
 from aeradio.radio.base import Device, DeviceSettings, Direction
 
 # SoapySDR's ABI constants (SoapySDR/Constants.h, Errors.h, Flags.h); the tests check them

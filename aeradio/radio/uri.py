@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aeradio.errors import ConfigError
+from aeradio.core.errors import ConfigError
 from aeradio.radio.base import Device, DeviceSettings
 
 SCHEMES = ("soapy", "zmq", "file")

@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from aeradio.constants import SAMPLE_DTYPE
-from aeradio.errors import DeviceError, StreamError
+from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.errors import DeviceError, StreamError
 from aeradio.radio.base import Device, DeviceSettings, Direction
 
 #: gr-zeromq tag header: magic, version, first-sample offset, tag count (packed, LE).

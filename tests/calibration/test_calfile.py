@@ -10,7 +10,7 @@ from aeradio.calibration.calfile import (
     load_calibration,
     save_calibration,
 )
-from aeradio.errors import CalibrationError
+from aeradio.core.errors import CalibrationError
 
 DESIGN_KEYS = ("cfo_hz", "cfo_ppm", "sco_ppm", "iq_gain_db", "iq_phase_deg", "dc_offset",
                "snr_db", "noise_floor_dbfs", "delay_samples")

@@ -14,7 +14,7 @@ from aeradio.calibration.corrections import (
 )
 from aeradio.calibration.measure import measure_capture
 from aeradio.calibration.simulate import Impairments, simulate_capture
-from aeradio.flowgraphs import impairments as imp
+from aeradio.dsp import impairments as imp
 
 
 def _signal(rng, n=5000):
@@ -57,7 +57,7 @@ def test_measured_calibration_removes_the_impairments(rng):
     y = imp.apply_iq_imbalance(imp.apply_cfo(x, truth.cfo_cps, 0.4), 1.0, 6.0)
     y = imp.apply_dc_offset(y, truth.dc)
     before = RxCorrector()  # nothing corrected: the impairments alone
-    after = RxCorrector.from_calibration(cal, correct_cfo=True).process(y)
+    after = cal.rx_corrector(correct_cfo=True).process(y)
 
     def evm_db(z):
         # A constant phase remains (the CFO's initial phase): remove it as a receiver would.

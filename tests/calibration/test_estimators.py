@@ -10,8 +10,8 @@ from aeradio.calibration.detection import detect_syncs
 from aeradio.calibration.iq import estimate_iq_imbalance, iq_moments
 from aeradio.calibration.timing import estimate_circular_delay
 from aeradio.calibration.tone import estimate_tone_cps
-from aeradio.errors import CalibrationError
-from aeradio.flowgraphs import impairments as imp
+from aeradio.core.errors import CalibrationError
+from aeradio.dsp import impairments as imp
 
 
 def _tone(n, f_cps, phase=0.3):

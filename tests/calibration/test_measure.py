@@ -6,8 +6,8 @@ import pytest
 from aeradio.calibration.bursts import BurstLayout
 from aeradio.calibration.measure import measure_capture
 from aeradio.calibration.simulate import Impairments, dc_relative, simulate_capture
-from aeradio.errors import CalibrationError
-from aeradio.flowgraphs import impairments as imp
+from aeradio.core.errors import CalibrationError
+from aeradio.dsp import impairments as imp
 
 SAMPLE_RATE_HZ = 1e6
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from aeradio.config import LinkConfig
-from aeradio.flowgraphs.rx_chain import RxChain, ml_block_decoder
+from aeradio.core.config import LinkConfig
+from aeradio.dsp.detection import ml_detect
+from aeradio.flowgraphs.rx_chain import RxChain
 from aeradio.flowgraphs.tx_chain import TxChain
 
 MODEL_HASH = 0xA5C3
@@ -28,7 +29,8 @@ class Link:
     tx: TxChain
 
     def rx(self, **kwargs: object) -> RxChain:
-        return RxChain(self.cfg, ml_block_decoder(self.lut), seed=SEED, model_hash=MODEL_HASH, **kwargs)
+        decoder = lambda y, nv: ml_detect(y, self.lut)  # noqa: E731
+        return RxChain(self.cfg, decoder, seed=SEED, model_hash=MODEL_HASH, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from aeradio.flowgraphs import impairments as imp
-from aeradio.flowgraphs.framing import pattern_messages
+from aeradio.core.units import noise_var_per_real
+from aeradio.dsp import impairments as imp
+from aeradio.dsp.framing import pattern_messages
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
-from aeradio.units import noise_var_per_real
 from tests.flowgraphs.conftest import SEED, Link
 
 FRAMES = 24

@@ -8,6 +8,25 @@ from aeradio.learning import baselines as bl
 from aeradio.learning.evaluate import ml_decoder, simulate_lut
 
 
+def hamming74_hard_decode(y: np.ndarray) -> np.ndarray:
+    """Hard-decision syndrome decoding of the pair: ``y [B, 7]`` complex -> ``[B]`` int64."""
+    syndrome_to_bit = {tuple(bl.HAMMING74_H[:, j]): j for j in range(7)}
+    table = np.full(8, -1, dtype=np.int64)
+    for s, j in syndrome_to_bit.items():
+        table[s[0] * 4 + s[1] * 2 + s[2]] = j
+    weights = 1 << np.arange(3, -1, -1)
+
+    def decode(real: np.ndarray) -> np.ndarray:
+        bits = (real < 0).astype(np.int64)
+        s = (bits @ bl.HAMMING74_H.T) % 2
+        flip = table[s[:, 0] * 4 + s[:, 1] * 2 + s[:, 2]]
+        rows = np.nonzero(flip >= 0)[0]
+        bits[rows, flip[rows]] ^= 1
+        return bits[:, :4] @ weights
+
+    return 16 * decode(y.real) + decode(y.imag)
+
+
 def _mc(lut, rate, ebn0_db, decoder=None, target=400, seed=0):
     dec = {"d": decoder or ml_decoder(lut)}
     return simulate_lut(
@@ -64,7 +83,7 @@ def test_monte_carlo_matches_formulas(make, rate, formula, ebn0_db):
 
 
 def test_hamming_hard_decoding_matches_its_formula():
-    res = _mc(bl.hamming74_pair_lut(), 8 / 7, 5.0, decoder=lambda y, nv: bl.hamming74_hard_decode(y))
+    res = _mc(bl.hamming74_pair_lut(), 8 / 7, 5.0, decoder=lambda y, nv: hamming74_hard_decode(y))
     lo, hi = res["bler_ci"]
     assert 0.9 * lo <= bl.hamming74_hard_bler(5.0) <= 1.1 * hi
 
@@ -73,7 +92,7 @@ def test_hamming_hard_decoder_corrects_single_errors():
     lut = bl.hamming74_pair_lut()
     y = lut.copy()
     y[:, 3] = -y[:, 3].real + 1j * y[:, 3].imag  # flip bit 3 of every I word
-    assert np.array_equal(bl.hamming74_hard_decode(y), np.arange(256))
+    assert np.array_equal(hamming74_hard_decode(y), np.arange(256))
 
 
 @pytest.mark.parametrize("ebn0_db, reference", [(4.0, 2.4e-2), (6.0, 1.6e-3)])

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from aeradio.config import TrainingConfig
-from aeradio.errors import ConfigError
-from aeradio.flowgraphs import impairments as imp
+from aeradio.core.config import TrainingConfig
+from aeradio.core.errors import ConfigError
+from aeradio.dsp import impairments as imp
 from aeradio.learning.channels import (
     AWGN,
     IQImbalance,

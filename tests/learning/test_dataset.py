@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from aeradio.config import LinkConfig
-from aeradio.errors import CaptureFormatError
+from aeradio.apps.capture import record_loopback_capture
+from aeradio.core.config import LinkConfig
+from aeradio.core.errors import CaptureFormatError
+from aeradio.core.model_dir import load_lut, save_model
+from aeradio.dsp.framing import pattern_messages
 from aeradio.flowgraphs.channel_sim import ChannelSettings, snr_db_from_ebn0_db
-from aeradio.flowgraphs.framing import pattern_messages
-from aeradio.learning.dataset import FrameDataset, build_dataset, record_loopback_capture
-from aeradio.learning.model_io import load_lut, save_model
+from aeradio.learning.dataset import FrameDataset, build_dataset
 from aeradio.learning.receiver import NeuralReceiver
 from tests.flowgraphs.conftest import random_lut
 

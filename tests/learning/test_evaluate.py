@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from aeradio.errors import ConfigError
+from aeradio.core.errors import ConfigError
 from aeradio.learning.baselines import qpsk_lut, qpsk_ser
 from aeradio.learning.evaluate import (
     ebn0_at_bler,

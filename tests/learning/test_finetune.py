@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from aeradio.apps.capture import record_loopback_capture
 from aeradio.cli import main
-from aeradio.learning.dataset import build_dataset, record_loopback_capture
+from aeradio.core.model_dir import load_link_config, load_lut, model_hash32, read_extra_meta, sha256_file
+from aeradio.learning.dataset import build_dataset
 from aeradio.learning.finetune import FinetuneSettings, finetune_model, finetune_receiver, load_receiver
-from aeradio.learning.model_io import load_link_config, load_lut, model_hash32, read_extra_meta, sha256_file
 from tests.flowgraphs.conftest import random_lut
 from tests.learning.test_dataset import CFG, channel, matched_filter_model
 

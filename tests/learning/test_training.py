@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from aeradio.config import LinkConfig, TrainingConfig
+from aeradio.core.config import LinkConfig, TrainingConfig
 from aeradio.learning.baselines import qpsk_ser
 from aeradio.learning.evaluate import ml_decoder, simulate_lut
 from aeradio.learning.receiver import NeuralReceiver
@@ -76,7 +76,7 @@ def test_cosine_schedule_decays_to_the_floor():
 
 
 def test_receiver_phase_starts_from_ml_detection():
-    from aeradio.learning.detection import ml_detect
+    from aeradio.dsp.detection import ml_detect
     from aeradio.learning.training import start_receiver_phase
     from aeradio.learning.transmitter import Transmitter
 

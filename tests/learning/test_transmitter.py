@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from aeradio.errors import ConfigError
+from aeradio.core.errors import ConfigError
 from aeradio.learning.transmitter import Transmitter, normalize_peak
 
 

@@ -10,7 +10,7 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_radio.py"
 
 @pytest.fixture(scope="module")
 def bench():
-    pytest.importorskip("aeradio.benchmarking")
+    pytest.importorskip("aeradio.apps.bench")
     spec = importlib.util.spec_from_file_location("bench_radio", BENCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -8,8 +8,8 @@ import pytest
 import sigmf
 
 from aeradio.cli import main
-from aeradio.config import LinkConfig
-from aeradio.errors import CaptureFormatError
+from aeradio.core.config import LinkConfig
+from aeradio.core.errors import CaptureFormatError
 from aeradio.radio.capture import CaptureRecorder, _rename_no_replace, partial_recordings, recover_partial
 from tests.flowgraphs.conftest import random_lut
 
@@ -111,7 +111,7 @@ def test_recordings_are_never_overwritten(tmp_path: Path, rng: np.random.Generat
 
 
 def test_rx_capture_records_what_it_decoded(tmp_path: Path) -> None:
-    from aeradio.learning.model_io import save_model
+    from aeradio.core.model_dir import save_model
     from aeradio.learning.receiver import NeuralReceiver
 
     cfg = LinkConfig.from_dict(

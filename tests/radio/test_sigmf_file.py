@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import sigmf
 
-from aeradio.errors import CaptureFormatError, ConfigError, StreamError
+from aeradio.core.errors import CaptureFormatError, ConfigError, StreamError
 from aeradio.radio.base import DeviceSettings
 from aeradio.radio.sigmf_file import SigmfFileDevice
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aeradio.errors import ConfigError, DeviceError, StreamError
+from aeradio.core.errors import ConfigError, DeviceError, StreamError
 from aeradio.radio import DeviceSettings, open_device
 from aeradio.radio import soapy as s
 from aeradio.radio.soapy import SoapyDevice

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from aeradio.errors import ConfigError
+from aeradio.core.errors import ConfigError
 from aeradio.radio import DeviceSettings, open_device
 from aeradio.radio.uri import split_uri
 

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from aeradio.errors import DeviceError, StreamError
+from aeradio.core.errors import DeviceError, StreamError
 from aeradio.radio import DeviceSettings, open_device
 from aeradio.radio import zmq_stream as zs
 from aeradio.radio.zmq_stream import free_endpoint

@@ -1,0 +1,126 @@
+"""Capture glue: ``aeradio rx --capture`` recordings annotated with what the RX chain decoded.
+
+:class:`~aeradio.radio.capture.CaptureRecorder` writes SigMF recordings and knows nothing of
+frames; this module connects it to an :class:`~aeradio.flowgraphs.rx_chain.RxChain`
+(one annotation per detected frame) and records test-pattern captures through the
+loopback channel model in one process (:func:`record_loopback_capture`).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.model_dir import load_link_config, load_lut, model_hash32
+from aeradio.flowgraphs.channel_sim import ChannelModel, ChannelSettings
+from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
+from aeradio.flowgraphs.tx_chain import TxChain
+from aeradio.radio.capture import DEFAULT_MAX_FILE_BYTES, CaptureRecorder
+
+#: Frames modulated per channel block by :func:`record_loopback_capture`.
+LOOPBACK_FRAMES_PER_WRITE = 32
+
+
+def annotate_results(recorder: CaptureRecorder, results: list[FrameResult], rx: RxChain) -> None:
+    """Annotate the frames an :class:`~aeradio.flowgraphs.rx_chain.RxChain` just returned.
+
+    The annotation spans the frame's pulses: from half a filter before symbol 0 to half a
+    filter after its last symbol.
+    """
+    lay = rx.layout
+    for r in results:
+        h = r.header
+        recorder.annotate_frame(
+            r.start_sample - lay.filter_delay,
+            rx.frame_samples + 2 * lay.filter_delay,
+            seq=None if h is None else h.seq,
+            cfo_hz=r.cfo_cps * recorder.sample_rate_hz,
+            snr_db=r.snr_db,
+            header_ok=h is not None,
+            model_ok=None if h is None else r.decisions is not None,
+            kind=None if h is None else h.kind,
+            blocks=lay.blocks if r.block_errors is not None else None,
+            block_errors=r.block_errors,
+        )
+
+
+def open_rx_capture(
+    directory: str | Path | None,
+    *,
+    sample_rate_hz: float,
+    center_freq_hz: float | None,
+    device: str,
+    rx: RxChain,
+    model_hash: int,
+    link_name: str,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> AbstractContextManager[CaptureRecorder | None]:
+    """The recorder of ``aeradio rx --capture DIR`` (a null context when ``directory`` is None).
+
+    The global metadata carries what the dataset builder needs to regenerate the test
+    pattern and check the model: ``aeradio:seed``, ``aeradio:model_hash32``, ``aeradio:link``.
+    """
+    if directory is None:
+        return nullcontext(None)
+    return CaptureRecorder(
+        directory,
+        sample_rate_hz=sample_rate_hz,
+        center_freq_hz=center_freq_hz,
+        device=device,
+        max_file_bytes=max_file_bytes,
+        grace_samples=2 * rx.seg_len,
+        extra_global={
+            "aeradio:seed": int(rx.seed),
+            "aeradio:model_hash32": f"{model_hash:08x}",
+            "aeradio:link": link_name,
+        },
+    )
+
+
+def record_loopback_capture(
+    model_dir: str | Path,
+    directory: str | Path,
+    settings: ChannelSettings,
+    *,
+    frames: int,
+    seed: int,
+    rng: np.random.Generator,
+    first_seq: int = 0,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> dict[str, Any]:
+    """Send test-pattern frames through the loopback channel model and record what RX sees.
+
+    One process does what ``aeradio tx | aeradio channel | aeradio rx --capture`` does over
+    ZMQ: the TX chain of the model's LUT, the channel simulator's streaming stages
+    (``settings``, randomness from ``rng``), the RX chain with the model's receiver, and the
+    capture recorder (annotations included). Returns the RX report (``rx --json`` keys).
+    """
+    from aeradio.learning.inference import ReceiverRuntime
+    from aeradio.learning.training import torch_threads
+
+    config = load_link_config(model_dir)
+    model_hash = model_hash32(model_dir)
+    tx = TxChain(config, load_lut(model_dir), model_hash)
+    channel = ChannelModel(settings, rng)
+    rx = RxChain(config, ReceiverRuntime.load(model_dir).decide, seed=seed, model_hash=model_hash)
+    rate = config.radio.sample_rate_hz
+    with torch_threads(1), open_rx_capture(
+        directory, sample_rate_hz=rate, center_freq_hz=config.radio.center_freq_hz,
+        device="loopback:" + settings.describe(rate), rx=rx, model_hash=model_hash, link_name=config.name,
+        max_file_bytes=max_file_bytes,
+    ) as recorder:
+        assert recorder is not None
+        for start in range(first_seq, first_seq + frames, LOOPBACK_FRAMES_PER_WRITE):
+            seqs = np.arange(start, min(start + LOOPBACK_FRAMES_PER_WRITE, first_seq + frames))
+            y = channel.process(tx.test_pattern(seqs, seed))
+            recorder.write(y)
+            annotate_results(recorder, rx.process(y), rx)
+        tail = channel.process(np.zeros(rx.seg_len, SAMPLE_DTYPE))  # lets RX finish the last frame
+        recorder.write(tail)
+        annotate_results(recorder, rx.process(tail), rx)
+        rx.flush()
+    return rx.report(rate, frames)

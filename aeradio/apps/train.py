@@ -1,0 +1,115 @@
+"""Handlers of ``aeradio train`` and ``aeradio eval`` (see aeradio/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from aeradio.core.atomic import write_json_atomic
+from aeradio.core.config import LinkConfig, parse_channel_spec
+from aeradio.core.errors import ConfigError
+from aeradio.core.model_dir import check_output_dir
+
+
+def load_training_config(path: str | Path, seed: int | None = None, steps: int | None = None) -> LinkConfig:
+    """A TOML link config with the CLI's --seed / --steps overrides applied (validated)."""
+    cfg = LinkConfig.from_toml(path)
+    overrides = {k: v for k, v in (("seed", seed), ("steps", steps)) if v is not None}
+    if overrides:
+        cfg = cfg.replace(training=dataclasses.replace(cfg.training, **overrides))
+    return cfg
+
+
+def train_and_save(cfg: LinkConfig, out: str | Path, *, progress: bool = True, plots: bool = False) -> Path:
+    """Train ``cfg`` and write the model directory ``out`` (+ PNG plots); returns ``out``."""
+    from aeradio.core.model_dir import save_model
+    from aeradio.learning.training import train_autoencoder
+
+    check_output_dir(out)
+    result = train_autoencoder(cfg, progress=progress)
+    last = result.history[-1] if result.history else {}
+    meta = {
+        "training": {
+            "steps": result.steps,
+            "seconds": round(result.seconds, 3),
+            "stopped": result.stopped,
+            "final_loss": last.get("loss"),
+            "final_running_bler": last.get("bler"),
+        },
+        "history": result.history,
+    }
+    out = save_model(out, cfg, result.lut, result.receiver_state, extra_meta=meta)
+    if plots:
+        from aeradio.learning.plots import plot_constellation, plot_training_curve
+
+        plot_constellation(result.lut, out / "constellation.png", title=f"{cfg.name} constellation")
+        plot_training_curve(result.history, out / "training.png", title=f"{cfg.name} training")
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg = load_training_config(args.config, args.seed, args.steps)
+    out = train_and_save(cfg, args.out, progress=not args.quiet, plots=args.plots)
+    from aeradio.core.model_dir import read_extra_meta
+
+    info = read_extra_meta(out)["training"]
+    print(
+        f"trained {cfg.name} (k={cfg.model.k}, n={cfg.model.n}) in {info['seconds']:.1f} s, "
+        f"{info['steps']} steps ({info['stopped']}), running BLER {info['final_running_bler']:.2e} "
+        f"-> {out}"
+    )
+    return 0
+
+
+def eval_channel_spec(spec: str) -> str:
+    """Validate an eval channel; AWGN (set by Eb/N0) is always part of it."""
+    names = parse_channel_spec(spec)
+    return "+".join(names) if "awgn" in names else "+".join((*names, "awgn"))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from aeradio.learning.comparison import baseline_curves, comparison_curves, format_table
+    from aeradio.learning.evaluate import parse_ebn0_range, sweep_model
+
+    ebn0 = parse_ebn0_range(args.ebn0_db)
+    channel = eval_channel_spec(args.channel)
+    if args.target_errors < 1:
+        raise ConfigError(f"--target-errors must be >= 1, got {args.target_errors}")
+    if args.max_blocks < 1:
+        raise ConfigError(f"--max-blocks must be >= 1, got {args.max_blocks}")
+    doc = sweep_model(
+        args.model,
+        ebn0,
+        channel,
+        target_errors=args.target_errors,
+        max_blocks=args.max_blocks,
+        seed=args.seed,
+    )
+    baselines = {}
+    if channel == "awgn":
+        baselines = baseline_curves(
+            doc["k"],
+            doc["n"],
+            ebn0,
+            target_errors=args.target_errors,
+            max_blocks=args.max_blocks,
+            generator=torch.Generator().manual_seed(args.seed + 1),
+        )
+    doc["baselines"] = baselines
+    print(format_table(doc, baselines))
+    if args.json:
+        write_json_atomic(args.json, doc)
+    if args.plots:
+        from aeradio.core.model_dir import load_lut
+        from aeradio.learning.plots import plot_bler, plot_constellation
+
+        plots = Path(args.plots)
+        plots.mkdir(parents=True, exist_ok=True)
+        plot_bler(comparison_curves(doc, baselines), plots / "bler.png", title=f"{doc['model']} on {channel}")
+        plot_constellation(load_lut(args.model), plots / "constellation.png")
+    sys.stdout.flush()
+    return 0

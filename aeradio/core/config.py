@@ -1,0 +1,359 @@
+"""The link configuration: one frozen, validated object shared by TX, RX and training.
+
+A link configuration is read from TOML (``configs/*.toml``), stored in ``model.json``
+next to the weights, and read back by every process that uses the model, so TX and RX
+always agree on the frame layout, the pulse shape and the code.
+
+Sections (TOML tables) and their dataclasses:
+
+- ``[model]`` -> :class:`ModelConfig`: k, n and the receiver architecture.
+- ``[training]`` -> :class:`TrainingConfig`: channel, Eb/N0 range, optimizer, budget.
+- ``[radio]`` -> :class:`RadioConfig`: sample rate, pulse shape.
+- ``[frame]`` -> :class:`FrameConfig`: preamble, header, pilots, payload blocks.
+
+Defaults are defined here once; the CLI and the TOML files reuse them.
+
+>>> cfg = LinkConfig.from_dict({"model": {"k": 2, "n": 1}})
+>>> cfg.model.M, cfg.model.rate
+(4, 2.0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from aeradio.core.errors import ConfigError, check_range
+
+#: Names of the differentiable training channels; composed with '+' (e.g. "awgn+phase").
+CHANNEL_NAMES = ("awgn", "phase", "cfo", "rayleigh", "multipath", "iq", "rapp", "phasenoise")
+
+#: Rapp PA smoothness p, used by training (``training.rapp_p``) and the channel simulator.
+DEFAULT_RAPP_P = 3.0
+#: Rapp PA saturation above the RMS amplitude of the signal (dB), likewise.
+DEFAULT_RAPP_BACKOFF_DB = 6.0
+
+#: Learning-rate schedules of :class:`TrainingConfig`.
+LR_SCHEDULES = ("cosine", "constant")
+#: Receivers of the joint training phase (see TrainingConfig.joint_receiver).
+JOINT_RECEIVERS = ("auto", "matched_filter", "tied", "free")
+
+
+def parse_channel_spec(spec: str) -> tuple[str, ...]:
+    """Split a channel spec such as ``"awgn+phase+iq"`` into validated names.
+
+    >>> parse_channel_spec("awgn+phase")
+    ('awgn', 'phase')
+    """
+    names = tuple(part.strip() for part in spec.split("+"))
+    if not spec.strip() or any(not n for n in names):
+        raise ConfigError(f"channel must be names joined by '+', got {spec!r}")
+    for name in names:
+        if name not in CHANNEL_NAMES:
+            raise ConfigError(
+                f"unknown channel {name!r} in {spec!r}; known: {', '.join(CHANNEL_NAMES)}"
+            )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"channel {spec!r} names a component twice")
+    return names
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The code (k bits over n complex channel uses) and the receiver architecture."""
+
+    k: int
+    n: int
+    #: Receiver MLP width. 128 keeps the neural receiver of the default model fast enough
+    #: for a 20 MS/s RX chain on 2 CPU cores (about 0.7 M blocks/s).
+    hidden_width: int = 128
+    hidden_layers: int = 2
+    #: Feed the receiver the noise-variance estimate as an extra input.
+    noise_input: bool = False
+    #: "average": mean energy 1 per complex use; "peak": also |x| <= peak_amplitude.
+    normalization: str = "average"
+    peak_amplitude: float = 1.5
+
+    def __post_init__(self) -> None:
+        check_range("model.k", self.k, 1, 16)
+        check_range("model.n", self.n, 1, 64)
+        check_range("model.hidden_width", self.hidden_width, 1, 8192)
+        check_range("model.hidden_layers", self.hidden_layers, 1, 16)
+        if self.normalization not in ("average", "peak"):
+            raise ConfigError(
+                f"model.normalization must be 'average' or 'peak', got {self.normalization!r}"
+            )
+        check_range("model.peak_amplitude", self.peak_amplitude, 1.0, 10.0)
+
+    @property
+    def M(self) -> int:  # noqa: N802 - M is the name of the field in the literature
+        """Number of messages, 2**k."""
+        return 1 << self.k
+
+    @property
+    def rate(self) -> float:
+        """R = k / n information bits per complex channel use."""
+        return self.k / self.n
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """End-to-end training through a differentiable channel."""
+
+    channel: str = "awgn"
+    ebn0_db_min: float = 4.0
+    ebn0_db_max: float = 8.0
+    steps: int = 3000
+    batch_size: int = 1024
+    learning_rate: float = 3e-3
+    #: "cosine": decay from learning_rate to lr_min_ratio * learning_rate; "constant".
+    lr_schedule: str = "cosine"
+    lr_min_ratio: float = 0.02
+    #: The transmitter's learning rate is this times learning_rate (the LUT moves slowly).
+    tx_lr_scale: float = 1.0
+    #: The tied matched filter starts at this times the log-posterior scale 1/(2 sigma^2) of
+    #: the middle of the Eb/N0 range: a softer start spreads the LUT better (issue 2 recipe).
+    tied_scale_ratio: float = 0.3
+    #: Receiver in the joint phase: "matched_filter" (the linear path tied to the LUT, alone;
+    #: the MLP trains in the receiver phase), "tied" (MLP + tied linear path), "free" (MLP +
+    #: free linear path: the plain autoencoder), "auto" (matched_filter on pure AWGN with a
+    #: receiver phase, tied on pure AWGN without one, free on any other channel, where the
+    #: matched filter is not the ML detector and tying it hinders training).
+    joint_receiver: str = "auto"
+    #: Final fraction of the steps that trains the receiver alone, the LUT frozen.
+    receiver_only_fraction: float = 0.0
+    #: Stop early when the smoothed loss has not improved for this many steps (0: never).
+    plateau_steps: int = 0
+    seed: int = 0
+    #: Torch threads while training. 1 by default: the matrices are small, and on a busy
+    #: 2-core machine two spinning threads per process made training up to 10x slower.
+    threads: int = 1
+    # Channel impairment ranges (drawn uniformly per block by the training channels).
+    cfo_cps_max: float = 0.0
+    phase_noise_std_rad: float = 0.0
+    iq_gain_db_max: float = 0.0
+    iq_phase_deg_max: float = 0.0
+    rapp_p: float = DEFAULT_RAPP_P
+    rapp_backoff_db: float = DEFAULT_RAPP_BACKOFF_DB
+    multipath_taps: int = 2
+    multipath_decay: float = 0.3
+
+    def __post_init__(self) -> None:
+        if "awgn" not in parse_channel_spec(self.channel):
+            raise ConfigError(
+                f"training.channel must include 'awgn' (the noise set by Eb/N0), got {self.channel!r}"
+            )
+        check_range("training.ebn0_db_min", self.ebn0_db_min, -20.0, 40.0, unit="dB")
+        check_range("training.ebn0_db_max", self.ebn0_db_max, -20.0, 40.0, unit="dB")
+        if self.ebn0_db_min > self.ebn0_db_max:
+            raise ConfigError(
+                "training Eb/N0 range is inverted: ebn0_db_min "
+                f"{self.ebn0_db_min:g} > ebn0_db_max {self.ebn0_db_max:g}"
+            )
+        check_range("training.steps", self.steps, 1, 10_000_000)
+        check_range("training.batch_size", self.batch_size, 1, 1_000_000)
+        check_range("training.learning_rate", self.learning_rate, 1e-7, 1.0)
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(
+                f"training.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                f"got {self.lr_schedule!r}"
+            )
+        check_range("training.lr_min_ratio", self.lr_min_ratio, 0.0, 1.0)
+        check_range("training.tx_lr_scale", self.tx_lr_scale, 0.0, 1000.0)
+        if self.joint_receiver not in JOINT_RECEIVERS:
+            raise ConfigError(
+                f"training.joint_receiver must be one of {', '.join(JOINT_RECEIVERS)}, "
+                f"got {self.joint_receiver!r}"
+            )
+        check_range("training.tied_scale_ratio", self.tied_scale_ratio, 1e-3, 10.0)
+        check_range("training.receiver_only_fraction", self.receiver_only_fraction, 0.0, 1.0)
+        check_range("training.plateau_steps", self.plateau_steps, 0, 10_000_000)
+        check_range("training.seed", self.seed, 0, 2**63 - 1)
+        check_range("training.threads", self.threads, 1, 256)
+        check_range("training.cfo_cps_max", self.cfo_cps_max, 0.0, 0.5, unit="cycles/sample")
+        check_range("training.phase_noise_std_rad", self.phase_noise_std_rad, 0.0, math.pi)
+        check_range("training.iq_gain_db_max", self.iq_gain_db_max, 0.0, 6.0, unit="dB")
+        check_range("training.iq_phase_deg_max", self.iq_phase_deg_max, 0.0, 45.0, unit="deg")
+        check_range("training.rapp_p", self.rapp_p, 0.1, 100.0)
+        check_range("training.rapp_backoff_db", self.rapp_backoff_db, -10.0, 40.0, unit="dB")
+        check_range("training.multipath_taps", self.multipath_taps, 1, 16)
+        check_range("training.multipath_decay", self.multipath_decay, 0.0, 1.0)
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return parse_channel_spec(self.channel)
+
+
+@dataclass(frozen=True)
+class RadioConfig:
+    """Sample rate and pulse shape: what TX and RX must agree on at the sample level."""
+
+    sample_rate_hz: float = 1e6
+    center_freq_hz: float = 915e6
+    samples_per_symbol: int = 4
+    rolloff: float = 0.35
+    rrc_span_symbols: int = 8
+
+    def __post_init__(self) -> None:
+        check_range("radio.sample_rate_hz", self.sample_rate_hz, 1e3, 1e9, unit="Hz")
+        check_range("radio.center_freq_hz", self.center_freq_hz, 0.0, 1e11, unit="Hz")
+        check_range("radio.samples_per_symbol", self.samples_per_symbol, 2, 64)
+        check_range("radio.rolloff", self.rolloff, 0.01, 1.0)
+        check_range("radio.rrc_span_symbols", self.rrc_span_symbols, 2, 64)
+
+
+@dataclass(frozen=True)
+class FrameConfig:
+    """Frame layout: preamble, header, pilots and a payload of AE blocks.
+
+    A frame is, in symbols: the short training field (STF, ``stf_symbols`` repeating a
+    ``stf_period_symbols`` pattern: detection and coarse CFO), the long training field
+    (LTF, a pseudo-random QPSK sequence: timing), the header (64 bits, BPSK, each bit sent
+    ``header_repetition`` times), then ``blocks_per_frame`` AE blocks with one pilot
+    after every ``pilot_spacing_symbols`` payload symbols.
+    """
+
+    #: AE blocks (n complex symbols each) in one frame's payload.
+    blocks_per_frame: int = 64
+    #: One pilot symbol after every this many payload symbols.
+    pilot_spacing_symbols: int = 16
+    #: Period of the repeated STF pattern; the coarse CFO range is +-1/(2 period sps) cps.
+    stf_period_symbols: int = 2
+    #: Length of the STF in symbols (a multiple of the period).
+    stf_symbols: int = 64
+    #: Length of the LTF (pseudo-random QPSK) in symbols.
+    ltf_symbols: int = 32
+    #: Each header bit is sent this many times (soft-combined at the receiver).
+    header_repetition: int = 3
+    #: Silence between frames sent as bursts, in symbols.
+    gap_symbols: int = 32
+    #: Probability that noise alone crosses the detection threshold at one sample position.
+    detection_false_alarm_prob: float = 1e-7
+
+    def __post_init__(self) -> None:
+        check_range("frame.blocks_per_frame", self.blocks_per_frame, 1, 4096)
+        check_range("frame.pilot_spacing_symbols", self.pilot_spacing_symbols, 2, 1024)
+        check_range("frame.stf_period_symbols", self.stf_period_symbols, 2, 64)
+        check_range("frame.stf_symbols", self.stf_symbols, 8 * self.stf_period_symbols, 4096)
+        if self.stf_symbols % self.stf_period_symbols:
+            raise ConfigError(
+                f"frame.stf_symbols must be a multiple of frame.stf_period_symbols "
+                f"({self.stf_period_symbols}), got {self.stf_symbols}"
+            )
+        check_range("frame.ltf_symbols", self.ltf_symbols, 8, 4096)
+        check_range("frame.header_repetition", self.header_repetition, 1, 16)
+        check_range("frame.gap_symbols", self.gap_symbols, 0, 1_000_000)
+        check_range("frame.detection_false_alarm_prob", self.detection_false_alarm_prob, 1e-15, 1e-2)
+
+
+#: TOML table name -> dataclass.
+_SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "training": TrainingConfig,
+    "radio": RadioConfig,
+    "frame": FrameConfig,
+}
+
+
+def _coerce(section: str, name: str, value: Any, kind: Any) -> Any:
+    where = f"{section}.{name}"
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _build_section(section: str, cls: type, data: Any) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"[{section}] must be a table, got {data!r}")
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]!r} in [{section}]; allowed: {', '.join(names)}"
+        )
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+        and f.name not in data
+    ]
+    if missing:
+        raise ConfigError(f"[{section}] is missing required key {missing[0]!r}")
+    kwargs = {k: _coerce(section, k, v, hints[k]) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """Everything TX, RX and training must agree on. Stored in ``model.json``."""
+
+    model: ModelConfig
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    radio: RadioConfig = field(default_factory=RadioConfig)
+    frame: FrameConfig = field(default_factory=FrameConfig)
+    #: A short name for logs and file names (the TOML file's stem by default).
+    name: str = "link"
+
+    @classmethod
+    def from_dict(cls, data: Any, *, name: str | None = None) -> LinkConfig:
+        """Build and validate from a nested dict (parsed TOML or ``model.json``)."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"a link configuration must be a table, got {type(data).__name__}")
+        data = dict(data)
+        cfg_name = data.pop("name", name or "link")
+        if not isinstance(cfg_name, str) or not cfg_name:
+            raise ConfigError(f"name must be a non-empty string, got {cfg_name!r}")
+        unknown = sorted(set(data) - set(_SECTIONS))
+        if unknown:
+            raise ConfigError(
+                f"unknown section [{unknown[0]}]; allowed: {', '.join(_SECTIONS)}"
+            )
+        if "model" not in data:
+            raise ConfigError("the configuration has no [model] section (k and n are required)")
+        sections = {s: _build_section(s, c, data.get(s, {})) for s, c in _SECTIONS.items()}
+        return cls(name=cfg_name, **sections)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> LinkConfig:
+        """Read and validate a TOML link configuration."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+        return cls.from_dict(data, name=path.stem)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON/TOML-serializable nested dict that :meth:`from_dict` reads back."""
+        out: dict[str, Any] = {"name": self.name}
+        for section in _SECTIONS:
+            out[section] = dataclasses.asdict(getattr(self, section))
+        return out
+
+    def replace(self, **sections: Any) -> LinkConfig:
+        """A copy with whole sections replaced (e.g. ``training=...``)."""
+        return dataclasses.replace(self, **sections)

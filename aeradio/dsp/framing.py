@@ -1,0 +1,268 @@
+"""Frame layout shared by TX and RX, header coding and payload packing.
+
+A frame, in symbols (all of unit energy, like the LUT)::
+
+    | STF (repeated pattern) | LTF (random QPSK) | header (BPSK x rep) | payload + pilots |
+
+- STF: ``stf_symbols`` repeating one cycle of a tone every ``stf_period_symbols``
+  (``+1, -1, ...`` by default): periodic, so detection and coarse CFO need no knowledge
+  of the carrier; free of DC, so DC removal leaves it alone.
+- LTF: a pseudo-random QPSK sequence for timing (cross-correlation) and fine CFO.
+- Header: 64 bits = seq (16) | payload kind (4) | length (12) | model hash (16) | CRC-16,
+  scrambled, BPSK, each bit repeated ``header_repetition`` times.
+- Payload: ``blocks_per_frame`` AE blocks of n symbols, one pilot after every
+  ``pilot_spacing_symbols`` payload symbols (and after the last partial group).
+
+Test-pattern payloads are messages drawn from ``(seed, seq)``; data payloads carry bytes
+followed by their CRC-32, packed k bits per message.
+
+>>> from aeradio.core.config import LinkConfig
+>>> lay = FrameLayout(LinkConfig.from_dict({"model": {"k": 8, "n": 7}}))
+>>> lay.num_symbols, len(lay.payload_index), len(lay.pilot_index)
+(764, 448, 28)
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from aeradio.core.config import LinkConfig
+from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.errors import ConfigError, check_range
+from aeradio.dsp.crc import crc16, crc16_rows, crc32
+from aeradio.dsp.pulse import rrc_taps, shape_bursts
+
+#: Payload kinds carried in the header.
+PAYLOAD_TEST_PATTERN = 0
+PAYLOAD_DATA = 1
+#: Header size in bits (including the CRC-16).
+HEADER_BITS = 64
+#: Largest ``length`` field (12 bits): data bytes in one frame.
+MAX_FRAME_DATA_BYTES = 4095
+#: Bits flipped at most by the Chase decoder of the header, among its least reliable bits.
+_CHASE_MAX_FLIPS = 2
+_CHASE_CANDIDATES = 6
+#: Fixed seed of the pilot and scrambler sequences (a property of the waveform).
+_SEQUENCE_SEED = 0xAE0
+
+
+def qpsk_sequence(length: int, rng: np.random.Generator) -> np.ndarray:
+    """A pseudo-random QPSK sequence of unit magnitude, [length] complex64.
+
+    Used for the LTF: a random sequence has a thumbtack ambiguity function, so a residual
+    CFO does not move its correlation peak (a chirp such as Zadoff-Chu root 1 would).
+    """
+    k = rng.integers(0, 4, length)
+    return np.exp(0.5j * np.pi * (k + 0.5)).astype(SAMPLE_DTYPE)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finalizer on uint64 arrays (wrapping arithmetic)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def pattern_messages(seed: int, seqs: np.ndarray | int, blocks: int, num_messages: int) -> np.ndarray:
+    """Test-pattern messages of frames ``seqs``, a counter-based hash of (seed, seq, block).
+
+    Deterministic across platforms and vectorized, so TX and RX regenerate them cheaply.
+
+    Args:
+        seed: test-pattern seed (>= 0).
+        seqs: [F] (or a scalar) frame sequence numbers.
+        blocks: messages per frame.
+        num_messages: M (a power of two).
+    Returns:
+        [F, blocks] (or [blocks]) int64 in [0, num_messages).
+
+    >>> pattern_messages(0, 3, 4, 256).shape
+    (4,)
+    """
+    seq_arr = np.asarray(seqs, dtype=np.uint64)
+    key = _splitmix64(np.asarray([seed], dtype=np.uint64))[0] ^ (seq_arr[..., None] << np.uint64(20))
+    h = _splitmix64(key + np.arange(blocks, dtype=np.uint64))
+    return (h >> np.uint64(32)).astype(np.int64) % num_messages
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a frame says about itself."""
+
+    seq: int
+    kind: int
+    length: int
+    model_hash: int
+
+    def __post_init__(self) -> None:
+        check_range("header.seq", self.seq, 0, 0xFFFF)
+        check_range("header.kind", self.kind, 0, 0xF)
+        check_range("header.length", self.length, 0, MAX_FRAME_DATA_BYTES)
+        check_range("header.model_hash", self.model_hash, 0, 0xFFFF)
+
+    def to_bytes(self) -> bytes:
+        """The 6 header bytes the CRC covers, big-endian."""
+        word = (self.seq << 32) | (self.kind << 28) | (self.length << 16) | self.model_hash
+        return word.to_bytes(6, "big")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Header:
+        word = int.from_bytes(data[:6], "big")
+        return cls(word >> 32, (word >> 28) & 0xF, (word >> 16) & 0xFFF, word & 0xFFFF)
+
+
+def encode_header(header: Header) -> np.ndarray:
+    """Header bits with CRC-16: [64] uint8."""
+    body = header.to_bytes()
+    return np.unpackbits(np.frombuffer(body + crc16(body).to_bytes(2, "big"), np.uint8))
+
+
+def _check_bits(bits: np.ndarray) -> Header | None:
+    raw = np.packbits(bits).tobytes()
+    if crc16(raw[:6]) != int.from_bytes(raw[6:8], "big"):
+        return None
+    return Header.from_bytes(raw)
+
+
+def decode_header(llr: np.ndarray) -> Header | None:
+    """Chase decoding: the hard decision, then flips of up to 2 of the 6 least reliable bits.
+
+    Args:
+        llr: [64] float, positive means bit 0.
+    Returns:
+        The first candidate whose CRC-16 checks, or None.
+    """
+    hard = (llr < 0).astype(np.uint8)
+    weakest = np.argsort(np.abs(llr))[:_CHASE_CANDIDATES]
+    for flips in range(_CHASE_MAX_FLIPS + 1):
+        for combo in itertools.combinations(weakest, flips):
+            bits = hard.copy()
+            bits[list(combo)] ^= 1
+            header = _check_bits(bits)
+            if header is not None:
+                return header
+    return None
+
+
+def decode_headers(llr: np.ndarray) -> list[Header | None]:
+    """:func:`decode_header` of each row of ``llr`` [F, 64]; the CRC of the hard decisions
+    is checked for all rows at once, the Chase search runs only on the rows that fail."""
+    raw = np.packbits((llr < 0).astype(np.uint8), axis=1)
+    ok = crc16_rows(raw[:, :6]) == (raw[:, 6].astype(np.int64) << 8 | raw[:, 7])
+    return [Header.from_bytes(raw[i].tobytes()) if ok[i] else decode_header(llr[i]) for i in range(len(llr))]
+
+
+def data_capacity_bytes(k: int, blocks: int) -> int:
+    """Data bytes one frame carries (after its CRC-32), at most 4095."""
+    return min(MAX_FRAME_DATA_BYTES, blocks * k // 8 - 4)
+
+
+def pack_data(data: bytes, k: int, blocks: int) -> np.ndarray:
+    """Bytes + CRC-32 -> [blocks] int64 messages of k bits (zero padded)."""
+    cap = data_capacity_bytes(k, blocks)
+    if len(data) > cap:
+        raise ConfigError(f"frame data must be at most {cap} bytes, got {len(data)}")
+    bits = np.unpackbits(np.frombuffer(data + crc32(data).to_bytes(4, "big"), np.uint8))
+    padded = np.zeros(blocks * k, np.int64)
+    padded[: len(bits)] = bits
+    return padded.reshape(blocks, k) @ (1 << np.arange(k - 1, -1, -1, dtype=np.int64))
+
+
+def unpack_data(messages: np.ndarray, k: int, length: int) -> bytes | None:
+    """Inverse of :func:`pack_data`: the ``length`` data bytes, or None if the CRC-32 fails."""
+    bits = ((np.asarray(messages, np.int64)[:, None] >> np.arange(k - 1, -1, -1)) & 1).astype(np.uint8)
+    raw = np.packbits(bits.reshape(-1)[: (length + 4) * 8]).tobytes()
+    if len(raw) < length + 4 or crc32(raw[:length]) != int.from_bytes(raw[length : length + 4], "big"):
+        return None
+    return raw[:length]
+
+
+class FrameLayout:
+    """Where every symbol of a frame goes; built from the link config, shared by TX and RX.
+
+    Index arrays address the frame's symbols ``[0, num_symbols)``.
+    """
+
+    def __init__(self, cfg: LinkConfig) -> None:
+        fc, rc = cfg.frame, cfg.radio
+        self.cfg = cfg
+        self.k, self.n, self.M = cfg.model.k, cfg.model.n, cfg.model.M
+        self.blocks = fc.blocks_per_frame
+        self.sps = rc.samples_per_symbol
+        self.rolloff = rc.rolloff
+        self.span = rc.rrc_span_symbols
+        self.taps = rrc_taps(rc.rolloff, rc.rrc_span_symbols, rc.samples_per_symbol)
+        self.stf_period = fc.stf_period_symbols
+        # One tone cycle per period: DC-free (a DC blocker does not eat it), periodic.
+        period = np.exp(2j * np.pi * np.arange(self.stf_period) / self.stf_period).astype(SAMPLE_DTYPE)
+        self.stf = np.tile(period, fc.stf_symbols // fc.stf_period_symbols)
+        rng = np.random.default_rng(_SEQUENCE_SEED)
+        self.ltf = qpsk_sequence(fc.ltf_symbols, rng)
+        self.preamble = np.concatenate([self.stf, self.ltf])
+        self.header_rep = fc.header_repetition
+        self.header_scrambler = (1 - 2 * rng.integers(0, 2, HEADER_BITS * self.header_rep)).astype(np.float32)
+        self.header_start = len(self.preamble)
+        self.header_len = HEADER_BITS * self.header_rep
+        payload_start = self.header_start + self.header_len
+        nsym = self.blocks * self.n
+        spacing = fc.pilot_spacing_symbols
+        num_pilots = -(-nsym // spacing)
+        # Payload symbol i sits after i // spacing pilots.
+        i = np.arange(nsym)
+        self.payload_index = payload_start + i + i // spacing
+        self.pilot_index = payload_start + (np.arange(num_pilots) + 1) * (spacing + 1) - 1
+        self.pilot_index[-1] = min(self.pilot_index[-1], payload_start + nsym + num_pilots - 1)
+        self.pilot_symbols = (1 - 2 * rng.integers(0, 2, num_pilots)).astype(SAMPLE_DTYPE)
+        self.num_symbols = payload_start + nsym + num_pilots
+        self.known_index = np.concatenate([np.arange(len(self.preamble)), self.pilot_index])
+        self.known_symbols = np.concatenate([self.preamble, self.pilot_symbols])
+        self.gap_symbols = fc.gap_symbols
+        self.filter_delay = (len(self.taps) - 1) // 2
+
+    @property
+    def overhead(self) -> dict[str, float]:
+        """Fractions of the frame's symbols spent on preamble, header and pilots."""
+        total = float(self.num_symbols)
+        return {
+            "preamble": len(self.preamble) / total,
+            "header": self.header_len / total,
+            "pilots": len(self.pilot_index) / total,
+            "payload": len(self.payload_index) / total,
+        }
+
+    def header_symbols(self, bits: np.ndarray) -> np.ndarray:
+        """[..., 64] bits -> [..., header_len] BPSK symbols (repeated, scrambled)."""
+        bpsk = 1.0 - 2.0 * np.asarray(bits, np.float32)
+        return (np.tile(bpsk, self.header_rep) * self.header_scrambler).astype(SAMPLE_DTYPE)
+
+    def header_llr(self, y: np.ndarray) -> np.ndarray:
+        """Soft header bits from unit-gain header symbols: [..., header_len] -> [..., 64]."""
+        soft = np.real(y) * self.header_scrambler
+        return soft.reshape(*soft.shape[:-1], self.header_rep, HEADER_BITS).sum(axis=-2)
+
+    def frame_symbols(self, header_bits: np.ndarray, payload: np.ndarray) -> np.ndarray:
+        """Assemble frames.
+
+        Args:
+            header_bits: [F, 64] uint8.
+            payload: [F, blocks, n] complex64 (LUT rows of the messages).
+        Returns:
+            [F, num_symbols] complex64.
+        """
+        f = payload.shape[0]
+        out = np.empty((f, self.num_symbols), SAMPLE_DTYPE)
+        out[:, : len(self.preamble)] = self.preamble
+        out[:, self.header_start : self.header_start + self.header_len] = self.header_symbols(header_bits)
+        out[:, self.payload_index] = payload.reshape(f, -1)
+        out[:, self.pilot_index] = self.pilot_symbols
+        return out
+
+    def shape(self, frames: np.ndarray, gap_symbols: int | None = None) -> np.ndarray:
+        """Pulse-shape frames [F, num_symbols] into one stream, ``gap_symbols`` of silence
+        after each (the config's gap by default). Returns [samples] complex64."""
+        gap = self.gap_symbols if gap_symbols is None else gap_symbols
+        return shape_bursts(frames, self.taps, self.sps, (frames.shape[1] + gap) * self.sps)

@@ -1,0 +1,157 @@
+"""``aeradio train`` / ``aeradio eval`` end to end, and their bad-input errors (exit 2, one line)."""
+
+import json
+
+import pytest
+
+from aeradio.cli import main
+
+TINY = """
+[model]
+k = 2
+n = 1
+hidden_width = 8
+hidden_layers = 1
+
+[training]
+steps = 150
+batch_size = 256
+tx_lr_scale = 10.0
+"""
+
+
+def _write(tmp_path, text, name="cfg.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("model")
+    cfg = _write(tmp, TINY)
+    assert main(["train", "--config", str(cfg), "--out", str(tmp / "m"), "--quiet", "--plots"]) == 0
+    return tmp / "m"
+
+
+def _one_line_error(capsys, argv, expected):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert expected in err, err
+
+
+def test_train_writes_a_model_directory(model_dir):
+    names = {p.name for p in model_dir.iterdir()}
+    assert {"model.json", "tx_lut.npy", "receiver.safetensors", "constellation.png", "training.png"} <= names
+    meta = json.loads((model_dir / "model.json").read_text())
+    assert meta["config"]["model"]["k"] == 2 and meta["meta"]["training"]["steps"] == 150
+
+
+def test_eval_json_per_design(model_dir, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    argv = [
+        "eval",
+        "--model",
+        str(model_dir),
+        "--ebn0-db",
+        "4:6:2",
+        "--json",
+        str(out),
+        "--target-errors",
+        "20",
+        "--max-blocks",
+        "20000",
+        "--plots",
+        str(tmp_path / "plots"),
+    ]
+    assert main(argv) == 0
+    doc = json.loads(out.read_text())
+    assert doc["ebn0_db"] == [4.0, 6.0]
+    for key in ("bler", "ml_bler", "blocks", "errors"):
+        assert len(doc[key]) == 2
+    assert all(e >= 20 or b == 20000 for e, b in zip(doc["errors"], doc["blocks"], strict=True))
+    assert doc["bler"][1] < doc["bler"][0]
+    assert "QPSK (analytic)" in doc["baselines"]
+    assert (tmp_path / "plots" / "bler.png").stat().st_size > 1000
+    assert "AE neural BLER" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "toml, expected",
+    [
+        (TINY.replace("k = 2", "k = 0"), "model.k must be in [1, 16], got 0"),
+        (TINY.replace("n = 1", "n = 99"), "model.n must be in [1, 64], got 99"),
+        (TINY + "ebn0_db_min = 9.0\nebn0_db_max = 3.0\n", "range is inverted"),
+        (TINY + 'channel = "awgn+fog"\n', "unknown channel 'fog'"),
+        (TINY + 'channel = "phase"\n', "must include 'awgn'"),
+    ],
+)
+def test_train_bad_config(tmp_path, capsys, toml, expected):
+    cfg = _write(tmp_path, toml)
+    _one_line_error(
+        capsys, ["train", "--config", str(cfg), "--out", str(tmp_path / "m"), "--quiet"], expected
+    )
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_refuses_a_foreign_directory(tmp_path, capsys):
+    cfg = _write(tmp_path, TINY)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "x.txt").write_text("keep")
+    _one_line_error(
+        capsys,
+        ["train", "--config", str(cfg), "--out", str(tmp_path / "data"), "--quiet"],
+        "refusing to overwrite",
+    )
+
+
+@pytest.mark.parametrize("spec, expected", [("5:4:1", "inverted"), ("0:4:0", "STEP must be > 0")])
+def test_eval_bad_range(model_dir, capsys, spec, expected):
+    _one_line_error(capsys, ["eval", "--model", str(model_dir), "--ebn0-db", spec], expected)
+
+
+def test_eval_unknown_channel(model_dir, capsys):
+    _one_line_error(
+        capsys,
+        ["eval", "--model", str(model_dir), "--ebn0-db", "5", "--channel", "awgn+fog"],
+        "unknown channel 'fog'",
+    )
+
+
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        ("alter", "was altered"),
+        ("remove", "is missing"),
+        ("pickle", "not a safetensors file"),
+    ],
+)
+def test_eval_damaged_model(model_dir, tmp_path, capsys, damage, expected):
+    import shutil
+
+    from aeradio.core.model_dir import sha256_file
+
+    copy = tmp_path / "copy"
+    shutil.copytree(model_dir, copy)
+    target = copy / "receiver.safetensors"
+    if damage == "alter":
+        target.write_bytes(target.read_bytes()[:-1] + b"\x00")
+    elif damage == "remove":
+        target.unlink()
+    else:
+        target.write_bytes(b"\x80\x04\x95 not safetensors")
+        meta = json.loads((copy / "model.json").read_text())
+        meta["files"]["receiver.safetensors"]["sha256"] = sha256_file(target)
+        (copy / "model.json").write_text(json.dumps(meta))
+    _one_line_error(capsys, ["eval", "--model", str(copy), "--ebn0-db", "5"], expected)
+
+
+def test_simulate_bler_of_a_model_dir(model_dir):
+    from aeradio.learning.evaluate import simulate_bler
+
+    res = simulate_bler(model_dir, 6.0, target_errors=20, max_blocks=50_000, seed=3)
+    assert res["neural"]["errors"] >= 20 and res["ml"]["blocks"] == res["neural"]["blocks"]
+    # A random phase ruins a receiver trained without it; ML of the LUT is not run there.
+    rotated = simulate_bler(model_dir, 6.0, "awgn+phase", target_errors=20, max_blocks=50_000)
+    assert rotated["ml"] is None and rotated["neural"]["bler"] > 10 * res["neural"]["bler"]

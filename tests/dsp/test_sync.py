@@ -1,0 +1,90 @@
+"""Synchronization estimators against float64 references and noise statistics."""
+
+import math
+
+import numpy as np
+import pytest
+
+from aeradio.dsp import impairments as imp
+from aeradio.dsp.framing import qpsk_sequence
+from aeradio.dsp.pulse import rrc_taps, shape_symbols
+from aeradio.dsp.sync import (
+    TimingEstimator,
+    amplitude_noise,
+    detection_threshold,
+    fit_phase,
+    lag_cfo,
+    linear_phasor,
+    periodic_correlation,
+)
+
+
+def test_periodic_correlation_equals_float64_loops(rng: np.random.Generator) -> None:
+    x = (rng.standard_normal(300) + 1j * rng.standard_normal(300)).astype(np.complex64)
+    lag, terms, stride = 8, 10, 4
+    p, e1, e2 = periodic_correlation(x, lag, terms, stride)
+    xd = x.astype(np.complex128)
+    assert len(p) == 300 - lag - (terms - 1) * stride
+    for d in (0, 7, 100, len(p) - 1):
+        idx = d + stride * np.arange(terms)
+        assert p[d] == pytest.approx(np.sum(np.conj(xd[idx]) * xd[idx + lag]), rel=1e-4, abs=1e-4)
+        assert e1[d] == pytest.approx(np.sum(np.abs(xd[idx]) ** 2), rel=1e-4)
+        assert e2[d] == pytest.approx(np.sum(np.abs(xd[idx + lag]) ** 2), rel=1e-4)
+
+
+def test_periodic_correlation_measures_cfo_of_a_periodic_signal() -> None:
+    period = np.tile(qpsk_sequence(8, np.random.default_rng(1)), 20)
+    x = imp.apply_cfo(period, 0.021)
+    p, e1, e2 = periodic_correlation(x, 8, 100, 1)
+    np.testing.assert_allclose(np.abs(p) ** 2 / (e1 * e2), 1.0, rtol=1e-4)
+    np.testing.assert_allclose(np.angle(p) / (2 * np.pi * 8), 0.021, atol=1e-6)
+
+
+def test_threshold_false_alarm_rate_matches_target(rng: np.random.Generator) -> None:
+    # Independent terms (stride >= lag is not needed: white noise, one term per sample
+    # pair); check the empirical exceedance of a moderate target within binomial bounds.
+    terms, target = 30, 1e-2
+    t = detection_threshold(terms, target)
+    x = (rng.standard_normal(400_000) + 1j * rng.standard_normal(400_000)).astype(np.complex64)
+    p, e1, e2 = periodic_correlation(x, 8, terms, 4)
+    rate = np.mean(np.abs(p) ** 2 > t * e1 * e2)
+    assert 0.7 * target < rate < 1.3 * target
+
+
+def test_linear_phasor_equals_float64_exp() -> None:
+    f = np.array([0.013, -0.031, 0.0])
+    ph = np.array([0.3, -2.0, 1.0])
+    ref = np.exp(1j * (ph[:, None] + 2 * np.pi * f[:, None] * np.arange(1000)))
+    np.testing.assert_allclose(linear_phasor(f, ph, 1000), ref, atol=2e-5)
+
+
+def test_lag_cfo_and_phase_fit_recover_a_phase_line(rng: np.random.Generator) -> None:
+    k = np.arange(400)
+    slope, phase0 = 0.004, 2.9  # rad/symbol, rad (wraps around pi)
+    c = np.exp(1j * (phase0 + slope * k))[None, :] * (1 + 0.05 * rng.standard_normal((1, 400)))
+    assert lag_cfo(c, 8, 4)[0] == pytest.approx(slope / (2 * np.pi * 4), rel=1e-3)
+    groups = c.reshape(1, 25, 16).sum(axis=2)
+    centres = k.reshape(25, 16).mean(axis=1)
+    p0, s = fit_phase(groups, centres)
+    assert s[0] == pytest.approx(slope, rel=1e-3)
+    assert math.remainder(p0[0] - phase0, 2 * math.pi) == pytest.approx(0, abs=1e-2)
+
+
+def test_amplitude_noise_estimates(rng: np.random.Generator) -> None:
+    sent = np.exp(2j * np.pi * rng.random(2000))
+    noise = 0.1 * (rng.standard_normal((1, 2000)) + 1j * rng.standard_normal((1, 2000)))
+    gain, nvar = amplitude_noise(0.7 * sent[None, :] + noise, sent)
+    assert gain[0] == pytest.approx(0.7, rel=0.01)
+    assert nvar[0] == pytest.approx(0.02, rel=0.08)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.2, 0.5, 0.77])
+def test_timing_estimator_fractional_delay(delay: float, rng: np.random.Generator) -> None:
+    taps = rrc_taps(0.35, 8, 4)
+    ltf = qpsk_sequence(32, np.random.default_rng(2))
+    est = TimingEstimator(ltf, taps, 0.35, 4)
+    x = np.concatenate([np.zeros(50, np.complex64), shape_symbols(ltf, taps, 4), np.zeros(50, np.complex64)])
+    y = imp.add_awgn(imp.apply_delay(x, delay), 0.01, rng)
+    lag, quality = est.estimate(y[None, :], 30, 40)
+    assert lag[0] == pytest.approx(50 + delay, abs=0.05)
+    assert quality[0] > 0.8  # the integer-lag peak, up to half a sample off
