@@ -148,7 +148,7 @@ def cmd_rx(args: argparse.Namespace) -> int:
         report = rx.report(dev.sample_rate_hz, args.frames)
         report["samples_dropped"] = int(dev.stats.samples_dropped)
         report["device"] = dev.describe()
-        report["events"] = list(dev.stats.events)
+        report["events"] = dev.stats.events.to_report()
     report["elapsed_s"] = time.perf_counter() - t_start
     report["processing_s"] = processing_s
     report["processing_msps"] = report["samples"] / processing_s / 1e6 if processing_s > 0 else None

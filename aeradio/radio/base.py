@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 
 from aeradio.core.errors import ConfigError
+from aeradio.core.eventlog import EventLog
 
 Direction = Literal["rx", "tx"]
 
@@ -62,8 +63,13 @@ class StreamStats:
     overflows: int = 0
     underflows: int = 0
     timeouts: int = 0
-    #: Free-form backend events worth reporting (e.g. "stream restarted at offset N").
-    events: list[str] = field(default_factory=list)
+    #: Messages (ZMQ) or records that were not valid and were skipped, never fatal.
+    malformed: int = 0
+    #: Backend events worth reporting (e.g. "stream restarted at offset N"), bounded.
+    events: EventLog = field(default_factory=EventLog)
+    #: Integrity problems that make what was read suspect (a recording cut mid-sample, a
+    #: checksum that does not match): a receiver reports them and fails the run.
+    faults: EventLog = field(default_factory=EventLog)
 
 
 class Device(ABC):
