@@ -1,7 +1,9 @@
 """Corrections of what the calibration measured: pure functions and streaming correctors.
 
-Receiver order (the inverse of the impairment order TX -> CFO -> IQ imbalance -> DC ->
-noise assumed by the estimators): remove DC, undo the IQ imbalance, then remove the CFO.
+Receiver order: the inverse of the impairment order (docs/impairments.md: ... -> CFO ->
+thermal noise -> receiver IQ imbalance -> DC), so remove DC, undo the IQ imbalance, then
+remove the CFO. The noise entered before the mixer, so the IQ correction restores it to
+circular noise along with the signal.
 A transmitter can instead pre-rotate by ``-cfo`` (CFO pre-correction) so the receiver
 sees none; then the receiver must not correct it a second time.
 

@@ -1,12 +1,15 @@
 """Measure every calibration burst of a capture and combine the estimates.
 
 Per burst, in this order (each step uses the previous ones; the estimators assume the
-receiver model TX -> delay -> (multipath) -> sample-clock offset -> CFO -> IQ imbalance
--> DC -> noise of :mod:`aeradio.dsp.impairments`):
+project's impairment order, docs/impairments.md, with the models of
+:mod:`aeradio.dsp.impairments`: TX -> delay -> (multipath) -> sample-clock offset -> CFO
+-> thermal noise -> receiver IQ imbalance -> DC):
 
-1. silence: DC = mean; noise power and noise IQ moments after removing it;
+1. silence: DC = mean; noise power and noise IQ moments after removing it (the noise went
+   through the receiver's IQ imbalance, so its moments are not circular);
 2. tones (DC removed): IQ imbalance from their second moments minus the noise's
-   (:mod:`aeradio.calibration.iq`); signal power = tone power - noise power;
+   (:mod:`aeradio.calibration.iq`); signal power = tone power - noise power, both after
+   the IQ imbalance, which scales them alike: their ratio is the SNR at the receiver input;
 3. tones (IQ corrected): frequencies ``r+ = f (1 + sco) + cfo`` and ``r- = -f (1 + sco) +
    cfo`` (:mod:`aeradio.calibration.tone`), so ``cfo = (r+ + r-) / 2`` and
    ``sco = (r+ - r-) / (2 f) - 1``;

@@ -1,7 +1,14 @@
 """Calibration bursts through known impairments: the truth tests and benchmarks check.
 
-The order is the receiver model the estimators assume (:mod:`aeradio.calibration.measure`):
-TX -> delay -> sample-clock offset -> CFO -> IQ imbalance -> DC -> AWGN.
+The impairments act in the project's one physical order (docs/impairments.md), the
+receiver model the estimators of :mod:`aeradio.calibration.measure` assume:
+
+    TX -> delay -> sample-clock offset -> CFO -> thermal noise (receiver input)
+    -> receiver IQ imbalance -> DC offset
+
+The noise enters before the receiver's mixer, so the IQ imbalance acts on signal plus
+noise and the DC is added last, as in :class:`aeradio.flowgraphs.channel_sim.ChannelModel`
+and the training channels of :mod:`aeradio.learning.channels`.
 """
 
 from __future__ import annotations
@@ -25,13 +32,15 @@ class Impairments:
     iq_phase_deg: float = 0.0
     dc: complex = 0.0
     delay_samples: float = 0.0
-    #: SNR of the tones after the IQ imbalance; None: no noise at all.
+    #: SNR at the receiver input: tone power over noise power, both before the receiver's IQ
+    #: imbalance (which scales circular signal and noise alike, so it is also the SNR after
+    #: it); None: no noise at all.
     snr_db: float | None = 20.0
     phase_rad: float = 0.7
 
 
 def received_signal_power(impairments: Impairments, layout: BurstLayout) -> float:
-    """Power of the impaired tones before DC and noise (the SNR and DC reference).
+    """Power of the tones after the receiver's IQ imbalance, before DC (the DC reference).
 
     A circular signal of power ``P`` has power ``P (1 + g^2) / 2`` after the IQ imbalance.
     """
@@ -55,12 +64,11 @@ def simulate_capture(
     y = imp.apply_delay(x, t.delay_samples)
     y = imp.apply_sco(y, t.sco_ppm)
     y = imp.apply_cfo(y, t.cfo_cps, t.phase_rad)
-    y = imp.apply_iq_imbalance(y, t.iq_gain_db, t.iq_phase_deg)
-    y = imp.apply_dc_offset(y, t.dc)
     if t.snr_db is not None:
-        noise_power = received_signal_power(t, layout) / 10.0 ** (t.snr_db / 10.0)
+        noise_power = layout.amplitude**2 / 10.0 ** (t.snr_db / 10.0)
         y = imp.add_awgn(y, noise_power, rng)
-    return y
+    y = imp.apply_iq_imbalance(y, t.iq_gain_db, t.iq_phase_deg)
+    return imp.apply_dc_offset(y, t.dc)
 
 
 def dc_relative(impairments: Impairments, layout: BurstLayout) -> complex:
