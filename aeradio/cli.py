@@ -1,8 +1,11 @@
 """The ``aeradio`` command.
 
-The parser lists every subcommand of the contract (../shared/DESIGN.md); each handler
+The parser lists every subcommand of the contract (docs/contracts.md); each handler
 lives next to the code it drives and is imported only when its subcommand runs, so
 ``aeradio tx`` never imports torch and ``aeradio --help`` is instant.
+
+Defaults are not typed here: they are the constants of :mod:`aeradio.core.defaults`, which
+the library uses too, and the help shows them (``%(default)s``).
 
 Errors a user can cause are :class:`~aeradio.core.errors.AeradioError`: they become one line
 on stderr and exit code 2, never a traceback.
@@ -15,6 +18,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from aeradio.core import defaults as d
 from aeradio.core.errors import AeradioError
 
 #: Exit code of every user error (bad argument, bad file, absent device), as argparse's.
@@ -69,11 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="Monte Carlo BLER of a model against ML detection")
     p.add_argument("--model", required=True, metavar="DIR")
     p.add_argument("--ebn0-db", required=True, metavar="START:STOP:STEP")
-    p.add_argument("--channel", default="awgn", help="evaluation channel (default awgn)")
+    p.add_argument("--channel", default="awgn", help="evaluation channel (default %(default)s)")
     p.add_argument("--json", default=None, metavar="FILE")
-    p.add_argument("--target-errors", type=int, default=200)
-    p.add_argument("--max-blocks", type=int, default=2_000_000)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--target-errors", type=int, default=d.DEFAULT_EVAL_TARGET_ERRORS,
+                   help="simulate each point until this many block errors (default %(default)s)")
+    p.add_argument("--max-blocks", type=int, default=d.DEFAULT_EVAL_MAX_BLOCKS,
+                   help="... or this many blocks (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.DEFAULT_EVAL_SEED,
+                   help="seed of the simulation (default %(default)s)")
     p.add_argument("--plots", default=None, metavar="DIR", help="write PNG plots here")
     p.set_defaults(handler=_handler("aeradio.apps.train:cmd_eval"))
 
@@ -85,9 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, metavar="DIR")
     _add_device_args(p)
     what = p.add_mutually_exclusive_group()
-    what.add_argument("--frames", type=int, default=None, help="test-pattern frames to send")
+    what.add_argument("--frames", type=int, default=d.DEFAULT_TX_FRAMES,
+                      help="test-pattern frames to send (default %(default)s)")
     what.add_argument("--file", default=None, metavar="PATH", help="send this file's bytes")
-    p.add_argument("--seed", type=int, default=0, help="test-pattern seed")
+    p.add_argument("--seed", type=int, default=0, help="test-pattern seed (default %(default)s)")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibrate rx output to apply")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file: recording")
     p.set_defaults(handler=_handler("aeradio.apps.tx:cmd_tx"))
@@ -101,12 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, metavar="FILE", help="write the report here")
     p.add_argument("--capture", default=None, metavar="DIR", help="record SigMF here")
     p.add_argument("--out", default=None, metavar="PATH", help="write received file data here")
-    p.add_argument("--seed", type=int, default=0, help="test-pattern seed")
+    p.add_argument("--seed", type=int, default=0, help="test-pattern seed (default %(default)s)")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibrate rx output to apply")
     p.add_argument("--dump-dir", default=None, metavar="DIR", help="write every RX stage's output here")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads of the neural receiver (default 1; 2 on a host where RX "
-                   "has both cores to itself)")
+    p.add_argument("--threads", type=int, default=d.DEFAULT_RX_THREADS,
+                   help="torch threads of the neural receiver (default %(default)s; 2 on a host where "
+                   "RX has both cores to itself)")
     p.add_argument("--constellation", default=None, metavar="FILE.npy",
                    help="save synchronized payload symbols (complex64 .npy) for plotting")
     p.set_defaults(handler=_handler("aeradio.apps.rx:cmd_rx"))
@@ -117,36 +125,45 @@ def build_parser() -> argparse.ArgumentParser:
                    help="capture directory (rx --capture), or a dataset .npz from --save-dataset")
     p.add_argument("--save-dataset", default=None, metavar="FILE", help="write the frame dataset (.npz)")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the training/validation split and the batches (default %(default)s)")
     p.add_argument("--json", default=None, metavar="FILE", help="write the report here")
     p.add_argument("--eval-captures", default=None, metavar="DIR",
                    help="a separate capture to report BLER before/after on")
-    p.add_argument("--max-epochs", type=int, default=None, help="epochs at most (default 40)")
-    p.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--validation-fraction", type=float, default=None,
-                   help="share of frames for validation (default 0.2)")
+    p.add_argument("--max-epochs", type=int, default=d.DEFAULT_FINETUNE_MAX_EPOCHS,
+                   help="epochs at most (default %(default)s)")
+    p.add_argument("--learning-rate", type=float, default=d.DEFAULT_FINETUNE_LEARNING_RATE,
+                   help="Adam learning rate (default %(default)g)")
+    p.add_argument("--validation-fraction", type=float, default=d.DEFAULT_VALIDATION_FRACTION,
+                   help="share of frames for validation (default %(default)g)")
     p.set_defaults(handler=_handler("aeradio.apps.finetune:cmd_finetune"))
 
     p = sub.add_parser("calibrate", help="measure and correct the hardware")
     cal = p.add_subparsers(dest="calibrate_command", metavar="tx|rx", required=True)
     c = cal.add_parser("tx", help="send calibration bursts")
     _add_device_args(c)
-    c.add_argument("--bursts", type=int, default=20, help="bursts to send (default 20)")
+    c.add_argument("--bursts", type=int, default=d.DEFAULT_CALIBRATE_TX_BURSTS,
+                   help="bursts to send (default %(default)s)")
     c.add_argument("--overwrite", action="store_true", help="replace an existing file: recording")
     c.set_defaults(handler=_handler("aeradio.apps.calibrate:cmd_calibrate_tx"))
     c = cal.add_parser("rx", help="measure calibration bursts")
     _add_device_args(c)
     c.add_argument("--json", required=True, metavar="FILE", help="calibration file to write")
     until = c.add_mutually_exclusive_group()
-    until.add_argument("--bursts", type=int, default=10, help="bursts to capture (default 10)")
+    until.add_argument("--bursts", type=int, default=d.DEFAULT_CALIBRATE_RX_BURSTS,
+                       help="bursts to capture (default %(default)s)")
     until.add_argument("--duration-s", type=float, default=None, help="seconds of samples to capture")
-    c.add_argument("--timeout-s", type=float, default=10.0, help="give up after this long without samples")
-    c.add_argument("--target-snr-db", type=float, default=20.0, help="SNR to recommend gains for")
-    c.add_argument("--target-level-dbfs", type=float, default=None, help="RMS level to set RX gain for")
+    c.add_argument("--timeout-s", type=float, default=d.DEFAULT_CALIBRATE_TIMEOUT_S,
+                   help="give up after this long without samples (default %(default)g)")
+    c.add_argument("--target-snr-db", type=float, default=d.DEFAULT_TARGET_SNR_DB,
+                   help="SNR to recommend gains for (default %(default)g)")
+    c.add_argument("--target-level-dbfs", type=float, default=d.DEFAULT_TARGET_LEVEL_DBFS,
+                   help="RMS level to set RX gain for (default %(default)g)")
     c.add_argument("--tx-gain-db", type=float, default=None, help="TX gain calibrate tx used")
     c.add_argument("--tx-gain-range-db", default=None, metavar="LO:HI", help="TX gain range")
     c.add_argument("--rx-gain-range-db", default=None, metavar="LO:HI", help="RX gain range")
-    c.add_argument("--threshold", type=float, default=None, help="burst detection threshold (0-1)")
+    c.add_argument("--threshold", type=float, default=d.DEFAULT_DETECTION_THRESHOLD,
+                   help="burst detection threshold (0-1, default %(default)g)")
     c.set_defaults(handler=_handler("aeradio.apps.calibrate:cmd_calibrate_rx"))
 
     p = sub.add_parser("devices", help="list the radios SoapySDR finds")
@@ -184,17 +201,21 @@ def _add_channel_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dc-offset", default=None, metavar="C", help="complex, e.g. 0.01+0.02j")
     p.add_argument("--phase-noise-dbc", type=float, default=None, metavar="DBC",
                    help="Wiener phase noise level (dBc/Hz) at --phase-noise-offset-hz")
-    p.add_argument("--phase-noise-offset-hz", type=float, default=None, metavar="HZ",
-                   help="offset of --phase-noise-dbc (default 10 kHz)")
-    p.add_argument("--pa-rapp-p", type=float, default=None, help="Rapp PA smoothness (default 3)")
+    p.add_argument("--phase-noise-offset-hz", type=float, default=d.DEFAULT_PHASE_NOISE_OFFSET_HZ,
+                   metavar="HZ", help="offset of --phase-noise-dbc (default %(default)g)")
+    # None: no PA. Either option turns the PA on; the other then takes its default.
+    p.add_argument("--pa-rapp-p", type=float, default=None,
+                   help=f"Rapp PA smoothness (default {d.DEFAULT_RAPP_P:g} when the PA is on)")
     p.add_argument("--pa-backoff-db", type=float, default=None,
-                   help="PA saturation above the frames' RMS amplitude (default 6)")
+                   help="PA saturation above the frames' RMS amplitude "
+                   f"(default {d.DEFAULT_RAPP_BACKOFF_DB:g} when the PA is on)")
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--realtime", action="store_true", help="pace at the sample rate")
     pace.add_argument("--speed", type=float, default=None, help="pace at X times real time")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default %(default)s)")
     p.add_argument("--duration-s", type=float, default=None, help="stop after T seconds")
-    p.add_argument("--stats-interval-s", type=float, default=5.0, help="status log period")
+    p.add_argument("--stats-interval-s", type=float, default=d.DEFAULT_STATS_INTERVAL_S,
+                   help="status log period (default %(default)g)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,8 +29,8 @@ import numpy as np
 from aeradio.apps.device_args import device_settings
 from aeradio.calibration.bursts import BurstLayout, calibration_burst
 from aeradio.calibration.calfile import calibration_from_measurement, save_calibration
-from aeradio.calibration.detection import DEFAULT_THRESHOLD, detect_syncs
-from aeradio.calibration.gain import TARGET_LEVEL_DBFS, recommend_gains
+from aeradio.calibration.detection import detect_syncs
+from aeradio.calibration.gain import recommend_gains
 from aeradio.calibration.measure import NOISE_POWER_FLOOR, is_whole, measure_capture
 from aeradio.core.errors import CalibrationError, ConfigError, check_range
 from aeradio.radio.base import Device, DeviceSettings
@@ -161,7 +161,7 @@ def cmd_calibrate_rx(args: argparse.Namespace) -> int:
     tx_range = parse_gain_range("--tx-gain-range-db", args.tx_gain_range_db)
     rx_range = parse_gain_range("--rx-gain-range-db", args.rx_gain_range_db)
     layout = BurstLayout()
-    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    threshold = args.threshold
     check_range("--threshold", threshold, 0.05, 1.0)
     if args.duration_s is not None:
         check_range("--duration-s", args.duration_s, 1e-3, 1e6, unit="s")
@@ -199,7 +199,7 @@ def cmd_calibrate_rx(args: argparse.Namespace) -> int:
         rx_gain_db=described.get("gain_db", args.gain_db),
         tx_gain_range_db=tx_range,
         rx_gain_range_db=tuple(rx_range) if rx_range else None,
-        target_level_dbfs=TARGET_LEVEL_DBFS if args.target_level_dbfs is None else args.target_level_dbfs,
+        target_level_dbfs=args.target_level_dbfs,
     )
     device = {**described, "samples_read": got.samples_read, "samples_dropped": int(dropped)}
     cal = calibration_from_measurement(

@@ -15,7 +15,8 @@ import sys
 import numpy as np
 
 from aeradio.apps.processes import StopOnSignal
-from aeradio.core.config import DEFAULT_RAPP_BACKOFF_DB, DEFAULT_RAPP_P, RadioConfig
+from aeradio.core.config import RadioConfig
+from aeradio.core.defaults import DEFAULT_RAPP_BACKOFF_DB, DEFAULT_RAPP_P
 from aeradio.core.errors import ConfigError, check_range
 from aeradio.core.model_dir import load_link_config
 from aeradio.core.units import hz_to_cps
@@ -27,9 +28,6 @@ from aeradio.flowgraphs.channel_sim import (
     snr_db_from_ebn0_db,
 )
 from aeradio.radio.zmq_stream import zmq_address
-
-#: Phase noise offset frequency at which --phase-noise-dbc is specified by default (Hz).
-DEFAULT_PHASE_NOISE_OFFSET_HZ = 10e3
 
 
 def parse_complex(name: str, text: str) -> complex:
@@ -75,8 +73,6 @@ def settings_from_args(args: argparse.Namespace) -> ChannelSettings:
     if args.phase_noise_dbc is not None:
         check_range("--phase-noise-dbc", args.phase_noise_dbc, -200.0, 0.0, unit="dBc/Hz")
         offset_hz = args.phase_noise_offset_hz
-        if offset_hz is None:
-            offset_hz = DEFAULT_PHASE_NOISE_OFFSET_HZ
         check_range("--phase-noise-offset-hz", offset_hz, 1.0, fs / 2, unit="Hz")
         phase_noise_std = imp.phase_noise_std_per_sample(args.phase_noise_dbc, offset_hz, fs)
     use_pa = args.pa_rapp_p is not None or args.pa_backoff_db is not None

@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 from aeradio.core.atomic import write_json_atomic
-from aeradio.learning.dataset import DEFAULT_VALIDATION_FRACTION
 from aeradio.learning.finetune import FinetuneSettings, finetune_model
 
 
@@ -21,16 +20,14 @@ def _line(name: str, before: dict[str, Any], after: dict[str, Any]) -> str:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     """``aeradio finetune --model DIR --captures DIR --out DIR2 [--json FILE] [--eval-captures DIR]``."""
-    overrides = {k: getattr(args, k, None) for k in ("max_epochs", "learning_rate")}
-    settings = FinetuneSettings(**{k: v for k, v in overrides.items() if v is not None})
-    fraction = getattr(args, "validation_fraction", None)
+    settings = FinetuneSettings(learning_rate=args.learning_rate, max_epochs=args.max_epochs)
     report = finetune_model(
         args.model,
         args.captures,
         args.out,
         seed=args.seed,
         settings=settings,
-        validation_fraction=DEFAULT_VALIDATION_FRACTION if fraction is None else fraction,
+        validation_fraction=args.validation_fraction,
         eval_captures=getattr(args, "eval_captures", None),
         dataset_out=getattr(args, "save_dataset", None),
         log=lambda msg: print(f"aeradio finetune: {msg}", file=sys.stderr),

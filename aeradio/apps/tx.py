@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from aeradio.apps.device_args import device_settings, load_args_calibration, open_args_device
+from aeradio.core.defaults import DEFAULT_TX_FRAMES
 from aeradio.core.errors import ConfigError
 from aeradio.flowgraphs.tx_chain import TxChain
 
 #: Frames modulated per device write.
 TX_FRAMES_PER_WRITE = 64
-#: Test-pattern frames sent when neither --frames nor --file is given.
-DEFAULT_TX_FRAMES = 100
 
 
 def cmd_tx(args: argparse.Namespace) -> int:

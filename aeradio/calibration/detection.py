@@ -23,11 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from aeradio.calibration.bursts import BurstLayout, sync_sequence
+from aeradio.core.defaults import DEFAULT_DETECTION_THRESHOLD
 
 #: Length of the correlation segments (sets the CFO tolerance, see the module docstring).
 SEGMENT_SAMPLES = 16
-#: Default detection threshold on the normalized metric (a burst at 0 dB SNR scores 0.5).
-DEFAULT_THRESHOLD = 0.4
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ def sync_metric(x: np.ndarray, layout: BurstLayout) -> tuple[np.ndarray, np.ndar
 
 
 def detect_syncs(
-    x: np.ndarray, layout: BurstLayout, threshold: float = DEFAULT_THRESHOLD
+    x: np.ndarray, layout: BurstLayout, threshold: float = DEFAULT_DETECTION_THRESHOLD
 ) -> list[SyncDetection]:
     """All sync sequences in ``x`` (``[num_samples]`` complex), in order of arrival.
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Default RMS level of the received signal at the ADC (dB full scale): 15 dB of headroom.
-TARGET_LEVEL_DBFS = -15.0
+from aeradio.core.defaults import DEFAULT_TARGET_LEVEL_DBFS
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ def recommend_gains(
     rx_gain_db: float | None = None,
     tx_gain_range_db: tuple[float, float] | None = None,
     rx_gain_range_db: tuple[float, float] | None = None,
-    target_level_dbfs: float = TARGET_LEVEL_DBFS,
+    target_level_dbfs: float = DEFAULT_TARGET_LEVEL_DBFS,
 ) -> GainRecommendation:
     """Recommend TX/RX gains for ``target_snr_db`` from the SNR measured now (all in dB)."""
     tx_change = _bounded_change(target_snr_db - snr_db, tx_gain_db, tx_gain_range_db)

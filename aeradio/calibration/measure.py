@@ -30,10 +30,11 @@ import numpy as np
 
 from aeradio.calibration.bursts import BurstLayout, sync_sequence
 from aeradio.calibration.corrections import correct_cfo, correct_iq_imbalance
-from aeradio.calibration.detection import DEFAULT_THRESHOLD, detect_syncs, sync_metric
+from aeradio.calibration.detection import detect_syncs, sync_metric
 from aeradio.calibration.iq import estimate_iq_imbalance, iq_moments
 from aeradio.calibration.timing import estimate_circular_delay
 from aeradio.calibration.tone import estimate_tone_cps
+from aeradio.core.defaults import DEFAULT_DETECTION_THRESHOLD
 from aeradio.core.errors import CalibrationError
 
 #: Largest sample-clock offset the segment guards allow for (ppm).
@@ -188,7 +189,7 @@ def measure_capture(
     x: np.ndarray,
     layout: BurstLayout | None = None,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float = DEFAULT_DETECTION_THRESHOLD,
     stream_start_index: int = 0,
 ) -> CaptureMeasurement:
     """Detect the calibration bursts of ``x`` and combine their estimates.

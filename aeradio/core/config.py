@@ -11,7 +11,8 @@ Sections (TOML tables) and their dataclasses:
 - ``[radio]`` -> :class:`RadioConfig`: sample rate, pulse shape.
 - ``[frame]`` -> :class:`FrameConfig`: preamble, header, pilots, payload blocks.
 
-Defaults are defined here once; the CLI and the TOML files reuse them.
+Defaults are defined here once (those the CLI shows too in :mod:`aeradio.core.defaults`);
+a TOML file states only what differs from them.
 
 >>> cfg = LinkConfig.from_dict({"model": {"k": 2, "n": 1}})
 >>> cfg.model.M, cfg.model.rate
@@ -27,15 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from aeradio.core.defaults import DEFAULT_RAPP_BACKOFF_DB, DEFAULT_RAPP_P
 from aeradio.core.errors import ConfigError, check_range
 
 #: Names of the differentiable training channels; composed with '+' (e.g. "awgn+phase").
 CHANNEL_NAMES = ("awgn", "phase", "cfo", "rayleigh", "multipath", "iq", "rapp", "phasenoise")
-
-#: Rapp PA smoothness p, used by training (``training.rapp_p``) and the channel simulator.
-DEFAULT_RAPP_P = 3.0
-#: Rapp PA saturation above the RMS amplitude of the signal (dB), likewise.
-DEFAULT_RAPP_BACKOFF_DB = 6.0
 
 #: Learning-rate schedules of :class:`TrainingConfig`.
 LR_SCHEDULES = ("cosine", "constant")

@@ -56,8 +56,8 @@ from typing import Protocol
 
 import numpy as np
 
-from aeradio.core.config import DEFAULT_RAPP_BACKOFF_DB
 from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.defaults import DEFAULT_RAPP_BACKOFF_DB, DEFAULT_STATS_INTERVAL_S
 from aeradio.core.errors import ConfigError, DeviceError, StreamError, check_range
 from aeradio.dsp import impairments as imp
 from aeradio.radio.zmq_stream import (  # pyzmq itself is imported when a socket opens
@@ -546,7 +546,7 @@ class ChannelSimulator:
         should_stop: Callable[[], bool],
         *,
         duration_s: float | None = None,
-        stats_interval_s: float = 5.0,
+        stats_interval_s: float = DEFAULT_STATS_INTERVAL_S,
         noise_power: float = 0.0,
     ) -> None:
         """Stream until ``should_stop()`` or ``duration_s`` elapsed."""

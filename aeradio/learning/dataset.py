@@ -32,6 +32,7 @@ import numpy as np
 from aeradio.core.atomic import write_atomic
 from aeradio.core.config import LinkConfig
 from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.defaults import DEFAULT_VALIDATION_FRACTION
 from aeradio.core.errors import CaptureFormatError, ConfigError
 from aeradio.dsp.framing import PAYLOAD_TEST_PATTERN, pattern_messages
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
@@ -45,8 +46,6 @@ from aeradio.radio.sigmf_file import SigmfFileDevice
 
 #: Samples read per RX chain call when scanning a recording.
 READ_SAMPLES = 1 << 18
-#: Default fraction of the frames kept for validation.
-DEFAULT_VALIDATION_FRACTION = 0.2
 #: How to finish a recording a crash left partial.
 RECOVER_HINT = "aeradio.radio.capture.recover_partial"
 #: Dataset file format version (``info["format"]``).

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from aeradio.core.config import LinkConfig, TrainingConfig, parse_channel_spec
+from aeradio.core.defaults import DEFAULT_EVAL_MAX_BLOCKS, DEFAULT_EVAL_SEED, DEFAULT_EVAL_TARGET_ERRORS
 from aeradio.core.errors import ConfigError
 from aeradio.core.units import noise_var_per_real
 from aeradio.dsp.detection import ml_detect
@@ -65,8 +66,8 @@ def simulate_lut(
     *,
     channel: str = "awgn",
     channel_params: TrainingConfig | None = None,
-    target_errors: int = 200,
-    max_blocks: int = 2_000_000,
+    target_errors: int = DEFAULT_EVAL_TARGET_ERRORS,
+    max_blocks: int = DEFAULT_EVAL_MAX_BLOCKS,
     generator: torch.Generator,
     batch_blocks: int = BATCH_BLOCKS,
 ) -> dict[str, dict[str, Any]]:
@@ -120,8 +121,8 @@ def simulate_bler(
     ebn0_db: float,
     channel: str = "awgn",
     *,
-    target_errors: int = 200,
-    max_blocks: int = 2_000_000,
+    target_errors: int = DEFAULT_EVAL_TARGET_ERRORS,
+    max_blocks: int = DEFAULT_EVAL_MAX_BLOCKS,
     seed: int = 0,
     ml: bool = True,
 ) -> dict[str, Any]:
@@ -185,9 +186,9 @@ def sweep_model(
     ebn0_db: Sequence[float],
     channel: str = "awgn",
     *,
-    target_errors: int = 200,
-    max_blocks: int = 2_000_000,
-    seed: int = 1,
+    target_errors: int = DEFAULT_EVAL_TARGET_ERRORS,
+    max_blocks: int = DEFAULT_EVAL_MAX_BLOCKS,
+    seed: int = DEFAULT_EVAL_SEED,
 ) -> dict[str, Any]:
     """BLER curve of a model: the ``aeradio eval --json`` document (DESIGN.md)."""
     from aeradio.core.model_dir import load_lut

@@ -29,6 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from aeradio.core.defaults import (
+    DEFAULT_FINETUNE_LEARNING_RATE,
+    DEFAULT_FINETUNE_MAX_EPOCHS,
+    DEFAULT_VALIDATION_FRACTION,
+)
 from aeradio.core.errors import CaptureFormatError, ConfigError, check_range
 from aeradio.core.model_dir import (
     check_output_dir,
@@ -39,7 +44,7 @@ from aeradio.core.model_dir import (
     save_model,
     sha256_file,
 )
-from aeradio.learning.dataset import DEFAULT_VALIDATION_FRACTION, FrameDataset, build_dataset
+from aeradio.learning.dataset import FrameDataset, build_dataset
 from aeradio.learning.inference import load_receiver
 from aeradio.learning.receiver import NeuralReceiver
 from aeradio.learning.training import receiver_step, torch_threads
@@ -52,12 +57,12 @@ EVAL_BATCH = 65536
 class FinetuneSettings:
     """Optimizer and stopping rule of receiver fine-tuning."""
 
-    learning_rate: float = 1e-3
+    learning_rate: float = DEFAULT_FINETUNE_LEARNING_RATE
     batch_size: int = 512
     #: Gradient steps between validation checks (one "epoch" here; batches are drawn from
     #: successive shuffles of the training blocks, so small datasets still train).
     epoch_steps: int = 100
-    max_epochs: int = 40
+    max_epochs: int = DEFAULT_FINETUNE_MAX_EPOCHS
     #: Stop after this many epochs without a better validation BLER.
     patience: int = 6
     weight_decay: float = 0.0

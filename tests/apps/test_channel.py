@@ -8,7 +8,8 @@ import pytest
 from aeradio.apps import channel as channel_cmd
 from aeradio.apps.channel import settings_from_args
 from aeradio.cli import build_parser
-from aeradio.core.config import DEFAULT_RAPP_P, LinkConfig
+from aeradio.core.config import LinkConfig
+from aeradio.core.defaults import DEFAULT_RAPP_P
 from aeradio.core.errors import ConfigError
 from aeradio.dsp import impairments as imp
 from aeradio.flowgraphs import channel_sim as cs

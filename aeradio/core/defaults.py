@@ -1,0 +1,62 @@
+"""Defaults of the commands, defined once: the library uses them and the CLI shows them.
+
+Each constant is the default of a library function or settings class (named next to it)
+and of the ``aeradio`` option that sets it; ``aeradio CMD --help`` prints it from here
+(gr-digital's ``[default=%default]`` habit), so help, API and behaviour cannot drift.
+This module imports nothing: :mod:`aeradio.cli` reads it without importing numpy or
+torch, and ``aeradio --help`` stays instant. Defaults of the link configuration (the
+TOML sections, ``model.json``) are the fields of :mod:`aeradio.core.config`, but for the
+few shown by the CLI too, defined here.
+"""
+
+# ---- the Rapp PA: training (training.rapp_p, training.rapp_backoff_db) and aeradio channel
+#: Rapp PA smoothness p.
+DEFAULT_RAPP_P = 3.0
+#: Rapp PA saturation above the RMS amplitude of the signal (dB).
+DEFAULT_RAPP_BACKOFF_DB = 6.0
+
+# ---- aeradio eval: aeradio.learning.evaluate.sweep_model / simulate_lut ------------------
+#: Monte Carlo runs until every decoder has seen this many block errors ...
+DEFAULT_EVAL_TARGET_ERRORS = 200
+#: ... or this many blocks were sent.
+DEFAULT_EVAL_MAX_BLOCKS = 2_000_000
+#: Seed of the evaluation's torch generator.
+DEFAULT_EVAL_SEED = 1
+
+# ---- aeradio tx: aeradio.apps.tx ---------------------------------------------------------
+#: Test-pattern frames sent when neither --frames nor --file is given.
+DEFAULT_TX_FRAMES = 100
+
+# ---- aeradio rx: aeradio.apps.rx ---------------------------------------------------------
+#: Torch threads of the neural receiver (one: why in :func:`aeradio.apps.rx.cmd_rx`).
+DEFAULT_RX_THREADS = 1
+
+# ---- aeradio finetune: aeradio.learning.finetune.FinetuneSettings, learning.dataset ------
+#: Adam learning rate of receiver fine-tuning.
+DEFAULT_FINETUNE_LEARNING_RATE = 1e-3
+#: Epochs (validation checks) at most.
+DEFAULT_FINETUNE_MAX_EPOCHS = 40
+#: Fraction of the captured frames kept for validation (never trained on).
+DEFAULT_VALIDATION_FRACTION = 0.2
+
+# ---- aeradio channel: aeradio.apps.channel, aeradio.flowgraphs.channel_sim ----------------
+#: Offset frequency at which --phase-noise-dbc is specified (Hz).
+DEFAULT_PHASE_NOISE_OFFSET_HZ = 10e3
+#: Period of the channel simulator's status line (s).
+DEFAULT_STATS_INTERVAL_S = 5.0
+
+# ---- aeradio calibrate: aeradio.apps.calibrate, aeradio.calibration ----------------------
+#: Calibration bursts ``calibrate tx`` sends.
+DEFAULT_CALIBRATE_TX_BURSTS = 20
+#: Whole bursts ``calibrate rx`` waits for (fewer than TX sends: it may start late).
+DEFAULT_CALIBRATE_RX_BURSTS = 10
+#: ``calibrate rx`` gives up after this long without a new burst or any sample (s).
+DEFAULT_CALIBRATE_TIMEOUT_S = 10.0
+#: SNR the gain recommendation aims at (dB), :func:`aeradio.calibration.gain.recommend_gains`.
+DEFAULT_TARGET_SNR_DB = 20.0
+#: RMS level of the received signal at the ADC the RX gain is set for (dBFS): 15 dB of
+#: headroom for the peaks.
+DEFAULT_TARGET_LEVEL_DBFS = -15.0
+#: Burst detection threshold on the normalized sync metric (a burst at 0 dB SNR scores 0.5),
+#: :mod:`aeradio.calibration.detection`.
+DEFAULT_DETECTION_THRESHOLD = 0.4
