@@ -1,6 +1,6 @@
 """The calibration file: versioned JSON written by ``calibrate rx``, read by ``tx``/``rx``.
 
-Keys (DESIGN.md): ``format_version``, ``sample_rate_hz``, ``center_freq_hz``, ``cfo_hz``,
+Keys (docs/contracts.md): ``format_version``, ``sample_rate_hz``, ``center_freq_hz``, ``cfo_hz``,
 ``cfo_ppm`` (of the center frequency; null when it is unknown), ``sco_ppm``,
 ``iq_gain_db``, ``iq_phase_deg``, ``dc_offset`` (``[re, im]`` relative to the signal RMS),
 ``snr_db``, ``noise_floor_dbfs``, ``delay_samples``; also ``signal_rms_dbfs`` (so the DC

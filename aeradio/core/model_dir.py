@@ -1,4 +1,4 @@
-"""The model directory of DESIGN.md, readable without torch.
+"""The model directory of docs/contracts.md, readable without torch.
 
 ``DIR/model.json``: format version, the link configuration (``LinkConfig.to_dict()``),
 k, n, M, and the sha256 of each weight file; ``DIR/tx_lut.npy``: the LUT ``[M, n]``

@@ -1,6 +1,6 @@
 """Conversions at the edges: dB, Eb/N0 under the project's energy convention, Hz <-> cps.
 
-Convention (DESIGN.md): E|x_i|^2 = 1 per complex channel use, R = k/n bits per use,
+Convention (docs/contracts.md): E|x_i|^2 = 1 per complex channel use, R = k/n bits per use,
 noise variance per real component = 1 / (2 R Eb/N0), Es/N0 = R Eb/N0.
 
 >>> round(noise_var_per_real(6.0, rate=2.0), 6)   # QPSK at Eb/N0 = 6 dB

@@ -5,6 +5,9 @@ the calibration tests, so all three agree on what each impairment means. Each fu
 takes ``x: [..., num_samples] complex`` and returns the same shape as complex64 unless
 noted; randomness only comes from the ``rng`` argument.
 
+They act in the project's one physical order, docs/impairments.md (TX, the air and the
+clocks, thermal noise at the receiver input, then the receiver's IQ imbalance and DC).
+
 Models (the calibration estimates their parameters under the same definitions):
 
 - CFO: ``y[n] = x[n] exp(j (2 pi cfo_cps (n + start_index) + phase_rad))``.

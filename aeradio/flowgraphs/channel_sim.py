@@ -7,6 +7,8 @@ what TX sends into what a receiver would see, block after block:
     Rapp PA -> multipath -> delay and sample-clock offset (resampling) -> CFO
     -> phase noise -> AWGN -> receiver IQ imbalance -> DC offset
 
+(the project's one impairment order, docs/impairments.md).
+
 A loopback on one machine (three terminals)::
 
     aeradio channel --tx zmq:tcp://127.0.0.1:5555 --rx zmq:tcp://127.0.0.1:5556 \\
@@ -39,7 +41,7 @@ non-zero TX samples, which checks the assumption.
 ``--ebn0-db E`` needs ``--model DIR`` for the code rate ``R = k/n`` bits per complex
 channel use (one channel use = one symbol). The matched filter of unit energy turns
 per-sample noise of power ``N`` into noise of power ``N`` per symbol, so
-``Es/N0 = 1 / N`` and, with the convention of DESIGN.md, ``Es/N0 = R Eb/N0``:
+``Es/N0 = 1 / N`` and, with the convention of docs/contracts.md, ``Es/N0 = R Eb/N0``:
 ``N = 1 / (R 10^(E/10))``, i.e. ``SNR_dB = Eb/N0_dB + 10 log10(R) - 10 log10(sps)``
 (preamble, header and pilots not counted as information bits).
 

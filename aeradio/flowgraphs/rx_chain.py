@@ -471,7 +471,7 @@ class RxChain:
         return []
 
     def report(self, sample_rate_hz: float, frames_expected: int | None = None) -> dict[str, object]:
-        """The ``rx --json`` report (DESIGN.md keys and a few more)."""
+        """The ``rx --json`` report (its keys: docs/contracts.md)."""
         s = self.stats
         if frames_expected is None and s.seq_min is not None and s.seq_max is not None:
             frames_expected = s.seq_max - s.seq_min + 1

@@ -1,4 +1,4 @@
-"""Classical baselines under the project's energy convention (DESIGN.md).
+"""Classical baselines under the project's energy convention (docs/contracts.md).
 
 E|x|^2 = 1 per complex channel use, noise variance per real component 1 / (2 R Eb/N0).
 Each baseline is a LUT (so Monte Carlo reuses :func:`~aeradio.dsp.detection.ml_detect`)

@@ -5,11 +5,12 @@ Every stage maps ``x: [B, n] complex64`` (one row = one block of n channel uses)
 same shape; randomness comes only from the ``generator`` argument. A channel spec such as
 ``"awgn+phase+iq"`` is composed in a fixed physical order, whatever the order of the names:
 TX PA (``rapp``), propagation (``rayleigh``, ``multipath``), oscillators (``phase``,
-``cfo``, ``phasenoise``), thermal noise (``awgn``), RX mixer (``iq``).
+``cfo``, ``phasenoise``), thermal noise (``awgn``), RX mixer (``iq``): the project's one
+impairment order (docs/impairments.md), as in the channel simulator and the calibration.
 
 Per-block parameters (ranges from :class:`~aeradio.core.config.TrainingConfig`):
 
-- ``awgn``: noise variance per real component ``noise_var[b]`` (from Eb/N0, DESIGN.md).
+- ``awgn``: noise variance per real component ``noise_var[b]`` (from Eb/N0, docs/contracts.md).
 - ``phase``: ``x exp(j theta)``, theta ~ U[0, 2 pi).
 - ``cfo``: ``x[i] exp(j 2 pi f i)``, f ~ U[-cfo_cps_max, cfo_cps_max] cycles/symbol
   (``apply_cfo`` with zero phase and start index).

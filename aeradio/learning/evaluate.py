@@ -73,7 +73,7 @@ def simulate_lut(
 ) -> dict[str, dict[str, Any]]:
     """Send random rows of ``lut [M, n]`` through ``channel`` at ``ebn0_db``; score each decoder.
 
-    ``rate``: bits per complex channel use (sets the noise per the DESIGN.md convention).
+    ``rate``: bits per complex channel use (sets the noise per the convention of docs/contracts.md).
     Returns ``{decoder: {blocks, errors, bler, bler_ci, bit_errors, ber}}``; BLER is also
     the symbol error rate of the M-ary alphabet.
     """
@@ -190,7 +190,7 @@ def sweep_model(
     max_blocks: int = DEFAULT_EVAL_MAX_BLOCKS,
     seed: int = DEFAULT_EVAL_SEED,
 ) -> dict[str, Any]:
-    """BLER curve of a model: the ``aeradio eval --json`` document (DESIGN.md)."""
+    """BLER curve of a model: the ``aeradio eval --json`` document (docs/contracts.md)."""
     from aeradio.core.model_dir import load_lut
     from aeradio.learning.inference import ReceiverRuntime
 
@@ -207,7 +207,7 @@ def sweep_model(
 
 
 def curve_document(config: LinkConfig, channel: str, points: list[dict[str, Any]]) -> dict[str, Any]:
-    """Columns per DESIGN.md: ebn0_db, bler, ml_bler, blocks, errors (+ CIs, SER, BER)."""
+    """Columns per docs/contracts.md: ebn0_db, bler, ml_bler, blocks, errors (+ CIs, SER, BER)."""
 
     def col(key: str, field: str) -> list[Any]:
         return [p[key][field] if p[key] is not None else None for p in points]

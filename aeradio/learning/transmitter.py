@@ -2,7 +2,7 @@
 
 The embedding is normalized deterministically over the whole table (never with batch
 statistics), so the LUT used in training is the LUT deployed: mean over rows of
-``sum |x|^2 / n`` is 1, i.e. unit energy per complex channel use (DESIGN.md).
+``sum |x|^2 / n`` is 1, i.e. unit energy per complex channel use (docs/contracts.md).
 
 - ``"average"``: scale the table to mean energy 1.
 - ``"peak"``: additionally keep every amplitude at most ``peak_amplitude`` (a PAPR limit):

@@ -1,4 +1,4 @@
-"""Open a :class:`~aeradio.radio.base.Device` from a device URI (DESIGN.md "Device URIs").
+"""Open a :class:`~aeradio.radio.base.Device` from a device URI (docs/contracts.md, "Device URIs").
 
 - ``soapy:ARGS`` (``soapy:driver=uhd,serial=...``, ``soapy:driver=hackrf``): a SoapySDR radio;
 - ``zmq:tcp://HOST:PORT``: a ZMQ sample stream; TX connects a PUSH socket to the channel's

@@ -1,6 +1,6 @@
 """ZMQ sample streams in the GNU Radio gr-zeromq wire format, and the ZMQ devices.
 
-Wire format (DESIGN.md, gr-zeromq ``lib/tag_headers.cc``): each message is one part, the
+Wire format (docs/contracts.md, gr-zeromq ``lib/tag_headers.cc``): each message is one part, the
 tag header followed by raw interleaved little-endian float32 I/Q samples::
 
     offset 0  uint16  magic 0x5FF0

@@ -1,4 +1,4 @@
-"""Baselines against DESIGN.md's reference table and their own exact formulas."""
+"""Baselines against the reference table of docs/contracts.md and their own exact formulas."""
 
 import numpy as np
 import pytest
