@@ -5,7 +5,7 @@ lives next to the code it drives and is imported only when its subcommand runs, 
 ``aeradio tx`` never imports torch and ``aeradio --help`` is instant.
 
 Defaults are not typed here: they are the constants of :mod:`aeradio.core.defaults`, which
-the library uses too, and the help shows them (``%(default)s``).
+the library uses too, and :class:`DefaultsHelpFormatter` appends them to every option's help.
 
 Errors a user can cause are :class:`~aeradio.core.errors.AeradioError`: they become one line
 on stderr and exit code 2, never a traceback.
@@ -25,6 +25,29 @@ from aeradio.core.errors import AeradioError
 EXIT_USAGE = 2
 #: Exit code after Ctrl-C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Appends each option's default to its help text (gr-digital's ``[default=%default]``).
+
+    As :class:`argparse.ArgumentDefaultsHelpFormatter`, but options with nothing to default
+    to (None, flags) say nothing, floats print as ``%g``, and a help text that places
+    ``%(default)`` itself is left alone.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        nothing = default is None or default is False or default is argparse.SUPPRESS
+        if nothing or not action.option_strings or "%(default)" in text:
+            return text
+        shown = "%(default)g" if isinstance(default, float) else "%(default)s"
+        return f"{text} (default {shown})" if text else f"default {shown}"
+
+
+def _command(sub: argparse._SubParsersAction, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A subcommand's parser, its help showing the defaults."""
+    return sub.add_parser(name, help=help_text, formatter_class=DefaultsHelpFormatter)
 
 
 def _handler(spec: str) -> Callable[[argparse.Namespace], int | None]:
@@ -61,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aeradio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("train", help="train an autoencoder and write a model directory")
+    p = _command(sub, "train", "train an autoencoder and write a model directory")
     p.add_argument("--config", required=True, metavar="FILE", help="link config (TOML)")
     p.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
     p.add_argument("--seed", type=int, default=None, help="overrides training.seed")
@@ -70,37 +93,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_handler("aeradio.apps.train:cmd_train"))
 
-    p = sub.add_parser("eval", help="Monte Carlo BLER of a model against ML detection")
+    p = _command(sub, "eval", "Monte Carlo BLER of a model against ML detection")
     p.add_argument("--model", required=True, metavar="DIR")
     p.add_argument("--ebn0-db", required=True, metavar="START:STOP:STEP")
-    p.add_argument("--channel", default="awgn", help="evaluation channel (default %(default)s)")
+    p.add_argument("--channel", default="awgn", help="evaluation channel")
     p.add_argument("--json", default=None, metavar="FILE")
     p.add_argument("--target-errors", type=int, default=d.DEFAULT_EVAL_TARGET_ERRORS,
-                   help="simulate each point until this many block errors (default %(default)s)")
+                   help="simulate each point until this many block errors")
     p.add_argument("--max-blocks", type=int, default=d.DEFAULT_EVAL_MAX_BLOCKS,
-                   help="... or this many blocks (default %(default)s)")
-    p.add_argument("--seed", type=int, default=d.DEFAULT_EVAL_SEED,
-                   help="seed of the simulation (default %(default)s)")
+                   help="... or this many blocks")
+    p.add_argument("--seed", type=int, default=d.DEFAULT_EVAL_SEED, help="seed of the simulation")
     p.add_argument("--plots", default=None, metavar="DIR", help="write PNG plots here")
     p.set_defaults(handler=_handler("aeradio.apps.train:cmd_eval"))
 
-    p = sub.add_parser("channel", help="the ZMQ loopback channel simulator")
+    p = _command(sub, "channel", "the ZMQ loopback channel simulator")
     p.set_defaults(handler=_handler("aeradio.apps.channel:cmd_channel"))
     _add_channel_args(p)
 
-    p = sub.add_parser("tx", help="transmit frames (test pattern or a file)")
+    p = _command(sub, "tx", "transmit frames (test pattern or a file)")
     p.add_argument("--model", required=True, metavar="DIR")
     _add_device_args(p)
     what = p.add_mutually_exclusive_group()
-    what.add_argument("--frames", type=int, default=d.DEFAULT_TX_FRAMES,
-                      help="test-pattern frames to send (default %(default)s)")
+    what.add_argument("--frames", type=int, default=d.DEFAULT_TX_FRAMES, help="test-pattern frames to send")
     what.add_argument("--file", default=None, metavar="PATH", help="send this file's bytes")
-    p.add_argument("--seed", type=int, default=0, help="test-pattern seed (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="test-pattern seed")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibrate rx output to apply")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file: recording")
     p.set_defaults(handler=_handler("aeradio.apps.tx:cmd_tx"))
 
-    p = sub.add_parser("rx", help="receive and decode frames")
+    p = _command(sub, "rx", "receive and decode frames")
     p.add_argument("--model", required=True, metavar="DIR")
     _add_device_args(p)
     until = p.add_mutually_exclusive_group()
@@ -109,71 +130,67 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, metavar="FILE", help="write the report here")
     p.add_argument("--capture", default=None, metavar="DIR", help="record SigMF here")
     p.add_argument("--out", default=None, metavar="PATH", help="write received file data here")
-    p.add_argument("--seed", type=int, default=0, help="test-pattern seed (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="test-pattern seed")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibrate rx output to apply")
     p.add_argument("--dump-dir", default=None, metavar="DIR", help="write every RX stage's output here")
     p.add_argument("--threads", type=int, default=d.DEFAULT_RX_THREADS,
-                   help="torch threads of the neural receiver (default %(default)s; 2 on a host where "
-                   "RX has both cores to itself)")
+                   help="torch threads of the neural receiver; 2 on a host where RX has both cores")
     p.add_argument("--constellation", default=None, metavar="FILE.npy",
                    help="save synchronized payload symbols (complex64 .npy) for plotting")
     p.set_defaults(handler=_handler("aeradio.apps.rx:cmd_rx"))
 
-    p = sub.add_parser("finetune", help="fine-tune the receiver on captured frames")
+    p = _command(sub, "finetune", "fine-tune the receiver on captured frames")
     p.add_argument("--model", required=True, metavar="DIR")
     p.add_argument("--captures", required=True, metavar="DIR",
                    help="capture directory (rx --capture), or a dataset .npz from --save-dataset")
     p.add_argument("--save-dataset", default=None, metavar="FILE", help="write the frame dataset (.npz)")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--seed", type=int, default=0,
-                   help="seed of the training/validation split and the batches (default %(default)s)")
+                   help="seed of the training/validation split and the batches")
     p.add_argument("--json", default=None, metavar="FILE", help="write the report here")
     p.add_argument("--eval-captures", default=None, metavar="DIR",
                    help="a separate capture to report BLER before/after on")
-    p.add_argument("--max-epochs", type=int, default=d.DEFAULT_FINETUNE_MAX_EPOCHS,
-                   help="epochs at most (default %(default)s)")
+    p.add_argument("--max-epochs", type=int, default=d.DEFAULT_FINETUNE_MAX_EPOCHS, help="epochs at most")
     p.add_argument("--learning-rate", type=float, default=d.DEFAULT_FINETUNE_LEARNING_RATE,
-                   help="Adam learning rate (default %(default)g)")
+                   help="Adam learning rate")
     p.add_argument("--validation-fraction", type=float, default=d.DEFAULT_VALIDATION_FRACTION,
-                   help="share of frames for validation (default %(default)g)")
+                   help="share of frames for validation")
     p.set_defaults(handler=_handler("aeradio.apps.finetune:cmd_finetune"))
 
-    p = sub.add_parser("calibrate", help="measure and correct the hardware")
+    p = _command(sub, "calibrate", "measure and correct the hardware")
     cal = p.add_subparsers(dest="calibrate_command", metavar="tx|rx", required=True)
-    c = cal.add_parser("tx", help="send calibration bursts")
+    c = _command(cal, "tx", "send calibration bursts")
     _add_device_args(c)
-    c.add_argument("--bursts", type=int, default=d.DEFAULT_CALIBRATE_TX_BURSTS,
-                   help="bursts to send (default %(default)s)")
+    c.add_argument("--bursts", type=int, default=d.DEFAULT_CALIBRATE_TX_BURSTS, help="bursts to send")
     c.add_argument("--overwrite", action="store_true", help="replace an existing file: recording")
     c.set_defaults(handler=_handler("aeradio.apps.calibrate:cmd_calibrate_tx"))
-    c = cal.add_parser("rx", help="measure calibration bursts")
+    c = _command(cal, "rx", "measure calibration bursts")
     _add_device_args(c)
     c.add_argument("--json", required=True, metavar="FILE", help="calibration file to write")
     until = c.add_mutually_exclusive_group()
-    until.add_argument("--bursts", type=int, default=d.DEFAULT_CALIBRATE_RX_BURSTS,
-                       help="bursts to capture (default %(default)s)")
+    until.add_argument("--bursts", type=int, default=d.DEFAULT_CALIBRATE_RX_BURSTS, help="bursts to capture")
     until.add_argument("--duration-s", type=float, default=None, help="seconds of samples to capture")
     c.add_argument("--timeout-s", type=float, default=d.DEFAULT_CALIBRATE_TIMEOUT_S,
-                   help="give up after this long without samples (default %(default)g)")
+                   help="give up after this long without samples")
     c.add_argument("--target-snr-db", type=float, default=d.DEFAULT_TARGET_SNR_DB,
-                   help="SNR to recommend gains for (default %(default)g)")
+                   help="SNR to recommend gains for")
     c.add_argument("--target-level-dbfs", type=float, default=d.DEFAULT_TARGET_LEVEL_DBFS,
-                   help="RMS level to set RX gain for (default %(default)g)")
+                   help="RMS level to set RX gain for")
     c.add_argument("--tx-gain-db", type=float, default=None, help="TX gain calibrate tx used")
     c.add_argument("--tx-gain-range-db", default=None, metavar="LO:HI", help="TX gain range")
     c.add_argument("--rx-gain-range-db", default=None, metavar="LO:HI", help="RX gain range")
     c.add_argument("--threshold", type=float, default=d.DEFAULT_DETECTION_THRESHOLD,
-                   help="burst detection threshold (0-1, default %(default)g)")
+                   help="burst detection threshold (0-1)")
     c.set_defaults(handler=_handler("aeradio.apps.calibrate:cmd_calibrate_rx"))
 
-    p = sub.add_parser("devices", help="list the radios SoapySDR finds")
+    p = _command(sub, "devices", "list the radios SoapySDR finds")
     p.set_defaults(handler=_handler("aeradio.apps.devices:cmd_devices"))
 
-    p = sub.add_parser("demo", help="the whole link on the loopback simulator")
+    p = _command(sub, "demo", "the whole link on the loopback simulator")
     p.add_argument("--out", default="demo-out", metavar="DIR", help="plots and reports")
     p.set_defaults(handler=_handler("aeradio.apps.demo:cmd_demo"))
 
-    p = sub.add_parser("bench", help="the benchmark harness")
+    p = _command(sub, "bench", "the benchmark harness")
     p.add_argument("--json", default=None, metavar="FILE")
     p.add_argument("--only", default=None, help="comma-separated benchmark names")
     p.set_defaults(handler=_handler("aeradio.apps.bench:cmd_bench"))
@@ -183,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_channel_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tx", required=True, metavar="URI", help="where TX pushes (we PULL)")
     p.add_argument("--rx", required=True, metavar="URI", help="where RX subscribes (we PUB)")
-    p.add_argument("--sample-rate-hz", type=float, required=True)
+    p.add_argument("--sample-rate-hz", type=float, required=True, help="sample rate (S/s)")
     snr = p.add_mutually_exclusive_group()
     snr.add_argument("--snr-db", type=float, default=None,
                      help="frame power (1/sps) over noise power per sample, full band")
@@ -192,17 +209,17 @@ def _add_channel_args(p: argparse.ArgumentParser) -> None:
                    help="code rate (for --ebn0-db) and samples per symbol of the link")
     p.add_argument("--samples-per-symbol", type=int, default=None, metavar="SPS",
                    help="without --model: TX samples have power 1/SPS during frames")
-    p.add_argument("--cfo-hz", type=float, default=0.0)
-    p.add_argument("--sco-ppm", type=float, default=0.0, help="sample-clock offset (resampling)")
-    p.add_argument("--delay-samples", type=float, default=0.0, help="fractional delay")
+    p.add_argument("--cfo-hz", type=float, default=0.0, help="carrier frequency offset (Hz)")
+    p.add_argument("--sco-ppm", type=float, default=0.0, help="sample-clock offset (ppm, resampling)")
+    p.add_argument("--delay-samples", type=float, default=0.0, help="delay (samples, fractional)")
     p.add_argument("--multipath", default=None, metavar="TAPS", help="complex taps a,b,...")
-    p.add_argument("--iq-imbalance-db", type=float, default=0.0)
-    p.add_argument("--iq-imbalance-deg", type=float, default=0.0)
+    p.add_argument("--iq-imbalance-db", type=float, default=0.0, help="receiver IQ gain imbalance (dB)")
+    p.add_argument("--iq-imbalance-deg", type=float, default=0.0, help="receiver IQ phase imbalance (deg)")
     p.add_argument("--dc-offset", default=None, metavar="C", help="complex, e.g. 0.01+0.02j")
     p.add_argument("--phase-noise-dbc", type=float, default=None, metavar="DBC",
                    help="Wiener phase noise level (dBc/Hz) at --phase-noise-offset-hz")
     p.add_argument("--phase-noise-offset-hz", type=float, default=d.DEFAULT_PHASE_NOISE_OFFSET_HZ,
-                   metavar="HZ", help="offset of --phase-noise-dbc (default %(default)g)")
+                   metavar="HZ", help="offset of --phase-noise-dbc")
     # None: no PA. Either option turns the PA on; the other then takes its default.
     p.add_argument("--pa-rapp-p", type=float, default=None,
                    help=f"Rapp PA smoothness (default {d.DEFAULT_RAPP_P:g} when the PA is on)")
@@ -212,10 +229,10 @@ def _add_channel_args(p: argparse.ArgumentParser) -> None:
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--realtime", action="store_true", help="pace at the sample rate")
     pace.add_argument("--speed", type=float, default=None, help="pace at X times real time")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise")
     p.add_argument("--duration-s", type=float, default=None, help="stop after T seconds")
     p.add_argument("--stats-interval-s", type=float, default=d.DEFAULT_STATS_INTERVAL_S,
-                   help="status log period (default %(default)g)")
+                   help="status log period")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

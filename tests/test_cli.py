@@ -83,6 +83,16 @@ def test_parsed_default_is_the_constant(words, option, value, held):
     assert getattr(args, option[2:].replace("-", "_")) == (value if held else None)
 
 
+def test_help_states_a_default_only_where_there_is_one(capsys):
+    entries = _help(capsys, ("tx",))
+    assert entries["--seed"].endswith("(default 0)")  # 0 is a value, not "no default"
+    assert "default" not in entries["--overwrite"]  # a flag
+    assert "default" not in entries["--file"]  # None: nothing to default to
+    assert "default" not in entries["--calibration"]
+    entries = _help(capsys, ("eval",))
+    assert entries["--channel"].endswith("(default awgn)")
+
+
 def test_library_settings_use_the_same_constants():
     import inspect
 
