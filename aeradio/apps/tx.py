@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from aeradio.apps.device_args import device_settings, load_args_calibration, open_args_device
-from aeradio.core.defaults import DEFAULT_TX_FRAMES
 from aeradio.core.errors import ConfigError
 from aeradio.flowgraphs.tx_chain import TxChain
 
@@ -43,7 +42,7 @@ def cmd_tx(args: argparse.Namespace) -> int:
         ]
         total = len(chunks)
     else:
-        total = args.frames if args.frames is not None else DEFAULT_TX_FRAMES
+        total = args.frames  # the CLI default: aeradio.core.defaults.DEFAULT_TX_FRAMES
         batches = [
             (lambda s=s: tx.test_pattern(np.arange(s, min(s + TX_FRAMES_PER_WRITE, total)), args.seed))
             for s in range(0, total, TX_FRAMES_PER_WRITE)
