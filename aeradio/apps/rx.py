@@ -294,6 +294,20 @@ def cmd_rx(args: argparse.Namespace) -> int:
     settings = device_settings(args, cfg.radio)
     cal = load_args_calibration(args, settings.sample_rate_hz)
     corrector = cal.rx_corrector() if cal is not None else None
+    run_info = {  # what reproduces the run
+        "started_utc": started_utc,
+        "command_line": shlex.join(["aeradio", *getattr(args, "argv", sys.argv[1:])]),
+        "aeradio_version": __version__,
+        "model_dir": str(args.model),
+        "model_hash32": f"{model_hash:08x}",
+        "link_name": cfg.name,
+        "test_pattern_seed": rx.seed,
+        "calibration": None if cal is None else {
+            "path": str(args.calibration), "sha256": _file_sha256(args.calibration),
+        },
+        "device_uri": args.device,
+        "device_settings": dataclasses.asdict(settings),
+    }
     transfer = FileTransfer(data_capacity_bytes(rx.layout.k, rx.layout.blocks)) if args.out else None
     test_pattern_frames = 0
     constellation = _SymbolKeeper() if getattr(args, "constellation", None) else None
@@ -359,20 +373,7 @@ def cmd_rx(args: argparse.Namespace) -> int:
     report["processing_s"] = processing_s
     report["processing_msps"] = report["samples"] / processing_s / 1e6 if processing_s > 0 else None
     report["stopped_by"] = stopped_by
-    report.update(
-        started_utc=started_utc,
-        command_line=shlex.join(["aeradio", *getattr(args, "argv", sys.argv[1:])]),
-        aeradio_version=__version__,
-        model_dir=str(args.model),
-        model_hash32=f"{model_hash:08x}",
-        link_name=cfg.name,
-        test_pattern_seed=rx.seed,
-        calibration=None if cal is None else {
-            "path": str(args.calibration), "sha256": _file_sha256(args.calibration),
-        },
-        device_uri=args.device,
-        device_settings=dataclasses.asdict(settings),
-    )
+    report.update(run_info)
     if constellation is not None:
         constellation.save(args.constellation)
     if transfer is not None:
