@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -53,13 +54,21 @@ def _run(tmp_path: Path, rx_mode: str) -> subprocess.CompletedProcess[str]:
                           timeout=60)
 
 
-def _gone(pid_file: Path) -> bool:
-    """The process of ``pid_file`` no longer runs (exited, or a zombie nobody reaped yet)."""
-    try:
-        state = Path(f"/proc/{int(pid_file.read_text())}/stat").read_text().split(")")[-1].split()[0]
-    except FileNotFoundError:
-        return True
-    return state == "Z"
+def _gone(pid_file: Path, timeout_s: float = 10.0) -> bool:
+    """The process of ``pid_file`` stops running (exits, or is a zombie nobody reaped yet)
+    within ``timeout_s``: the script's SIGTERM is delivered when the process is next
+    scheduled, which on a loaded machine is not at once."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            state = Path(f"/proc/{int(pid_file.read_text())}/stat").read_text().split(")")[-1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def test_tx_starts_only_after_a_slow_rx_is_ready(tmp_path: Path) -> None:
