@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from aeradio.apps.processes import stop_process
-from aeradio.core.errors import StreamError
+from aeradio.core.errors import ConfigError, StreamError
 
 
 def aeradio_argv(*args: str) -> list[str]:
@@ -150,8 +150,9 @@ def _receive(
     procs.append(rx)
     # Frames sent before rx subscribed would be lost, and rx would wait for them forever.
     rx.wait_for(RX_READY, timeout_s=START_TIMEOUT_S)
-    tx = Process(f"tx-{name}", aeradio_argv("tx", "--model", model, "--device", f"zmq:{tx_ep}",
-                                            "--sample-rate-hz", rate, *tx_args), out / f"tx-{name}.log")
+    tx_name = name.replace("rx", "tx", 1)
+    tx = Process(tx_name, aeradio_argv("tx", "--model", model, "--device", f"zmq:{tx_ep}",
+                                       "--sample-rate-hz", rate, *tx_args), out / f"{tx_name}.log")
     procs.append(tx)
     code = tx.wait(timeout_s=600)
     if code != 0:
@@ -210,6 +211,8 @@ def run_loopback(model_dir: str | Path, out_dir: str | Path, s: LoopbackSettings
         sessions.append((
             "rx-file", ["--frames", str(data_frames), "--out", str(received_path)], ["--file", str(sent_path)]
         ))
+    if not sessions:
+        raise ConfigError("a loopback run needs frames or file_bytes above 0, got neither")
     procs: list[Process] = []
     reports: dict[str, tuple[dict[str, Any], int]] = {}
     try:
