@@ -124,12 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "rx", "receive and decode frames")
     p.add_argument("--model", required=True, metavar="DIR")
     _add_device_args(p)
-    until = p.add_mutually_exclusive_group()
-    until.add_argument("--frames", type=int, default=None, help="stop after N frames")
-    until.add_argument("--duration-s", type=float, default=None, help="stop after T seconds")
+    p.add_argument("--frames", type=int, default=None,
+                   help="stop after N frames (with --out: the transfer's frame count)")
+    p.add_argument("--duration-s", type=float, default=None,
+                   help="stop after T seconds of wall clock (with --frames: whichever comes first)")
     p.add_argument("--json", default=None, metavar="FILE", help="write the report here")
     p.add_argument("--capture", default=None, metavar="DIR", help="record SigMF here")
-    p.add_argument("--out", default=None, metavar="PATH", help="write received file data here")
+    p.add_argument("--out", default=None, metavar="PATH",
+                   help="write the received file here if complete (else PATH.partial and PATH.partial.json)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument("--seed", type=int, default=0, help="test-pattern seed")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibrate rx output to apply")
     p.add_argument("--dump-dir", default=None, metavar="DIR", help="write every RX stage's output here")
@@ -237,6 +240,7 @@ def _add_channel_args(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # reports record their command line
     try:
         return int(args.handler(args) or 0)
     except AeradioError as exc:

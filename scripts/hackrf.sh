@@ -5,6 +5,8 @@
 #   scripts/hackrf.sh tx SERIAL [MODEL_DIR]
 #   scripts/hackrf.sh rx SERIAL [MODEL_DIR]
 #
+# Start rx first, and tx once rx prints "aeradio rx: ready" (frames sent before are lost).
+#
 # HackRF's lowest clean sample rate is 2 MS/s (its baseband filter is no narrower than
 # 1.75 MHz); the symbol rate is RATE / samples_per_symbol of the model. Captures record
 # the rate they ran at, and `aeradio finetune` only accepts captures at the model's own

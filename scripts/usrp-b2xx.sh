@@ -5,6 +5,8 @@
 #   scripts/usrp-b2xx.sh tx SERIAL [MODEL_DIR]     # on the transmitting host
 #   scripts/usrp-b2xx.sh rx SERIAL [MODEL_DIR]     # on the receiving host
 #
+# Start rx first, and tx once rx prints "aeradio rx: ready" (frames sent before are lost).
+#
 # 915 MHz is the ISM band in ITU region 2; use 868 MHz or 2.45 GHz elsewhere and keep to
 # your local regulations. Start with the antennas a few metres apart, or cabled through
 # at least 30 dB of attenuation (never connect TX to RX directly).

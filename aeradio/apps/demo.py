@@ -83,7 +83,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"plots: {out / 'bler.png'}, {out / 'constellation.png'}")
     from aeradio.apps.link import demo_link
 
-    if not demo_link(model_dir, out):
-        print("aeradio demo: the loopback link did not deliver everything (see the reports)", file=sys.stderr)
+    problems = demo_link(model_dir, out)
+    if problems:
+        print(f"aeradio demo: the loopback link did not deliver everything: {'; '.join(problems)} "
+              f"(reports in {out}/link-*)", file=sys.stderr)
         return 1
     return 0

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from aeradio.apps.processes import stop_process
-from aeradio.core.errors import StreamError
+from aeradio.core.errors import ConfigError, StreamError
 
 
 def aeradio_argv(*args: str) -> list[str]:
@@ -124,19 +124,69 @@ def _pace_args(pace: str) -> list[str]:
     return ["--realtime"] if pace == "realtime" else ["--speed", pace]
 
 
+#: The line ``aeradio rx`` prints once its device is open and samples arrive (subscribed).
+RX_READY = r"^aeradio rx: ready"
+#: The line ``aeradio channel`` prints once both its sockets are bound.
+CHANNEL_READY = r"^channel: PULL"
+#: Seconds a process may take to start (imports, model loading) on a loaded machine.
+START_TIMEOUT_S = 60.0
+
+
+def _receive(
+    name: str, rx_args: list[str], tx_args: list[str], *, model: str, rx_ep: str, tx_ep: str, rate: str,
+    out: Path, drain_s: float, procs: list[Process],
+) -> tuple[dict[str, Any], int]:
+    """One RX session: start rx, wait for its ready line, run tx, let rx finish or stop it.
+
+    Returns rx's report (``out/NAME.json``) and its exit code (0 usable, 1 unusable: the
+    report says why); any other outcome raises :class:`StreamError`.
+    """
+    report_path = out / f"{name}.json"
+    report_path.unlink(missing_ok=True)
+    rx = Process(name, aeradio_argv(
+        "rx", "--model", model, "--device", f"zmq:{rx_ep}", "--sample-rate-hz", rate,
+        "--json", str(report_path), *rx_args,
+    ), out / f"{name}.log")
+    procs.append(rx)
+    # Frames sent before rx subscribed would be lost, and rx would wait for them forever.
+    rx.wait_for(RX_READY, timeout_s=START_TIMEOUT_S)
+    tx_name = name.replace("rx", "tx", 1)
+    tx = Process(tx_name, aeradio_argv("tx", "--model", model, "--device", f"zmq:{tx_ep}",
+                                       "--sample-rate-hz", rate, *tx_args), out / f"{tx_name}.log")
+    procs.append(tx)
+    code = tx.wait(timeout_s=600)
+    if code != 0:
+        raise StreamError(f"tx exited with code {code}: {tx.tail()}")
+    # RX stops by itself once it has seen every frame; frames lost on the way would keep it
+    # waiting, so after the drain time it is stopped (it writes its report).
+    rx.wait(timeout_s=drain_s)
+    code = rx.stop(signal.SIGTERM)
+    if code not in (0, 1):
+        raise StreamError(f"rx exited with code {code}: {rx.tail()}")
+    try:
+        return json.loads(report_path.read_text()), code
+    except (OSError, ValueError) as exc:
+        raise StreamError(f"rx wrote no readable report ({exc})") from None
+
+
 def run_loopback(model_dir: str | Path, out_dir: str | Path, s: LoopbackSettings) -> dict[str, Any]:
     """Run channel, RX and TX processes; return RX's report plus the transfer result.
 
-    Writes into ``out_dir``: ``rx.json`` (RX's report), ``sent.bin`` and ``received.bin``
-    (the file transfer), ``constellation.npy`` (synchronized payload symbols) and one log
-    per process.
+    The test frames and the file go to two RX sessions in turn (a transfer is received in
+    a run of its own, so ``rx --frames`` counts its frames). Writes into ``out_dir``:
+    ``rx.json`` (the test frames' report, with ``constellation.npy``, the synchronized
+    payload symbols), ``rx-file.json``, ``sent.bin`` and ``received.bin`` (the file transfer;
+    ``received.bin.partial`` and its ``.json`` sidecar when incomplete) and one log per
+    process. The report returned is the test frames' (the file's when there are none), with
+    ``rx_exit_code`` and, for a file, ``transfer``.
     """
+    from aeradio.apps.rx_out import partial_paths
     from aeradio.core.model_dir import load_link_config, load_lut
     from aeradio.flowgraphs.tx_chain import TxChain
     from aeradio.radio.zmq_stream import free_endpoint
 
     capacity = TxChain(load_link_config(model_dir), load_lut(model_dir), 0).data_capacity
-    data_frames = -(-s.file_bytes // capacity) if s.file_bytes else 0
+    data_frames = max(1, -(-s.file_bytes // capacity))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = str(model_dir)
@@ -147,8 +197,24 @@ def run_loopback(model_dir: str | Path, out_dir: str | Path, s: LoopbackSettings
         # Deterministic content, so a run is reproducible and the hash comparable.
         blob = hashlib.shake_256(f"aeradio demo {s.seed}".encode()).digest(s.file_bytes)
         sent_path.write_bytes(blob)
-    received_path.unlink(missing_ok=True)
+    for stale in (received_path, *partial_paths(received_path)):
+        stale.unlink(missing_ok=True)
+    sessions: list[tuple[str, list[str], list[str]]] = []
+    if s.frames:
+        sessions.append((
+            "rx",
+            ["--constellation", str(out / "constellation.npy"), "--seed", str(s.seed),
+             "--frames", str(s.frames)],
+            ["--frames", str(s.frames), "--seed", str(s.seed)],
+        ))
+    if s.file_bytes:
+        sessions.append((
+            "rx-file", ["--frames", str(data_frames), "--out", str(received_path)], ["--file", str(sent_path)]
+        ))
+    if not sessions:
+        raise ConfigError("a loopback run needs frames or file_bytes above 0, got neither")
     procs: list[Process] = []
+    reports: dict[str, tuple[dict[str, Any], int]] = {}
     try:
         channel = Process(
             "channel",
@@ -161,45 +227,18 @@ def run_loopback(model_dir: str | Path, out_dir: str | Path, s: LoopbackSettings
             out / "channel.log",
         )
         procs.append(channel)
-        channel.wait_for(r"^channel: PULL", timeout_s=60)
-        rx_args = [
-            "rx", "--model", model, "--device", f"zmq:{rx_ep}", "--sample-rate-hz", rate,
-            "--json", str(out / "rx.json"), "--constellation", str(out / "constellation.npy"),
-            "--seed", str(s.seed), "--frames", str(s.frames + data_frames),
-        ]
-        if s.file_bytes:
-            rx_args += ["--out", str(received_path)]
-        rx = Process("rx", aeradio_argv(*rx_args), out / "rx.log")
-        procs.append(rx)
-        rx.wait_for(r"receiving", timeout_s=60)
-        tx_runs = [["--frames", str(s.frames), "--seed", str(s.seed)]] if s.frames else []
-        if s.file_bytes:
-            tx_runs.append(["--file", str(sent_path)])
-        for i, what in enumerate(tx_runs):
-            tx = Process(
-                f"tx{i}",
-                aeradio_argv("tx", "--model", model, "--device", f"zmq:{tx_ep}",
-                             "--sample-rate-hz", rate, *what),
-                out / f"tx{i}.log",
-            )
-            procs.append(tx)
-            code = tx.wait(timeout_s=600)
-            if code != 0:
-                raise StreamError(f"tx exited with code {code}: {tx.tail()}")
-        # RX stops by itself once it has seen every frame; frames lost on the way would
-        # keep it waiting, so after the drain time it is stopped (it writes its report).
-        rx.wait(timeout_s=s.drain_s)
-        code = rx.stop(signal.SIGTERM)
-        if code != 0:
-            raise StreamError(f"rx exited with code {code}: {rx.tail()}")
+        channel.wait_for(CHANNEL_READY, timeout_s=START_TIMEOUT_S)
+        for name, rx_args, tx_args in sessions:
+            reports[name] = _receive(name, rx_args, tx_args, model=model, rx_ep=rx_ep, tx_ep=tx_ep, rate=rate,
+                                     out=out, drain_s=s.drain_s, procs=procs)
     finally:
         for p in reversed(procs):
             p.stop()
-    try:
-        report: dict[str, Any] = json.loads((out / "rx.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise StreamError(f"rx wrote no readable report ({exc})") from None
+    report, code = reports[sessions[0][0]]
+    report["rx_exit_code"] = code
     if s.file_bytes:
+        file_report, file_code = reports["rx-file"]
+        t = file_report["transfer"]
         sent = hashlib.sha256(sent_path.read_bytes()).hexdigest()
         got = hashlib.sha256(received_path.read_bytes()).hexdigest() if received_path.exists() else None
         report["transfer"] = {
@@ -207,7 +246,9 @@ def run_loopback(model_dir: str | Path, out_dir: str | Path, s: LoopbackSettings
             "sha256_sent": sent,
             "sha256_received": got,
             "identical": got == sent,
-            "frames_missing": report.get("data_frames_missing"),
+            "frames_missing": t["missing_frames"],
+            "problems": t["problems"],
+            "rx_exit_code": file_code,
         }
     return report
 
@@ -218,13 +259,15 @@ DEMO_BLER_RUN = LoopbackSettings(ebn0_db=5.0, frames=500, file_bytes=0, cfo_hz=5
 DEMO_FILE_RUN = LoopbackSettings(ebn0_db=10.0, frames=0, file_bytes=6000, cfo_hz=-3000, sco_ppm=-25)
 
 
-def demo_link(model_dir: str | Path, out_dir: str | Path) -> bool:
-    """The loopback part of ``aeradio demo``: prints the results; True when the link worked."""
+def demo_link(model_dir: str | Path, out_dir: str | Path) -> list[str]:
+    """The loopback part of ``aeradio demo``: prints the results; returns what went wrong
+    (nothing when the link worked)."""
     from aeradio.core.model_dir import load_lut
     from aeradio.learning.evaluate import simulate_bler
     from aeradio.learning.plots import plot_received
 
     out = Path(out_dir)
+    problems: list[str] = []
     s = DEMO_BLER_RUN
     print(
         f"\nloopback link: channel, rx and tx as three processes on 127.0.0.1, "
@@ -233,21 +276,31 @@ def demo_link(model_dir: str | Path, out_dir: str | Path) -> bool:
         flush=True,
     )
     report = run_loopback(model_dir, out / "link-bler", s)
-    genie = simulate_bler(model_dir, s.ebn0_db, target_errors=300, seed=3, ml=False)["neural"]
-    print(
-        f"  {s.frames} test frames at Eb/N0 {s.ebn0_db:g} dB: {report['frames_decoded']} decoded, "
-        f"BLER {report['bler']:.2e} ({report['block_errors']}/{report['blocks']} blocks), "
-        f"SNR {report['snr_db']:.1f} dB, CFO {report['cfo_hz']:.0f} Hz, "
-        f"{report['samples_dropped']} samples dropped"
-    )
-    print(f"  expected (genie-synchronized simulation of the same model): BLER {genie['bler']:.2e}")
-    symbols = np.load(out / "link-bler" / "constellation.npy", allow_pickle=False)
-    plot_received(symbols, load_lut(model_dir), out / "received-constellation.png",
-                  title=f"received after synchronization, Eb/N0 {s.ebn0_db:g} dB")
+    if report["rx_exit_code"]:
+        problems.append(f"test frames: {'; '.join(report['failures'])}")
+        print(f"  {s.frames} test frames at Eb/N0 {s.ebn0_db:g} dB: FAILED: {problems[-1]}")
+    else:
+        genie = simulate_bler(model_dir, s.ebn0_db, target_errors=300, seed=3, ml=False)["neural"]
+        print(
+            f"  {s.frames} test frames at Eb/N0 {s.ebn0_db:g} dB: {report['frames_decoded']} decoded, "
+            f"BLER {report['bler']:.2e} ({report['block_errors']}/{report['blocks']} blocks), "
+            f"SNR {report['snr_db']:.1f} dB, CFO {report['cfo_hz']:.0f} Hz, "
+            f"{report['samples_dropped']} samples dropped"
+        )
+        if report["losses"]:
+            print(f"  losses: {'; '.join(report['losses'])}")
+        print(f"  expected (genie-synchronized simulation of the same model): BLER {genie['bler']:.2e}")
+        symbols = np.load(out / "link-bler" / "constellation.npy", allow_pickle=False)
+        plot_received(symbols, load_lut(model_dir), out / "received-constellation.png",
+                      title=f"received after synchronization, Eb/N0 {s.ebn0_db:g} dB")
+        print(f"  plot: {out / 'received-constellation.png'}")
     f = DEMO_FILE_RUN
-    transfer_report = run_loopback(model_dir, out / "link-file", f)
-    t = transfer_report["transfer"]
-    verdict = "identical (sha256)" if t["identical"] else f"DIFFERENT; missing frames {t['frames_missing']}"
+    t = run_loopback(model_dir, out / "link-file", f)["transfer"]
+    if t["identical"]:
+        verdict = "identical (sha256)"
+    else:
+        verdict = "INCOMPLETE: " + ("; ".join(t["problems"]) or "the received file differs from the one sent")
+        problems.append(f"file transfer: {verdict}")
     print(f"  file of {t['bytes']} bytes at Eb/N0 {f.ebn0_db:g} dB: received {verdict}")
-    print(f"  plot: {out / 'received-constellation.png'}; reports: {out}/link-*/rx.json")
-    return bool(report["frames_decoded"]) and bool(t["identical"])
+    print(f"  reports: {out}/link-*/rx*.json")
+    return problems

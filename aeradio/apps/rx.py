@@ -1,10 +1,58 @@
-"""``aeradio rx``: receive, decode and report from any device (radio, ZMQ stream, SigMF file)."""
+"""``aeradio rx``: receive, decode and report from any device (radio, ZMQ stream, SigMF file).
+
+A run, in order:
+
+1. checks its arguments, and that ``--out FILE`` may be written (an existing FILE only
+   with ``--overwrite``), before it opens anything;
+2. opens the device and prints ``aeradio rx: ready, receiving from URI at R MS/s`` when the
+   first samples arrive: the device is open and, for a ZMQ stream, subscribed (a SUB
+   socket's subscription reaches the publisher asynchronously; its first message proves
+   it). Start the transmitter after this line, never after a fixed sleep;
+3. decodes, printing a status line a second; when no samples came for 5 s it warns, once
+   per 5 s (``no samples from URI for 5 s: is the channel running?``), and the status line
+   says so;
+4. stops at ``--frames N`` (frames detected), ``--duration-s T`` (wall-clock seconds since
+   the device opened, whether samples arrive or not), the end of a recording, or SIGINT /
+   SIGTERM, whichever comes first; the report's ``stopped_by`` is ``"frames"``,
+   ``"duration"``, ``"end of source"``, ``"SIGINT"`` or ``"SIGTERM"``;
+5. writes ``--out`` (:mod:`aeradio.apps.rx_out`), ``--constellation`` and the ``--json``
+   report, prints one summary line and at most one verdict line, and exits.
+
+The summary line counts frames expected (the larger of ``--frames`` and the range of
+sequence numbers decoded; unknown without either), detected and decoded, header CRC
+failures, model mismatches, block errors, samples (dropped, non-finite), malformed
+messages, device faults and the ``--out`` outcome (rare counts are left out when zero).
+
+Exit code 0: the result is usable. Losses that leave it usable are counted on the summary
+line and named on a ``warning:`` line: expected frames not decoded (not detected, header
+CRC failures, frames of another model), data CRC failures, frames cut off by the end of the
+stream, dropped samples, non-finite samples, malformed messages.
+
+Exit code 1: the run finished but its result is unusable; a ``FAILED:`` line says why:
+
+- the device reported faults (integrity problems such as a recording cut mid-sample or a
+  checksum mismatch): what was read is suspect;
+- no frame was decoded: no samples, every sample non-finite, no frame detected, only
+  frames of another model (model hash mismatch), or only header CRC failures;
+- ``--out FILE`` is incomplete (the data is in ``FILE.partial``, never in FILE).
+
+Exit code 2 stays for usage and input errors (bad argument, unreadable model, recording or
+calibration, ``--out`` exists), raised before anything is received.
+
+The report (``--json``) carries everything needed to reproduce the run: model directory and
+``model_hash32``, test-pattern seed, calibration file and its sha256, device URI, settings
+and what the device really set, software version, command line, start time (UTC).
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
+import shlex
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -12,9 +60,10 @@ import numpy as np
 from aeradio.apps.capture import annotate_results, open_rx_capture
 from aeradio.apps.device_args import device_settings, load_args_calibration, open_args_device
 from aeradio.apps.processes import StopOnSignal
-from aeradio.core.atomic import save_npy_atomic, write_bytes_atomic, write_json_atomic
-from aeradio.core.errors import ConfigError
-from aeradio.dsp.framing import PAYLOAD_DATA
+from aeradio.apps.rx_out import FileTransfer, check_out_path
+from aeradio.core.atomic import save_npy_atomic, write_json_atomic
+from aeradio.core.errors import ConfigError, check_range
+from aeradio.dsp.framing import PAYLOAD_DATA, PAYLOAD_TEST_PATTERN, data_capacity_bytes
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain, StageDumper
 
 #: Most samples per device read. Large: the RX chain works on whole batches of frames
@@ -22,38 +71,52 @@ from aeradio.flowgraphs.rx_chain import FrameResult, RxChain, StageDumper
 #: 25 MS/s), and a stream (ZMQ) returns what is queued, so a slow stream still gives
 #: small reads and little latency.
 RX_READ_SAMPLES = 1 << 20
-def _write_data(path: str, results: dict[int, bytes]) -> dict[str, Any]:
-    """Write received data frames in sequence order; report the missing ones."""
-    if not results:
-        return {"data_frames": 0, "data_frames_missing": None, "data_bytes": 0}
-    last = max(results)
-    missing = [s for s in range(last + 1) if s not in results]
-    blob = b"".join(results[s] for s in sorted(results))
-    write_bytes_atomic(path, blob)
-    return {"data_frames": len(results), "data_frames_missing": missing, "data_bytes": len(blob)}
-
-
+#: Longest wait for samples per read: how quickly a signal or --duration-s is acted on.
+RX_READ_TIMEOUT_S = 0.5
 #: Seconds between two live status lines of ``aeradio rx``.
 RX_STATUS_INTERVAL_S = 1.0
+#: Seconds without samples after which rx warns (again every as many seconds).
+NO_SAMPLES_WARN_S = 5.0
 #: Synchronized payload symbols kept for ``rx --constellation``.
 CONSTELLATION_SYMBOLS = 8192
+#: Exit code of a run that finished with an unusable result.
+EXIT_BAD_RESULT = 1
+
+
+def _silence_hint(device: str) -> str:
+    """What to check when ``device`` delivers nothing."""
+    if device.startswith("zmq:"):
+        return "is the channel running?"
+    return "is the radio streaming?" if device.startswith("soapy:") else "is the source running?"
 
 
 class _RxStatus:
-    """Live status on stderr: a first line when samples arrive, then one line a second."""
+    """Live status on stderr: the ready line when samples first arrive, a status line a
+    second, and a warning every :data:`NO_SAMPLES_WARN_S` seconds without samples."""
 
-    def __init__(self, device: str, sample_rate_hz: float) -> None:
+    def __init__(self, device: str, sample_rate_hz: float, now: float) -> None:
         self.device = device
         self.sample_rate_hz = sample_rate_hz
-        self.started = False
-        self.next_time = time.monotonic() + RX_STATUS_INTERVAL_S
+        self.ready = False
+        self.last_samples = now  # the device opened: silence counts from here
+        self.silence_warnings = 0
+        self.next_time = now + RX_STATUS_INTERVAL_S
 
-    def update(self, rx: RxChain, dev: Any, *, received: bool) -> None:
-        if received and not self.started:
-            self.started = True
-            print(f"aeradio rx: receiving from {self.device} at {self.sample_rate_hz / 1e6:g} MS/s",
-                  file=sys.stderr, flush=True)
-        now = time.monotonic()
+    def _say(self, text: str) -> None:
+        print(f"aeradio rx: {text}", file=sys.stderr, flush=True)
+
+    def update(self, rx: RxChain, dev: Any, *, received: int, now: float) -> None:
+        if received:
+            self.last_samples, self.silence_warnings = now, 0
+            if not self.ready:
+                self.ready = True
+                self._say(f"ready, receiving from {self.device} at {self.sample_rate_hz / 1e6:g} MS/s")
+        silent_s = now - self.last_samples
+        warnings = int(silent_s // NO_SAMPLES_WARN_S)
+        if warnings > self.silence_warnings:
+            self.silence_warnings = warnings
+            self._say(f"warning: no samples from {self.device} for {warnings * NO_SAMPLES_WARN_S:g} s: "
+                      f"{_silence_hint(self.device)}")
         if now < self.next_time:
             return
         self.next_time = now + RX_STATUS_INTERVAL_S
@@ -62,10 +125,10 @@ class _RxStatus:
         recent = np.array(st.recent, dtype=np.float64).reshape(-1, 2)
         snr = f"{recent[:, 0].mean():.1f} dB" if len(recent) else "-"
         cfo = f"{recent[:, 1].mean() * self.sample_rate_hz:.0f} Hz" if len(recent) else "-"
-        print(
-            f"aeradio rx: frames {st.frames_detected} detected, {st.frames_decoded} decoded | "
-            f"BLER {bler} | SNR {snr} | CFO {cfo} | dropped {dev.stats.samples_dropped}",
-            file=sys.stderr, flush=True,
+        self._say(
+            f"frames {st.frames_detected} detected, {st.frames_decoded} decoded | "
+            f"BLER {bler} | SNR {snr} | CFO {cfo} | dropped {dev.stats.samples_dropped}"
+            + (f" | no samples for {silent_s:.0f} s" if warnings else "")
         )
 
 
@@ -88,44 +151,194 @@ class _SymbolKeeper:
         save_npy_atomic(path, symbols)
 
 
+def _why_nothing_decoded(report: dict[str, Any]) -> str:
+    """The reason a run decoded no frame, most specific first."""
+    samples, detected = report["samples"], report["frames_detected"]
+    if not samples:
+        return "no samples received"
+    if report["nonfinite_samples"] >= samples:
+        return f"all {samples} samples were non-finite (NaN or infinite)"
+    if not detected:
+        return f"no frame detected in {samples} samples"
+    if report["model_mismatches"]:
+        return (
+            f"{report['model_mismatches']} of {detected} frames were sent with another model "
+            f"(model hash mismatch; this is model_hash32 {report['model_hash32']}): "
+            "is --model the transmitter's model?"
+        )
+    return f"all {detected} detected frames failed their header CRC"
+
+
+def _frame_counts(report: dict[str, Any]) -> tuple[int | None, int, int]:
+    """(expected or None, detected, decoded)."""
+    return report["frames_expected"], report["frames_detected"], report["frames_decoded"]
+
+
+def assess(report: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """``(failures, losses)`` of a finished run's report (see the module docstring).
+
+    Any failure makes the result unusable (exit code 1); losses leave it usable.
+    """
+    failures: list[str] = []
+    faults = report["device_faults"]
+    if faults["count"]:
+        latest = f" (latest: {faults['recent'][-1]})" if faults["recent"] else ""
+        failures.append(f"the device reported {faults['count']} fault(s){latest}")
+    if not report["frames_decoded"]:
+        failures.append(_why_nothing_decoded(report))
+    transfer = report.get("transfer")
+    if transfer is not None and not transfer["complete"]:
+        failures.append(
+            f"{transfer['file']} incomplete ({'; '.join(transfer['problems'])}); received data in "
+            f"{transfer['path']}, gaps listed in {transfer['sidecar']}"
+        )
+    losses: list[str] = []
+    expected, detected, decoded = _frame_counts(report)
+    if expected is not None and decoded < expected:
+        losses.append(f"{expected - decoded} of {expected} expected frames not decoded")
+    elif detected > decoded:
+        losses.append(f"{detected - decoded} of {detected} detected frames not decoded")
+    nonfinite = report["nonfinite_samples"]
+    for count, what in (
+        (report["data_crc_failures"], "data frames failed their CRC-32"),
+        (report["frames_truncated"], "frames cut off by the end of the stream"),
+        (report["samples_dropped"], "samples dropped"),
+        (nonfinite if nonfinite < report["samples"] else 0, "non-finite samples (zeroed)"),
+        (report["malformed_messages"], "malformed messages skipped"),
+    ):
+        if count:
+            losses.append(f"{count} {what}")
+    return failures, losses
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    """The one-line summary of a finished run (see the module docstring)."""
+    expected, detected, decoded = _frame_counts(report)
+    frames = (
+        f"{decoded} of {expected} expected frames decoded ({detected} detected"
+        if expected is not None
+        else f"{decoded} of {detected} detected frames decoded (frames sent unknown"
+    )
+    frames += f", {report['header_crc_failures']} header CRC failures"
+    for key, what in (("model_mismatches", "model mismatches"), ("frames_truncated", "truncated")):
+        if report[key]:
+            frames += f", {report[key]} {what}"
+    frames += ")"
+    if report["blocks"]:  # test-pattern frames: the BLER measurement
+        frames += f", {report['block_errors']}/{report['blocks']} block errors (BLER {report['bler']:.2e})"
+    if report["data_crc_failures"]:
+        frames += f", {report['data_crc_failures']} data CRC failures"
+    samples = f"{report['samples']} samples, {report['samples_dropped']} dropped"
+    if report["nonfinite_samples"]:
+        samples += f", {report['nonfinite_samples']} non-finite"
+    parts = [frames, samples]
+    if report["malformed_messages"]:
+        parts.append(f"{report['malformed_messages']} malformed messages")
+    if report["device_faults"]["count"]:
+        parts.append(f"{report['device_faults']['count']} device faults")
+    if report.get("transfer") is not None:
+        parts.append(_transfer_clause(report["transfer"]))
+    if report["processing_msps"]:
+        parts.append(f"RX chain {report['processing_msps']:.1f} MS/s")
+    parts.append(f"stopped by {report['stopped_by']}")
+    return "aeradio rx: " + "; ".join(parts)
+
+
+def _transfer_clause(t: dict[str, Any]) -> str:
+    if t["complete"]:
+        return f"file complete, {t['bytes']} bytes in {t['path']}"
+    return f"file INCOMPLETE, {'; '.join(t['problems'])}: received data in {t['path']}"
+
+
+def _file_sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _transfer_expected_frames(frames_arg: int | None, test_pattern_frames: int) -> int | None:
+    """The transfer's frame count known before its last frame: ``--frames N`` counts it
+    when the run received data frames only (test-pattern frames count towards N too)."""
+    return frames_arg if test_pattern_frames == 0 else None
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Every argument rx can check before loading and opening anything."""
+    if not 1 <= args.threads <= 64:
+        raise ConfigError(f"--threads must be in [1, 64], got {args.threads}")
+    if args.frames is not None and args.frames < 1:
+        raise ConfigError(f"--frames must be >= 1, got {args.frames}")
+    if args.duration_s is not None:
+        check_range("--duration-s", args.duration_s, 0.0, 1e7, unit="s")
+    if args.out is not None:
+        check_out_path(args.out, overwrite=getattr(args, "overwrite", False))
+
+
 def cmd_rx(args: argparse.Namespace) -> int:
-    """Receive, decode and report; stops at --frames, --duration-s or the end of the source."""
+    """Receive, decode and report; 0 when the result is usable, 1 when not (module docstring)."""
     from aeradio.core.model_dir import load_link_config, model_hash32
+    from aeradio.core.version import __version__
     from aeradio.learning.inference import ReceiverRuntime
 
+    _check_args(args)
+    started_utc = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     cfg = load_link_config(args.model)
     runtime = ReceiverRuntime.load(args.model)
     # One torch thread by default: in the loopback, channel, TX and RX share the cores, and
     # a second thread fighting them made decoding several times slower, not faster.
     import torch
 
-    if not 1 <= args.threads <= 64:
-        raise ConfigError(f"--threads must be in [1, 64], got {args.threads}")
     torch.set_num_threads(args.threads)
-    if args.frames is not None and args.frames < 1:
-        raise ConfigError(f"--frames must be >= 1, got {args.frames}")
     model_hash = model_hash32(args.model)
     dump = StageDumper(args.dump_dir) if getattr(args, "dump_dir", None) else None
     rx = RxChain(cfg, runtime.decide, seed=args.seed, model_hash=model_hash, dump=dump)
     settings = device_settings(args, cfg.radio)
     cal = load_args_calibration(args, settings.sample_rate_hz)
     corrector = cal.rx_corrector() if cal is not None else None
-    data: dict[int, bytes] = {}
+    run_info = {  # what reproduces the run
+        "started_utc": started_utc,
+        "command_line": shlex.join(["aeradio", *getattr(args, "argv", sys.argv[1:])]),
+        "aeradio_version": __version__,
+        "model_dir": str(args.model),
+        "model_hash32": f"{model_hash:08x}",
+        "link_name": cfg.name,
+        "test_pattern_seed": rx.seed,
+        "calibration": None if cal is None else {
+            "path": str(args.calibration), "sha256": _file_sha256(args.calibration),
+        },
+        "device_uri": args.device,
+        "device_settings": dataclasses.asdict(settings),
+    }
+    transfer = FileTransfer(data_capacity_bytes(rx.layout.k, rx.layout.blocks)) if args.out else None
+    test_pattern_frames = 0
     constellation = _SymbolKeeper() if getattr(args, "constellation", None) else None
     t_start = time.perf_counter()
     processing_s = 0.0  # time in the RX chain: how fast it could go, whatever the source's rate
+    stopped_by = None
 
     with StopOnSignal() as stop, open_args_device(args, "rx", settings) as dev, open_rx_capture(
         args.capture, sample_rate_hz=dev.sample_rate_hz, center_freq_hz=settings.freq_hz,
         device=args.device, rx=rx, model_hash=model_hash, link_name=cfg.name,
     ) as recorder:
-        status = _RxStatus(args.device, dev.sample_rate_hz)
-        while not stop.requested:
-            block = dev.read(RX_READ_SAMPLES, timeout_s=0.5)
+        t_open = time.monotonic()
+        status = _RxStatus(args.device, dev.sample_rate_hz, t_open)
+        while True:
+            now = time.monotonic()
+            if stop.requested:
+                stopped_by = stop.reason
+                break
+            timeout_s = RX_READ_TIMEOUT_S
+            if args.duration_s is not None:
+                left_s = t_open + args.duration_s - now
+                if left_s <= 0:
+                    stopped_by = "duration"
+                    break
+                timeout_s = min(timeout_s, left_s)
+            block = dev.read(RX_READ_SAMPLES, timeout_s=timeout_s)
             if block is None:
                 rx.flush()
+                stopped_by = "end of source"
                 break
-            status.update(rx, dev, received=len(block) > 0)
+            status.update(rx, dev, received=len(block), now=time.monotonic())
             if len(block):
                 if corrector is not None:
                     block = corrector.process(block)
@@ -137,35 +350,45 @@ def cmd_rx(args: argparse.Namespace) -> int:
                 if recorder is not None:
                     annotate_results(recorder, results, rx)
                 for r in results:
-                    if r.header is not None and r.header.kind == PAYLOAD_DATA and r.data is not None:
-                        data[r.header.seq] = r.data
+                    if r.header is not None and r.decisions is not None:
+                        test_pattern_frames += int(r.header.kind == PAYLOAD_TEST_PATTERN)
+                        if transfer is not None and r.header.kind == PAYLOAD_DATA and r.data is not None:
+                            transfer.add(r)
                     if constellation is not None and r.payload is not None:
                         constellation.add(r.payload)
             if args.frames is not None and rx.stats.frames_detected >= args.frames:
+                stopped_by = "frames"
                 break
-            if args.duration_s is not None and rx.stats.samples >= args.duration_s * dev.sample_rate_hz:
-                break
-        report = rx.report(dev.sample_rate_hz, args.frames)
+        report: dict[str, Any] = rx.report(dev.sample_rate_hz)
+        # --frames N says how many frames were sent; more decoded sequence numbers say more
+        # (a read can hold frames beyond the Nth).
+        if args.frames is not None:
+            report["frames_expected"] = max(args.frames, report["frames_expected"] or 0)
         report["samples_dropped"] = int(dev.stats.samples_dropped)
-        report["device"] = dev.describe()
+        report["malformed_messages"] = int(dev.stats.malformed)
+        report["device_faults"] = dev.stats.faults.to_report()
         report["events"] = dev.stats.events.to_report()
+        report["device"] = dev.describe()
     report["elapsed_s"] = time.perf_counter() - t_start
     report["processing_s"] = processing_s
     report["processing_msps"] = report["samples"] / processing_s / 1e6 if processing_s > 0 else None
-    report["stopped_by"] = stop.reason
+    report["stopped_by"] = stopped_by
+    report.update(run_info)
     if constellation is not None:
         constellation.save(args.constellation)
-    if args.out is not None:
-        report.update(_write_data(args.out, data))
+    if transfer is not None:
+        expected = _transfer_expected_frames(args.frames, test_pattern_frames)
+        report["transfer"] = transfer.finish(
+            args.out, expected, overwrite=getattr(args, "overwrite", False)
+        ).to_report()
+    failures, losses = assess(report)
+    code = EXIT_BAD_RESULT if failures else 0
+    report.update(usable=not failures, failures=failures, losses=losses, exit_code=code)
     if args.json is not None:
         write_json_atomic(args.json, report)
-    bler = report["bler"]
-    print(
-        f"aeradio rx: {report['frames_decoded']}/{report['frames_detected']} frames decoded, "
-        f"{report['block_errors']}/{report['blocks']} block errors"
-        + (f" (BLER {bler:.2e})" if bler is not None else "")
-        + f", {report['header_crc_failures']} header CRC failures"
-        + (f"; RX chain {report['processing_msps']:.1f} MS/s" if report["processing_msps"] else ""),
-        file=sys.stderr,
-    )
-    return 0
+    print(summary_line(report), file=sys.stderr)
+    if failures:
+        print(f"aeradio rx: FAILED: {'; '.join(failures)}", file=sys.stderr)
+    elif losses:
+        print(f"aeradio rx: warning: {'; '.join(losses)}", file=sys.stderr)
+    return code
