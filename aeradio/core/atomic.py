@@ -33,11 +33,24 @@ from typing import IO, Any
 import numpy as np
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def temporary_sibling(path: str | os.PathLike[str], suffix: str = "") -> Path:
-    """A new, empty temporary file next to ``path`` (the caller removes or renames it)."""
+    """A new, empty temporary file next to ``path`` (the caller removes or renames it).
+
+    Its permissions are those of an ordinary new file (0666 less the umask), not
+    mkstemp's 0600, since it becomes the published file.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=suffix, dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     return Path(tmp)
 
 
