@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="overrides training.steps")
     p.add_argument("--plots", action="store_true", help="also write PNG plots into DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model directory DIR")
     p.set_defaults(handler=_handler("aeradio.apps.train:cmd_train"))
 
     p = sub.add_parser("eval", help="Monte Carlo BLER of a model against ML detection")
@@ -125,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate (default 1e-3)")
     p.add_argument("--validation-fraction", type=float, default=None,
                    help="share of frames for validation (default 0.2)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model directory --out")
+    p.add_argument("--keep-unimproved", action="store_true",
+                   help="write the model even when fine-tuning did not lower the validation BLER "
+                   "(otherwise: exit 1, nothing written)")
     p.set_defaults(handler=_handler("aeradio.apps.finetune:cmd_finetune"))
 
     p = sub.add_parser("calibrate", help="measure and correct the hardware")

@@ -47,9 +47,9 @@ DEFAULT_RAPP_P = 3.0
 #: Rapp PA saturation above the RMS amplitude of the signal (dB), likewise.
 DEFAULT_RAPP_BACKOFF_DB = 6.0
 
-#: Complex values in the LUT (M * n) at most: 32 MiB of complex64. Every (k, n) allowed
-#: today fits (k <= 16, n <= 64); the bound is what a loader checks a file against.
-MAX_LUT_SYMBOLS = 1 << 22
+#: Complex values in the LUT (M * n) at most: 8 MiB of complex64, and ML detection of the
+#: LUT stays tractable. Any n <= 64 up to k = 14; k = 16 up to n = 16 (rate >= 1).
+MAX_LUT_SYMBOLS = 1 << 20
 #: Receiver parameters at most: 200 MB of float32 weights (about 800 MB while fine-tuning,
 #: with the gradient and Adam's two moments). The receivers of configs/ have 10^4 to 10^5;
 #: k = 16 with the default width has 1.7e7.
@@ -101,7 +101,7 @@ def parse_json(data: bytes | str, *, what: str, error: type[AeradioError] = Conf
         return json.loads(data)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise error(f"{what} is not readable JSON: {reason}") from None
+        raise error(f"{what} is not JSON: {reason}") from None
 
 
 def parse_channel_spec(spec: str) -> tuple[str, ...]:

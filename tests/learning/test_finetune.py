@@ -92,9 +92,13 @@ def test_cli_writes_json_and_refuses_to_replace_the_model(setup: dict, tmp_path:
     got = json.loads(report.read_text())
     assert got["epochs"] == 1 and got["validation"]["before"]["frames"] == 24
     assert "validation: BLER" in capsys.readouterr().out
+    # An existing model directory is replaced only when asked.
+    argv = ["finetune", "--model", model, "--captures", str(frames), "--out", str(tmp_path / "o"),
+            "--max-epochs", "1", "--json", str(report)]
+    assert main(argv) == 2
+    assert "existing model directory; pass --overwrite" in capsys.readouterr().err
     # The saved dataset stands in for the captures, with the same split.
-    assert main(["finetune", "--model", model, "--captures", str(frames), "--out", str(tmp_path / "o"),
-                 "--max-epochs", "1", "--json", str(report)]) == 0
+    assert main([*argv, "--overwrite"]) == 0
     assert json.loads(report.read_text())["validation"] == got["validation"]
     assert main(["finetune", "--model", model, "--captures", str(root / "caps"), "--out", model]) == 2
     assert "never replaced" in capsys.readouterr().err
