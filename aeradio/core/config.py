@@ -429,14 +429,14 @@ class LinkConfig:
 
     @property
     def frame_samples_bound(self) -> int:
-        """Samples of one frame, its gap and the pulse-shaping tail, at most (an upper bound:
-        the header counted as :data:`HEADER_BITS_BOUND` bits)."""
+        """Samples of one frame, its gap and the pulse-shaping tail (span x sps samples), at
+        most: exact but for the header, counted as :data:`HEADER_BITS_BOUND` bits."""
         fc, sps = self.frame, self.radio.samples_per_symbol
         payload = fc.blocks_per_frame * self.model.n
         pilots = -(-payload // fc.pilot_spacing_symbols)
         header = HEADER_BITS_BOUND * fc.header_repetition
         symbols = fc.stf_symbols + fc.ltf_symbols + header + payload + pilots + fc.gap_symbols
-        return symbols * sps + self.radio.rrc_span_symbols * sps + 1
+        return (symbols + self.radio.rrc_span_symbols) * sps
 
     @classmethod
     def from_dict(cls, data: Any, *, name: str | None = None) -> LinkConfig:

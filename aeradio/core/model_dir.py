@@ -30,6 +30,7 @@ import os
 import shutil
 import struct
 import tempfile
+import tokenize
 from pathlib import Path
 from typing import IO, Any
 
@@ -126,7 +127,9 @@ def _read_lut_header(f: IO[bytes], path: Path, config: LinkConfig) -> int:
             shape, fortran_order, dtype = fmt.read_array_header_2_0(f, max_header_size=MAX_NPY_HEADER_BYTES)
         else:
             raise ModelFormatError(f"{path}: .npy format version must be 1.0 or 2.0, got {version}")
-    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError) as exc:
+    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError, tokenize.TokenError) as exc:
+        # numpy parses the header with ast.literal_eval (and a tokenizer-based fallback):
+        # these are what a malformed header raises there.
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise ModelFormatError(f"{path} is not a numpy array file: {reason}") from None
     expected = (config.model.M, config.model.n)
