@@ -8,7 +8,8 @@ offset in full-scale units is ``dc_offset * 10^(signal_rms_dbfs / 20)``), ``burs
 ``recommended`` (gains for a target SNR, see :mod:`aeradio.calibration.gain`).
 
 Loading reads at most :data:`MAX_CALIBRATION_FILE_BYTES`, then checks the version, the
-sample rate and the physical range of every value and raises :class:`~aeradio.core.errors.CalibrationError` naming the file, the key, the allowed range
+sample rate and the physical range of every value and raises
+:class:`~aeradio.core.errors.CalibrationError` naming the file, the key, the allowed range
 and the value: a calibration is applied entirely or not at all.
 """
 
@@ -90,7 +91,8 @@ class Calibration:
         check("iq_gain_db", self.iq_gain_db, -MAX_IQ_GAIN_DB, MAX_IQ_GAIN_DB, "dB")
         check("iq_phase_deg", self.iq_phase_deg, -MAX_IQ_PHASE_DEG, MAX_IQ_PHASE_DEG, "deg")
         if not (isinstance(self.dc_offset, (tuple, list)) and len(self.dc_offset) == 2):
-            raise CalibrationError(f"calibration dc_offset must be [re, im], got {short_repr(self.dc_offset)}")
+            got = short_repr(self.dc_offset)
+            raise CalibrationError(f"calibration dc_offset must be [re, im], got {got}")
         for part, value in zip(("re", "im"), self.dc_offset, strict=True):
             check(f"dc_offset {part}", value, -MAX_DC_RELATIVE, MAX_DC_RELATIVE, "x signal RMS")
         check("snr_db", self.snr_db, *SNR_DB_RANGE, "dB")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import reprlib
 import tomllib
 from dataclasses import dataclass, field
@@ -86,7 +87,8 @@ def read_bounded(
     """
     try:
         with open(path, "rb") as f:
-            data = f.read(max_bytes + 1)
+            # Sized by the file (read(n) allocates n bytes first), one byte more to see growth.
+            data = f.read(min(os.fstat(f.fileno()).st_size, max_bytes) + 1)
     except OSError as exc:
         raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     if len(data) > max_bytes:
@@ -375,7 +377,7 @@ def _coerce(section: str, name: str, value: Any, kind: Any) -> Any:
         try:
             return float(value)
         except OverflowError:  # an integer beyond the float range
-            raise ConfigError(f"{where} must be a number in the float range, got {short_repr(value)}") from None
+            raise ConfigError(f"{where} must be a float-range number, got {short_repr(value)}") from None
     if kind is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string, got {short_repr(value)}")

@@ -298,7 +298,8 @@ def check_output_dir(out_dir: str | Path, *, overwrite: bool = False) -> Path:
     if out_dir.is_dir() and any(out_dir.iterdir()):
         if not _is_model_dir(out_dir):
             raise ModelFormatError(
-                f"--out {out_dir} is a non-empty directory that is not a model directory; refusing to overwrite"
+                f"--out {out_dir} is a non-empty directory that is not a model directory; "
+                "refusing to overwrite"
             )
         if not overwrite:
             raise ModelFormatError(
@@ -317,7 +318,8 @@ def _receiver_arrays(config: LinkConfig, state: dict[str, Any]) -> dict[str, np.
     got = {k: a.shape for k, a in arrays.items()}
     if got != expected:
         odd = sorted(set(got.items()) ^ set(expected.items()))
-        raise ModelFormatError(f"receiver weights do not match the config's receiver: {odd[0][0]} {odd[0][1]}")
+        name, shape = odd[0]
+        raise ModelFormatError(f"receiver weights do not match the config's receiver: {name} {shape}")
     return arrays
 
 

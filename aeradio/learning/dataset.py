@@ -342,7 +342,8 @@ def check_labels(dataset: FrameDataset, model_dir: str | Path) -> None:
             name = names[index] if 0 <= index < len(names) else f"recording {index}"
             raise CaptureFormatError(
                 f"{where}: {name}: the labels do not match the frames: the better of the model's receiver "
-                f"and minimum-distance detection disagrees with them on {errors} of {len(labels)} blocks (BLER {bler:.3f}, chance "
-                f"{chance:.3f}) in {int(frames.sum())} frames with SNR >= {min_snr_db:.1f} dB, where they "
-                "should err on few: the labels are wrong (another test-pattern seed?)"
+                f"and minimum-distance detection disagrees with them on {errors} of {len(labels)} blocks "
+                f"(BLER {bler:.3f}, chance {chance:.3f}) in {int(frames.sum())} frames with SNR >= "
+                f"{min_snr_db:.1f} dB, where they should err on few: the labels are wrong "
+                "(another test-pattern seed?)"
             )

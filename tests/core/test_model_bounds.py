@@ -56,8 +56,10 @@ def forge_config(directory: Path, **sections: dict) -> None:
 
 def npy(header: dict, data: bytes = b"", version: tuple[int, int] = (1, 0)) -> bytes:
     buf = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buf, header) if version == (1, 0) else \
-        np.lib.format.write_array_header_2_0(buf, header)
+    np.lib.format.write_array_header_1_0(buf, header) if version == (
+        1,
+        0,
+    ) else np.lib.format.write_array_header_2_0(buf, header)
     return buf.getvalue() + data
 
 
@@ -83,8 +85,11 @@ def test_config_bounds_the_receiver_the_lut_and_the_frame() -> None:
     with pytest.raises(ConfigError, match=rf"LUT \(M 65536 x n 64\) must hold at most {MAX_LUT_SYMBOLS}"):
         LinkConfig.from_dict({"model": {"k": 16, "n": 64, "hidden_width": 1, "hidden_layers": 1}})
     # The largest frame every field allowed: 89 M samples (31.5 GiB for `tx --frames 64`).
-    biggest = {"model": {"k": 1, "n": 64}, "radio": {"samples_per_symbol": 64},
-               "frame": {"blocks_per_frame": 4096, "pilot_spacing_symbols": 2, "gap_symbols": 1_000_000}}
+    biggest = {
+        "model": {"k": 1, "n": 64},
+        "radio": {"samples_per_symbol": 64},
+        "frame": {"blocks_per_frame": 4096, "pilot_spacing_symbols": 2, "gap_symbols": 1_000_000},
+    }
     with pytest.raises(ConfigError, match=rf"at most {MAX_FRAME_SAMPLES} samples, got 89221632"):
         LinkConfig.from_dict(biggest)
     # What configs/ and the defaults use is far inside.
@@ -97,8 +102,11 @@ def test_frame_samples_bound_is_an_upper_bound_of_the_tx_chain() -> None:
     from aeradio.dsp.framing import HEADER_BITS
     from aeradio.flowgraphs.tx_chain import TxChain
 
-    for frame, radio, n in [({}, {}, 7), ({"blocks_per_frame": 5, "gap_symbols": 0}, {"samples_per_symbol": 8}, 3),
-                            ({"pilot_spacing_symbols": 2, "header_repetition": 5}, {"rrc_span_symbols": 16}, 1)]:
+    for frame, radio, n in [
+        ({}, {}, 7),
+        ({"blocks_per_frame": 5, "gap_symbols": 0}, {"samples_per_symbol": 8}, 3),
+        ({"pilot_spacing_symbols": 2, "header_repetition": 5}, {"rrc_span_symbols": 16}, 1),
+    ]:
         cfg = LinkConfig.from_dict({"model": {"k": 2, "n": n}, "frame": frame, "radio": radio})
         lut = np.ones((4, n), np.complex64)
         tx = TxChain(cfg, lut, 0)
@@ -109,8 +117,10 @@ def test_frame_samples_bound_is_an_upper_bound_of_the_tx_chain() -> None:
 
 
 def test_receiver_shapes_mirror_the_neural_receiver() -> None:
-    for model in ({"k": 3, "n": 2, "hidden_width": 8, "hidden_layers": 1},
-                  {"k": 5, "n": 7, "hidden_width": 16, "hidden_layers": 3, "noise_input": True}):
+    for model in (
+        {"k": 3, "n": 2, "hidden_width": 8, "hidden_layers": 1},
+        {"k": 5, "n": 7, "hidden_width": 16, "hidden_layers": 3, "noise_input": True},
+    ):
         cfg = LinkConfig.from_dict({"model": model}).model
         state = NeuralReceiver.from_config(cfg).state_dict()
         assert {k: tuple(v.shape) for k, v in state.items()} == cfg.receiver_parameter_shapes()
@@ -137,8 +147,11 @@ def test_model_json_k_n_m_must_agree_with_its_config(model: Path) -> None:
 def test_model_json_size_and_nesting_are_bounded(model: Path) -> None:
     path = model / "model.json"
     path.write_bytes(b" " * (model_io.MAX_MODEL_JSON_BYTES + 1))
-    refused_within(REFUSAL_PEAK_BYTES + model_io.MAX_MODEL_JSON_BYTES, lambda: model_io.load_link_config(model),
-                   f"larger than {model_io.MAX_MODEL_JSON_BYTES} bytes")
+    refused_within(
+        REFUSAL_PEAK_BYTES + model_io.MAX_MODEL_JSON_BYTES,
+        lambda: model_io.load_link_config(model),
+        f"larger than {model_io.MAX_MODEL_JSON_BYTES} bytes",
+    )
     path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ModelFormatError, match="is not JSON: nested too deeply"):
         model_io.load_link_config(model)
@@ -150,7 +163,9 @@ def test_model_json_size_and_nesting_are_bounded(model: Path) -> None:
 def test_save_refuses_to_write_a_model_json_the_loader_would_refuse(tmp_path: Path) -> None:
     rx = NeuralReceiver.from_config(CFG.model).state_dict()
     with pytest.raises(ModelFormatError, match="model.json would be .* bytes"):
-        model_io.save_model(tmp_path / "m", CFG, QPSK, rx, extra_meta={"x": "y" * model_io.MAX_MODEL_JSON_BYTES})
+        model_io.save_model(
+            tmp_path / "m", CFG, QPSK, rx, extra_meta={"x": "y" * model_io.MAX_MODEL_JSON_BYTES}
+        )
     assert not (tmp_path / "m").exists() and list(tmp_path.iterdir()) == []
 
 
@@ -159,9 +174,16 @@ def test_save_refuses_to_write_a_model_json_the_loader_would_refuse(tmp_path: Pa
 
 def test_a_forged_lut_shape_is_refused_before_allocating(model: Path) -> None:
     # The header that died with "Unable to allocate 13.0 TiB".
-    forge(model, "tx_lut.npy", npy({"descr": "<c8", "fortran_order": False, "shape": (1 << 20, 1 << 20)}, b"\0" * 64))
-    refused_within(REFUSAL_PEAK_BYTES, lambda: model_io.load_lut(model),
-                   r"must be complex64 of shape \(4, 1\) in C order, got complex64 of shape \(1048576, 1048576\)")
+    forge(
+        model,
+        "tx_lut.npy",
+        npy({"descr": "<c8", "fortran_order": False, "shape": (1 << 20, 1 << 20)}, b"\0" * 64),
+    )
+    refused_within(
+        REFUSAL_PEAK_BYTES,
+        lambda: model_io.load_lut(model),
+        r"must be complex64 of shape \(4, 1\) in C order, got complex64 of shape \(1048576, 1048576\)",
+    )
     # The check is part of verification, so rx and tx refuse as well.
     with pytest.raises(ModelFormatError, match="must be complex64"):
         model_io.model_hash32(model)
@@ -170,12 +192,22 @@ def test_a_forged_lut_shape_is_refused_before_allocating(model: Path) -> None:
 @pytest.mark.parametrize(
     "data, message",
     [
-        (npy({"descr": "<c16", "fortran_order": False, "shape": (4, 1)}, QPSK.astype(np.complex128).tobytes()),
-         "got complex128"),
+        (
+            npy(
+                {"descr": "<c16", "fortran_order": False, "shape": (4, 1)},
+                QPSK.astype(np.complex128).tobytes(),
+            ),
+            "got complex128",
+        ),
         (npy({"descr": "<c8", "fortran_order": True, "shape": (4, 1)}, QPSK.tobytes()), "in Fortran order"),
-        (npy({"descr": "<c8", "fortran_order": False, "shape": (4, 1)}, QPSK.tobytes()[:-8]),
-         "holds 24 bytes of data, its header says 32"),
-        (npy({"descr": "<c8", "fortran_order": False, "shape": (4, 1)}, QPSK.tobytes() + b"\0" * 8), "holds 40"),
+        (
+            npy({"descr": "<c8", "fortran_order": False, "shape": (4, 1)}, QPSK.tobytes()[:-8]),
+            "holds 24 bytes of data, its header says 32",
+        ),
+        (
+            npy({"descr": "<c8", "fortran_order": False, "shape": (4, 1)}, QPSK.tobytes() + b"\0" * 8),
+            "holds 40",
+        ),
         (npy({"descr": "|O", "fortran_order": False, "shape": (4, 1)}, b"\0" * 32), "got object"),
         (b"\x93NUMPY\x03\x00" + b"\0" * 40, "version must be 1.0 or 2.0"),
         (b"PK\x03\x04 a zip, not an npy", "not a numpy array file"),
@@ -189,7 +221,11 @@ def test_lut_headers_are_checked_against_the_config(model: Path, data: bytes, me
 
 
 def test_a_version_2_header_is_read(model: Path) -> None:
-    forge(model, "tx_lut.npy", npy({"descr": "<c8", "fortran_order": False, "shape": (4, 1)}, QPSK.tobytes(), (2, 0)))
+    forge(
+        model,
+        "tx_lut.npy",
+        npy({"descr": "<c8", "fortran_order": False, "shape": (4, 1)}, QPSK.tobytes(), (2, 0)),
+    )
     assert np.array_equal(model_io.load_lut(model), QPSK)
 
 
@@ -198,18 +234,25 @@ def test_a_version_2_header_is_read(model: Path) -> None:
     [
         (np.array([[np.nan], [1], [-1], [1j]], np.complex64), "must be finite, got 1 non-finite"),
         (np.array([[1e30], [1], [-1], [1j]], np.complex64), "mean energy per complex use must be 1"),
-        (np.array([[1e3], [1], [-1], [1j]], np.complex64), r"mean energy per complex use must be 1 \+- 0.0001"),
+        (
+            np.array([[1e3], [1], [-1], [1j]], np.complex64),
+            r"mean energy per complex use must be 1 \+- 0.0001",
+        ),
         (QPSK * np.complex64(0.5), "got 0.25"),
     ],
 )
-def test_a_lut_that_is_not_finite_or_not_normalized_is_refused(model: Path, lut: np.ndarray, message: str) -> None:
+def test_a_lut_that_is_not_finite_or_not_normalized_is_refused(
+    model: Path, lut: np.ndarray, message: str
+) -> None:
     buf = io.BytesIO()
     np.save(buf, lut)
     forge(model, "tx_lut.npy", buf.getvalue())
     with pytest.raises(ModelFormatError, match=message):
         model_io.load_lut(model)
     with pytest.raises(ModelFormatError, match=message):  # and it is never written
-        model_io.save_model(model.parent / "other", CFG, lut, NeuralReceiver.from_config(CFG.model).state_dict())
+        model_io.save_model(
+            model.parent / "other", CFG, lut, NeuralReceiver.from_config(CFG.model).state_dict()
+        )
 
 
 # --- receiver.safetensors ------------------------------------------------------------------
@@ -231,10 +274,13 @@ def test_safetensors_header_is_checked_against_the_config(model: Path) -> None:
     forge(model, "receiver.safetensors", _safetensors(header, b"\0" * offset))
     assert load_receiver(model).out.weight.shape == (4, 4)
     # A tensor of another shape (a huge one that the file does not hold) is refused first.
-    big = dict(header, **{"out.weight": {"dtype": "F32", "shape": [1 << 20, 1 << 20], "data_offsets": [0, 16]}})
+    big = dict(
+        header, **{"out.weight": {"dtype": "F32", "shape": [1 << 20, 1 << 20], "data_offsets": [0, 16]}}
+    )
     forge(model, "receiver.safetensors", _safetensors(big, b"\0" * offset))
-    refused_within(REFUSAL_PEAK_BYTES, lambda: load_receiver(model),
-                   r"tensor out.weight must be F32 of shape \[4, 4\]")
+    refused_within(
+        REFUSAL_PEAK_BYTES, lambda: load_receiver(model), r"tensor out.weight must be F32 of shape \[4, 4\]"
+    )
     # Another dtype, a missing or extra tensor, a short file.
     f64 = dict(header, **{"out.bias": dict(header["out.bias"], dtype="F64")})
     forge(model, "receiver.safetensors", _safetensors(f64, b"\0" * offset))
