@@ -50,6 +50,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     if "fresh" in report:
         print(_line("fresh capture", report["fresh"]["before"], report["fresh"]["after"]))
     written = f"model written to {args.out}" if report["written"] else "no model written"
+    if not report["learned"]:
+        written = f"learned nothing, {written}"
     print(
         f"{report['epochs']} epochs (best {report['best_epoch']}, stopped: {report['stopped']}) "
         f"in {report['seconds']:.1f} s on {report['train_frames']} frames; {written}"

@@ -27,8 +27,8 @@ from aeradio.calibration.corrections import RxCorrector, TxPrecorrector
 from aeradio.calibration.gain import GainRecommendation
 from aeradio.calibration.measure import CaptureMeasurement
 from aeradio.core.atomic import write_text_atomic
-from aeradio.core.config import parse_json, read_bounded, short_repr
-from aeradio.core.errors import CalibrationError, ConfigError, check_range
+from aeradio.core.config import parse_json, read_bounded
+from aeradio.core.errors import CalibrationError, ConfigError, check_range, short_repr
 
 #: Version of the calibration file format written and accepted.
 CALIBRATION_FORMAT_VERSION = 1

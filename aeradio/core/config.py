@@ -32,13 +32,12 @@ import dataclasses
 import json
 import math
 import os
-import reprlib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from aeradio.core.errors import AeradioError, ConfigError, check_range
+from aeradio.core.errors import AeradioError, ConfigError, check_range, short_repr
 
 #: Names of the differentiable training channels; composed with '+' (e.g. "awgn+phase").
 CHANNEL_NAMES = ("awgn", "phase", "cfo", "rayleigh", "multipath", "iq", "rapp", "phasenoise")
@@ -69,12 +68,6 @@ MAX_CONFIG_FILE_BYTES = 1 << 20
 LR_SCHEDULES = ("cosine", "constant")
 #: Receivers of the joint training phase (see TrainingConfig.joint_receiver).
 JOINT_RECEIVERS = ("auto", "matched_filter", "tied", "free")
-
-
-def short_repr(value: Any) -> str:
-    """A repr for error messages, cut to a few dozen characters and a few levels of nesting
-    (a value read from a file may be a 4 MB string or a list nested 900 deep)."""
-    return reprlib.repr(value)
 
 
 def read_bounded(
@@ -114,14 +107,14 @@ def parse_channel_spec(spec: str) -> tuple[str, ...]:
     """
     names = tuple(part.strip() for part in spec.split("+"))
     if not spec.strip() or any(not n for n in names):
-        raise ConfigError(f"channel must be names joined by '+', got {spec!r}")
+        raise ConfigError(f"channel must be names joined by '+', got {short_repr(spec)}")
     for name in names:
         if name not in CHANNEL_NAMES:
             raise ConfigError(
-                f"unknown channel {name!r} in {spec!r}; known: {', '.join(CHANNEL_NAMES)}"
+                f"unknown channel {short_repr(name)} in {short_repr(spec)}; known: {', '.join(CHANNEL_NAMES)}"
             )
     if len(set(names)) != len(names):
-        raise ConfigError(f"channel {spec!r} names a component twice")
+        raise ConfigError(f"channel {short_repr(spec)} names a component twice")
     return names
 
 
@@ -148,7 +141,7 @@ class ModelConfig:
         check_range("model.hidden_layers", self.hidden_layers, 1, 16)
         if self.normalization not in ("average", "peak"):
             raise ConfigError(
-                f"model.normalization must be 'average' or 'peak', got {self.normalization!r}"
+                f"model.normalization must be 'average' or 'peak', got {short_repr(self.normalization)}"
             )
         check_range("model.peak_amplitude", self.peak_amplitude, 1.0, 10.0)
         if self.M * self.n > MAX_LUT_SYMBOLS:
@@ -247,7 +240,8 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if "awgn" not in parse_channel_spec(self.channel):
             raise ConfigError(
-                f"training.channel must include 'awgn' (the noise set by Eb/N0), got {self.channel!r}"
+                "training.channel must include 'awgn' (the noise set by Eb/N0), "
+                f"got {short_repr(self.channel)}"
             )
         check_range("training.ebn0_db_min", self.ebn0_db_min, -20.0, 40.0, unit="dB")
         check_range("training.ebn0_db_max", self.ebn0_db_max, -20.0, 40.0, unit="dB")
@@ -262,14 +256,14 @@ class TrainingConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(
                 f"training.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
-                f"got {self.lr_schedule!r}"
+                f"got {short_repr(self.lr_schedule)}"
             )
         check_range("training.lr_min_ratio", self.lr_min_ratio, 0.0, 1.0)
         check_range("training.tx_lr_scale", self.tx_lr_scale, 0.0, 1000.0)
         if self.joint_receiver not in JOINT_RECEIVERS:
             raise ConfigError(
                 f"training.joint_receiver must be one of {', '.join(JOINT_RECEIVERS)}, "
-                f"got {self.joint_receiver!r}"
+                f"got {short_repr(self.joint_receiver)}"
             )
         check_range("training.tied_scale_ratio", self.tied_scale_ratio, 1e-3, 10.0)
         check_range("training.receiver_only_fraction", self.receiver_only_fraction, 0.0, 1.0)

@@ -36,9 +36,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from aeradio.core.config import LinkConfig, parse_json, read_bounded, short_repr
+from aeradio.core.config import LinkConfig, parse_json, read_bounded
 from aeradio.core.constants import SAMPLE_DTYPE
-from aeradio.core.errors import AeradioError, ModelFormatError
+from aeradio.core.errors import AeradioError, ModelFormatError, short_repr
 
 FORMAT_VERSION = 1
 MODEL_JSON = "model.json"

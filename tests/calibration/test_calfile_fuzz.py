@@ -52,6 +52,7 @@ extreme = st.one_of(
             math.nan,
             "",
             "x",
+            "y" * 100_000,
             True,
             None,
             [],
