@@ -51,8 +51,8 @@ DEFAULT_RAPP_BACKOFF_DB = 6.0
 #: LUT stays tractable. Any n <= 64 up to k = 14; k = 16 up to n = 16 (rate >= 1).
 MAX_LUT_SYMBOLS = 1 << 20
 #: Receiver parameters at most: 200 MB of float32 weights (about 800 MB while fine-tuning,
-#: with the gradient and Adam's two moments). The receivers of configs/ have 10^4 to 10^5;
-#: k = 16 with the default width has 1.7e7.
+#: with the gradient and Adam's two moments). The receivers of configs/ have 1e3 to 1.4e4;
+#: k = 16, n = 16 with the default width has 1.1e7.
 MAX_RECEIVER_PARAMETERS = 50_000_000
 #: Samples of one frame and its gap at most: 16 Mi samples (128 MiB of complex64, 16 s at
 #: 1 MS/s). The default frame has about 3200.

@@ -7,10 +7,10 @@ complex64; ``DIR/receiver.safetensors``: the receiver weights. No pickle anywher
 
 Loading checks before it allocates: ``model.json`` is read only if it holds at most
 :data:`MAX_MODEL_JSON_BYTES`; its link configuration is validated, which bounds the sizes
-of the LUT, the receiver and a frame (:mod:`aeradio.core.config`); every weight file must
-match its sha256; the ``.npy`` header of the LUT (dtype, shape, order) and the safetensors
-header of the receiver (every tensor's name, dtype and shape) must match the configuration
-and the file sizes must match the headers, all before an array is read. The LUT is then
+of the LUT, the receiver and a frame (:mod:`aeradio.core.config`); the ``.npy`` header of
+the LUT (dtype, shape, order) and the safetensors header of the receiver (every tensor's
+name, dtype and shape) must match the configuration and the file sizes the headers; every
+weight file must match its sha256; all before an array is read. The LUT is then
 checked finite with mean energy 1 per complex use. Every failure is one
 :class:`~aeradio.core.errors.ModelFormatError` line naming the file.
 
@@ -112,11 +112,11 @@ def _config_from_meta(meta: dict[str, Any], model_dir: Path) -> LinkConfig:
     return config
 
 
-def _read_lut_header(f: IO[bytes], path: Path, config: LinkConfig) -> int:
-    """Check the .npy header of the LUT against ``config`` (before any array is read).
+def _read_lut_header(f: IO[bytes], path: Path, config: LinkConfig) -> None:
+    """Read and check the .npy header of the LUT against ``config``, leaving ``f`` at the data.
 
-    Returns the data's byte offset. The file must be complex64, C order, shape ``[M, n]``
-    and exactly as long as the header and that array.
+    The file must be complex64, C order, shape ``[M, n]`` and exactly as long as the header
+    and that array; nothing of the array is read.
     """
     fmt = np.lib.format
     try:
@@ -146,7 +146,6 @@ def _read_lut_header(f: IO[bytes], path: Path, config: LinkConfig) -> int:
         raise ModelFormatError(
             f"{path} holds {size - offset} bytes of data, its header says {data_bytes}"
         )
-    return offset
 
 
 def _check_receiver_header(path: Path, config: LinkConfig) -> None:
@@ -198,28 +197,31 @@ def _check_receiver_header(path: Path, config: LinkConfig) -> None:
 
 
 def verify_model_dir(model_dir: str | Path) -> dict[str, Any]:
-    """Check model.json, the format version, the config, every file's sha256 and headers.
+    """Check model.json, the format version, the config, the weight files' headers and
+    sizes against it, then every file's sha256.
 
     Returns model.json as a dict. Raises :class:`ModelFormatError` with one line naming
-    the file at fault. Nothing larger than the bounds of :mod:`aeradio.core.config` is read.
+    the file at fault. Nothing larger than the bounds of :mod:`aeradio.core.config` is read
+    into memory.
     """
     model_dir = Path(model_dir)
     meta = _read_meta(model_dir)
     config = _config_from_meta(meta, model_dir)
     for name in WEIGHT_FILES:
-        path = model_dir / name
-        if not path.is_file():
-            raise ModelFormatError(f"{path} is missing")
-        expected = meta["files"][name]["sha256"]
-        actual = sha256_file(path)
-        if actual != expected:
-            raise ModelFormatError(
-                f"{path} was altered: sha256 {actual[:16]}... does not match model.json "
-                f"({expected[:16]}...)"
-            )
+        if not (model_dir / name).is_file():
+            raise ModelFormatError(f"{model_dir / name} is missing")
+    # Headers and sizes first (bounded reads), so a huge file is refused before it is hashed.
     with open(model_dir / LUT_FILE, "rb") as f:
         _read_lut_header(f, model_dir / LUT_FILE, config)
     _check_receiver_header(model_dir / RECEIVER_FILE, config)
+    for name in WEIGHT_FILES:
+        expected = meta["files"][name]["sha256"]
+        actual = sha256_file(model_dir / name)
+        if actual != expected:
+            raise ModelFormatError(
+                f"{model_dir / name} was altered: sha256 {actual[:16]}... does not match model.json "
+                f"({expected[:16]}...)"
+            )
     return meta
 
 
