@@ -167,15 +167,15 @@ def _finetune(
     best, best_epoch = before, 0
     best_state = copy.deepcopy(receiver.state_dict())
     history: list[dict[str, float]] = [{"epoch": 0, "loss": math.nan, "val_bler": before.bler or 0.0}]
-    batches = settings.epoch_steps
-    order, pos = torch.randperm(len(labels), generator=generator), 0
-    start = time.perf_counter()
-    stopped, epoch = "budget", 0
     if before.errors == 0:  # nothing can beat epoch 0
         return FinetuneResult(
             receiver_state={k: v.detach().clone() for k, v in best_state.items()}, before=before, after=best,
             best_epoch=0, epochs=0, stopped="no validation errors", seconds=0.0, history=history,
         )
+    batches = settings.epoch_steps
+    order, pos = torch.randperm(len(labels), generator=generator), 0
+    start = time.perf_counter()
+    stopped, epoch = "budget", 0
     bar = tqdm(total=settings.max_epochs * batches, desc="finetune", disable=not progress, leave=False)
     bar.set_postfix(val_bler=f"{before.bler:.2e}")
     for epoch in range(1, settings.max_epochs + 1):
@@ -271,8 +271,9 @@ def finetune_model(
     (:func:`unimproved_reason`), the model is written only with ``keep_unimproved``.
 
     Returns the report: BLER before and after with frame and block counts, epochs, seconds,
-    provenance; ``learned`` (bool), ``unimproved`` (the reason, when not learned) and
-    ``written`` (whether ``out_dir`` was written).
+    provenance; ``captures_original`` (the original receiver on every captured frame),
+    ``learned`` (bool), ``unimproved`` (the reason, when not learned) and ``written``
+    (whether ``out_dir`` was written).
 
     Raises:
         CaptureFormatError: no usable frames, or labels that do not match the frames.
