@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="overrides training.steps")
     p.add_argument("--plots", action="store_true", help="also write PNG plots into DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model directory DIR")
     p.set_defaults(handler=_handler("aeradio.apps.train:cmd_train"))
 
     p = _command(sub, "eval", "Monte Carlo BLER of a model against ML detection")
@@ -158,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Adam learning rate")
     p.add_argument("--validation-fraction", type=float, default=d.DEFAULT_VALIDATION_FRACTION,
                    help="share of frames for validation")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model directory --out")
+    p.add_argument("--keep-unimproved", action="store_true",
+                   help="write the model even when fine-tuning did not lower the validation BLER "
+                   "(otherwise: exit 1, nothing written)")
     p.set_defaults(handler=_handler("aeradio.apps.finetune:cmd_finetune"))
 
     p = _command(sub, "calibrate", "measure and correct the hardware")

@@ -52,7 +52,8 @@ def ensure_default_model(*, progress: bool = True) -> Path:
     if model_dir.exists() and not (model_dir / "model.json").exists() and any(model_dir.iterdir()):
         raise ModelFormatError(f"cache entry {model_dir} is not a model directory; remove it")
     print(f"training the default model {config.name} -> {model_dir}", flush=True)
-    return train_and_save(config, model_dir, progress=progress)
+    # overwrite: a damaged cache entry (a model directory that failed verification) is replaced.
+    return train_and_save(config, model_dir, progress=progress, overwrite=True)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

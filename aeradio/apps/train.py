@@ -7,6 +7,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from aeradio.core.atomic import write_json_atomic
 from aeradio.core.config import LinkConfig, parse_channel_spec
 from aeradio.core.errors import ConfigError
@@ -22,12 +24,35 @@ def load_training_config(path: str | Path, seed: int | None = None, steps: int |
     return cfg
 
 
-def train_and_save(cfg: LinkConfig, out: str | Path, *, progress: bool = True, plots: bool = False) -> Path:
-    """Train ``cfg`` and write the model directory ``out`` (+ PNG plots); returns ``out``."""
+#: Training-history points kept in model.json at most (evenly spaced, the last one kept):
+#: enough for the training plot, and model.json stays far below its size bound.
+MAX_HISTORY_POINTS = 1000
+
+
+def thin_history(history: list[dict[str, float]], limit: int = MAX_HISTORY_POINTS) -> list[dict[str, float]]:
+    """At most ``limit`` entries of ``history``, evenly spaced, first and last included.
+
+    >>> [h["step"] for h in thin_history([{"step": s} for s in range(10)], 4)]
+    [0, 3, 6, 9]
+    """
+    if len(history) <= limit:
+        return list(history)
+    picks = np.unique(np.linspace(0, len(history) - 1, limit).round().astype(int))
+    return [history[i] for i in picks]
+
+
+def train_and_save(
+    cfg: LinkConfig, out: str | Path, *, progress: bool = True, plots: bool = False, overwrite: bool = False
+) -> Path:
+    """Train ``cfg`` and write the model directory ``out`` (+ PNG plots); returns ``out``.
+
+    An existing model directory ``out`` is refused before training starts unless
+    ``overwrite`` (then it is replaced once the new model is complete).
+    """
     from aeradio.core.model_dir import save_model
     from aeradio.learning.training import train_autoencoder
 
-    check_output_dir(out)
+    check_output_dir(out, overwrite=overwrite)
     result = train_autoencoder(cfg, progress=progress)
     last = result.history[-1] if result.history else {}
     meta = {
@@ -38,9 +63,9 @@ def train_and_save(cfg: LinkConfig, out: str | Path, *, progress: bool = True, p
             "final_loss": last.get("loss"),
             "final_running_bler": last.get("bler"),
         },
-        "history": result.history,
+        "history": thin_history(result.history),
     }
-    out = save_model(out, cfg, result.lut, result.receiver_state, extra_meta=meta)
+    out = save_model(out, cfg, result.lut, result.receiver_state, extra_meta=meta, overwrite=overwrite)
     if plots:
         from aeradio.learning.plots import plot_constellation, plot_training_curve
 
@@ -51,7 +76,7 @@ def train_and_save(cfg: LinkConfig, out: str | Path, *, progress: bool = True, p
 
 def cmd_train(args: argparse.Namespace) -> int:
     cfg = load_training_config(args.config, args.seed, args.steps)
-    out = train_and_save(cfg, args.out, progress=not args.quiet, plots=args.plots)
+    out = train_and_save(cfg, args.out, progress=not args.quiet, plots=args.plots, overwrite=args.overwrite)
     from aeradio.core.model_dir import read_extra_meta
 
     info = read_extra_meta(out)["training"]

@@ -13,9 +13,6 @@ from aeradio.apps.device_args import device_settings, load_args_calibration, ope
 from aeradio.core.errors import ConfigError
 from aeradio.flowgraphs.tx_chain import TxChain
 
-#: Frames modulated per device write.
-TX_FRAMES_PER_WRITE = 64
-
 
 def cmd_tx(args: argparse.Namespace) -> int:
     """Send test-pattern frames (``--frames``) or a file's bytes (``--file``)."""
@@ -27,6 +24,9 @@ def cmd_tx(args: argparse.Namespace) -> int:
     cal = load_args_calibration(args, settings.sample_rate_hz)
     if args.frames is not None and args.frames < 1:
         raise ConfigError(f"--frames must be >= 1, got {args.frames}")
+    # Modulated in batches of bounded samples (not frames): memory stays bounded whatever
+    # the frame length the config allows.
+    per_write = tx.frames_per_write
     if args.file is not None:
         try:
             data = Path(args.file).read_bytes()
@@ -37,15 +37,15 @@ def cmd_tx(args: argparse.Namespace) -> int:
         if len(chunks) > 1 << 16:
             raise ConfigError(f"--file must fit in 65536 frames ({65536 * cap} bytes), got {len(data)} bytes")
         batches = [
-            (lambda c=chunks[i : i + TX_FRAMES_PER_WRITE], s=i: tx.data(c, s))
-            for i in range(0, len(chunks), TX_FRAMES_PER_WRITE)
+            (lambda c=chunks[i : i + per_write], s=i: tx.data(c, s))
+            for i in range(0, len(chunks), per_write)
         ]
         total = len(chunks)
     else:
         total = args.frames  # the CLI default: aeradio.core.defaults.DEFAULT_TX_FRAMES
         batches = [
-            (lambda s=s: tx.test_pattern(np.arange(s, min(s + TX_FRAMES_PER_WRITE, total)), args.seed))
-            for s in range(0, total, TX_FRAMES_PER_WRITE)
+            (lambda s=s: tx.test_pattern(np.arange(s, min(s + per_write, total)), args.seed))
+            for s in range(0, total, per_write)
         ]
     precorrector = cal.tx_precorrector() if cal is not None and cal.cfo_cps else None
     t_start = time.perf_counter()

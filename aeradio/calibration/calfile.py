@@ -7,8 +7,9 @@ Keys (docs/contracts.md): ``format_version``, ``sample_rate_hz``, ``center_freq_
 offset in full-scale units is ``dc_offset * 10^(signal_rms_dbfs / 20)``), ``bursts`` and
 ``recommended`` (gains for a target SNR, see :mod:`aeradio.calibration.gain`).
 
-Loading checks the version, the sample rate and the physical range of every value and
-raises :class:`~aeradio.core.errors.CalibrationError` naming the file, the key, the allowed range
+Loading reads at most :data:`MAX_CALIBRATION_FILE_BYTES`, then checks the version, the
+sample rate and the physical range of every value and raises
+:class:`~aeradio.core.errors.CalibrationError` naming the file, the key, the allowed range
 and the value: a calibration is applied entirely or not at all.
 """
 
@@ -26,7 +27,8 @@ from aeradio.calibration.corrections import RxCorrector, TxPrecorrector
 from aeradio.calibration.gain import GainRecommendation
 from aeradio.calibration.measure import CaptureMeasurement
 from aeradio.core.atomic import write_text_atomic
-from aeradio.core.errors import CalibrationError, ConfigError, check_range
+from aeradio.core.config import parse_json, read_bounded
+from aeradio.core.errors import CalibrationError, ConfigError, check_range, short_repr
 
 #: Version of the calibration file format written and accepted.
 CALIBRATION_FORMAT_VERSION = 1
@@ -39,6 +41,8 @@ MAX_IQ_PHASE_DEG = 45.0
 MAX_DC_RELATIVE = 10.0
 SNR_DB_RANGE = (-40.0, 200.0)
 DBFS_RANGE = (-250.0, 20.0)
+#: Size of a calibration file at most (one written by ``calibrate rx`` is about 1 kB).
+MAX_CALIBRATION_FILE_BYTES = 1 << 20
 
 _REQUIRED = (
     "format_version", "sample_rate_hz", "center_freq_hz", "cfo_hz", "cfo_ppm", "sco_ppm",
@@ -71,7 +75,7 @@ class Calibration:
     def __post_init__(self) -> None:
         def check(name: str, value: Any, low: float, high: float, unit: str = "") -> None:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise CalibrationError(f"calibration {name} must be a number, got {value!r}")
+                raise CalibrationError(f"calibration {name} must be a number, got {short_repr(value)}")
             try:
                 check_range(name, value, low, high, unit=unit)
             except ConfigError as exc:
@@ -87,7 +91,8 @@ class Calibration:
         check("iq_gain_db", self.iq_gain_db, -MAX_IQ_GAIN_DB, MAX_IQ_GAIN_DB, "dB")
         check("iq_phase_deg", self.iq_phase_deg, -MAX_IQ_PHASE_DEG, MAX_IQ_PHASE_DEG, "deg")
         if not (isinstance(self.dc_offset, (tuple, list)) and len(self.dc_offset) == 2):
-            raise CalibrationError(f"calibration dc_offset must be [re, im], got {self.dc_offset!r}")
+            got = short_repr(self.dc_offset)
+            raise CalibrationError(f"calibration dc_offset must be [re, im], got {got}")
         for part, value in zip(("re", "im"), self.dc_offset, strict=True):
             check(f"dc_offset {part}", value, -MAX_DC_RELATIVE, MAX_DC_RELATIVE, "x signal RMS")
         check("snr_db", self.snr_db, *SNR_DB_RANGE, "dB")
@@ -95,6 +100,9 @@ class Calibration:
         check("signal_rms_dbfs", self.signal_rms_dbfs, *DBFS_RANGE, "dBFS")
         check("delay_samples", self.delay_samples, -1e9, 1e9, "samples")
         check("bursts", self.bursts, 1, 1e9)
+        for name, value in (("recommended", self.recommended), ("device", self.device)):
+            if value is not None and not isinstance(value, dict):
+                raise CalibrationError(f"calibration {name} must be an object, got {short_repr(value)}")
 
     @property
     def cfo_cps(self) -> float:
@@ -159,7 +167,7 @@ def calibration_from_dict(data: Any, *, source: str = "calibration") -> Calibrat
     version = data.get("format_version")
     if version != CALIBRATION_FORMAT_VERSION:
         raise CalibrationError(
-            f"{source}: format_version must be {CALIBRATION_FORMAT_VERSION}, got {version!r}"
+            f"{source}: format_version must be {CALIBRATION_FORMAT_VERSION}, got {short_repr(version)}"
         )
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
@@ -178,16 +186,12 @@ def load_calibration(path: str | os.PathLike[str], sample_rate_hz: float) -> Cal
     """Read and validate the calibration file ``path`` for a link at ``sample_rate_hz``.
 
     Raises:
-        CalibrationError: unreadable, not JSON, another format version, another sample
-            rate, a missing key or a value out of its physical range.
+        CalibrationError: unreadable, too large, not JSON, another format version, another
+            sample rate, a missing key or a value out of its physical range.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise CalibrationError(f"cannot read calibration file {path}: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"calibration file {path} is not JSON: {exc}") from None
+    raw = read_bounded(path, MAX_CALIBRATION_FILE_BYTES, what="calibration file", error=CalibrationError)
+    data = parse_json(raw, what=f"calibration file {path}", error=CalibrationError)
     cal = calibration_from_dict(data, source=f"calibration file {path}")
     if not math.isclose(cal.sample_rate_hz, sample_rate_hz, rel_tol=SAMPLE_RATE_REL_TOLERANCE):
         raise CalibrationError(

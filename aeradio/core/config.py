@@ -14,6 +14,14 @@ Sections (TOML tables) and their dataclasses:
 Defaults are defined here once (those the CLI shows too in :mod:`aeradio.core.defaults`);
 a TOML file states only what differs from them.
 
+Sizes are bounded here too, so that a configuration read from a file (a TOML config, a
+``model.json`` from anywhere) cannot make a process allocate more than a research link
+plausibly needs: the LUT (:data:`MAX_LUT_SYMBOLS`), the neural receiver
+(:data:`MAX_RECEIVER_PARAMETERS`) and one frame (:data:`MAX_FRAME_SAMPLES`) are checked on
+construction, before anything is built from them. Files are read through
+:func:`read_bounded` and :func:`parse_json`, which refuse oversized or unparsable input
+with the caller's error class.
+
 >>> cfg = LinkConfig.from_dict({"model": {"k": 2, "n": 1}})
 >>> cfg.model.M, cfg.model.rate
 (4, 2.0)
@@ -22,22 +30,70 @@ a TOML file states only what differs from them.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
 from aeradio.core.defaults import DEFAULT_RAPP_BACKOFF_DB, DEFAULT_RAPP_P
-from aeradio.core.errors import ConfigError, check_range
+from aeradio.core.errors import AeradioError, ConfigError, check_range, short_repr
 
 #: Names of the differentiable training channels; composed with '+' (e.g. "awgn+phase").
 CHANNEL_NAMES = ("awgn", "phase", "cfo", "rayleigh", "multipath", "iq", "rapp", "phasenoise")
+
+#: Complex values in the LUT (M * n) at most: 8 MiB of complex64, and ML detection of the
+#: LUT stays tractable. Any n <= 64 up to k = 14; k = 16 up to n = 16 (rate >= 1).
+MAX_LUT_SYMBOLS = 1 << 20
+#: Receiver parameters at most: 200 MB of float32 weights (about 800 MB while fine-tuning,
+#: with the gradient and Adam's two moments). The receivers of configs/ have 1e3 to 1.4e4;
+#: k = 16, n = 16 with the default width has 1.1e7.
+MAX_RECEIVER_PARAMETERS = 50_000_000
+#: Samples of one frame and its gap at most: 16 Mi samples (128 MiB of complex64, 16 s at
+#: 1 MS/s). The default frame has about 3200.
+MAX_FRAME_SAMPLES = 1 << 24
+#: Frame header bits counted by :meth:`LinkConfig.frame_samples_bound`: the header has 64
+#: today (``aeradio.dsp.framing.HEADER_BITS``); counting 256 keeps the bound an upper bound
+#: whatever the header comes to carry, without this layer depending on the DSP one.
+HEADER_BITS_BOUND = 256
+#: Size of a TOML link configuration file at most (the ones in configs/ are < 1 kB).
+MAX_CONFIG_FILE_BYTES = 1 << 20
 
 #: Learning-rate schedules of :class:`TrainingConfig`.
 LR_SCHEDULES = ("cosine", "constant")
 #: Receivers of the joint training phase (see TrainingConfig.joint_receiver).
 JOINT_RECEIVERS = ("auto", "matched_filter", "tied", "free")
+
+
+def read_bounded(
+    path: str | Path, max_bytes: int, *, what: str, error: type[AeradioError] = ConfigError
+) -> bytes:
+    """The bytes of ``path``, read only if the file holds at most ``max_bytes``.
+
+    Raises ``error`` (one line naming ``what``, the path and the limit) when the file cannot
+    be read or is larger; nothing beyond ``max_bytes + 1`` bytes is ever read.
+    """
+    try:
+        with open(path, "rb") as f:
+            # Sized by the file (read(n) allocates n bytes first), one byte more to see growth.
+            data = f.read(min(os.fstat(f.fileno()).st_size, max_bytes) + 1)
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise error(f"{what} {path} is larger than {max_bytes} bytes, the most allowed")
+    return data
+
+
+def parse_json(data: bytes | str, *, what: str, error: type[AeradioError] = ConfigError) -> Any:
+    """``json.loads`` with every failure as one-line ``error``: bad syntax, bad UTF-8, an
+    integer of more digits than Python converts, nesting deeper than the recursion limit."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise error(f"{what} is not JSON: {reason}") from None
 
 
 def parse_channel_spec(spec: str) -> tuple[str, ...]:
@@ -48,14 +104,14 @@ def parse_channel_spec(spec: str) -> tuple[str, ...]:
     """
     names = tuple(part.strip() for part in spec.split("+"))
     if not spec.strip() or any(not n for n in names):
-        raise ConfigError(f"channel must be names joined by '+', got {spec!r}")
+        raise ConfigError(f"channel must be names joined by '+', got {short_repr(spec)}")
     for name in names:
         if name not in CHANNEL_NAMES:
             raise ConfigError(
-                f"unknown channel {name!r} in {spec!r}; known: {', '.join(CHANNEL_NAMES)}"
+                f"unknown channel {short_repr(name)} in {short_repr(spec)}; known: {', '.join(CHANNEL_NAMES)}"
             )
     if len(set(names)) != len(names):
-        raise ConfigError(f"channel {spec!r} names a component twice")
+        raise ConfigError(f"channel {short_repr(spec)} names a component twice")
     return names
 
 
@@ -82,9 +138,21 @@ class ModelConfig:
         check_range("model.hidden_layers", self.hidden_layers, 1, 16)
         if self.normalization not in ("average", "peak"):
             raise ConfigError(
-                f"model.normalization must be 'average' or 'peak', got {self.normalization!r}"
+                f"model.normalization must be 'average' or 'peak', got {short_repr(self.normalization)}"
             )
         check_range("model.peak_amplitude", self.peak_amplitude, 1.0, 10.0)
+        if self.M * self.n > MAX_LUT_SYMBOLS:
+            raise ConfigError(
+                f"model: the LUT (M {self.M} x n {self.n}) must hold at most {MAX_LUT_SYMBOLS} "
+                f"complex values, got {self.M * self.n}"
+            )
+        params = self.receiver_parameters
+        if params > MAX_RECEIVER_PARAMETERS:
+            raise ConfigError(
+                f"model: the receiver must have at most {MAX_RECEIVER_PARAMETERS} parameters, got "
+                f"{params} (k {self.k}, n {self.n}, hidden_width {self.hidden_width}, "
+                f"hidden_layers {self.hidden_layers}); lower hidden_width or hidden_layers"
+            )
 
     @property
     def M(self) -> int:  # noqa: N802 - M is the name of the field in the literature
@@ -95,6 +163,33 @@ class ModelConfig:
     def rate(self) -> float:
         """R = k / n information bits per complex channel use."""
         return self.k / self.n
+
+    def receiver_parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Name -> shape of every tensor of the neural receiver's state dict.
+
+        Mirrors ``aeradio.learning.receiver.NeuralReceiver`` (a test keeps the two equal):
+        ``hidden_layers`` Linear + ReLU pairs of ``hidden_width`` on ``2n (+1)`` inputs, the
+        output layer and the linear path to M logits, and the matched-filter log-scale.
+        Computed without building anything, so a file's sizes are checked first.
+        """
+        in_features = 2 * self.n + (1 if self.noise_input else 0)
+        shapes: dict[str, tuple[int, ...]] = {}
+        width = in_features
+        for layer in range(self.hidden_layers):
+            shapes[f"hidden.{2 * layer}.weight"] = (self.hidden_width, width)
+            shapes[f"hidden.{2 * layer}.bias"] = (self.hidden_width,)
+            width = self.hidden_width
+        shapes["out.weight"] = (self.M, width)
+        shapes["out.bias"] = (self.M,)
+        shapes["linear.weight"] = (self.M, in_features)
+        shapes["linear.bias"] = (self.M,)
+        shapes["log_scale"] = ()
+        return shapes
+
+    @property
+    def receiver_parameters(self) -> int:
+        """Parameters of the neural receiver (all tensors of :meth:`receiver_parameter_shapes`)."""
+        return sum(math.prod(shape) for shape in self.receiver_parameter_shapes().values())
 
 
 @dataclass(frozen=True)
@@ -142,7 +237,8 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if "awgn" not in parse_channel_spec(self.channel):
             raise ConfigError(
-                f"training.channel must include 'awgn' (the noise set by Eb/N0), got {self.channel!r}"
+                "training.channel must include 'awgn' (the noise set by Eb/N0), "
+                f"got {short_repr(self.channel)}"
             )
         check_range("training.ebn0_db_min", self.ebn0_db_min, -20.0, 40.0, unit="dB")
         check_range("training.ebn0_db_max", self.ebn0_db_max, -20.0, 40.0, unit="dB")
@@ -157,14 +253,14 @@ class TrainingConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(
                 f"training.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
-                f"got {self.lr_schedule!r}"
+                f"got {short_repr(self.lr_schedule)}"
             )
         check_range("training.lr_min_ratio", self.lr_min_ratio, 0.0, 1.0)
         check_range("training.tx_lr_scale", self.tx_lr_scale, 0.0, 1000.0)
         if self.joint_receiver not in JOINT_RECEIVERS:
             raise ConfigError(
                 f"training.joint_receiver must be one of {', '.join(JOINT_RECEIVERS)}, "
-                f"got {self.joint_receiver!r}"
+                f"got {short_repr(self.joint_receiver)}"
             )
         check_range("training.tied_scale_ratio", self.tied_scale_ratio, 1e-3, 10.0)
         check_range("training.receiver_only_fraction", self.receiver_only_fraction, 0.0, 1.0)
@@ -260,32 +356,35 @@ def _coerce(section: str, name: str, value: Any, kind: Any) -> Any:
     where = f"{section}.{name}"
     if kind is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}")
+            raise ConfigError(f"{where} must be true or false, got {short_repr(value)}")
         return value
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}")
+            raise ConfigError(f"{where} must be an integer, got {short_repr(value)}")
         return value
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
-        return float(value)
+            raise ConfigError(f"{where} must be a number, got {short_repr(value)}")
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond the float range
+            raise ConfigError(f"{where} must be a float-range number, got {short_repr(value)}") from None
     if kind is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, got {value!r}")
+            raise ConfigError(f"{where} must be a string, got {short_repr(value)}")
         return value
     return value
 
 
 def _build_section(section: str, cls: type, data: Any) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"[{section}] must be a table, got {data!r}")
+        raise ConfigError(f"[{section}] must be a table, got {short_repr(data)}")
     hints = get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(names))
     if unknown:
         raise ConfigError(
-            f"unknown key {unknown[0]!r} in [{section}]; allowed: {', '.join(names)}"
+            f"unknown key {short_repr(unknown[0])} in [{section}]; allowed: {', '.join(names)}"
         )
     missing = [
         f.name
@@ -311,6 +410,27 @@ class LinkConfig:
     #: A short name for logs and file names (the TOML file's stem by default).
     name: str = "link"
 
+    def __post_init__(self) -> None:
+        samples = self.frame_samples_bound
+        if samples > MAX_FRAME_SAMPLES:
+            raise ConfigError(
+                f"frame: one frame and its gap must take at most {MAX_FRAME_SAMPLES} samples, got "
+                f"{samples} (blocks_per_frame {self.frame.blocks_per_frame} x n {self.model.n}, "
+                f"gap_symbols {self.frame.gap_symbols}, samples_per_symbol "
+                f"{self.radio.samples_per_symbol}); shorten the frame or the gap"
+            )
+
+    @property
+    def frame_samples_bound(self) -> int:
+        """Samples of one frame, its gap and the pulse-shaping tail (span x sps samples), at
+        most: exact but for the header, counted as :data:`HEADER_BITS_BOUND` bits."""
+        fc, sps = self.frame, self.radio.samples_per_symbol
+        payload = fc.blocks_per_frame * self.model.n
+        pilots = -(-payload // fc.pilot_spacing_symbols)
+        header = HEADER_BITS_BOUND * fc.header_repetition
+        symbols = fc.stf_symbols + fc.ltf_symbols + header + payload + pilots + fc.gap_symbols
+        return (symbols + self.radio.rrc_span_symbols) * sps
+
     @classmethod
     def from_dict(cls, data: Any, *, name: str | None = None) -> LinkConfig:
         """Build and validate from a nested dict (parsed TOML or ``model.json``)."""
@@ -319,11 +439,11 @@ class LinkConfig:
         data = dict(data)
         cfg_name = data.pop("name", name or "link")
         if not isinstance(cfg_name, str) or not cfg_name:
-            raise ConfigError(f"name must be a non-empty string, got {cfg_name!r}")
+            raise ConfigError(f"name must be a non-empty string, got {short_repr(cfg_name)}")
         unknown = sorted(set(data) - set(_SECTIONS))
         if unknown:
             raise ConfigError(
-                f"unknown section [{unknown[0]}]; allowed: {', '.join(_SECTIONS)}"
+                f"unknown section [{str(unknown[0])[:64]}]; allowed: {', '.join(_SECTIONS)}"
             )
         if "model" not in data:
             raise ConfigError("the configuration has no [model] section (k and n are required)")
@@ -334,14 +454,13 @@ class LinkConfig:
     def from_toml(cls, path: str | Path) -> LinkConfig:
         """Read and validate a TOML link configuration."""
         path = Path(path)
+        raw = read_bounded(path, MAX_CONFIG_FILE_BYTES, what="config")
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"config {path} is not valid TOML: nested too deeply") from None
         return cls.from_dict(data, name=path.stem)
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,6 +7,9 @@ Messages name the parameter, the allowed range and the value received.
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
 
 class AeradioError(Exception):
     """Base class of every error aeradio raises on purpose."""
@@ -36,6 +39,16 @@ class CalibrationError(AeradioError):
     """A calibration that cannot be measured, or a calibration file that cannot be applied."""
 
 
+def short_repr(value: Any) -> str:
+    """A repr for error messages, cut to a few dozen characters and a few levels of nesting
+    (a value read from a file may be a 4 MB string or a list nested 900 deep).
+
+    >>> short_repr("x" * 1000)[:12], len(short_repr("x" * 1000)) < 40, short_repr([[[[[[1]]]]]])
+    ("'xxxxxxxxxxx", True, '[[[[[[...]]]]]]')
+    """
+    return reprlib.repr(value)
+
+
 def check_range(name: str, value: float, low: float, high: float, *, unit: str = "") -> None:
     """Raise :class:`ConfigError` unless ``low <= value <= high`` (NaN is rejected).
 
@@ -47,4 +60,4 @@ def check_range(name: str, value: float, low: float, high: float, *, unit: str =
     """
     if not (low <= value <= high):  # also False for NaN
         u = f" {unit}" if unit else ""
-        raise ConfigError(f"{name} must be in [{low:g}, {high:g}]{u}, got {value!r}")
+        raise ConfigError(f"{name} must be in [{low:g}, {high:g}]{u}, got {short_repr(value)}")

@@ -5,13 +5,24 @@ k, n, M, and the sha256 of each weight file; ``DIR/tx_lut.npy``: the LUT ``[M, n
 complex64; ``DIR/receiver.safetensors``: the receiver weights. No pickle anywhere:
 ``np.load(allow_pickle=False)`` and safetensors.
 
+Loading checks before it allocates: ``model.json`` is read only if it holds at most
+:data:`MAX_MODEL_JSON_BYTES`; its link configuration is validated, which bounds the sizes
+of the LUT, the receiver and a frame (:mod:`aeradio.core.config`); the ``.npy`` header of
+the LUT (dtype, shape, order) and the safetensors header of the receiver (every tensor's
+name, dtype and shape) must match the configuration and the file sizes the headers; every
+weight file must match its sha256; all before an array is read. The LUT is then
+checked finite with mean energy 1 per complex use. Every failure is one
+:class:`~aeradio.core.errors.ModelFormatError` line naming the file.
+
 Writes are atomic: the files go to a temporary sibling directory that is renamed into
 place, so a crash never leaves a half-written model. An existing model directory is
-replaced; a non-empty directory that is not a model directory is never touched.
+replaced only when asked (``overwrite=True``); a non-empty directory that is not a model
+directory is never touched.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -19,14 +30,15 @@ import os
 import shutil
 import struct
 import tempfile
+import tokenize
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
-from aeradio.core.config import LinkConfig
+from aeradio.core.config import LinkConfig, parse_json, read_bounded
 from aeradio.core.constants import SAMPLE_DTYPE
-from aeradio.core.errors import AeradioError, ModelFormatError
+from aeradio.core.errors import AeradioError, ModelFormatError, short_repr
 
 FORMAT_VERSION = 1
 MODEL_JSON = "model.json"
@@ -35,8 +47,23 @@ RECEIVER_FILE = "receiver.safetensors"
 WEIGHT_FILES = (LUT_FILE, RECEIVER_FILE)
 #: Tolerance on the LUT's mean energy per complex use (float32 rounding).
 LUT_ENERGY_TOLERANCE = 1e-4
-#: Upper bound on a safetensors JSON header (the format's own limit is 100 MB).
-_MAX_SAFETENSORS_HEADER = 100_000_000
+#: Size of model.json at most. A trained model's is tens of kB (the training history is
+#: kept to a thousand points); 4 MiB parses into at most about 100 MB of Python objects.
+MAX_MODEL_JSON_BYTES = 4 << 20
+#: Size of the safetensors JSON header at most: the receiver's ~10 tensors take < 2 kB
+#: (the format itself allows 100 MB).
+MAX_SAFETENSORS_HEADER_BYTES = 1 << 16
+#: Size of the .npy header at most (numpy's own default limit; np.save writes 128 bytes).
+MAX_NPY_HEADER_BYTES = 10_000
+#: The dtype of every receiver tensor in the safetensors file.
+SAFETENSORS_DTYPE = "F32"
+
+
+def stored_receiver_shapes(config: LinkConfig) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of each tensor in ``receiver.safetensors``: the receiver's state dict,
+    a scalar stored with shape ``(1,)`` (as every model directory written so far has it;
+    torch loads it back into the 0-d parameter)."""
+    return {k: shape or (1,) for k, shape in config.model.receiver_parameter_shapes().items()}
 
 
 def sha256_file(path: Path) -> str:
@@ -52,79 +79,183 @@ def _read_meta(model_dir: Path) -> dict[str, Any]:
     path = model_dir / MODEL_JSON
     if not model_dir.is_dir():
         raise ModelFormatError(f"model directory {model_dir} does not exist")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFormatError(f"{path} is missing: {model_dir} is not a model directory") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFormatError(f"{path} is not readable JSON: {exc}") from None
+    if not path.exists():
+        raise ModelFormatError(f"{path} is missing: {model_dir} is not a model directory")
+    raw = read_bounded(path, MAX_MODEL_JSON_BYTES, what="model file", error=ModelFormatError)
+    meta = parse_json(raw, what=str(path), error=ModelFormatError)
     if not isinstance(meta, dict):
         raise ModelFormatError(f"{path} must hold a JSON object")
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
-        raise ModelFormatError(f"{path}: format_version must be {FORMAT_VERSION}, got {version!r}")
+        raise ModelFormatError(f"{path}: format_version must be {FORMAT_VERSION}, got {short_repr(version)}")
     files = meta.get("files")
     if not isinstance(files, dict) or set(files) != set(WEIGHT_FILES):
         raise ModelFormatError(f"{path}: 'files' must list the sha256 of {', '.join(WEIGHT_FILES)}")
+    for name in WEIGHT_FILES:
+        entry = files[name]
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            raise ModelFormatError(f"{path}: files.{name} must be an object with a sha256 string")
     return meta
 
 
-def _check_safetensors(path: Path) -> None:
-    """Raise unless ``path`` has a safetensors header (u64 length + JSON object)."""
+def _config_from_meta(meta: dict[str, Any], model_dir: Path) -> LinkConfig:
+    """The validated (size-bounded) link config of model.json, consistent with its k, n, M."""
+    path = model_dir / MODEL_JSON
+    try:
+        config = LinkConfig.from_dict(meta.get("config"))
+    except AeradioError as exc:
+        raise ModelFormatError(f"{path}: invalid config: {exc}") from None
+    model = config.model
+    for key, value in (("k", model.k), ("n", model.n), ("M", model.M)):
+        if key in meta and meta[key] != value:
+            raise ModelFormatError(f"{path}: {key} is {short_repr(meta[key])} but the config says {value}")
+    return config
+
+
+def _read_lut_header(f: IO[bytes], path: Path, config: LinkConfig) -> None:
+    """Read and check the .npy header of the LUT against ``config``, leaving ``f`` at the data.
+
+    The file must be complex64, C order, shape ``[M, n]`` and exactly as long as the header
+    and that array; nothing of the array is read.
+    """
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            shape, fortran_order, dtype = fmt.read_array_header_1_0(f, max_header_size=MAX_NPY_HEADER_BYTES)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = fmt.read_array_header_2_0(f, max_header_size=MAX_NPY_HEADER_BYTES)
+        else:
+            raise ModelFormatError(f"{path}: .npy format version must be 1.0 or 2.0, got {version}")
+    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError, tokenize.TokenError) as exc:
+        # numpy parses the header with ast.literal_eval (and a tokenizer-based fallback):
+        # these are what a malformed header raises there.
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ModelFormatError(f"{path} is not a numpy array file: {reason}") from None
+    expected = (config.model.M, config.model.n)
+    if dtype != SAMPLE_DTYPE or fortran_order or tuple(shape) != expected:
+        order = "Fortran" if fortran_order else "C"
+        raise ModelFormatError(
+            f"{path} must be complex64 of shape {expected} in C order, got {dtype} of shape "
+            f"{short_repr(tuple(shape))} in {order} order"
+        )
+    offset = f.tell()
+    size = os.fstat(f.fileno()).st_size
+    data_bytes = math.prod(expected) * SAMPLE_DTYPE().itemsize
+    if size != offset + data_bytes:
+        raise ModelFormatError(
+            f"{path} holds {size - offset} bytes of data, its header says {data_bytes}"
+        )
+
+
+def _check_receiver_header(path: Path, config: LinkConfig) -> None:
+    """Check the safetensors header against the config's receiver (before loading a tensor).
+
+    Every tensor of :func:`stored_receiver_shapes` must be there, float32, with
+    its shape and a byte range of its size, and nothing else (bar ``__metadata__``); the
+    file must end where the last tensor does.
+    """
     try:
         with open(path, "rb") as f:
             head = f.read(8)
             size = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
-            ok = 2 <= size <= _MAX_SAFETENSORS_HEADER
-            header = json.loads(f.read(size)) if ok else None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            ok = 2 <= size <= MAX_SAFETENSORS_HEADER_BYTES
+            header = parse_json(f.read(size), what=str(path), error=ModelFormatError) if ok else None
+            file_size = os.fstat(f.fileno()).st_size
+    except (OSError, ModelFormatError):
         header = None
     if not isinstance(header, dict):
         raise ModelFormatError(f"{path} is not a safetensors file")
+    expected = stored_receiver_shapes(config)
+    names = set(header) - {"__metadata__"}
+    if names != set(expected):
+        odd = sorted(names ^ set(expected))
+        raise ModelFormatError(
+            f"{path}: the tensors do not match the config's receiver ({short_repr(odd[0])} is "
+            f"{'unexpected' if odd[0] in names else 'missing'}; expected {len(expected)} tensors)"
+        )
+    end = 0
+    for name, shape in expected.items():
+        entry = header[name]
+        want_bytes = math.prod(shape) * 4
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if (
+            not isinstance(entry, dict)
+            or entry.get("dtype") != SAFETENSORS_DTYPE
+            or entry.get("shape") != list(shape)
+            or not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets))
+            or offsets[1] - offsets[0] != want_bytes
+            or offsets[0] < 0
+        ):
+            raise ModelFormatError(
+                f"{path}: tensor {name} must be {SAFETENSORS_DTYPE} of shape {list(shape)}, "
+                f"got {short_repr(entry)}"
+            )
+        end = max(end, offsets[1])
+    if file_size != 8 + size + end:
+        raise ModelFormatError(f"{path} is {file_size} bytes, its header describes {8 + size + end}")
 
 
 def verify_model_dir(model_dir: str | Path) -> dict[str, Any]:
-    """Check model.json, the format version and every file's sha256; returns model.json.
+    """Check model.json, the format version, the config, the weight files' headers and
+    sizes against it, then every file's sha256.
 
-    Raises :class:`ModelFormatError` with one line naming the file at fault.
+    Returns model.json as a dict. Raises :class:`ModelFormatError` with one line naming
+    the file at fault. Nothing larger than the bounds of :mod:`aeradio.core.config` is read
+    into memory.
     """
     model_dir = Path(model_dir)
     meta = _read_meta(model_dir)
+    config = _config_from_meta(meta, model_dir)
     for name in WEIGHT_FILES:
-        path = model_dir / name
-        if not path.is_file():
-            raise ModelFormatError(f"{path} is missing")
-        expected = meta["files"][name].get("sha256") if isinstance(meta["files"][name], dict) else None
-        actual = sha256_file(path)
+        if not (model_dir / name).is_file():
+            raise ModelFormatError(f"{model_dir / name} is missing")
+    # Headers and sizes first (bounded reads), so a huge file is refused before it is hashed.
+    with open(model_dir / LUT_FILE, "rb") as f:
+        _read_lut_header(f, model_dir / LUT_FILE, config)
+    _check_receiver_header(model_dir / RECEIVER_FILE, config)
+    for name in WEIGHT_FILES:
+        expected = meta["files"][name]["sha256"]
+        actual = sha256_file(model_dir / name)
         if actual != expected:
             raise ModelFormatError(
-                f"{path} was altered: sha256 {actual[:16]}... does not match model.json "
-                f"({str(expected)[:16]}...)"
+                f"{model_dir / name} was altered: sha256 {actual[:16]}... does not match model.json "
+                f"({expected[:16]}...)"
             )
-    _check_safetensors(model_dir / RECEIVER_FILE)
     return meta
 
 
 def load_link_config(model_dir: str | Path) -> LinkConfig:
     """The verified link configuration of a model directory."""
-    meta = verify_model_dir(model_dir)
-    try:
-        return LinkConfig.from_dict(meta.get("config"))
-    except AeradioError as exc:
-        raise ModelFormatError(f"{Path(model_dir) / MODEL_JSON}: invalid config: {exc}") from None
+    return _config_from_meta(verify_model_dir(model_dir), Path(model_dir))
+
+
+def check_lut(lut: np.ndarray, where: str) -> None:
+    """Raise :class:`ModelFormatError` unless ``lut`` is finite with mean energy 1 per complex use."""
+    values = np.asarray(lut)
+    if not np.all(np.isfinite(values)):
+        raise ModelFormatError(f"{where}: the LUT must be finite, got {int(np.sum(~np.isfinite(values)))} "
+                               "non-finite values")
+    energy = float(np.mean(np.abs(values.astype(np.complex128)) ** 2))
+    if not math.isclose(energy, 1.0, abs_tol=LUT_ENERGY_TOLERANCE):
+        raise ModelFormatError(
+            f"{where}: the LUT's mean energy per complex use must be 1 +- {LUT_ENERGY_TOLERANCE:g}, "
+            f"got {energy:.6g}"
+        )
 
 
 def load_lut(model_dir: str | Path) -> np.ndarray:
-    """The verified transmitter LUT ``[M, n]`` complex64 (mean energy 1 per complex use)."""
+    """The verified transmitter LUT ``[M, n]`` complex64 (finite, mean energy 1 per complex use)."""
     cfg = load_link_config(model_dir)
     path = Path(model_dir) / LUT_FILE
     try:
-        lut = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ModelFormatError(f"{path} is not a numpy array file: {exc}") from None
-    expected = (cfg.model.M, cfg.model.n)
-    if lut.dtype != SAMPLE_DTYPE or lut.shape != expected:
-        raise ModelFormatError(f"{path} must be complex64 of shape {expected}, got {lut.dtype} {lut.shape}")
+        with open(path, "rb") as f:
+            _read_lut_header(f, path, cfg)  # again on this handle: what is read is what was checked
+            lut = np.fromfile(f, dtype=SAMPLE_DTYPE, count=cfg.model.M * cfg.model.n)
+    except OSError as exc:
+        raise ModelFormatError(f"cannot read {path}: {exc.strerror or exc}") from None
+    lut = lut.reshape(cfg.model.M, cfg.model.n)
+    check_lut(lut, str(path))
     return lut
 
 
@@ -159,16 +290,39 @@ def _is_model_dir(path: Path) -> bool:
     return (path / MODEL_JSON).is_file()
 
 
-def check_output_dir(out_dir: str | Path) -> Path:
-    """Raise ModelFormatError unless ``out_dir`` may receive a model (absent, empty, or a model dir)."""
+def check_output_dir(out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Raise ModelFormatError unless ``out_dir`` may receive a model: absent, empty, or (with
+    ``overwrite``) a model directory. A non-empty directory that is not a model directory is
+    never accepted."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ModelFormatError(f"--out {out_dir} exists and is not a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not _is_model_dir(out_dir):
-        raise ModelFormatError(
-            f"--out {out_dir} is a non-empty directory that is not a model directory; refusing to overwrite"
-        )
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if not _is_model_dir(out_dir):
+            raise ModelFormatError(
+                f"--out {out_dir} is a non-empty directory that is not a model directory; "
+                "refusing to overwrite"
+            )
+        if not overwrite:
+            raise ModelFormatError(
+                f"--out {out_dir} is an existing model directory; pass --overwrite to replace it"
+            )
     return out_dir
+
+
+def _receiver_arrays(config: LinkConfig, state: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The state dict as contiguous float32 arrays (at least 1-d), checked against the config's receiver."""
+    arrays = {
+        k: np.ascontiguousarray(np.asarray(v.detach().cpu() if hasattr(v, "detach") else v, np.float32))
+        for k, v in state.items()
+    }
+    expected = stored_receiver_shapes(config)
+    got = {k: a.shape for k, a in arrays.items()}
+    if got != expected:
+        odd = sorted(set(got.items()) ^ set(expected.items()))
+        name, shape = odd[0]
+        raise ModelFormatError(f"receiver weights do not match the config's receiver: {name} {shape}")
+    return arrays
 
 
 def save_model(
@@ -177,32 +331,31 @@ def save_model(
     lut: np.ndarray,
     receiver_state_dict: dict[str, Any],
     extra_meta: dict[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
 ) -> Path:
     """Write a model directory atomically; returns its path.
 
-    ``lut``: ``[M, n]`` complex, mean energy 1 per complex use. ``receiver_state_dict``:
-    name -> tensor or array (stored as float32 safetensors). An existing model directory
-    is replaced; a non-empty directory without ``model.json`` raises ModelFormatError.
+    ``lut``: ``[M, n]`` complex, finite, mean energy 1 per complex use.
+    ``receiver_state_dict``: name -> tensor or array of the config's receiver (stored as
+    float32 safetensors). An existing model directory is replaced only with ``overwrite``;
+    a non-empty directory without ``model.json`` is never replaced. What is written is
+    what :func:`verify_model_dir` accepts: ModelFormatError otherwise, before writing.
     """
     from safetensors.numpy import save_file
 
-    out_dir = check_output_dir(out_dir)
+    out_dir = check_output_dir(out_dir, overwrite=overwrite)
     lut = np.asarray(lut)
     expected = (config.model.M, config.model.n)
     if lut.shape != expected:
         raise ModelFormatError(f"LUT must have shape {expected}, got {lut.shape}")
-    energy = float(np.mean(np.abs(lut.astype(np.complex128)) ** 2))
-    if not math.isclose(energy, 1.0, abs_tol=LUT_ENERGY_TOLERANCE):
-        raise ModelFormatError(f"LUT mean energy per complex use must be 1, got {energy:.6f}")
+    check_lut(lut, "save_model")
+    arrays = _receiver_arrays(config, receiver_state_dict)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         np.save(tmp / LUT_FILE, lut.astype(SAMPLE_DTYPE), allow_pickle=False)
-        arrays = {
-            k: np.ascontiguousarray(np.asarray(v.detach().cpu() if hasattr(v, "detach") else v, np.float32))
-            for k, v in receiver_state_dict.items()
-        }
         save_file(arrays, str(tmp / RECEIVER_FILE), metadata={"format": "aeradio-receiver"})
         meta = {
             "format_version": FORMAT_VERSION,
@@ -214,16 +367,34 @@ def save_model(
             "meta": extra_meta or {},
         }
         meta["model_hash32"] = f"{hash32_from_meta(meta):08x}"
-        (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        _swap_into_place(tmp, out_dir)
+        text = (json.dumps(meta, indent=2) + "\n").encode("utf-8")
+        if len(text) > MAX_MODEL_JSON_BYTES:
+            raise ModelFormatError(
+                f"{MODEL_JSON} would be {len(text)} bytes, more than the {MAX_MODEL_JSON_BYTES} a loader "
+                "reads (extra_meta too large)"
+            )
+        (tmp / MODEL_JSON).write_bytes(text)
+        _swap_into_place(tmp, out_dir, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
 
 
-def _swap_into_place(tmp: Path, out_dir: Path) -> None:
-    """Rename ``tmp`` to ``out_dir``; an old model directory is moved aside, then deleted."""
+def _swap_into_place(tmp: Path, out_dir: Path, *, overwrite: bool) -> None:
+    """Rename ``tmp`` to ``out_dir``. With ``overwrite`` an old model directory is moved
+    aside, then deleted; without, only an absent or empty ``out_dir`` is replaced (also when
+    a model appeared there while this one was written)."""
+    if not overwrite:
+        try:
+            os.rename(tmp, out_dir)  # POSIX: replaces an empty directory, never a non-empty one
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise ModelFormatError(
+                    f"--out {out_dir} appeared while the model was written; refusing to overwrite it"
+                ) from None
+            raise
+        return
     old = None
     if out_dir.is_dir():
         old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")

@@ -27,6 +27,11 @@ from aeradio.dsp.framing import (
     pattern_messages,
 )
 
+#: Samples produced per :meth:`TxChain.frames_per_write` batch at most (2 MiB of complex64,
+#: about 80 default frames), unless one frame alone is longer: a batch holds at least one
+#: frame, and the link config bounds a frame (``aeradio.core.config.MAX_FRAME_SAMPLES``).
+MAX_WRITE_SAMPLES = 1 << 18
+
 
 class TxChain:
     """Builds sample streams of frames for one model (LUT) and link config.
@@ -47,6 +52,18 @@ class TxChain:
         self.lut = np.asarray(lut, dtype=np.complex64)
         self.model_hash16 = int(model_hash) & 0xFFFF
         self.gap_symbols = gap_symbols
+
+    @property
+    def frame_samples(self) -> int:
+        """Samples one frame and its gap take in the stream."""
+        gap = self.layout.gap_symbols if self.gap_symbols is None else self.gap_symbols
+        return (self.layout.num_symbols + gap) * self.layout.sps
+
+    @property
+    def frames_per_write(self) -> int:
+        """Frames to modulate at once so a batch stays within :data:`MAX_WRITE_SAMPLES`
+        (at least one)."""
+        return max(1, MAX_WRITE_SAMPLES // self.frame_samples)
 
     @property
     def data_capacity(self) -> int:

@@ -13,6 +13,14 @@ sample rate equal to the model's, data present and matching its ``core:sha512``.
 recording among good ones is reported (``FrameDataset.info["skipped"]``) and skipped; when
 nothing usable is left, :class:`~aeradio.core.errors.CaptureFormatError` says why.
 
+Labels are checked against what the frames decode to (:func:`check_labels`): among the
+frames whose estimated SNR is at or above the model's operating point (the lower edge of
+its training Eb/N0 range), where detection errs on few blocks, a recording whose labels
+disagree with both the model's receiver and minimum-distance detection of its LUT on
+nearly as many blocks as chance (``1 - 1/M``) has wrong labels (a wrong test-pattern seed,
+say): :class:`~aeradio.core.errors.CaptureFormatError` with the numbers, whatever the
+labels were derived from.
+
 Storage: one ``.npz`` (no pickle: plain arrays, the info as a JSON string).
 
 >>> # ds = build_dataset("captures/", "models/ae-n7-k8", rng=np.random.default_rng(0))
@@ -22,6 +30,7 @@ Storage: one ``.npz`` (no pickle: plain arrays, the info as a JSON string).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -34,6 +43,7 @@ from aeradio.core.config import LinkConfig
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.defaults import DEFAULT_VALIDATION_FRACTION
 from aeradio.core.errors import CaptureFormatError, ConfigError
+from aeradio.dsp.detection import ml_detect
 from aeradio.dsp.framing import PAYLOAD_TEST_PATTERN, pattern_messages
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
 from aeradio.radio.base import DeviceSettings
@@ -50,6 +60,14 @@ READ_SAMPLES = 1 << 18
 RECOVER_HINT = "aeradio.radio.capture.recover_partial"
 #: Dataset file format version (``info["format"]``).
 DATASET_FORMAT = 1
+#: Labels are wrong when every detector disagrees with them on at least this fraction of
+#: chance (1 - 1/M) of the blocks above the operating point. With the right labels,
+#: detection errs there on a few percent (tens of percent under an impairment the model
+#: never saw, which fine-tuning is for); with wrong ones, on 1 - 1/M of them.
+LABEL_CHANCE_FRACTION = 0.8
+#: Blocks above the operating point a recording needs for its labels to be judged: with
+#: 256, wrong labels of M = 2 (BLER 0.5 +- 0.03) stay above 0.8 x chance = 0.4.
+LABEL_CHECK_MIN_BLOCKS = 256
 
 
 @dataclass
@@ -249,7 +267,7 @@ def build_dataset(
     if validation_fraction > 0 and count >= 2:
         n_val = min(max(n_val, 1), count - 1)
     validation[rng.permutation(count)[:n_val]] = True
-    return FrameDataset(
+    dataset = FrameDataset(
         y=np.stack([r.payload for _, r, _ in rows]).astype(SAMPLE_DTYPE),
         labels=np.stack([lab for _, _, lab in rows]).astype(np.int64),
         noise_var=np.array([r.noise_var for _, r, _ in rows], np.float32),
@@ -268,3 +286,63 @@ def build_dataset(
             "validation_fraction": validation_fraction,
         },
     )
+    check_labels(dataset, model_dir)
+    return dataset
+
+
+def operating_snr_db(config: LinkConfig) -> float:
+    """Es/N0 (dB, the RX chain's per-frame SNR estimate) at the lower edge of the model's
+    training Eb/N0 range: at and above it, detection errs on few blocks."""
+    return config.training.ebn0_db_min + 10.0 * math.log10(config.model.rate)
+
+
+def check_labels(dataset: FrameDataset, model_dir: str | Path) -> None:
+    """Refuse a dataset whose labels do not match what its frames decode to.
+
+    For each recording, the frames with an SNR estimate at or above
+    :func:`operating_snr_db` are decoded by the model's receiver and by minimum-distance
+    detection of its LUT; when both disagree with the labels on at least
+    :data:`LABEL_CHANCE_FRACTION` of chance (1 - 1/M) of at least
+    :data:`LABEL_CHECK_MIN_BLOCKS` blocks, the labels are wrong.
+
+    Raises:
+        CaptureFormatError: the numbers (blocks, disagreements, BLER, chance, SNR), or
+            payloads whose shape or labels do not fit the model.
+    """
+    from aeradio.core.model_dir import load_link_config, load_lut
+    from aeradio.learning.inference import ReceiverRuntime
+
+    config = load_link_config(model_dir)
+    M, n = config.model.M, config.model.n
+    where = dataset.info.get("captures", "dataset")
+    if dataset.y.shape[2] != n or dataset.labels.min(initial=0) < 0 or dataset.labels.max(initial=0) >= M:
+        raise CaptureFormatError(
+            f"{where}: frames of [blocks, {dataset.y.shape[2]}] symbols with labels in "
+            f"[{dataset.labels.min(initial=0)}, {dataset.labels.max(initial=0)}] do not fit the model "
+            f"(n {n}, M {M})"
+        )
+    min_snr_db = operating_snr_db(config)
+    chance = 1.0 - 1.0 / M
+    names = dataset.info.get("recordings", [])
+    lut, runtime = load_lut(model_dir), None
+    for index in np.unique(dataset.recording):
+        frames = (dataset.recording == index) & (dataset.snr_db >= min_snr_db)
+        y, labels, noise_var = dataset.subset(frames).flat()
+        if len(labels) < LABEL_CHECK_MIN_BLOCKS:
+            continue
+        if runtime is None:
+            runtime = ReceiverRuntime.load(model_dir)
+        errors = min(
+            int(np.sum(ml_detect(y, lut) != labels)),
+            int(np.sum(runtime.decide(y, noise_var if runtime.receiver.noise_input else None) != labels)),
+        )
+        bler = errors / len(labels)
+        if bler >= LABEL_CHANCE_FRACTION * chance:
+            name = names[index] if 0 <= index < len(names) else f"recording {index}"
+            raise CaptureFormatError(
+                f"{where}: {name}: the labels do not match the frames: the better of the model's receiver "
+                f"and minimum-distance detection disagrees with them on {errors} of {len(labels)} blocks "
+                f"(BLER {bler:.3f}, chance {chance:.3f}) in {int(frames.sum())} frames with SNR >= "
+                f"{min_snr_db:.1f} dB, where they should err on few: the labels are wrong "
+                "(another test-pattern seed?)"
+            )

@@ -7,6 +7,12 @@ early stopping on the validation BLER (frames never trained on). The weights of 
 validation epoch are kept; epoch 0 is the original receiver, so fine-tuning never makes
 the validation BLER worse.
 
+A fine-tuning that learned nothing says so and writes nothing (unless asked to keep it):
+when the original receiver makes no block error on the captures there is nothing to learn
+(capture at a lower SNR), and when no epoch beat epoch 0 on the validation frames the
+"fine-tuned" receiver is the original one. The captures' labels are checked against what
+the frames decode to first (:func:`~aeradio.learning.dataset.check_labels`).
+
 The output is a complete model directory (same LUT, same link config, the provenance in
 ``model.json``'s ``meta.finetune``) that ``aeradio rx`` loads like any model. The model hash
 in the frame headers identifies the transmitter (LUT and waveform), so the fine-tuned
@@ -44,7 +50,7 @@ from aeradio.core.model_dir import (
     save_model,
     sha256_file,
 )
-from aeradio.learning.dataset import FrameDataset, build_dataset
+from aeradio.learning.dataset import FrameDataset, build_dataset, check_labels
 from aeradio.learning.inference import load_receiver
 from aeradio.learning.receiver import NeuralReceiver
 from aeradio.learning.training import receiver_step, torch_threads
@@ -101,7 +107,7 @@ class FinetuneResult:
     after: BlerCount
     best_epoch: int
     epochs: int
-    stopped: str  # "patience" or "budget"
+    stopped: str  # "patience", "budget" or "no validation errors"
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
 
@@ -134,7 +140,8 @@ def finetune_receiver(
     Each epoch runs ``settings.epoch_steps`` Adam steps on batches of the training blocks
     (taken in order from successive shuffles drawn with ``generator``), then measures the
     validation BLER; the best epoch's weights are returned (epoch 0: the starting weights).
-    Stops after ``settings.patience`` epochs without improvement or at ``settings.max_epochs``.
+    Stops after ``settings.patience`` epochs without improvement or at ``settings.max_epochs``,
+    and before the first epoch when the validation frames have no block error to improve on.
     Inputs: ``FrameDataset.flat()`` blocks, y ``[B, n]`` complex64, labels ``[B]`` int64.
     """
     with torch_threads(1):
@@ -165,6 +172,11 @@ def _finetune(
     best, best_epoch = before, 0
     best_state = copy.deepcopy(receiver.state_dict())
     history: list[dict[str, float]] = [{"epoch": 0, "loss": math.nan, "val_bler": before.bler or 0.0}]
+    if before.errors == 0:  # nothing can beat epoch 0
+        return FinetuneResult(
+            receiver_state={k: v.detach().clone() for k, v in best_state.items()}, before=before, after=best,
+            best_epoch=0, epochs=0, stopped="no validation errors", seconds=0.0, history=history,
+        )
     batches = settings.epoch_steps
     order, pos = torch.randperm(len(labels), generator=generator), 0
     start = time.perf_counter()
@@ -213,6 +225,33 @@ def _same_dir(a: str | Path, b: str | Path) -> bool:
     return Path(a).resolve() == Path(b).resolve()
 
 
+def unimproved_reason(original: BlerCount, result: FinetuneResult) -> str | None:
+    """Why fine-tuning learned nothing, or None when the validation BLER went down.
+
+    ``original``: the original receiver on every frame of the captures (training and
+    validation); ``result``: what :func:`finetune_receiver` returned.
+    """
+    if original.errors == 0:
+        return (
+            f"no block errors in the captures (0 in {original.blocks} blocks of {original.frames} frames): "
+            "nothing to learn; capture at a lower SNR"
+        )
+    if result.best_epoch > 0:
+        return None
+    before = result.before
+    if before.errors == 0:
+        return (
+            f"best epoch 0: the validation frames have no block error to improve on (0 in {before.blocks} "
+            f"blocks; {original.errors} in all the captures); capture more frames or at a lower SNR"
+        )
+    tried = [h["val_bler"] for h in result.history[1:]]
+    best_tried = f"; the best of {len(tried)} epochs: {min(tried):.3e}" if tried else ""
+    return (
+        f"best epoch 0: validation BLER did not improve ({before.bler:.3e}, {before.errors} errors in "
+        f"{before.blocks} blocks{best_tried})"
+    )
+
+
 def finetune_model(
     model_dir: str | Path,
     captures: str | Path,
@@ -225,18 +264,29 @@ def finetune_model(
     dataset_out: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    overwrite: bool = False,
+    keep_unimproved: bool = False,
 ) -> dict[str, Any]:
     """Fine-tune ``model_dir``'s receiver on ``captures`` and write the model ``out_dir``.
 
     ``captures``: a capture directory, or a dataset ``.npz`` saved before (``dataset_out``).
     ``eval_captures``: another capture directory (frames never trained on or used for
-    early stopping) on which BLER before and after is also measured. Returns the report
-    (BLER before and after with frame and block counts, epochs, seconds, provenance).
+    early stopping) on which BLER before and after is also measured. ``out_dir`` must not
+    be a model directory already unless ``overwrite``. When fine-tuning learned nothing
+    (:func:`unimproved_reason`), the model is written only with ``keep_unimproved``.
+
+    Returns the report: BLER before and after with frame and block counts, epochs, seconds,
+    provenance; ``captures_original`` (the original receiver on every captured frame),
+    ``learned`` (bool), ``unimproved`` (the reason, when not learned) and ``written``
+    (whether ``out_dir`` was written).
+
+    Raises:
+        CaptureFormatError: no usable frames, or labels that do not match the frames.
     """
     settings = settings or FinetuneSettings()
     if _same_dir(model_dir, out_dir):
         raise ConfigError(f"--out {out_dir} is the --model directory; the original model is never replaced")
-    check_output_dir(out_dir)
+    check_output_dir(out_dir, overwrite=overwrite)
     config, lut = load_link_config(model_dir), load_lut(model_dir)
     say = log or (lambda _msg: None)
     rng = np.random.default_rng(seed)
@@ -244,6 +294,7 @@ def finetune_model(
         dataset = FrameDataset.load(captures)
         if dataset.info.get("model_hash32") != f"{model_hash32(model_dir):08x}":
             raise CaptureFormatError(f"{captures}: dataset of another transmitter than {model_dir}")
+        check_labels(dataset, model_dir)
     else:
         dataset = build_dataset(captures, model_dir, rng=rng, validation_fraction=validation_fraction,
                                 on_recording=lambda p, n: say(f"{p.name}: {n} frames"))
@@ -256,14 +307,18 @@ def finetune_model(
     torch.manual_seed(seed)
     receiver = load_receiver(model_dir)
     base = copy.deepcopy(receiver)
+    with torch_threads(1):
+        original = count_block_errors(base, dataset)
     result = finetune_receiver(receiver, train, validation, settings, torch.Generator().manual_seed(seed),
                                progress=progress)
+    unimproved = unimproved_reason(original, result)
     report: dict[str, Any] = {
         "model": str(model_dir),
         "out": str(out_dir),
         "captures": str(captures),
         "train_frames": train.frames,
         "train_blocks": train.blocks,
+        "captures_original": original.to_dict(),
         "validation": {"before": result.before.to_dict(), "after": result.after.to_dict()},
         "skipped": dataset.info["skipped"],
         "epochs": result.epochs,
@@ -272,7 +327,10 @@ def finetune_model(
         "seconds": round(result.seconds, 3),
         "settings": asdict(settings),
         "seed": seed,
+        "learned": unimproved is None,
     }
+    if unimproved is not None:
+        report["unimproved"] = unimproved
     if eval_captures is not None:
         fresh = build_dataset(eval_captures, model_dir, rng=rng, validation_fraction=0.0)
         with torch_threads(1):
@@ -281,14 +339,18 @@ def finetune_model(
                 "before": count_block_errors(base, fresh).to_dict(),
                 "after": count_block_errors(receiver, fresh).to_dict(),
             }
+    report["written"] = unimproved is None or keep_unimproved
+    if not report["written"]:
+        return report
     provenance = {
         "base_model": str(Path(model_dir).resolve()),
         "base_model_hash32": f"{model_hash32(model_dir):08x}",
         "base_receiver_sha256": sha256_file(Path(model_dir) / "receiver.safetensors"),
-        **{k: report[k] for k in ("captures", "train_frames", "validation", "epochs", "best_epoch", "seed")},
+        **{k: report[k] for k in ("captures", "train_frames", "validation", "epochs", "best_epoch", "seed",
+                                  "learned")},
         "recordings": dataset.info["recordings"],
     }
     save_model(out_dir, config, lut, result.receiver_state,
-               extra_meta={**read_extra_meta(model_dir), "finetune": provenance})
+               extra_meta={**read_extra_meta(model_dir), "finetune": provenance}, overwrite=overwrite)
     report["model_hash32"] = f"{model_hash32(out_dir):08x}"
     return report

@@ -20,12 +20,11 @@ from aeradio.learning.receiver import NeuralReceiver
 _DECIDE_CHUNK = 1024
 
 
-def load_receiver_state(model_dir: str | Path) -> dict[str, torch.Tensor]:
-    """The verified receiver weights of a model directory as torch tensors."""
+def _read_state(model_dir: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of the (already verified) receiver file."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    verify_model_dir(model_dir)
     path = Path(model_dir) / RECEIVER_FILE
     try:
         return load_file(str(path))
@@ -33,21 +32,37 @@ def load_receiver_state(model_dir: str | Path) -> dict[str, torch.Tensor]:
         raise ModelFormatError(f"{path} is not a readable safetensors file: {exc}") from None
 
 
-def load_receiver(model_dir: str | Path) -> NeuralReceiver:
-    """The trained receiver of a model directory, as a (trainable) module.
+def load_receiver_state(model_dir: str | Path) -> dict[str, torch.Tensor]:
+    """The verified receiver weights of a model directory as torch tensors.
 
-    Raises :class:`ModelFormatError` when the weights do not fit the stored config.
+    :func:`~aeradio.core.model_dir.verify_model_dir` checks the safetensors header (every
+    tensor's name, dtype and shape against the size-bounded config) before anything is read.
     """
-    config = load_link_config(model_dir)
+    verify_model_dir(model_dir)
+    return _read_state(model_dir)
+
+
+def _receiver_of(model_dir: str | Path, config: LinkConfig) -> NeuralReceiver:
+    """The receiver of a model directory verified to hold ``config`` (its checked weights)."""
     receiver = NeuralReceiver.from_config(config.model)
     try:
-        receiver.load_state_dict(load_receiver_state(model_dir))
+        receiver.load_state_dict(_read_state(model_dir))
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise ModelFormatError(
             f"{Path(model_dir)}: receiver weights do not match the config: {first}"
         ) from None
     return receiver
+
+
+def load_receiver(model_dir: str | Path) -> NeuralReceiver:
+    """The trained receiver of a model directory, as a (trainable) module.
+
+    The config bounds the receiver's size and the weights' header is checked against it
+    before the network is built or a tensor read. Raises :class:`ModelFormatError` when the
+    weights do not fit the stored config.
+    """
+    return _receiver_of(model_dir, load_link_config(model_dir))
 
 
 class ReceiverRuntime:
@@ -69,7 +84,8 @@ class ReceiverRuntime:
 
     @classmethod
     def load(cls, model_dir: str | Path) -> ReceiverRuntime:
-        return cls(load_link_config(model_dir), load_receiver(model_dir))
+        config = load_link_config(model_dir)
+        return cls(config, _receiver_of(model_dir, config))
 
     def _noise(self, noise_var: float | np.ndarray | None, batch: int) -> torch.Tensor | None:
         if noise_var is None:

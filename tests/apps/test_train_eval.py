@@ -155,3 +155,37 @@ def test_simulate_bler_of_a_model_dir(model_dir):
     # A random phase ruins a receiver trained without it; ML of the LUT is not run there.
     rotated = simulate_bler(model_dir, 6.0, "awgn+phase", target_errors=20, max_blocks=50_000)
     assert rotated["ml"] is None and rotated["neural"]["bler"] > 10 * res["neural"]["bler"]
+
+
+def test_train_refuses_an_existing_model_unless_overwrite(model_dir, tmp_path, capsys):
+    import shutil
+
+    from aeradio.core.model_dir import sha256_file
+
+    copy = tmp_path / "m"
+    shutil.copytree(model_dir, copy)
+    before = {p.name: sha256_file(p) for p in copy.iterdir()}
+    cfg = _write(tmp_path, TINY)
+    # Refused before any training (a fraction of a second, not the training's seconds).
+    _one_line_error(
+        capsys,
+        ["train", "--config", str(cfg), "--out", str(copy), "--quiet"],
+        "is an existing model directory; pass --overwrite to replace it",
+    )
+    assert {p.name: sha256_file(p) for p in copy.iterdir()} == before
+    argv = ["train", "--config", str(cfg), "--out", str(copy), "--quiet", "--steps", "20", "--overwrite"]
+    assert main(argv) == 0
+    meta = json.loads((copy / "model.json").read_text())
+    assert meta["meta"]["training"]["steps"] == 20
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg.toml", "m"]  # nothing left aside
+
+
+def test_training_history_in_model_json_is_thinned(model_dir):
+    from aeradio.apps.train import thin_history
+
+    history = [{"step": s, "loss": 1.0 / s} for s in range(1, 100_001)]
+    thinned = thin_history(history, 1000)
+    assert len(thinned) == 1000 and thinned[0] == history[0] and thinned[-1] == history[-1]
+    assert thin_history(history[:5], 1000) == history[:5]
+    # 150 steps at one point per 10: all kept.
+    assert len(json.loads((model_dir / "model.json").read_text())["meta"]["history"]) == 15

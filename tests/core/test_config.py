@@ -45,3 +45,27 @@ def test_toml_errors(tmp_path):
         LinkConfig.from_toml(bad)
     with pytest.raises(ConfigError, match="cannot read config"):
         LinkConfig.from_toml(tmp_path / "missing.toml")
+
+
+def test_toml_size_and_nesting_are_bounded(tmp_path):
+    from aeradio.core.config import MAX_CONFIG_FILE_BYTES
+
+    path = tmp_path / "deep.toml"
+    path.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ConfigError, match="not valid TOML: nested too deeply"):
+        LinkConfig.from_toml(path)
+    path.write_text("[model]\nk = 2\nn = 1\n" + "#" * MAX_CONFIG_FILE_BYTES)
+    with pytest.raises(ConfigError, match=f"larger than {MAX_CONFIG_FILE_BYTES} bytes"):
+        LinkConfig.from_toml(path)
+    path.write_bytes(b"[model]\nk = 2\nn = 1\nname = '\xff'\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        LinkConfig.from_toml(path)
+
+
+def test_error_messages_stay_short_for_huge_or_nested_values():
+    for value in ("x" * 1_000_000, [[[[[[[[1]]]]]]]], 10**400):
+        with pytest.raises(ConfigError) as err:
+            LinkConfig.from_dict({"model": {"k": 2, "n": 1, "normalization": value}})
+        assert len(str(err.value)) < 200
+    with pytest.raises(ConfigError, match="must be a float-range number"):
+        LinkConfig.from_dict({"model": {"k": 2, "n": 1, "peak_amplitude": 10**400}})

@@ -16,12 +16,13 @@ from aeradio.learning.transmitter import Transmitter
 CFG = LinkConfig.from_dict({"model": {"k": 3, "n": 2, "hidden_width": 8, "hidden_layers": 1}}, name="tiny")
 
 
-def _save(path, seed=0):
+def _save(path, seed=0, overwrite=False):
     torch.manual_seed(seed)
     tx = Transmitter(8, 2, generator=torch.Generator().manual_seed(seed))
     rx = NeuralReceiver.from_config(CFG.model)
     torch.nn.init.normal_(rx.out.weight)  # non-zero MLP output, so it matters in the round trip
-    model_io.save_model(path, CFG, tx.export_lut(), rx.state_dict(), extra_meta={"note": "x"})
+    model_io.save_model(path, CFG, tx.export_lut(), rx.state_dict(), extra_meta={"note": "x"},
+                        overwrite=overwrite)
     return tx, rx
 
 
@@ -101,9 +102,14 @@ def test_output_dir_rules(tmp_path):
     with pytest.raises(ModelFormatError, match="refusing to overwrite"):
         _save(other)
     assert (other / "precious.txt").read_text() == "keep me"
+    with pytest.raises(ModelFormatError, match="refusing to overwrite"):
+        _save(other, overwrite=True)  # not even when asked: it is not a model directory
     _save(tmp_path / "m", seed=0)
     first = model_io.model_hash32(tmp_path / "m")
-    _save(tmp_path / "m", seed=1)  # an existing model directory is replaced
+    with pytest.raises(ModelFormatError, match="existing model directory; pass --overwrite"):
+        _save(tmp_path / "m", seed=1)  # never silently
+    assert model_io.model_hash32(tmp_path / "m") == first
+    _save(tmp_path / "m", seed=1, overwrite=True)  # an existing model directory is replaced when asked
     assert model_io.model_hash32(tmp_path / "m") != first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "other"]
 

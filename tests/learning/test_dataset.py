@@ -1,6 +1,7 @@
 """Dataset builder: captured frames -> labelled blocks; split by frame; bad recordings reported."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -151,3 +152,37 @@ def test_no_recordings_or_no_frames_are_clear_errors(model: Path, tmp_path: Path
                             rng=np.random.default_rng(2))
     with pytest.raises(CaptureFormatError, match="no usable frames.*no test-pattern frames of this model"):
         build_dataset(tmp_path / "caps", model, rng=np.random.default_rng(0))
+
+
+def test_labels_of_another_seed_are_refused_with_the_numbers(model: Path, good: Path) -> None:
+    # Labels regenerated from the wrong test-pattern seed: the frames decode to SEED's pattern.
+    with pytest.raises(CaptureFormatError) as err:
+        build_dataset(good, model, rng=np.random.default_rng(0), seed=SEED + 1)
+    message = str(err.value)
+    assert "the labels do not match the frames" in message and "the labels are wrong" in message
+    found = re.search(r"on (\d+) of (\d+) blocks \(BLER ([\d.]+), chance 0\.938\) in (\d+) frames "
+                      r"with SNR >= 7\.0 dB", message)
+    assert found, message
+    errors, blocks, bler, frames = (float(g) for g in found.groups())
+    assert blocks == FRAMES * 16 and frames == FRAMES and bler >= 0.85
+    # The right seed passes the same check (12 dB Eb/N0: detection errs on few blocks).
+    assert build_dataset(good, model, rng=np.random.default_rng(0), seed=SEED).frames == FRAMES
+
+
+def test_the_label_check_needs_frames_above_the_operating_point(model: Path, good: Path) -> None:
+    from aeradio.learning.dataset import LABEL_CHECK_MIN_BLOCKS, check_labels
+
+    ds = build_dataset(good, model, rng=np.random.default_rng(0))
+    ds.labels = (ds.labels + 1) % CFG.model.M  # every label wrong
+    with pytest.raises(CaptureFormatError, match="labels do not match"):
+        check_labels(ds, model)
+    # Frames below the operating point (or too few blocks) cannot tell: not judged.
+    ds.snr_db[:] = 0.0
+    check_labels(ds, model)
+    ds.snr_db[:] = 30.0
+    few = ds.subset(np.arange(ds.frames) < LABEL_CHECK_MIN_BLOCKS // 16 - 1)
+    check_labels(few, model)
+    # Labels out of range or blocks of another n are refused outright.
+    ds.labels[0, 0] = CFG.model.M
+    with pytest.raises(CaptureFormatError, match=r"labels in \[0, 16\] do not fit the model \(n 2, M 16\)"):
+        check_labels(ds, model)

@@ -1,6 +1,7 @@
 """Receiver fine-tuning on captured frames: learns what training did not model, LUT fixed."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from aeradio.apps.capture import record_loopback_capture
 from aeradio.cli import main
 from aeradio.core.model_dir import load_link_config, load_lut, model_hash32, read_extra_meta, sha256_file
+from aeradio.dsp.framing import pattern_messages
 from aeradio.learning.dataset import build_dataset
 from aeradio.learning.finetune import FinetuneSettings, finetune_model, finetune_receiver, load_receiver
 from tests.flowgraphs.conftest import random_lut
@@ -92,12 +94,67 @@ def test_cli_writes_json_and_refuses_to_replace_the_model(setup: dict, tmp_path:
     got = json.loads(report.read_text())
     assert got["epochs"] == 1 and got["validation"]["before"]["frames"] == 24
     assert "validation: BLER" in capsys.readouterr().out
+    # An existing model directory is replaced only when asked.
+    argv = ["finetune", "--model", model, "--captures", str(frames), "--out", str(tmp_path / "o"),
+            "--max-epochs", "1", "--json", str(report)]
+    assert main(argv) == 2
+    assert "existing model directory; pass --overwrite" in capsys.readouterr().err
     # The saved dataset stands in for the captures, with the same split.
-    assert main(["finetune", "--model", model, "--captures", str(frames), "--out", str(tmp_path / "o"),
-                 "--max-epochs", "1", "--json", str(report)]) == 0
+    assert main([*argv, "--overwrite"]) == 0
     assert json.loads(report.read_text())["validation"] == got["validation"]
     assert main(["finetune", "--model", model, "--captures", str(root / "caps"), "--out", model]) == 2
     assert "never replaced" in capsys.readouterr().err
     assert main(["finetune", "--model", model, "--captures", str(tmp_path / "none"), "--out",
                  str(tmp_path / "o2")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_no_block_errors_means_nothing_to_learn_and_nothing_written(
+    setup: dict, tmp_path: Path, capsys
+) -> None:
+    model = setup["model"]
+    clean = tmp_path / "clean"
+    record_loopback_capture(model, clean, channel(CFG, 25.0), frames=40, seed=4, rng=np.random.default_rng(4))
+    report = finetune_model(model, clean, tmp_path / "o", settings=SETTINGS, progress=False)
+    assert report["captures_original"]["block_errors"] == 0 and report["captures_original"]["frames"] == 40
+    assert not report["learned"] and not report["written"] and report["epochs"] == 0
+    assert report["unimproved"].startswith("no block errors in the captures (0 in 640 blocks of 40 frames)")
+    assert "capture at a lower SNR" in report["unimproved"]
+    assert not (tmp_path / "o").exists()
+    # The command: the reason, no model, exit 1; --keep-unimproved writes it and says so.
+    argv = ["finetune", "--model", str(model), "--captures", str(clean), "--out", str(tmp_path / "o")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "learned nothing: no block errors in the captures" in err and "not written" in err
+    assert not (tmp_path / "o").exists()
+    assert main([*argv, "--keep-unimproved"]) == 0
+    assert "written anyway (--keep-unimproved)" in capsys.readouterr().err
+    assert read_extra_meta(tmp_path / "o")["finetune"]["learned"] is False
+
+
+def test_best_epoch_zero_is_reported_and_nothing_written(setup: dict, tmp_path: Path) -> None:
+    # A learning rate too small to move anything: epoch 0 stays the best.
+    still = FinetuneSettings(learning_rate=1e-7, max_epochs=2, patience=1)
+    report = finetune_model(setup["model"], setup["root"] / "caps", tmp_path / "o", settings=still,
+                            progress=False)
+    assert report["captures_original"]["block_errors"] >= 30
+    assert report["best_epoch"] == 0 and not report["learned"] and not report["written"]
+    before = report["validation"]["before"]
+    assert report["unimproved"].startswith(
+        "best epoch 0: validation BLER did not improve "
+        f"({before['bler']:.3e}, {before['block_errors']} errors"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_dataset_with_wrong_labels_is_refused(setup: dict, tmp_path: Path, capsys) -> None:
+    ds = build_dataset(setup["root"] / "caps", setup["model"], rng=np.random.default_rng(0))
+    ds.labels = pattern_messages(12345, ds.seq, CFG.frame.blocks_per_frame, CFG.model.M)  # another seed's
+    frames = ds.save(tmp_path / "wrong.npz")
+    argv = ["finetune", "--model", str(setup["model"]), "--captures", str(frames),
+            "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "the labels do not match the frames" in err and "the labels are wrong" in err
+    assert re.search(r"on \d+ of 1920 blocks \(BLER 0\.9\d\d, chance 0\.938\) in 120 frames", err), err
+    assert not (tmp_path / "o").exists()
