@@ -99,7 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     until.add_argument("--frames", type=int, default=None, help="stop after N frames")
     until.add_argument("--duration-s", type=float, default=None, help="stop after T seconds")
     p.add_argument("--json", default=None, metavar="FILE", help="write the report here")
-    p.add_argument("--capture", default=None, metavar="DIR", help="record SigMF here")
+    p.add_argument("--capture", default=None, metavar="DIR",
+                   help="record SigMF here: each detected frame with one frame length before and after "
+                   "(idle noise is not recorded)")
+    p.add_argument("--capture-all", action="store_true",
+                   help="with --capture: record every sample, idle noise included (8 bytes per sample: "
+                   "8 MB/s, 29 GB/hour at 1 MS/s)")
     p.add_argument("--out", default=None, metavar="PATH", help="write received file data here")
     p.add_argument("--seed", type=int, default=0, help="test-pattern seed")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibrate rx output to apply")

@@ -33,7 +33,7 @@ def _read(meta_path: Path) -> tuple[np.ndarray, dict]:
 
 def test_recording_is_valid_sigmf_with_frame_annotations(tmp_path: Path, rng: np.random.Generator) -> None:
     x = _noise(rng, 5000)
-    with _recorder(tmp_path, extra_global={"aeradio:seed": 4}) as rec:
+    with _recorder(tmp_path, keep_all=True, extra_global={"aeradio:seed": 4}) as rec:
         rec.write(x[:3000])
         rec.annotate_frame(1200.4, 700, seq=9, cfo_hz=-12.5, snr_db=17.0, header_ok=True, model_ok=True,
                            kind=0, blocks=8, block_errors=1)
@@ -45,6 +45,7 @@ def test_recording_is_valid_sigmf_with_frame_annotations(tmp_path: Path, rng: np
     g, cap = meta["global"], meta["captures"][0]
     assert g["core:datatype"] == "cf32_le" and g["core:sample_rate"] == RATE and g["core:hw"] == "test:dev"
     assert g["aeradio:seed"] == 4 and cap["core:frequency"] == FREQ and cap["core:datetime"].endswith("Z")
+    assert cap["core:global_index"] == 0 and len(meta["captures"]) == 1
     first, second = meta["annotations"]  # sorted by start
     assert first["core:sample_start"] == 100 and first["aeradio:header_ok"] is False
     assert "aeradio:seq" not in first
@@ -53,31 +54,102 @@ def test_recording_is_valid_sigmf_with_frame_annotations(tmp_path: Path, rng: np
     assert second["aeradio:cfo_hz"] == -12.5
 
 
-def test_rotation_splits_the_stream_without_loss(tmp_path: Path, rng: np.random.Generator) -> None:
+def test_rotation_never_cuts_a_frame(tmp_path: Path, rng: np.random.Generator) -> None:
+    """1000-sample recordings; a frame over [950, 1050): the first recording ends after it
+    (plus the margin a receiver needs after a frame), the next one starts at 1050."""
     x = _noise(rng, 2500)
-    with _recorder(tmp_path, max_file_bytes=8 * 1000, grace_samples=300) as rec:
-        rec.write(x[:1100])  # rotates at 1000; the first recording waits for late annotations
+    with _recorder(tmp_path, keep_all=True, margin_samples=40, max_file_bytes=8 * 1000) as rec:
+        rec.write(x[:1100])
         rec.annotate_frame(950, 100, seq=1, cfo_hz=0.0, snr_db=10.0, header_ok=True)
-        assert rec.finished == []
+        rec.annotate_frame(1060, 100, seq=2, cfo_hz=0.0, snr_db=10.0, header_ok=True)
+        rec.settle(1080)
+        assert rec.finished == []  # the first recording still takes the samples after the cut
+        rec.settle(1100)
+        assert len(rec.finished) == 1
         rec.write(x[1100:2500])
-    assert len(rec.finished) == 3
-    parts = [_read(m) for m in rec.finished]
-    assert np.array_equal(np.concatenate([p[0] for p in parts]), x)
-    assert [len(p[0]) for p in parts] == [1000, 1000, 500]
-    (late,) = parts[0][1]["annotations"]
-    assert late["core:sample_start"] == 950 and late["core:sample_count"] == 50 and late["aeradio:truncated"]
+        rec.settle(2500)
+    assert len(rec.finished) == 3 and rec.late_frames == 0
+    (s1, m1), (s2, m2), (s3, m3) = (_read(m) for m in rec.finished)
+    assert len(s1) == 1050 + 40 and np.array_equal(s1, x[:1090])
+    assert np.array_equal(s2, x[1050:2090]) and np.array_equal(s3, x[2050:])  # 2050: 1000 after 1050
+    assert [c["core:global_index"] for c in (m1["captures"][0], m2["captures"][0], m3["captures"][0])] == [
+        0, 1050, 2050]
+    (first,) = m1["annotations"]
+    assert first["core:sample_start"] == 950 and first["core:sample_count"] == 100
+    assert "aeradio:truncated" not in first
+    (second,) = m2["annotations"]  # annotated in the recording where it starts, only there
+    assert second["core:sample_start"] == 10 and second["aeradio:seq"] == 2
     assert len({m.name for m in rec.finished}) == 3
+
+
+def test_frames_with_margins_are_kept_idle_noise_is_not(tmp_path: Path, rng: np.random.Generator) -> None:
+    """Two bursts in 100,000 samples of noise: one recording, one capture segment per burst."""
+    x = _noise(rng, 100_000)
+    with _recorder(tmp_path, margin_samples=500) as rec:
+        for i in range(0, 100_000, 7000):  # annotations come a block late, as from RX
+            rec.write(x[i : i + 7000])
+            if i <= 20_000 < i + 7000:
+                rec.annotate_frame(20_000, 1000, seq=1, cfo_hz=0.0, snr_db=9.0, header_ok=True)
+                rec.annotate_frame(21_200, 1000, seq=2, cfo_hz=0.0, snr_db=9.0, header_ok=True)
+            if i <= 60_000 < i + 7000:
+                rec.annotate_frame(60_000.4, 1000, seq=3, cfo_hz=0.0, snr_db=9.0, header_ok=True)
+            rec.settle(i + 7000 - 3000)
+    (meta_path,) = rec.finished
+    handle = sigmf.sigmffile.fromfile(str(meta_path))  # the library validates and checks the sha512
+    handle.validate()
+    assert handle.get_global_field("core:sample_rate") == RATE
+    caps = handle.get_captures()
+    assert [(c["core:sample_start"], c["core:global_index"]) for c in caps] == [(0, 19_500), (3200, 59_500)]
+    assert np.array_equal(handle.read_samples_in_capture(0), x[19_500:22_700])
+    assert np.array_equal(handle.read_samples_in_capture(1), x[59_500:61_500])
+    assert caps[1]["core:datetime"] > caps[0]["core:datetime"]
+    anns = handle.get_annotations()
+    assert [(a["core:sample_start"], a["aeradio:seq"]) for a in anns] == [(500, 1), (1700, 2), (3700, 3)]
+    report = rec.report()
+    assert report["samples_received"] == 100_000 and report["samples_recorded"] == 5200
+    assert report["bytes_recorded"] == 8 * 5200 and report["frames_not_recorded"] == 0
+
+
+def test_samples_are_written_as_they_are_decided(tmp_path: Path, rng: np.random.Generator) -> None:
+    """Settled samples go to disk at once; only the undecided ones are held, and a bounded
+    number of them: past max_pending_samples they are decided as they are."""
+    x = _noise(rng, 10_000)
+    rec = _recorder(tmp_path, keep_all=True, max_pending_samples=3000)
+    rec.write(x[:2000])
+    assert not list(tmp_path.iterdir())  # nothing decided: nothing written
+    rec.settle(1500)
+    rec.checkpoint()
+    (data,) = tmp_path.glob("*.sigmf-data.partial")
+    assert data.stat().st_size == 8 * 1500
+    rec.write(x[2000:10_000])  # nobody settles: all but the last 3000 are decided anyway
+    rec.checkpoint()
+    assert data.stat().st_size == 8 * 7000
+    rec.annotate_frame(6000, 100, seq=1, cfo_hz=0.0, snr_db=1.0, header_ok=True)  # too late
+    rec.annotate_frame(8000, 100, seq=2, cfo_hz=0.0, snr_db=1.0, header_ok=True)
+    rec.close()
+    assert rec.late_frames == 1 and rec.report()["frames_not_recorded"] == 1
+    samples, meta = _read(rec.finished[0])
+    assert np.array_equal(samples, x) and [a["aeradio:seq"] for a in meta["annotations"]] == [2]
+
+
+def test_no_frames_no_recording(tmp_path: Path, rng: np.random.Generator) -> None:
+    with _recorder(tmp_path, margin_samples=100) as rec:
+        rec.write(_noise(rng, 50_000))
+        rec.settle(50_000)
+    assert rec.finished == [] and not list(tmp_path.iterdir())
+    assert rec.report()["samples_recorded"] == 0
 
 
 def test_a_crash_leaves_a_marked_partial_recording_that_recovers(
     tmp_path: Path, rng: np.random.Generator
 ) -> None:
     x = _noise(rng, 4000)
-    rec = _recorder(tmp_path, meta_every_samples=1000)
+    rec = _recorder(tmp_path, keep_all=True, meta_every_samples=1000)
     rec.write(x[:2500])
     rec.annotate_frame(500, 300, seq=2, cfo_hz=1.0, snr_db=20.0, header_ok=True)
     rec.annotate_frame(2300, 400, seq=3, cfo_hz=1.0, snr_db=20.0, header_ok=True)
-    rec.write(x[2500:3500])  # checkpoint: data flushed, metadata with both annotations
+    rec.write(x[2500:3500])
+    rec.settle(3500)  # checkpoint: data flushed, metadata with both annotations
     rec._current.file.write(b"\x01\x02\x03")  # the crash cut a sample in half
     rec._current.file.flush()
     # The process dies here: nothing is finished, and what is there says so by its name.
@@ -96,7 +168,7 @@ def test_a_crash_leaves_a_marked_partial_recording_that_recovers(
 
 def test_recordings_are_never_overwritten(tmp_path: Path, rng: np.random.Generator) -> None:
     x = _noise(rng, 100)
-    first, second = _recorder(tmp_path), _recorder(tmp_path)  # same second: same time stamp
+    first, second = _recorder(tmp_path, keep_all=True), _recorder(tmp_path, keep_all=True)  # same time stamp
     for rec in (first, second):
         rec.write(x)
         rec.close()
