@@ -69,6 +69,7 @@ from aeradio.core.errors import CaptureFormatError, ConfigError
 from aeradio.radio.sigmf_meta import (
     AERADIO_RECOVERED,
     AERADIO_TRUNCATED,
+    ANNOTATIONS,
     CAPTURES,
     CORE_SAMPLE_COUNT,
     CORE_SAMPLE_START,
@@ -546,14 +547,14 @@ def recover_partial(path: str | Path) -> Path:
         with open(data, "r+b") as f:
             f.truncate(samples * _ITEMSIZE)
     annotations = []
-    for ann in meta["annotations"]:
+    for ann in meta[ANNOTATIONS]:
         start, count = ann[CORE_SAMPLE_START], ann.get(CORE_SAMPLE_COUNT, 0)
         if start >= samples:
             continue
         if start + count > samples:
             ann = {**ann, CORE_SAMPLE_COUNT: samples - start, AERADIO_TRUNCATED: True}
         annotations.append(ann)
-    meta["annotations"] = annotations
+    meta[ANNOTATIONS] = annotations
     captures = meta[CAPTURES]
     meta[CAPTURES] = captures[:1] + [c for c in captures[1:] if c[CORE_SAMPLE_START] < samples]
     meta[GLOBAL][CORE_SHA512] = sha512_file(data)

@@ -6,15 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sigmf
 import torch
 
 from aeradio.apps.capture import record_loopback_capture
 from aeradio.core.config import LinkConfig
 from aeradio.core.errors import CaptureFormatError
-from aeradio.core.model_dir import load_lut, save_model
-from aeradio.dsp.framing import pattern_messages
+from aeradio.core.model_dir import load_link_config, load_lut, model_hash32, save_model
+from aeradio.dsp.framing import FrameLayout, pattern_messages
 from aeradio.flowgraphs.channel_sim import ChannelSettings, snr_db_from_ebn0_db
-from aeradio.learning.dataset import FrameDataset, build_dataset
+from aeradio.learning.dataset import FrameDataset, build_dataset, scan_recording
 from aeradio.learning.receiver import NeuralReceiver
 from tests.flowgraphs.conftest import random_lut
 
@@ -151,3 +152,36 @@ def test_no_recordings_or_no_frames_are_clear_errors(model: Path, tmp_path: Path
                             rng=np.random.default_rng(2))
     with pytest.raises(CaptureFormatError, match="no usable frames.*no test-pattern frames of this model"):
         build_dataset(tmp_path / "caps", model, rng=np.random.default_rng(0))
+
+
+def test_bursts_in_idle_noise_keep_frames_only_and_rebuild_every_frame(model: Path, tmp_path: Path) -> None:
+    """Bursts of 3 frames, 30,000 samples of noise between them, recordings rotated every
+    ~3 frames (between frames): the noise is not recorded, the annotations sit on the frames
+    a receiver finds in the recordings, and the dataset holds every frame exactly once."""
+    report = record_loopback_capture(
+        model, tmp_path, channel(CFG, 12.0, cfo_cps=2e-4), frames=FRAMES, seed=SEED,
+        rng=np.random.default_rng(4), frames_per_burst=3, idle_samples=30_000, max_file_bytes=8 * 4000,
+    )
+    assert report["frames_decoded"] == FRAMES
+    cap = report["capture"]
+    assert cap["samples_recorded"] < 0.25 * cap["samples_received"] and cap["frames_not_recorded"] == 0
+    metas = sorted(tmp_path.glob("*.sigmf-meta"))
+    assert len(metas) >= 8 and not list(tmp_path.glob("*.partial"))
+    config, model_hash = load_link_config(model), model_hash32(model)
+    filter_delay = FrameLayout(config).filter_delay
+    annotated: list[int] = []
+    for meta in metas:
+        handle = sigmf.sigmffile.fromfile(str(meta))  # validates, checks the sha512
+        handle.validate()
+        caps = handle.get_captures()
+        index = [c["core:global_index"] for c in caps]
+        assert index == sorted(index) and caps[0]["core:sample_start"] == 0
+        found = {r.header.seq: r.start_sample for r in scan_recording(meta, config, model_hash)[0]}
+        for ann in handle.get_annotations():
+            seq = ann["aeradio:seq"]
+            annotated.append(seq)
+            assert abs(found[seq] - filter_delay - ann["core:sample_start"]) <= 2
+    assert sorted(annotated) == list(range(FRAMES))  # each frame annotated once, in one recording
+    ds = build_dataset(tmp_path, model, rng=np.random.default_rng(0))
+    assert sorted(ds.seq.tolist()) == list(range(FRAMES)) and ds.info["skipped"] == []
+    assert np.array_equal(ds.labels, pattern_messages(SEED, ds.seq, 16, 16))

@@ -10,7 +10,9 @@ import sigmf
 from aeradio.cli import main
 from aeradio.core.config import LinkConfig
 from aeradio.core.errors import CaptureFormatError
+from aeradio.radio.base import DeviceSettings
 from aeradio.radio.capture import CaptureRecorder, _rename_no_replace, partial_recordings, recover_partial
+from aeradio.radio.sigmf_file import SigmfFileDevice
 from tests.flowgraphs.conftest import random_lut
 
 RATE = 1e6
@@ -182,7 +184,8 @@ def test_recordings_are_never_overwritten(tmp_path: Path, rng: np.random.Generat
     assert other.read_text() == "keep"
 
 
-def test_rx_capture_records_what_it_decoded(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from aeradio.core.model_dir import save_model
     from aeradio.learning.receiver import NeuralReceiver
 
@@ -190,19 +193,56 @@ def test_rx_capture_records_what_it_decoded(tmp_path: Path) -> None:
         {"model": {"k": 4, "n": 2, "hidden_width": 8, "hidden_layers": 1}, "frame": {"blocks_per_frame": 8}}
     )
     lut = random_lut(cfg.model.M, cfg.model.n, np.random.default_rng(5))
-    model = save_model(tmp_path / "m", cfg, lut, NeuralReceiver.from_config(cfg.model).state_dict())
+    weights = NeuralReceiver.from_config(cfg.model).state_dict()
+    return save_model(tmp_path_factory.mktemp("m") / "m", cfg, lut, weights)
+
+
+def test_rx_capture_records_what_it_decoded(tiny_model: Path, tmp_path: Path) -> None:
     src = tmp_path / "src.sigmf-meta"
-    dev = ["--model", str(model), "--device", f"file:{src}"]
+    dev = ["--model", str(tiny_model), "--device", f"file:{src}"]
     assert main(["tx", *dev, "--frames", "4", "--seed", "6"]) == 0
     caps = tmp_path / "caps"
     assert main(["rx", *dev, "--seed", "6", "--capture", str(caps), "--json", str(tmp_path / "r.json")]) == 0
     (meta_path,) = caps.glob("*.sigmf-meta")
     samples, meta = _read(meta_path)
     source, _ = _read(src)
-    assert np.array_equal(samples, source)
-    assert meta["global"]["aeradio:seed"] == 6 and meta["global"]["aeradio:link"] == cfg.name
+    assert np.array_equal(samples, source)  # back-to-back frames: their margins cover the rest
+    assert meta["global"]["aeradio:seed"] == 6 and meta["global"]["aeradio:link"] == "link"
     anns = meta["annotations"]
     assert [a["aeradio:seq"] for a in anns] == [0, 1, 2, 3]
     assert all(a["aeradio:header_ok"] and a["aeradio:model_ok"] and a["aeradio:blocks"] == 8 for a in anns)
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["frames_decoded"] == 4
+    assert report["frames_decoded"] == 4 and report["capture"]["recordings"] == [meta_path.name]
+
+
+def test_rx_capture_leaves_idle_noise_out_unless_asked(tiny_model: Path, tmp_path: Path,
+                                                      rng: np.random.Generator) -> None:
+    """4 frames in 400,000 samples of noise: ``--capture`` records the frames with a frame
+    length either side; ``--capture-all`` records every sample."""
+    frames = tmp_path / "frames.sigmf-meta"
+    assert main(["tx", "--model", str(tiny_model), "--device", f"file:{frames}", "--frames", "4"]) == 0
+    burst, _ = _read(frames)
+    noise = 0.01 * _noise(rng, 400_000)
+    stream = noise.copy()
+    stream[200_000 : 200_000 + len(burst)] += burst
+    src = tmp_path / "src.sigmf-meta"
+    with SigmfFileDevice(src, "tx", DeviceSettings(RATE)) as dev:
+        dev.write(stream)
+    rx = ["rx", "--model", str(tiny_model), "--device", f"file:{src}"]
+    assert main([*rx, "--capture", str(tmp_path / "frames"), "--json", str(tmp_path / "f.json")]) == 0
+    everything = ["--capture", str(tmp_path / "all"), "--capture-all", "--json", str(tmp_path / "a.json")]
+    assert main([*rx, *everything]) == 0
+    (kept,) = (tmp_path / "frames").glob("*.sigmf-meta")
+    samples, meta = _read(kept)
+    (cap,) = meta["captures"]
+    start = cap["core:global_index"]
+    assert 200_000 - 2 * 1000 < start < 200_000 and len(samples) < len(burst) + 2 * 2000
+    assert np.array_equal(samples, stream[start : start + len(samples)])
+    assert [a["aeradio:seq"] for a in meta["annotations"]] == [0, 1, 2, 3]
+    (all_path,) = (tmp_path / "all").glob("*.sigmf-meta")
+    assert np.array_equal(_read(all_path)[0], stream)
+    report = json.loads((tmp_path / "f.json").read_text())["capture"]
+    assert report["keep"] == "frames" and report["bytes_recorded"] == 8 * len(samples)
+    assert report["samples_received"] == len(stream)
+    assert json.loads((tmp_path / "a.json").read_text())["capture"]["bytes_recorded"] == 8 * len(stream)
+    assert main([*rx, "--capture-all"]) == 2  # --capture-all alone is a usage error
