@@ -39,6 +39,7 @@ aeradio.core.errors.CaptureFormatError: x: aeradio:seed must be an integer in [0
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 import warnings
@@ -149,11 +150,15 @@ def annotation(
     sample_start: int, sample_count: int, label: str | None = None, **fields: Any
 ) -> dict[str, Any]:
     """One annotation of samples ``[sample_start, sample_start + sample_count)`` of the data
-    file; ``fields`` go under ``aeradio:`` (None values are left out)."""
+    file; ``fields`` go under ``aeradio:``. None values are left out, and so are non-finite
+    floats (JSON has no NaN: an estimate that failed is absent, not an invalid file)."""
     ann: dict[str, Any] = {CORE_SAMPLE_START: int(sample_start), CORE_SAMPLE_COUNT: int(sample_count)}
     if label:
         ann[CORE_LABEL] = label
-    ann.update({aeradio_key(k): v for k, v in fields.items() if v is not None})
+    ann.update({
+        aeradio_key(k): v for k, v in fields.items()
+        if v is not None and not (isinstance(v, float) and not math.isfinite(v))
+    })
     return ann
 
 

@@ -246,3 +246,37 @@ def test_rx_capture_leaves_idle_noise_out_unless_asked(tiny_model: Path, tmp_pat
     assert report["samples_received"] == len(stream)
     assert json.loads((tmp_path / "a.json").read_text())["capture"]["bytes_recorded"] == 8 * len(stream)
     assert main([*rx, "--capture-all"]) == 2  # --capture-all alone is a usage error
+
+
+def test_rotation_by_frame_count_and_non_finite_estimates(tmp_path: Path, rng: np.random.Generator) -> None:
+    """At most max_annotations frames a recording (the metadata stays small and quick to
+    validate), cut between frames; a NaN estimate is left out (JSON has no NaN)."""
+    x = _noise(rng, 20_000)
+    with _recorder(tmp_path, keep_all=True, margin_samples=50, max_annotations=3) as rec:
+        rec.write(x)
+        for i in range(7):
+            rec.annotate_frame(1000 + 2000 * i, 300, seq=i, cfo_hz=float("nan"), snr_db=5.0, header_ok=True)
+    metas = [_read(m)[1] for m in rec.finished]
+    assert [[a["aeradio:seq"] for a in m["annotations"]] for m in metas] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert [m["captures"][0]["core:global_index"] for m in metas] == [0, 7000, 13000]  # where frames start
+    anns = [a for m in metas for a in m["annotations"]]
+    assert all("aeradio:cfo_hz" not in a and a["aeradio:snr_db"] == 5.0 for a in anns)
+
+
+def test_recovery_keeps_the_capture_segments_that_have_data(tmp_path: Path, rng: np.random.Generator) -> None:
+    x = _noise(rng, 30_000)
+    rec = _recorder(tmp_path, margin_samples=100)
+    rec.write(x)
+    rec.annotate_frame(5000, 500, seq=1, cfo_hz=0.0, snr_db=5.0, header_ok=True)
+    rec.annotate_frame(20_000, 500, seq=2, cfo_hz=0.0, snr_db=5.0, header_ok=True)
+    rec.settle(30_000)
+    rec.checkpoint()  # then the process dies; the data file is cut inside the second stretch
+    (partial,) = partial_recordings(tmp_path)
+    data = tmp_path / partial.name.replace("meta", "data")
+    data.write_bytes(data.read_bytes()[: 8 * 900])
+    samples, meta = _read(recover_partial(partial))
+    assert np.array_equal(samples, np.concatenate([x[4900:5600], x[19_900:20_100]]))
+    caps = [(c["core:sample_start"], c["core:global_index"]) for c in meta["captures"]]
+    assert caps == [(0, 4900), (700, 19_900)]
+    anns = [(a["aeradio:seq"], a["core:sample_count"], a.get("aeradio:truncated")) for a in meta["annotations"]]
+    assert anns == [(1, 500, None), (2, 100, True)]
