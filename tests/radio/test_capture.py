@@ -278,5 +278,6 @@ def test_recovery_keeps_the_capture_segments_that_have_data(tmp_path: Path, rng:
     assert np.array_equal(samples, np.concatenate([x[4900:5600], x[19_900:20_100]]))
     caps = [(c["core:sample_start"], c["core:global_index"]) for c in meta["captures"]]
     assert caps == [(0, 4900), (700, 19_900)]
-    anns = [(a["aeradio:seq"], a["core:sample_count"], a.get("aeradio:truncated")) for a in meta["annotations"]]
+    anns = [(a["aeradio:seq"], a["core:sample_count"], a.get("aeradio:truncated"))
+            for a in meta["annotations"]]
     assert anns == [(1, 500, None), (2, 100, True)]
