@@ -32,7 +32,8 @@ frame (so a recording can outgrow ``max_file_bytes`` by about a frame, or more w
 overlap back to back), or at the next gap between stretches. A receiver needs some samples
 after a frame, so the finished recording also takes the ``margin_samples`` after the cut
 (as far as they are kept): two recordings of one stretch overlap by that much, and a frame
-starting in the overlap is annotated (whole) in the later one only.
+starting in the overlap is annotated (whole) in the later one only (a recording left with
+no frame, only such a margin, is not kept).
 
 Crash safety: while a recording is open its files are ``X.sigmf-data.partial`` and
 ``X.sigmf-meta.partial`` (the metadata rewritten atomically every ``meta_every_samples``
@@ -279,11 +280,14 @@ class CaptureRecorder:
         )
 
     def _finish(self, rec: _Recording) -> None:
-        """Close the data file and publish the recording (validated); an empty one is removed."""
+        """Close the data file and publish the recording (validated). An empty one is removed,
+        and so is one without frames when only frames are kept: it holds nothing but the
+        margin after a rotation, which the previous recording has too."""
         rec.file.close()
-        if rec.samples == 0:
+        if rec.samples == 0 or not (self.keep_all or rec.annotations):
             rec.data_partial.unlink(missing_ok=True)
             rec.meta_partial.unlink(missing_ok=True)
+            self.samples_recorded -= rec.samples
             return
         meta = self._metadata(rec)
         final_meta = rec.base.with_name(rec.base.name + ".sigmf-meta")
