@@ -1,6 +1,7 @@
 """Dataset builder: captured frames -> labelled blocks; split by frame; bad recordings reported."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -107,6 +108,10 @@ BAD = {
     "wrong datatype": (lambda m, d: _edit_global(m, **{"core:datatype": "ci16_le"}),
                        "datatype must be 'cf32_le'"),
     "wrong rate": (lambda m, d: _edit_global(m, **{"core:sample_rate": 2e6}), "link runs at 1e+06 S/s"),
+    "seed too large": (lambda m, d: _edit_global(m, **{"aeradio:seed": 2**80}),
+                       "aeradio:seed must be an integer"),
+    "meta is a fifo": (lambda m, d: (m.unlink(), os.mkfifo(m)), "not a regular file"),
+    "meta too large": (lambda m, d: os.truncate(m, 17 << 20), "metadata file must be at most"),
 }
 
 
