@@ -107,7 +107,6 @@ def record_loopback_capture(
     first_seq: int = 0,
     frames_per_burst: int = LOOPBACK_FRAMES_PER_WRITE,
     idle_samples: int = 0,
-    keep_all: bool = False,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> dict[str, Any]:
     """Send test-pattern frames through the loopback channel model and record what RX sees.
@@ -131,7 +130,7 @@ def record_loopback_capture(
     with torch_threads(1), open_rx_capture(
         directory, sample_rate_hz=rate, center_freq_hz=config.radio.center_freq_hz,
         device="loopback:" + settings.describe(rate), rx=rx, model_hash=model_hash, link_name=config.name,
-        keep_all=keep_all, max_file_bytes=max_file_bytes,
+        max_file_bytes=max_file_bytes,
     ) as recorder:
         assert recorder is not None
         idle = np.zeros(idle_samples, SAMPLE_DTYPE)
