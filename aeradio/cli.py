@@ -130,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration-s", type=float, default=None,
                    help="stop after T seconds of wall clock (with --frames: whichever comes first)")
     p.add_argument("--json", default=None, metavar="FILE", help="write the report here")
-    p.add_argument("--capture", default=None, metavar="DIR", help="record SigMF here")
+    p.add_argument("--capture", default=None, metavar="DIR",
+                   help="record SigMF here: each detected frame with one frame length before and after "
+                   "(idle noise is not recorded)")
+    p.add_argument("--capture-all", action="store_true",
+                   help="with --capture: record every sample, idle noise included (8 bytes per sample: "
+                   "8 MB/s, 29 GB/hour at 1 MS/s)")
     p.add_argument("--out", default=None, metavar="PATH",
                    help="write the received file here if complete (else PATH.partial and PATH.partial.json)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")

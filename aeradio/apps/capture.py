@@ -15,28 +15,36 @@ from typing import Any
 import numpy as np
 
 from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.errors import ConfigError
 from aeradio.core.model_dir import load_link_config, load_lut, model_hash32
 from aeradio.flowgraphs.channel_sim import ChannelModel, ChannelSettings
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
 from aeradio.flowgraphs.tx_chain import TxChain
 from aeradio.radio.capture import DEFAULT_MAX_FILE_BYTES, CaptureRecorder
+from aeradio.radio.sigmf_meta import AERADIO_LINK, AERADIO_MODEL_HASH32, AERADIO_SEED
 
 #: Frames modulated per channel block by :func:`record_loopback_capture`.
 LOOPBACK_FRAMES_PER_WRITE = 32
 
 
-def annotate_results(recorder: CaptureRecorder, results: list[FrameResult], rx: RxChain) -> None:
-    """Annotate the frames an :class:`~aeradio.flowgraphs.rx_chain.RxChain` just returned.
+def frame_span_samples(rx: RxChain) -> int:
+    """Samples an annotation spans: the frame's pulses, half a filter before symbol 0 to half
+    a filter after its last symbol (also the margin a capture keeps around each frame)."""
+    return rx.frame_samples + 2 * rx.layout.filter_delay
 
-    The annotation spans the frame's pulses: from half a filter before symbol 0 to half a
-    filter after its last symbol.
+
+def annotate_results(recorder: CaptureRecorder, results: list[FrameResult], rx: RxChain) -> None:
+    """Annotate the frames an :class:`~aeradio.flowgraphs.rx_chain.RxChain` just returned
+    (each over :func:`frame_span_samples`), then let the recorder decide the samples before
+    the chain's :attr:`~aeradio.flowgraphs.rx_chain.RxChain.settled_sample`: no frame
+    starting before it will be reported any more.
     """
     lay = rx.layout
     for r in results:
         h = r.header
         recorder.annotate_frame(
             r.start_sample - lay.filter_delay,
-            rx.frame_samples + 2 * lay.filter_delay,
+            frame_span_samples(rx),
             seq=None if h is None else h.seq,
             cfo_hz=r.cfo_cps * recorder.sample_rate_hz,
             snr_db=r.snr_db,
@@ -46,6 +54,7 @@ def annotate_results(recorder: CaptureRecorder, results: list[FrameResult], rx: 
             blocks=lay.blocks if r.block_errors is not None else None,
             block_errors=r.block_errors,
         )
+    recorder.settle(rx.settled_sample - lay.filter_delay)
 
 
 def open_rx_capture(
@@ -57,26 +66,32 @@ def open_rx_capture(
     rx: RxChain,
     model_hash: int,
     link_name: str,
+    keep_all: bool = False,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> AbstractContextManager[CaptureRecorder | None]:
     """The recorder of ``aeradio rx --capture DIR`` (a null context when ``directory`` is None).
 
-    The global metadata carries what the dataset builder needs to regenerate the test
-    pattern and check the model: ``aeradio:seed``, ``aeradio:model_hash32``, ``aeradio:link``.
+    Keeps the detected frames with one frame span (:func:`frame_span_samples`) of margin
+    either side, or every sample with ``keep_all`` (``rx --capture-all``). The global
+    metadata carries what the dataset builder needs to regenerate the test pattern and
+    check the model: ``aeradio:seed``, ``aeradio:model_hash32``, ``aeradio:link``.
     """
     if directory is None:
+        if keep_all:
+            raise ConfigError("--capture-all needs --capture DIR")
         return nullcontext(None)
     return CaptureRecorder(
         directory,
         sample_rate_hz=sample_rate_hz,
         center_freq_hz=center_freq_hz,
         device=device,
+        margin_samples=frame_span_samples(rx),
+        keep_all=keep_all,
         max_file_bytes=max_file_bytes,
-        grace_samples=2 * rx.seg_len,
         extra_global={
-            "aeradio:seed": int(rx.seed),
-            "aeradio:model_hash32": f"{model_hash:08x}",
-            "aeradio:link": link_name,
+            AERADIO_SEED: int(rx.seed),
+            AERADIO_MODEL_HASH32: f"{model_hash:08x}",
+            AERADIO_LINK: link_name,
         },
     )
 
@@ -90,6 +105,8 @@ def record_loopback_capture(
     seed: int,
     rng: np.random.Generator,
     first_seq: int = 0,
+    frames_per_burst: int = LOOPBACK_FRAMES_PER_WRITE,
+    idle_samples: int = 0,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> dict[str, Any]:
     """Send test-pattern frames through the loopback channel model and record what RX sees.
@@ -97,7 +114,9 @@ def record_loopback_capture(
     One process does what ``aeradio tx | aeradio channel | aeradio rx --capture`` does over
     ZMQ: the TX chain of the model's LUT, the channel simulator's streaming stages
     (``settings``, randomness from ``rng``), the RX chain with the model's receiver, and the
-    capture recorder (annotations included). Returns the RX report (``rx --json`` keys).
+    capture recorder (annotations included). Frames go in bursts of ``frames_per_burst``,
+    each followed by ``idle_samples`` of silence (channel noise only). Returns the RX report
+    (``rx --json`` keys) with the recorder's report under ``"capture"``.
     """
     from aeradio.learning.inference import ReceiverRuntime
     from aeradio.learning.training import torch_threads
@@ -114,13 +133,14 @@ def record_loopback_capture(
         max_file_bytes=max_file_bytes,
     ) as recorder:
         assert recorder is not None
-        for start in range(first_seq, first_seq + frames, LOOPBACK_FRAMES_PER_WRITE):
-            seqs = np.arange(start, min(start + LOOPBACK_FRAMES_PER_WRITE, first_seq + frames))
-            y = channel.process(tx.test_pattern(seqs, seed))
+        idle = np.zeros(idle_samples, SAMPLE_DTYPE)
+        for start in range(first_seq, first_seq + frames, frames_per_burst):
+            seqs = np.arange(start, min(start + frames_per_burst, first_seq + frames))
+            y = channel.process(np.concatenate([tx.test_pattern(seqs, seed), idle]))
             recorder.write(y)
             annotate_results(recorder, rx.process(y), rx)
         tail = channel.process(np.zeros(rx.seg_len, SAMPLE_DTYPE))  # lets RX finish the last frame
         recorder.write(tail)
         annotate_results(recorder, rx.process(tail), rx)
         rx.flush()
-    return rx.report(rate, frames)
+    return {**rx.report(rate, frames), "capture": recorder.report()}

@@ -38,20 +38,28 @@ class StopOnSignal:
     polls :attr:`requested` can end cleanly (write its report, finish its files).
 
     The previous handlers are restored on exit. ``reason`` is the signal's name
-    (``"SIGTERM"``, ``"SIGINT"``) once one arrived.
+    (``"SIGTERM"``, ``"SIGINT"``) once one arrived, ``exit_code`` the shell's convention for
+    a process that signal ended (128 + its number: 130 for SIGINT, 143 for SIGTERM).
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self) -> None:
         self.reason: str | None = None
+        self.signum: int | None = None
         self._previous: dict[int, Any] = {}
 
     @property
     def requested(self) -> bool:
         return self.reason is not None
 
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number once one arrived, else 0."""
+        return 0 if self.signum is None else 128 + self.signum
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.signum = signum
         self.reason = signal.Signals(signum).name
 
     def __enter__(self) -> StopOnSignal:

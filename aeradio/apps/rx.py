@@ -318,6 +318,7 @@ def cmd_rx(args: argparse.Namespace) -> int:
     with StopOnSignal() as stop, open_args_device(args, "rx", settings) as dev, open_rx_capture(
         args.capture, sample_rate_hz=dev.sample_rate_hz, center_freq_hz=settings.freq_hz,
         device=args.device, rx=rx, model_hash=model_hash, link_name=cfg.name,
+        keep_all=getattr(args, "capture_all", False),
     ) as recorder:
         t_open = time.monotonic()
         status = _RxStatus(args.device, dev.sample_rate_hz, t_open)
@@ -369,6 +370,8 @@ def cmd_rx(args: argparse.Namespace) -> int:
         report["device_faults"] = dev.stats.faults.to_report()
         report["events"] = dev.stats.events.to_report()
         report["device"] = dev.describe()
+    if recorder is not None:
+        report["capture"] = recorder.report()
     report["elapsed_s"] = time.perf_counter() - t_start
     report["processing_s"] = processing_s
     report["processing_msps"] = report["samples"] / processing_s / 1e6 if processing_s > 0 else None

@@ -1,4 +1,9 @@
-"""``aeradio tx``: test-pattern frames or a file's bytes through the TX chain to any device."""
+"""``aeradio tx``: test-pattern frames or a file's bytes through the TX chain to any device.
+
+SIGTERM or Ctrl-C stops it between two writes: it prints how many frames it sent and exits
+with 128 + the signal's number (130, 143); a ``file:`` recording cut short is not written
+(nothing is left behind, see :mod:`aeradio.radio.sigmf_file`).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from aeradio.apps.device_args import device_settings, load_args_calibration, open_args_device
+from aeradio.apps.processes import StopOnSignal
 from aeradio.core.errors import ConfigError
 from aeradio.flowgraphs.tx_chain import TxChain
+from aeradio.radio.sigmf_file import SigmfFileDevice
 
 
 def cmd_tx(args: argparse.Namespace) -> int:
@@ -37,27 +44,41 @@ def cmd_tx(args: argparse.Namespace) -> int:
         if len(chunks) > 1 << 16:
             raise ConfigError(f"--file must fit in 65536 frames ({65536 * cap} bytes), got {len(data)} bytes")
         batches = [
-            (lambda c=chunks[i : i + per_write], s=i: tx.data(c, s))
+            (len(chunks[i : i + per_write]),
+             lambda c=chunks[i : i + per_write], s=i: tx.data(c, s))
             for i in range(0, len(chunks), per_write)
         ]
         total = len(chunks)
     else:
         total = args.frames  # the CLI default: aeradio.core.defaults.DEFAULT_TX_FRAMES
         batches = [
-            (lambda s=s: tx.test_pattern(np.arange(s, min(s + per_write, total)), args.seed))
+            (min(per_write, total - s),
+             lambda s=s: tx.test_pattern(np.arange(s, min(s + per_write, total)), args.seed))
             for s in range(0, total, per_write)
         ]
     precorrector = cal.tx_precorrector() if cal is not None and cal.cfo_cps else None
     t_start = time.perf_counter()
-    sent = 0
+    sent = frames_sent = 0
     extra = {"overwrite": True} if getattr(args, "overwrite", False) else {}
-    with open_args_device(args, "tx", settings, **extra) as dev:
-        for i, make in enumerate(batches):
+    # SIGTERM and Ctrl-C end the loop between two writes: the device is then aborted, so
+    # a file: recording cut short is not published.
+    with StopOnSignal() as stop, open_args_device(args, "tx", settings, **extra) as dev:
+        for i, (count, make) in enumerate(batches):
+            if stop.requested:
+                break
             x = make()
             if precorrector is not None:
                 x = precorrector.process(x)
             dev.write(x, end_burst=i == len(batches) - 1)
             sent += len(x)
+            frames_sent += count
+        if frames_sent < total:
+            dev.abort()
     dt = time.perf_counter() - t_start
+    if frames_sent < total:
+        what = "; the recording was not written" if isinstance(dev, SigmfFileDevice) else ""
+        print(f"aeradio tx: interrupted by {stop.reason} after {frames_sent} of {total} frames{what}",
+              file=sys.stderr)
+        return stop.exit_code
     print(f"aeradio tx: {total} frames, {sent} samples in {dt:.2f} s", file=sys.stderr)
     return 0

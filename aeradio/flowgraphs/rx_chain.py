@@ -443,6 +443,13 @@ class RxChain:
             s.data_crc_failures += int(r.data is None)
 
     # ---- streaming -------------------------------------------------------------------
+    @property
+    def settled_sample(self) -> int:
+        """Stream index before which every frame has been returned: a frame :meth:`process`
+        returns later has its whole segment at or after it (the chain keeps only the samples
+        from here on). Never decreases from one :meth:`process` call to the next."""
+        return self._scan - self.seg_before - self.layout.sps
+
     def process(self, block: np.ndarray) -> list[FrameResult]:
         """Feed samples [N] complex64; returns the frames completed by them."""
         x = self.condition(block)
@@ -456,8 +463,7 @@ class RxChain:
             results += self.demodulate(found)
             if not self._rejected:
                 break  # no false detection: everything buffered was scanned
-        keep_from = self._scan - self.seg_before - self.layout.sps
-        drop = min(max(0, keep_from - self._buf_start), len(self._buf))
+        drop = min(max(0, self.settled_sample - self._buf_start), len(self._buf))
         if drop:
             self._buf = self._buf[drop:]
             self._buf_start += drop

@@ -47,11 +47,7 @@ from aeradio.dsp.detection import ml_detect
 from aeradio.dsp.framing import PAYLOAD_TEST_PATTERN, pattern_messages
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
 from aeradio.radio.base import DeviceSettings
-from aeradio.radio.capture import (
-    partial_recordings,
-    read_sigmf_meta,
-    sha512_file,
-)
+from aeradio.radio.capture import partial_recordings
 from aeradio.radio.sigmf_file import SigmfFileDevice
 
 #: Samples read per RX chain call when scanning a recording.
@@ -177,24 +173,20 @@ def scan_recording(
 ) -> tuple[list[FrameResult], int]:
     """Frames of one recording: ``(test-pattern frames of this model, test-pattern seed)``.
 
-    ``seed`` None takes the recording's ``aeradio:seed`` (0 if absent). Raises
-    :class:`CaptureFormatError` for a bad recording (metadata, datatype, sample rate, data).
+    ``seed`` None takes the recording's ``aeradio:seed`` (0 if absent). The recording's
+    capture segments (stretches kept around frames) are read back to back: each frame is
+    whole with its margins. Raises :class:`CaptureFormatError` for a bad recording
+    (metadata, datatype, sample rate, seed, a data file cut mid-sample or not matching its
+    ``core:sha512``: the device's faults).
     """
-    meta = read_sigmf_meta(meta_path)
-    if seed is None:
-        seed = meta["global"].get("aeradio:seed", 0)
-        if not isinstance(seed, int) or seed < 0:
-            raise CaptureFormatError(f"{meta_path}: aeradio:seed must be an integer >= 0, got {seed!r}")
-    rx = RxChain(config, _no_decoder, seed=seed, model_hash=model_hash)
     frames: list[FrameResult] = []
     with SigmfFileDevice(meta_path, "rx", DeviceSettings(config.radio.sample_rate_hz)) as dev:
-        if dev.truncated_bytes:
-            raise CaptureFormatError(
-                f"{dev.data_path}: data file ends mid-sample ({dev.truncated_bytes} trailing bytes)"
-            )
-        expected = meta["global"].get("core:sha512")
-        if expected is not None and expected != sha512_file(dev.data_path):
-            raise CaptureFormatError(f"{dev.data_path}: data does not match core:sha512 of {meta_path.name}")
+        if seed is None:
+            seed = dev.metadata.seed or 0
+        dev.verify_data()  # damaged samples are refused before they are scanned
+        if dev.stats.faults:
+            raise CaptureFormatError("; ".join(dev.stats.faults))
+        rx = RxChain(config, _no_decoder, seed=seed, model_hash=model_hash)
         while (x := dev.read(READ_SAMPLES)) is not None:
             frames += rx.process(x)
         rx.flush()

@@ -2,7 +2,8 @@
 
 A :class:`Device` is opened for one direction (``"rx"`` or ``"tx"``) by
 :func:`aeradio.radio.open_device` from a URI and :class:`DeviceSettings`, used as a context
-manager, and moves ``complex64`` samples:
+manager (leaving it on an exception calls :meth:`Device.abort`, not :meth:`Device.close`), and
+moves ``complex64`` samples:
 
 - ``read(max_samples, timeout_s)`` returns up to ``max_samples`` samples; an empty array
   when nothing arrived before the timeout; ``None`` at the end of a finite source (a file).
@@ -92,7 +93,13 @@ class Device(ABC):
 
     @abstractmethod
     def close(self) -> None:
-        """Release the device; idempotent."""
+        """Release the device, finishing what it was doing; idempotent."""
+
+    def abort(self) -> None:
+        """Release the device after a failure or an interruption: what was not finished is
+        not published (a file device deletes its unfinished recording); idempotent.
+        Streams and radios have nothing to discard: the default is :meth:`close`."""
+        self.close()
 
     def describe(self) -> dict[str, object]:
         """What the device really set (rate, frequency, gain, ...), for logs and reports."""
@@ -107,4 +114,7 @@ class Device(ABC):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -1,45 +1,58 @@
 """SigMF recordings (``cf32_le``) as a :class:`~aeradio.radio.base.Device`.
 
-- ``rx``: reads ``PATH.sigmf-data`` in blocks; checks the datatype, the sample rate
-  against the settings, a data file cut mid-sample (the partial sample is dropped and
-  reported); non-finite samples are passed on and counted in ``stats.events``' summary
-  (the RX chain zeroes them). ``read()`` returns None at the end of the file.
-- ``tx``: writes samples to a temporary data file; on ``close()`` writes the metadata
-  (sample rate, center frequency, datetime, hardware, annotations), validates it with
-  the ``sigmf`` library and renames both files into place. An existing recording is
-  never replaced unless ``overwrite=True``.
+- ``rx``: the metadata is read and checked by :func:`~aeradio.radio.sigmf_meta.read_metadata`
+  (datatype, sample rate, schema), the sample rate compared with the settings, and
+  ``PATH.sigmf-data`` read in blocks; ``read()`` returns None at the end of the file.
+  Integrity problems are recorded in ``stats.faults`` (a receiver reports them and fails):
+  a data file whose size is not a whole number of samples (the partial sample is not
+  returned), and a data file that does not match ``core:sha512`` (hashed while it is read,
+  compared once the whole file was read). Non-finite samples are passed on and counted in
+  :attr:`SigmfFileDevice.nonfinite_samples` (the RX chain zeroes them).
+- ``tx``: samples go to a hidden temporary sibling of the data file
+  (``.X.sigmf-data.tmp-XXXX``). ``close()`` publishes the recording: it builds the metadata
+  (sample rate, center frequency, datetime, hardware, ``core:sha512``, annotations), checks
+  it as a reader would, and renames the data then the metadata into place (an existing
+  recording is never replaced unless ``overwrite=True``). A recording that did not end
+  normally is never published: ``abort()``, or leaving a ``with`` block on an exception
+  (Ctrl-C's KeyboardInterrupt, a MemoryError, ...), deletes the temporary file and leaves
+  nothing behind. Only a process killed outright (SIGKILL, power loss) can leave the hidden
+  temporary file.
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> with SigmfFileDevice(d / "a.sigmf-meta", "tx", DeviceSettings(1e6)) as dev:
 ...     dev.write(np.ones(8, np.complex64))
 >>> with SigmfFileDevice(d / "a.sigmf-meta", "rx", DeviceSettings(1e6)) as dev:
-...     len(dev.read(100)), dev.read(100)
-(8, None)
+...     len(dev.read(100)), dev.read(100), dev.checksum_ok, dev.stats.faults.count
+(8, None, True, 0)
 """
 
 from __future__ import annotations
 
-import json
-import math
+import hashlib
 import os
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aeradio.core.atomic import publish, temporary_sibling, write_json_atomic
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.errors import CaptureFormatError, ConfigError, StreamError
-from aeradio.core.version import __version__
 from aeradio.radio.base import Device, DeviceSettings, Direction
+from aeradio.radio.sigmf_meta import (
+    annotation,
+    build_metadata,
+    capture_segment,
+    check_metadata,
+    open_regular,
+    read_metadata,
+)
 
-#: The only datatype read and written: complex float32, little-endian.
-DATATYPE = "cf32_le"
 #: Relative sample-rate mismatch tolerated between a recording and the settings.
 RATE_TOLERANCE = 1e-6
-SIGMF_VERSION = "1.2.0"
+_ITEMSIZE = np.dtype(SAMPLE_DTYPE).itemsize
 
 
 def sigmf_paths(path: str | Path) -> tuple[Path, Path]:
@@ -48,18 +61,6 @@ def sigmf_paths(path: str | Path) -> tuple[Path, Path]:
     if p.suffix not in (".sigmf-meta", ".sigmf-data"):
         raise ConfigError(f"a SigMF path must end in .sigmf-meta or .sigmf-data, got {str(p)!r}")
     return p.with_suffix(".sigmf-meta"), p.with_suffix(".sigmf-data")
-
-
-def _validate(meta: dict[str, Any], where: Path) -> None:
-    from sigmf import validate as sigmf_validate
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            sigmf_validate.validate(meta)
-    except Exception as exc:  # jsonschema's ValidationError and friends
-        msg = str(exc).splitlines()[0]
-        raise CaptureFormatError(f"{where}: invalid SigMF metadata: {msg}") from None
 
 
 class SigmfFileDevice(Device):
@@ -93,6 +94,7 @@ class SigmfFileDevice(Device):
         self.annotations: list[dict[str, Any]] = []
         self._closed = False
         self._file: Any = None
+        self._digest: Any = None
         if direction == "rx":
             self._open_rx()
         else:
@@ -100,43 +102,29 @@ class SigmfFileDevice(Device):
 
     # ---- rx --------------------------------------------------------------------------
     def _open_rx(self) -> None:
-        try:
-            meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CaptureFormatError(f"{self.meta_path}: no such recording") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CaptureFormatError(f"{self.meta_path}: not a readable SigMF metadata file: {exc}") from None
-        if not isinstance(meta, dict) or not isinstance(meta.get("global"), dict):
-            raise CaptureFormatError(f"{self.meta_path}: no 'global' object in the metadata")
-        g = meta["global"]
-        datatype = g.get("core:datatype")
-        if datatype != DATATYPE:
-            raise CaptureFormatError(f"{self.meta_path}: datatype must be {DATATYPE!r}, got {datatype!r}")
-        rate = g.get("core:sample_rate")
-        if not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
-            raise CaptureFormatError(
-                f"{self.meta_path}: core:sample_rate must be a positive number, got {rate!r}"
-            )
-        want = self.settings.sample_rate_hz
+        self.metadata = read_metadata(self.meta_path)
+        rate, want = self.metadata.sample_rate_hz, self.settings.sample_rate_hz
         if abs(rate - want) > RATE_TOLERANCE * want:
             raise CaptureFormatError(
                 f"{self.meta_path}: recorded at {rate:g} S/s but the link runs at {want:g} S/s"
             )
-        self.metadata = meta
-        self.sample_rate_hz = float(rate)
-        captures = meta.get("captures") or [{}]
-        self.center_freq_hz = captures[0].get("core:frequency")
-        try:
-            size = self.data_path.stat().st_size
-            self._file = open(self.data_path, "rb")  # noqa: SIM115 - closed in close()
-        except OSError as exc:
-            raise CaptureFormatError(f"{self.data_path}: cannot open the data file: {exc.strerror}") from None
-        itemsize = np.dtype(SAMPLE_DTYPE).itemsize
-        self.num_samples = size // itemsize
-        self.truncated_bytes = size % itemsize
+        self.sample_rate_hz = rate
+        self.center_freq_hz = self.metadata.center_freq_hz
+        self._file = open_regular(self.data_path, "the data file")
+        size = os.fstat(self._file.fileno()).st_size
+        self.num_samples = size // _ITEMSIZE
+        #: Bytes after the last whole sample (a data file cut short), not returned by read().
+        self.truncated_bytes = size % _ITEMSIZE
+        #: True/False once the whole data file was read and compared with core:sha512;
+        #: None before, or when the recording has no core:sha512.
+        self.checksum_ok: bool | None = None
+        if self.metadata.sha512 is not None:
+            self._digest = hashlib.sha512()
         if self.truncated_bytes:
-            self.stats.events.append(
-                f"data file ends mid-sample: {self.truncated_bytes} trailing bytes ignored"
+            self.stats.faults.append(
+                f"{self.data_path}: data file ends mid-sample ({self.truncated_bytes} trailing bytes, "
+                f"{size} bytes is not a multiple of {_ITEMSIZE}): the recording was cut short",
+                kind="truncated",
             )
 
     def read(self, max_samples: int, timeout_s: float = 1.0) -> np.ndarray | None:
@@ -146,15 +134,49 @@ class SigmfFileDevice(Device):
         if remaining <= 0:
             return None
         count = min(max_samples, remaining)
-        raw = self._file.read(count * np.dtype(SAMPLE_DTYPE).itemsize)
-        x = np.frombuffer(raw, dtype="<c8").astype(SAMPLE_DTYPE)
+        raw = self._file.read(count * _ITEMSIZE)
+        if self._digest is not None:
+            self._digest.update(raw)
+        whole = len(raw) - len(raw) % _ITEMSIZE
+        x = np.frombuffer(raw[:whole], dtype="<c8").astype(SAMPLE_DTYPE)
+        self.stats.samples += len(x)
+        if len(x) < count:
+            self.num_samples = self.stats.samples
+            self.stats.faults.append(
+                f"{self.data_path}: data file shrank while it was read (ends at sample {self.stats.samples})",
+                kind="truncated",
+            )
+        if self.stats.samples >= self.num_samples:
+            self._check_sha512()
         if len(x) == 0:
             return None
-        bad = int(np.count_nonzero(~np.isfinite(x)))
-        if bad:
-            self.nonfinite_samples += bad
-        self.stats.samples += len(x)
+        self.nonfinite_samples += int(np.count_nonzero(~np.isfinite(x)))
         return x
+
+    def verify_data(self) -> bool | None:
+        """Compare the whole data file with ``core:sha512`` now, before reading it (a reader
+        that must not process damaged samples at all, e.g. the dataset builder); a mismatch
+        is a fault. Only before the first :meth:`read`. Returns :attr:`checksum_ok`."""
+        if self.stats.samples or self.direction != "rx":
+            raise StreamError(f"{self.meta_path}: verify_data() comes before the first read")
+        self._check_sha512()
+        self._file.seek(0)
+        return self.checksum_ok
+
+    def _check_sha512(self) -> None:
+        """Hash the rest of the data file (all of it, trailing bytes included) and compare
+        the digest with core:sha512; once."""
+        if self._digest is None or self.checksum_ok is not None:
+            return
+        while chunk := self._file.read(1 << 20):
+            self._digest.update(chunk)
+        self.checksum_ok = self._digest.hexdigest().lower() == str(self.metadata.sha512).lower()
+        if not self.checksum_ok:
+            self.stats.faults.append(
+                f"{self.data_path}: data does not match core:sha512 of {self.meta_path.name} "
+                "(the data file was altered or damaged)",
+                kind="checksum",
+            )
 
     # ---- tx --------------------------------------------------------------------------
     def _open_tx(self, overwrite: bool, metadata: dict[str, Any]) -> None:
@@ -163,64 +185,68 @@ class SigmfFileDevice(Device):
                 raise CaptureFormatError(f"{p} exists; refusing to overwrite it (pass overwrite)")
         if not self.meta_path.parent.is_dir():
             raise CaptureFormatError(f"{self.meta_path.parent}: no such directory")
+        self._overwrite = overwrite
         self._extra = dict(metadata)
-        self._datetime = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        self._tmp_data = self.data_path.with_name(self.data_path.name + f".tmp{os.getpid()}")
-        self._file = open(self._tmp_data, "wb")  # noqa: SIM115 - closed in close()
+        self._datetime = datetime.now(UTC)
+        self._tmp_data = temporary_sibling(self.data_path)
+        self._file = open(self._tmp_data, "wb")  # noqa: SIM115 - closed in close() or abort()
+        self._digest = hashlib.sha512()
 
     def write(self, samples: np.ndarray, *, end_burst: bool = False, timeout_s: float = 5.0) -> None:
         if self.direction != "tx" or self._closed:
             raise StreamError(f"{self.meta_path}: not open for writing")
-        x = np.ascontiguousarray(samples, dtype="<c8")
-        self._file.write(x.tobytes())
-        self.stats.samples += len(x)
+        raw = np.ascontiguousarray(samples, dtype="<c8").tobytes()
+        self._file.write(raw)
+        self._digest.update(raw)
+        self.stats.samples += len(raw) // _ITEMSIZE
 
     def annotate(self, start: int, length: int, label: str | None = None, **fields: Any) -> None:
         """Annotate samples ``[start, start + length)``; ``fields`` go under ``aeradio:``."""
-        ann: dict[str, Any] = {"core:sample_start": int(start), "core:sample_count": int(length)}
-        if label:
-            ann["core:label"] = label
-        for key, value in fields.items():
-            ann[f"aeradio:{key}"] = value
-        self.annotations.append(ann)
+        self.annotations.append(annotation(start, length, label, **fields))
 
     def _metadata(self) -> dict[str, Any]:
-        g: dict[str, Any] = {
-            "core:datatype": DATATYPE,
-            "core:sample_rate": float(self.sample_rate_hz),
-            "core:version": SIGMF_VERSION,
-            "core:recorder": f"aeradio {__version__}",
-            "core:hw": "aeradio",
-        }
-        g.update(self._extra)
-        if any(k.startswith("aeradio:") for a in self.annotations for k in a) or any(
-            k.startswith("aeradio:") for k in g
-        ):
-            g["core:extensions"] = [{"name": "aeradio", "version": "0.1.0", "optional": True}]
-        capture: dict[str, Any] = {"core:sample_start": 0, "core:datetime": self._datetime}
-        if self.settings.freq_hz is not None:
-            capture["core:frequency"] = float(self.settings.freq_hz)
-        annotations = sorted(self.annotations, key=lambda a: a["core:sample_start"])
-        return {"global": g, "captures": [capture], "annotations": annotations}
+        segment = capture_segment(0, datetime_utc=self._datetime, frequency_hz=self.settings.freq_hz)
+        return build_metadata(
+            sample_rate_hz=self.sample_rate_hz, hw="aeradio", captures=[segment],
+            annotations=self.annotations, sha512=self._digest.hexdigest(), extra_global=self._extra,
+        )
 
     def close(self) -> None:
+        """rx: release the file. tx: publish the recording (see the module docstring)."""
+        if self._closed:
+            return
+        if self.direction != "tx":
+            self._closed = True
+            self._file.close()
+            return
+        data_published = False
+        try:
+            meta = self._metadata()
+            check_metadata(meta, self.meta_path)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            publish(self._tmp_data, self.data_path, overwrite=self._overwrite)
+            data_published = True
+            write_json_atomic(self.meta_path, meta, overwrite=self._overwrite)
+        except BaseException as exc:
+            if data_published:  # no metadata of ours: a data file alone is no recording
+                self.data_path.unlink(missing_ok=True)
+            self.abort()
+            if isinstance(exc, FileExistsError):  # appeared while we were writing
+                raise CaptureFormatError(str(exc)) from None
+            raise
+        self._closed = True
+
+    def abort(self) -> None:
+        """Stop without publishing: a recording being written is deleted; idempotent."""
         if self._closed:
             return
         self._closed = True
         if self._file is not None:
             self._file.close()
-        if self.direction != "tx":
-            return
-        meta = self._metadata()
-        try:
-            _validate(meta, self.meta_path)
-            tmp_meta = self.meta_path.with_name(self.meta_path.name + f".tmp{os.getpid()}")
-            tmp_meta.write_text(json.dumps(meta, indent=2), encoding="utf-8")
-            os.replace(self._tmp_data, self.data_path)
-            os.replace(tmp_meta, self.meta_path)
-        except BaseException:
+        if self.direction == "tx":
             self._tmp_data.unlink(missing_ok=True)
-            raise
 
     def describe(self) -> dict[str, object]:
         return {

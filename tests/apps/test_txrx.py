@@ -1,8 +1,12 @@
 """``aeradio tx`` to a SigMF file, then ``aeradio rx`` from it (the offline chain)."""
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -73,3 +77,39 @@ def test_tx_runs_without_torch(model_dir: Path, tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert rec.exists() and rec.with_suffix(".sigmf-data").stat().st_size > 0
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_tx_stopped_by_a_signal_leaves_no_recording(
+    model_dir: Path, tmp_path: Path, sig: int, code: int
+) -> None:
+    """SIGTERM or Ctrl-C in the middle of a long ``tx --device file:``: nothing under the final
+    names, no temporary file left, one line saying how far it got, and 128 + the signal."""
+    out = tmp_path / "out"
+    out.mkdir()
+    rec = out / "big.sigmf-meta"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "aeradio.cli", "tx", "--model", str(model_dir), "--device", f"file:{rec}",
+           "--frames", "1000000"]  # about 10 GB if it were not stopped
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.stat().st_size > 1 << 20 for p in out.iterdir()):  # writing has begun
+            assert proc.poll() is None and time.monotonic() < deadline, "tx did not start writing"
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, err
+    assert sorted(p.name for p in out.iterdir()) == []
+    (line,) = err.strip().splitlines()
+    m = re.fullmatch(rf"aeradio tx: interrupted by {signal.Signals(sig).name} after (\d+) of 1000000 frames; "
+                     r"the recording was not written", line)
+    assert m is not None, line
+    assert 0 < int(m.group(1)) < 1_000_000

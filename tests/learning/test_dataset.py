@@ -1,21 +1,23 @@
 """Dataset builder: captured frames -> labelled blocks; split by frame; bad recordings reported."""
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sigmf
 import torch
 
 from aeradio.apps.capture import record_loopback_capture
 from aeradio.core.config import LinkConfig
 from aeradio.core.errors import CaptureFormatError
-from aeradio.core.model_dir import load_lut, save_model
-from aeradio.dsp.framing import pattern_messages
+from aeradio.core.model_dir import load_link_config, load_lut, model_hash32, save_model
+from aeradio.dsp.framing import FrameLayout, pattern_messages
 from aeradio.flowgraphs.channel_sim import ChannelSettings, snr_db_from_ebn0_db
-from aeradio.learning.dataset import FrameDataset, build_dataset
+from aeradio.learning.dataset import FrameDataset, build_dataset, scan_recording
 from aeradio.learning.receiver import NeuralReceiver
 from tests.flowgraphs.conftest import random_lut
 
@@ -107,6 +109,10 @@ BAD = {
     "wrong datatype": (lambda m, d: _edit_global(m, **{"core:datatype": "ci16_le"}),
                        "datatype must be 'cf32_le'"),
     "wrong rate": (lambda m, d: _edit_global(m, **{"core:sample_rate": 2e6}), "link runs at 1e+06 S/s"),
+    "seed too large": (lambda m, d: _edit_global(m, **{"aeradio:seed": 2**80}),
+                       "aeradio:seed must be an integer"),
+    "meta is a fifo": (lambda m, d: (m.unlink(), os.mkfifo(m)), "not a regular file"),
+    "meta too large": (lambda m, d: os.truncate(m, 17 << 20), "metadata file must be at most"),
 }
 
 
@@ -186,3 +192,36 @@ def test_the_label_check_needs_frames_above_the_operating_point(model: Path, goo
     ds.labels[0, 0] = CFG.model.M
     with pytest.raises(CaptureFormatError, match=r"labels in \[0, 16\] do not fit the model \(n 2, M 16\)"):
         check_labels(ds, model)
+
+
+def test_bursts_in_idle_noise_keep_frames_only_and_rebuild_every_frame(model: Path, tmp_path: Path) -> None:
+    """Bursts of 3 frames, 30,000 samples of noise between them, recordings rotated every
+    ~3 frames (between frames): the noise is not recorded, the annotations sit on the frames
+    a receiver finds in the recordings, and the dataset holds every frame exactly once."""
+    report = record_loopback_capture(
+        model, tmp_path, channel(CFG, 12.0, cfo_cps=2e-4), frames=FRAMES, seed=SEED,
+        rng=np.random.default_rng(4), frames_per_burst=3, idle_samples=30_000, max_file_bytes=8 * 4000,
+    )
+    assert report["frames_decoded"] == FRAMES
+    cap = report["capture"]
+    assert cap["samples_recorded"] < 0.25 * cap["samples_received"] and cap["frames_not_recorded"] == 0
+    metas = sorted(tmp_path.glob("*.sigmf-meta"))
+    assert len(metas) >= 8 and not list(tmp_path.glob("*.partial"))
+    config, model_hash = load_link_config(model), model_hash32(model)
+    filter_delay = FrameLayout(config).filter_delay
+    annotated: list[int] = []
+    for meta in metas:
+        handle = sigmf.sigmffile.fromfile(str(meta))  # validates, checks the sha512
+        handle.validate()
+        caps = handle.get_captures()
+        index = [c["core:global_index"] for c in caps]
+        assert index == sorted(index) and caps[0]["core:sample_start"] == 0
+        found = {r.header.seq: r.start_sample for r in scan_recording(meta, config, model_hash)[0]}
+        for ann in handle.get_annotations():
+            seq = ann["aeradio:seq"]
+            annotated.append(seq)
+            assert abs(found[seq] - filter_delay - ann["core:sample_start"]) <= 2
+    assert sorted(annotated) == list(range(FRAMES))  # each frame annotated once, in one recording
+    ds = build_dataset(tmp_path, model, rng=np.random.default_rng(0))
+    assert sorted(ds.seq.tolist()) == list(range(FRAMES)) and ds.info["skipped"] == []
+    assert np.array_equal(ds.labels, pattern_messages(SEED, ds.seq, 16, 16))

@@ -1,6 +1,9 @@
 """The SigMF file device: round trip, validation by the sigmf library, bad recordings."""
 
 import json
+import os
+import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -82,15 +85,19 @@ def test_sample_rate_mismatch_is_rejected(tmp_path: Path) -> None:
         SigmfFileDevice(path, "rx", DeviceSettings(2e6))
 
 
-def test_truncated_data_is_reported(tmp_path: Path) -> None:
+def test_truncated_data_is_a_fault(tmp_path: Path) -> None:
+    """A data file cut by 3 bytes: the whole samples are read, the cut is a fault (and so is
+    the checksum, which covers every byte), never silently accepted."""
     path = tmp_path / "e.sigmf-meta"
     _write(path, np.arange(10, dtype=np.complex64))
     data = path.with_suffix(".sigmf-data")
     data.write_bytes(data.read_bytes()[:-3])
     with SigmfFileDevice(path, "rx", DeviceSettings(RATE)) as dev:
+        assert dev.stats.faults.kinds["truncated"] == 1  # known at open, before any read
         x = _read_all(dev)
         assert dev.truncated_bytes == 5
-        assert any("mid-sample" in e for e in dev.stats.events)
+        assert "mid-sample" in dev.stats.faults[0] and str(data) in dev.stats.faults[0]
+        assert dev.checksum_ok is False and dev.stats.faults.kinds["checksum"] == 1
     np.testing.assert_array_equal(x, np.arange(9))
 
 
@@ -111,7 +118,7 @@ def test_missing_and_misnamed_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="sigmf-meta"):
         SigmfFileDevice(tmp_path / "x.wav", "rx", DeviceSettings(RATE))
     (tmp_path / "g.sigmf-meta").write_text("{not json")
-    with pytest.raises(CaptureFormatError, match="not a readable"):
+    with pytest.raises(CaptureFormatError, match="not readable"):
         SigmfFileDevice(tmp_path / "g.sigmf-meta", "rx", DeviceSettings(RATE))
 
 
@@ -120,3 +127,78 @@ def test_direction_misuse_is_a_stream_error(tmp_path: Path) -> None:
     _write(path, np.ones(4, np.complex64))
     with SigmfFileDevice(path, "rx", DeviceSettings(RATE)) as dev, pytest.raises(StreamError):
         dev.write(np.ones(2, np.complex64))
+
+
+def test_checksum_is_compared_once_the_whole_file_was_read(tmp_path: Path) -> None:
+    path = tmp_path / "s.sigmf-meta"
+    _write(path, np.arange(1000, dtype=np.complex64))
+    with SigmfFileDevice(path, "rx", DeviceSettings(RATE)) as dev:
+        assert dev.metadata.sha512 is not None and dev.checksum_ok is None
+        _read_all(dev, 300)
+        assert dev.checksum_ok is True and not dev.stats.faults
+    data = path.with_suffix(".sigmf-data")
+    raw = bytearray(data.read_bytes())
+    raw[4000] ^= 0x01  # one bit of sample 500
+    data.write_bytes(bytes(raw))
+    with SigmfFileDevice(path, "rx", DeviceSettings(RATE)) as dev:
+        dev.read(600)
+        assert dev.checksum_ok is None and not dev.stats.faults  # not known before the end
+        _read_all(dev, 300)
+        assert dev.checksum_ok is False
+        (fault,) = dev.stats.faults
+        assert "core:sha512" in fault and str(data) in fault and dev.stats.faults.kinds["checksum"] == 1
+    with SigmfFileDevice(path, "rx", DeviceSettings(RATE)) as dev:  # or before reading anything
+        assert dev.verify_data() is False and dev.stats.faults.count == 1
+        assert len(_read_all(dev)) == 1000 and dev.stats.faults.count == 1  # not reported twice
+
+
+def _names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, MemoryError, RuntimeError])
+def test_a_recording_interrupted_by_an_exception_is_not_published(tmp_path: Path, error: type) -> None:
+    with pytest.raises(error), SigmfFileDevice(tmp_path / "x.sigmf-meta", "tx", DeviceSettings(RATE)) as dev:
+        dev.write(np.ones(1000, np.complex64))
+        assert len(_names(tmp_path)) == 1  # the hidden temporary data file
+        raise error()
+    assert _names(tmp_path) == []
+
+
+def test_abort_publishes_nothing_and_keeps_what_it_would_have_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "x.sigmf-meta"
+    _write(path, np.arange(10, dtype=np.complex64))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    dev = SigmfFileDevice(path, "tx", DeviceSettings(RATE), overwrite=True)
+    dev.write(np.zeros(500, np.complex64))
+    dev.abort()
+    dev.close()  # after abort: nothing more happens
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    with pytest.raises(StreamError):
+        dev.write(np.ones(1, np.complex64))
+
+
+def test_metadata_that_does_not_validate_publishes_nothing(tmp_path: Path) -> None:
+    dev = SigmfFileDevice(tmp_path / "x.sigmf-meta", "tx", DeviceSettings(RATE),
+                          metadata={"core:sha512": "not hex"})
+    dev.write(np.ones(10, np.complex64))
+    with pytest.raises(CaptureFormatError, match="x.sigmf-meta: invalid SigMF metadata at .*core:sha512"):
+        dev.close()
+    assert _names(tmp_path) == []
+
+
+def test_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """A FIFO named like a recording would block open() until a writer came: refused first."""
+    good = tmp_path / "good.sigmf-meta"
+    _write(good, np.ones(4, np.complex64))
+    os.mkfifo(tmp_path / "m.sigmf-meta")
+    shutil.copy(good, tmp_path / "d.sigmf-meta")
+    os.mkfifo(tmp_path / "d.sigmf-data")
+    signal.alarm(10)  # a hang fails the test instead of the suite
+    try:
+        with pytest.raises(CaptureFormatError, match="m.sigmf-meta: cannot open the metadata file: not a"):
+            SigmfFileDevice(tmp_path / "m.sigmf-meta", "rx", DeviceSettings(RATE))
+        with pytest.raises(CaptureFormatError, match="d.sigmf-data: cannot open the data file: not a"):
+            SigmfFileDevice(tmp_path / "d.sigmf-meta", "rx", DeviceSettings(RATE))
+    finally:
+        signal.alarm(0)
