@@ -30,7 +30,6 @@ import os
 import shutil
 import struct
 import tempfile
-import tokenize
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,6 +38,7 @@ import numpy as np
 from aeradio.core.config import LinkConfig, parse_json, read_bounded
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.errors import AeradioError, ModelFormatError, short_repr
+from aeradio.core.npy import read_npy_header
 
 FORMAT_VERSION = 1
 MODEL_JSON = "model.json"
@@ -53,8 +53,6 @@ MAX_MODEL_JSON_BYTES = 4 << 20
 #: Size of the safetensors JSON header at most: the receiver's ~10 tensors take < 2 kB
 #: (the format itself allows 100 MB).
 MAX_SAFETENSORS_HEADER_BYTES = 1 << 16
-#: Size of the .npy header at most (numpy's own default limit; np.save writes 128 bytes).
-MAX_NPY_HEADER_BYTES = 10_000
 #: The dtype of every receiver tensor in the safetensors file.
 SAFETENSORS_DTYPE = "F32"
 
@@ -118,20 +116,10 @@ def _read_lut_header(f: IO[bytes], path: Path, config: LinkConfig) -> None:
     The file must be complex64, C order, shape ``[M, n]`` and exactly as long as the header
     and that array; nothing of the array is read.
     """
-    fmt = np.lib.format
     try:
-        version = fmt.read_magic(f)
-        if version == (1, 0):
-            shape, fortran_order, dtype = fmt.read_array_header_1_0(f, max_header_size=MAX_NPY_HEADER_BYTES)
-        elif version == (2, 0):
-            shape, fortran_order, dtype = fmt.read_array_header_2_0(f, max_header_size=MAX_NPY_HEADER_BYTES)
-        else:
-            raise ModelFormatError(f"{path}: .npy format version must be 1.0 or 2.0, got {version}")
-    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError, tokenize.TokenError) as exc:
-        # numpy parses the header with ast.literal_eval (and a tokenizer-based fallback):
-        # these are what a malformed header raises there.
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise ModelFormatError(f"{path} is not a numpy array file: {reason}") from None
+        shape, fortran_order, dtype = read_npy_header(f)
+    except ValueError as exc:
+        raise ModelFormatError(f"{path} is {exc}") from None
     expected = (config.model.M, config.model.n)
     if dtype != SAMPLE_DTYPE or fortran_order or tuple(shape) != expected:
         order = "Fortran" if fortran_order else "C"

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -42,7 +43,8 @@ from aeradio.core.atomic import write_atomic
 from aeradio.core.config import LinkConfig
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.defaults import DEFAULT_VALIDATION_FRACTION
-from aeradio.core.errors import CaptureFormatError, ConfigError
+from aeradio.core.errors import CaptureFormatError, ConfigError, short_repr
+from aeradio.core.npy import read_npy_header
 from aeradio.dsp.detection import ml_detect
 from aeradio.dsp.framing import PAYLOAD_TEST_PATTERN, pattern_messages
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
@@ -133,26 +135,69 @@ class FrameDataset:
 
     @classmethod
     def load(cls, path: str | Path) -> FrameDataset:
-        """Read a dataset written by :meth:`save`; :class:`CaptureFormatError` if it is not one."""
+        """Read a dataset written by :meth:`save`; :class:`CaptureFormatError` if it is not one.
+
+        Every array's header is checked (dtype, shape, consistent frame count, total size
+        at most :data:`MAX_DATASET_BYTES`) before any array is loaded.
+        """
         path = Path(path)
         names = [f.name for f in fields(cls)]
+        headers = _npz_headers(path, names)
+        frames = headers["y"][0][0] if len(headers["y"][0]) == 3 else -1
+        for name, (shape, _, dtype) in headers.items():
+            want = _DATASET_ARRAYS[name]
+            ndim_ok = len(shape) == want[1] and (name == "info" or shape[0] == frames)
+            if dtype.kind not in want[0] or not ndim_ok:
+                raise CaptureFormatError(
+                    f"{path}: array {name!r} has dtype {dtype} and shape {short_repr(shape)}; "
+                    f"a frame dataset has y [F, B, n] complex64 and [F]-long per-frame arrays"
+                )
+        total = sum(math.prod(s) * d.itemsize for s, _, d in headers.values())
+        if total > MAX_DATASET_BYTES:
+            raise CaptureFormatError(
+                f"{path}: arrays of {total / 2**30:.1f} GiB; a dataset holds at most "
+                f"{MAX_DATASET_BYTES / 2**30:.0f} GiB"
+            )
         try:
             with np.load(path, allow_pickle=False) as z:
-                missing = [n for n in names if n not in z.files]
-                if missing:
-                    raise CaptureFormatError(f"{path}: not a frame dataset (no {missing[0]!r} array)")
                 arrays = {n: z[n] for n in names}
         except (OSError, ValueError) as exc:
             raise CaptureFormatError(f"{path}: not a readable frame dataset: {exc}") from None
         try:
             info = json.loads(str(arrays.pop("info")))
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise CaptureFormatError(f"{path}: dataset info is not JSON: {exc}") from None
         arrays["labels"] = arrays["labels"].astype(np.int64)
-        ds = cls(**arrays, info=info)
+        ds = cls(**arrays, info=info if isinstance(info, dict) else {})
         if ds.y.dtype != SAMPLE_DTYPE or ds.y.ndim != 3 or ds.labels.shape != ds.y.shape[:2]:
             raise CaptureFormatError(f"{path}: y must be [F, B, n] complex64 with labels [F, B]")
         return ds
+
+
+#: Size of a dataset's arrays at most (a capture of 1e5 frames of the default model is ~0.4 GiB).
+MAX_DATASET_BYTES = 4 << 30
+#: Array name -> (allowed dtype kinds, ndim) of a dataset file.
+_DATASET_ARRAYS: dict[str, tuple[str, int]] = {
+    "y": ("c", 3), "labels": ("iu", 2), "noise_var": ("f", 1), "snr_db": ("f", 1), "cfo_hz": ("f", 1),
+    "seq": ("iu", 1), "recording": ("iu", 1), "validation": ("b", 1), "info": ("U", 0),
+}
+
+
+def _npz_headers(path: Path, names: list[str]) -> dict[str, tuple[tuple[int, ...], bool, np.dtype]]:
+    """The .npy header of each named member of the .npz ``path``, nothing else read."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = set(zf.namelist())
+            missing = [n for n in names if f"{n}.npy" not in members]
+            if missing:
+                raise CaptureFormatError(f"{path}: not a frame dataset (no {missing[0]!r} array)")
+            headers = {}
+            for n in names:
+                with zf.open(f"{n}.npy") as f:
+                    headers[n] = read_npy_header(f)
+            return headers
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise CaptureFormatError(f"{path}: not a readable frame dataset: {exc}") from None
 
 
 def recordings_in(directory: str | Path) -> list[Path]:

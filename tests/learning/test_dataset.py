@@ -225,3 +225,46 @@ def test_bursts_in_idle_noise_keep_frames_only_and_rebuild_every_frame(model: Pa
     ds = build_dataset(tmp_path, model, rng=np.random.default_rng(0))
     assert sorted(ds.seq.tolist()) == list(range(FRAMES)) and ds.info["skipped"] == []
     assert np.array_equal(ds.labels, pattern_messages(SEED, ds.seq, 16, 16))
+
+
+def test_forged_dataset_headers_are_refused_before_loading(tmp_path: Path) -> None:
+    """A .npz whose headers claim a huge array, or the wrong shapes, is refused from its
+    headers alone (nothing is allocated from them)."""
+    import io
+    import zipfile
+
+    def npy(array_header: dict, payload: bytes = b"") -> bytes:
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buf, array_header)
+        return buf.getvalue() + payload
+
+    ok = {
+        "y": np.zeros((2, 3, 2), np.complex64), "labels": np.zeros((2, 3), np.uint16),
+        "noise_var": np.zeros(2, np.float32), "snr_db": np.zeros(2, np.float32),
+        "cfo_hz": np.zeros(2, np.float32), "seq": np.arange(2), "recording": np.zeros(2, np.int32),
+        "validation": np.zeros(2, bool), "info": np.array("{}"),
+    }
+    FrameDataset.load(_npz(tmp_path / "ok.npz", ok))  # the honest file loads
+    huge = {"descr": "<c8", "fortran_order": False, "shape": (1 << 20, 1 << 16, 7)}
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, array in ok.items():
+            if name != "y":
+                buf = io.BytesIO()
+                np.save(buf, array)
+                zf.writestr(f"{name}.npy", buf.getvalue())
+        zf.writestr("y.npy", npy(huge))  # 3.5e13 complex64 claimed, no data
+    with pytest.raises(CaptureFormatError, match="GiB|shape"):
+        FrameDataset.load(path)
+    bad = dict(ok, labels=np.zeros((3, 3), np.uint16))  # another frame count
+    with pytest.raises(CaptureFormatError, match="'labels'"):
+        FrameDataset.load(_npz(tmp_path / "bad.npz", bad))
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(CaptureFormatError, match="not a readable frame dataset"):
+        FrameDataset.load(tmp_path / "junk.npz")
+
+
+def _npz(path: Path, arrays: dict) -> Path:
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return path
