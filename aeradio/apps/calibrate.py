@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from aeradio.apps.device_args import device_settings
+from aeradio.apps.processes import StopOnSignal
 from aeradio.calibration.bursts import BurstLayout, calibration_burst
 from aeradio.calibration.calfile import calibration_from_measurement, save_calibration
 from aeradio.calibration.detection import detect_syncs
@@ -57,23 +58,45 @@ def parse_gain_range(name: str, text: str | None) -> tuple[float, float] | None:
     return low, high
 
 
-def send_bursts(uri: str, settings: DeviceSettings, bursts: int, *, overwrite: bool = False) -> str:
-    """Send ``bursts`` calibration bursts to the device ``uri``; returns a one-line summary."""
+def send_bursts(
+    uri: str,
+    settings: DeviceSettings,
+    bursts: int,
+    *,
+    overwrite: bool = False,
+    stop: StopOnSignal | None = None,
+) -> tuple[int, str]:
+    """Send ``bursts`` calibration bursts to the device ``uri``: ``(bursts sent, one-line summary)``.
+
+    With ``stop``, a signal ends the sending between two bursts; the device is then aborted
+    (a ``file:`` recording cut short is not published).
+    """
     check_range("--bursts", bursts, 1, 1_000_000)
     layout = BurstLayout()
     burst = calibration_burst(layout)
     extra = {"overwrite": True} if overwrite else {}
+    sent = 0
     with open_device(uri, "tx", settings, **extra) as dev:
         for _ in range(bursts):
+            if stop is not None and stop.requested:
+                dev.abort()
+                return sent, f"interrupted by {stop.reason} after {sent} of {bursts} bursts; not published"
             dev.write(burst, end_burst=True)
+            sent += 1
         seconds = bursts * layout.length / dev.sample_rate_hz
-    return f"sent {bursts} calibration bursts of {layout.length} samples ({seconds:.2f} s) to {uri}"
+    return sent, f"sent {bursts} calibration bursts of {layout.length} samples ({seconds:.2f} s) to {uri}"
 
 
 def cmd_calibrate_tx(args: argparse.Namespace) -> int:
-    """Send ``args.bursts`` calibration bursts to ``args.device``."""
+    """Send ``args.bursts`` calibration bursts to ``args.device``; SIGTERM/Ctrl-C stop it cleanly."""
     overwrite = bool(getattr(args, "overwrite", False))
-    print(send_bursts(args.device, device_settings(args), args.bursts, overwrite=overwrite))
+    with StopOnSignal() as stop:
+        settings = device_settings(args)
+        sent, line = send_bursts(args.device, settings, args.bursts, overwrite=overwrite, stop=stop)
+    if sent < args.bursts:
+        print(f"aeradio calibrate tx: {line}", file=sys.stderr)
+        return stop.exit_code
+    print(line)
     return 0
 
 

@@ -113,3 +113,29 @@ def test_tx_stopped_by_a_signal_leaves_no_recording(
                      r"the recording was not written", line)
     assert m is not None, line
     assert 0 < int(m.group(1)) < 1_000_000
+
+
+def test_calibrate_tx_stopped_by_sigterm_publishes_nothing(tmp_path: Path) -> None:
+    """``calibrate tx --device file:`` cut short by SIGTERM: no recording, exit 143, one line."""
+    out = tmp_path / "out"
+    out.mkdir()
+    rec = out / "cal.sigmf-meta"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "aeradio.cli", "calibrate", "tx", "--device", f"file:{rec}",
+           "--bursts", "1000000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.stat().st_size > 1 << 20 for p in out.iterdir()):  # writing has begun
+            assert proc.poll() is None and time.monotonic() < deadline, "calibrate tx did not start"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err
+    assert sorted(p.name for p in out.iterdir()) == []
+    assert re.fullmatch(r"aeradio calibrate tx: interrupted by SIGTERM after \d+ of 1000000 bursts; "
+                        r"not published", err.strip()), err
