@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="test-pattern seed")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibrate rx output to apply")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file: recording")
+    p.add_argument("--connect-timeout-s", type=float, default=None, metavar="T",
+                   help="zmq: fail when no peer connects within T seconds (default 10)")
     p.set_defaults(handler=_handler("aeradio.apps.tx:cmd_tx"))
 
     p = sub.add_parser("rx", help="receive and decode frames")

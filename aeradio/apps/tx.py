@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from aeradio.apps.device_args import device_settings, load_args_calibration, open_args_device
-from aeradio.core.errors import ConfigError
+from aeradio.core.errors import ConfigError, check_range
 from aeradio.flowgraphs.tx_chain import TxChain
 
 #: Frames modulated per device write.
@@ -52,7 +52,15 @@ def cmd_tx(args: argparse.Namespace) -> int:
     precorrector = cal.tx_precorrector() if cal is not None and cal.cfo_cps else None
     t_start = time.perf_counter()
     sent = 0
-    extra = {"overwrite": True} if getattr(args, "overwrite", False) else {}
+    extra: dict[str, object] = {"overwrite": True} if getattr(args, "overwrite", False) else {}
+    if args.device.startswith("zmq:"):
+        from aeradio.radio.zmq_stream import DEFAULT_CONNECT_TIMEOUT_S
+
+        timeout_s = args.connect_timeout_s
+        if timeout_s is None:
+            timeout_s = DEFAULT_CONNECT_TIMEOUT_S
+        check_range("--connect-timeout-s", timeout_s, 0.01, 3600.0, unit="s")
+        extra["connect_timeout_s"] = timeout_s
     with open_args_device(args, "tx", settings, **extra) as dev:
         for i, make in enumerate(batches):
             x = make()
