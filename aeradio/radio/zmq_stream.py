@@ -479,7 +479,7 @@ class ZmqTxDevice(Device):
         if self._monitor.peer_disconnects > self._disconnects_before:
             raise StreamError(
                 f"the ZMQ peer at {self.address} disconnected after {self.stats.samples} samples were "
-                "written: the samples it had not taken are lost (did `aeradio channel` stop?)"
+                "written: any samples it had not yet taken are lost (did `aeradio channel` stop?)"
             )
 
     def read(self, max_samples: int, timeout_s: float = 1.0) -> np.ndarray | None:
