@@ -333,8 +333,12 @@ class PeerMonitor:
     A *peer* is a connection that completed the ZMQ handshake; ``peer_disconnects`` counts
     the peers that went away (closed, crashed, or dropped by ZMQ for a message over
     :data:`MAX_MESSAGE_BYTES`). Connections that never complete the handshake (a port
-    scan, a non-ZMQ client) are not peers. Call :meth:`poll` to take in the events;
-    :meth:`close` before the socket's context is terminated.
+    scan, a non-ZMQ client) are not peers. The handshake event names no connection, so it
+    is given to the newest connection still in its handshake (a ZMQ peer completes its
+    handshake within milliseconds of connecting; a stray connection waits): only a stray
+    connection opened during those milliseconds can be taken for the peer. Call
+    :meth:`poll` to take in the events; :meth:`close` before the socket's context is
+    terminated.
     """
 
     def __init__(self, sock: Any) -> None:
@@ -368,9 +372,8 @@ class PeerMonitor:
             if kind in (zmq.EVENT_CONNECTED, zmq.EVENT_ACCEPTED):
                 self._connecting.append(fd)
             elif kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                # The event carries no fd: connections complete their handshakes in order.
-                if self._connecting:
-                    self._peers.add(self._connecting.pop(0))
+                if self._connecting:  # the event carries no fd: the newest connection's
+                    self._peers.add(self._connecting.pop())
             elif kind == zmq.EVENT_DISCONNECTED:
                 if fd in self._peers:
                     self._peers.discard(fd)

@@ -441,6 +441,32 @@ def test_binding_tx_delivers_to_a_connecting_pull():
         ctx.term()
 
 
+def test_binding_tx_ignores_a_stray_non_zmq_connection():
+    import socket
+
+    ep = free_endpoint()
+    host, port = ep[len("tcp://"):].split(":")
+    ctx = zmq.Context()
+    pull = ctx.socket(zmq.PULL)
+    try:
+        with open_device(f"zmq:{ep}?bind=1", "tx", SETTINGS, connect_timeout_s=0.5) as tx:
+            with socket.create_connection((host, int(port))) as stray:
+                stray.sendall(b"GET / HTTP/1.0\r\n\r\n")  # not ZMQ: no peer
+            with pytest.raises(StreamError, match="no ZMQ peer"):
+                tx.write(np.ones(10, np.complex64))
+        with open_device(f"zmq:{ep}?bind=1", "tx", SETTINGS, connect_timeout_s=5) as tx:
+            with socket.create_connection((host, int(port))):  # held open while the peer comes
+                pull.connect(ep)
+                tx.write(np.ones(10, np.complex64))
+            tx.write(np.ones(10, np.complex64))  # the stray left: neither an error nor a lost peer
+            for _ in range(2):
+                assert pull.poll(3000)
+                assert len(zs.unpack_message(pull.recv())[1]) == 10
+    finally:
+        pull.close(linger=0)
+        ctx.term()
+
+
 def test_tx_peer_that_disappears_mid_stream_is_an_error():
     ep = free_endpoint()
     pull = zs.open_socket("PULL", ep, bind=True, hwm=zs.PUSH_PULL_HWM, role="test")
