@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="test-pattern seed")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibrate rx output to apply")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file: recording")
+    p.add_argument("--connect-timeout-s", type=float, default=d.DEFAULT_CONNECT_TIMEOUT_S, metavar="T",
+                   help="zmq: fail when no peer connects within T seconds")
     p.set_defaults(handler=_handler("aeradio.apps.tx:cmd_tx"))
 
     p = _command(sub, "rx", "receive and decode frames")

@@ -111,7 +111,11 @@ def cmd_channel(args: argparse.Namespace) -> int:
     sim = ChannelSimulator(
         ChannelModel(settings, rng), tx_address, rx_address, args.sample_rate_hz, speed=speed, log=log
     )
-    pace = "as fast as possible (idle noise in real time)" if speed is None else f"{speed:g}x real time"
+    if speed is None:
+        pace = ("as fast as possible while TX sends, idle noise in real time (an RX slower than TX "
+                "loses samples, counted from the offsets)")
+    else:
+        pace = f"{speed:g}x real time"
     log(
         f"channel: PULL {tx_address} -> PUB {rx_address}, {args.sample_rate_hz / 1e6:g} MS/s, {pace}, "
         f"blocks of {sim.block}, seed {args.seed}; impairments: {settings.describe(args.sample_rate_hz)}"

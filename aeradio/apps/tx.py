@@ -16,7 +16,7 @@ import numpy as np
 
 from aeradio.apps.device_args import device_settings, load_args_calibration, open_args_device
 from aeradio.apps.processes import StopOnSignal
-from aeradio.core.errors import ConfigError
+from aeradio.core.errors import ConfigError, check_range
 from aeradio.flowgraphs.tx_chain import TxChain
 from aeradio.radio.sigmf_file import SigmfFileDevice
 
@@ -59,7 +59,10 @@ def cmd_tx(args: argparse.Namespace) -> int:
     precorrector = cal.tx_precorrector() if cal is not None and cal.cfo_cps else None
     t_start = time.perf_counter()
     sent = frames_sent = 0
-    extra = {"overwrite": True} if getattr(args, "overwrite", False) else {}
+    extra: dict[str, object] = {"overwrite": True} if getattr(args, "overwrite", False) else {}
+    if args.device.startswith("zmq:"):
+        check_range("--connect-timeout-s", args.connect_timeout_s, 0.01, 3600.0, unit="s")
+        extra["connect_timeout_s"] = args.connect_timeout_s
     # SIGTERM and Ctrl-C end the loop between two writes: the device is then aborted, so
     # a file: recording cut short is not published.
     with StopOnSignal() as stop, open_args_device(args, "tx", settings, **extra) as dev:

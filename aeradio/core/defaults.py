@@ -60,3 +60,8 @@ DEFAULT_TARGET_LEVEL_DBFS = -15.0
 #: Burst detection threshold on the normalized sync metric (a burst at 0 dB SNR scores 0.5),
 #: :mod:`aeradio.calibration.detection`.
 DEFAULT_DETECTION_THRESHOLD = 0.4
+
+# ---- ZMQ streams -------------------------------------------------------------------------
+#: Seconds a ZMQ transmitter waits for a peer to connect before it fails (``tx
+#: --connect-timeout-s``), :mod:`aeradio.radio.zmq_stream`.
+DEFAULT_CONNECT_TIMEOUT_S = 10.0

@@ -25,7 +25,17 @@ Pacing: ``--realtime`` emits ``sample_rate_hz`` samples per second of wall clock
 impaired silence (noise, DC), so RX sees a continuous stream as from a radio; a TX block
 that arrives late is an underflow (zeros), as on hardware. Without either option the
 channel runs as fast as possible while TX has samples queued, and emits noise blocks at
-the real-time rate while TX is idle (so an idle link neither stalls RX nor floods it).
+the real-time rate while TX is idle (so an idle link neither stalls RX nor floods it). The
+PUB socket drops what a subscriber slower than that cannot take; as the stream goes on
+after TX stops (idle blocks, offsets still counting), the receiver's offset tracking
+reveals a loss even at the very end of a transmission.
+
+What TX sends is checked, never trusted: a malformed message (see
+:mod:`aeradio.radio.zmq_stream`) is counted and skipped; TX samples that are not finite,
+or beyond ``|x| > MAX_TX_AMPLITUDE``, are replaced by zeros and counted (``zeroed_in`` in
+the status line), so the output and the power and SNR figures stay finite. Events (TX
+restarts, malformed messages, TX disconnections) are logged at most once per
+``NOTICE_INTERVAL_S`` with their counts, never one line per message.
 
 Signal-to-noise ratio. The TX chain (:mod:`aeradio.dsp.pulse`) sends unit-energy
 symbols (``E|a|^2 = 1``) through unit-energy RRC taps at ``sps`` samples per symbol, so
@@ -52,6 +62,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -63,10 +74,12 @@ from aeradio.core.defaults import DEFAULT_RAPP_BACKOFF_DB, DEFAULT_STATS_INTERVA
 from aeradio.core.errors import ConfigError, DeviceError, StreamError, check_range
 from aeradio.dsp import impairments as imp
 from aeradio.radio.zmq_stream import (  # pyzmq itself is imported when a socket opens
+    MAX_MESSAGE_BYTES,
     PUB_SUB_HWM,
     PUSH_PULL_HWM,
     MessageSender,
     OffsetTracker,
+    open_monitored_socket,
     open_socket,
     unpack_message,
 )
@@ -82,6 +95,14 @@ FARROW_DEGREE = 8
 GEMM_MAX_MACS = 32768
 #: A paced channel that falls this far behind the wall clock gives up catching up (s).
 MAX_LAG_S = 0.5
+#: TX messages taken after an output block's deadline, at most, before it goes out: a
+#: flood of (malformed or tiny) messages cannot hold the output back.
+MAX_LATE_MESSAGES = 4 * PUSH_PULL_HWM
+#: TX samples beyond this magnitude are replaced by zeros, as non-finite ones are (the TX
+#: chain's frames peak near 1; this keeps every stage and statistic finite).
+MAX_TX_AMPLITUDE = 1e6
+#: Event log lines (restarts, malformed messages, ...) at most once per this many seconds.
+NOTICE_INTERVAL_S = 1.0
 
 
 class Stage(Protocol):
@@ -413,6 +434,55 @@ class ChannelStats:
     partial_blocks: int = 0
     tx_restarts: int = 0
     late_resyncs: int = 0
+    #: TX messages that were not valid wire messages (skipped).
+    malformed: int = 0
+    #: TX samples that were not finite or beyond MAX_TX_AMPLITUDE (replaced by zeros).
+    zeroed_in: int = 0
+    #: TX connections that went away (ended, crashed, or dropped by ZMQ: message too large).
+    tx_disconnects: int = 0
+
+
+class Notices:
+    """Event lines, rate-limited: at most one line per ``interval_s``, with counts.
+
+    The first event after a quiet interval is logged at once; the events that follow within
+    the interval are counted per kind and logged together (count, last detail) when it ends.
+
+    >>> lines = []
+    >>> notices = Notices(lines.append, interval_s=1.0)
+    >>> for i in range(3):
+    ...     notices.note("malformed TX message", f"bad {i}", now=10.0 + i / 10)
+    >>> notices.flush(now=11.0)
+    >>> lines
+    ['channel: malformed TX message (bad 0)', 'channel: malformed TX message 2x (last: bad 2)']
+    """
+
+    def __init__(self, log: Callable[[str], None], interval_s: float = NOTICE_INTERVAL_S) -> None:
+        self.log = log
+        self.interval_s = interval_s
+        self.counts: dict[str, int] = {}
+        self.last: dict[str, str] = {}
+        self.next_time = -math.inf
+
+    def note(self, kind: str, detail: str, now: float | None = None) -> None:
+        """Count one event of ``kind`` (e.g. "TX stream restarted"); log now if the interval allows."""
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        self.last[kind] = detail
+        self.flush(now)
+
+    def flush(self, now: float | None = None, *, force: bool = False) -> None:
+        """Log the events counted so far, if any, when the interval has passed (or ``force``)."""
+        now = time.monotonic() if now is None else now
+        if not self.counts or (now < self.next_time and not force):
+            return
+        parts = [
+            f"{kind} ({self.last[kind]})" if n == 1 else f"{kind} {n}x (last: {self.last[kind]})"
+            for kind, n in self.counts.items()
+        ]
+        self.log("channel: " + "; ".join(parts))
+        self.counts.clear()
+        self.last.clear()
+        self.next_time = now + self.interval_s
 
 
 class InputQueue:
@@ -420,7 +490,7 @@ class InputQueue:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.chunks: list[np.ndarray] = []
+        self.chunks: deque[np.ndarray] = deque()
         self.size = 0
 
     def push(self, samples: np.ndarray) -> None:
@@ -435,7 +505,7 @@ class InputQueue:
         while need and self.chunks:
             head = self.chunks[0]
             if len(head) <= need:
-                out.append(self.chunks.pop(0))
+                out.append(self.chunks.popleft())
                 need -= len(head)
             else:
                 out.append(head[:need])
@@ -465,18 +535,23 @@ class ChannelSimulator:
         self.speed = speed
         self.log = log
         self.block = block_samples or block_samples_for(sample_rate_hz)
-        self.pull = open_socket("PULL", tx_address, bind=True, hwm=PUSH_PULL_HWM, role="--tx")
+        self.pull, self.monitor = open_monitored_socket(
+            "PULL", tx_address, bind=True, hwm=PUSH_PULL_HWM, role="--tx"
+        )
         try:
             pub = open_socket("PUB", rx_address, bind=True, hwm=PUB_SUB_HWM, role="--rx")
         except DeviceError:
+            self.monitor.close()
             self.pull.close(linger=0)
             raise
         self.sender = MessageSender(pub)
-        self.tracker = OffsetTracker()
+        self.tracker = OffsetTracker(sample_rate_hz)
         self.queue = InputQueue(capacity=4 * self.block)
         self.stats = ChannelStats()
+        self.notices = Notices(log)
 
     def close(self) -> None:
+        self.monitor.close()
         self.pull.close(linger=0)
         self.sender.sock.close(linger=0)
 
@@ -487,24 +562,49 @@ class ChannelSimulator:
         try:
             offset, samples = unpack_message(self.pull.recv(copy=False).buffer)
         except StreamError as exc:  # a bad peer must not stop the channel
-            self.log(f"channel: ignored a TX message: {exc}")
+            self.stats.malformed += 1
+            self.notices.note("ignored a malformed TX message", str(exc))
             return True
-        restarts = self.tracker.restarts
+        restarts, jumps = self.tracker.restarts, self.tracker.jumps
         self.tracker.update(offset, len(samples))
-        if self.tracker.restarts != restarts:
+        if self.tracker.restarts != restarts or self.tracker.jumps != jumps:
             self.stats.tx_restarts += 1
-            self.log(f"channel: TX stream restarted (offset {offset})")
+            self.notices.note("TX stream restarted", f"at offset {offset}")
+        invalid = ~(np.abs(samples) <= MAX_TX_AMPLITUDE)  # NaN compares False
+        if invalid.any():
+            count = int(np.count_nonzero(invalid))
+            self.stats.zeroed_in += count
+            samples[invalid] = 0
+            self.notices.note(
+                "zeroed non-finite or out-of-range TX samples", f"{count} in the message at offset {offset}"
+            )
         self.queue.push(samples)
         self.stats.samples_in += len(samples)
         return True
 
+    def _note_disconnects(self) -> None:
+        self.monitor.poll()
+        new = self.monitor.peer_disconnects - self.stats.tx_disconnects
+        if new:
+            self.stats.tx_disconnects += new
+            self.notices.note(
+                "TX disconnected",
+                f"{new} connection(s): TX ended, or sent a message over {MAX_MESSAGE_BYTES} bytes",
+            )
+
     def _fill(self, deadline: float) -> None:
-        """Receive TX samples until ``deadline`` (monotonic s) or until a block is ready."""
+        """Receive TX samples until ``deadline`` (monotonic s) or until a block is ready.
+
+        After the deadline, takes what is already queued, up to MAX_LATE_MESSAGES messages.
+        """
         fast = self.speed is None
-        while True:
-            if self.queue.size >= self.queue.capacity or (fast and self.queue.size >= self.block):
-                break
+        late = 0
+        while self.queue.size < self.queue.capacity and not (fast and self.queue.size >= self.block):
             remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if late >= MAX_LATE_MESSAGES:
+                    break
+                late += 1
             if not self._receive_one(max(0.0, remaining)) and remaining <= 0:
                 break
         remaining = deadline - time.monotonic()
@@ -514,9 +614,9 @@ class ChannelSimulator:
     def _emit(self) -> bool:
         """Impair and publish one block; True when it was full of TX samples."""
         x = self.queue.take(self.block)
-        active = x[x != 0]
+        active = x[x != 0].astype(np.complex128)  # float64 power: no overflow up to MAX_TX_AMPLITUDE
         self.stats.active_samples_in += len(active)
-        self.stats.active_energy_in += float(np.sum(np.abs(active) ** 2))
+        self.stats.active_energy_in += float(np.sum(active.real**2 + active.imag**2))
         full = len(x) == self.block
         if not full:
             if len(x):
@@ -534,8 +634,10 @@ class ChannelSimulator:
         line = (
             f"channel: t={elapsed_s:.1f}s out={s.samples_out} ({rate:.3f} MS/s) in={s.samples_in} "
             f"partial={s.partial_blocks} "
-            f"tx_restarts={s.tx_restarts} late={s.late_resyncs}"
+            f"tx_restarts={s.tx_restarts} late={s.late_resyncs} malformed={s.malformed}"
         )
+        if s.zeroed_in:
+            line += f" zeroed_in={s.zeroed_in} (non-finite or |x|>{MAX_TX_AMPLITUDE:g} TX samples set to 0)"
         if s.active_samples_in:
             power = s.active_energy_in / s.active_samples_in
             line += f" tx_power={10 * math.log10(power):.2f}dB"
@@ -569,7 +671,11 @@ class ChannelSimulator:
             if next_time < now - MAX_LAG_S:
                 self.stats.late_resyncs += 1
                 next_time = now
+            self._note_disconnects()
+            self.notices.flush(now)
             if now >= next_log:
                 self.log(self.status_line(now - start, noise_power))
                 next_log += stats_interval_s
+        self._note_disconnects()
+        self.notices.flush(force=True)
         self.log(self.status_line(time.monotonic() - start, noise_power))

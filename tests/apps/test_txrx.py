@@ -139,3 +139,22 @@ def test_calibrate_tx_stopped_by_sigterm_publishes_nothing(tmp_path: Path) -> No
     assert sorted(p.name for p in out.iterdir()) == []
     assert re.fullmatch(r"aeradio calibrate tx: interrupted by SIGTERM after \d+ of 1000000 bursts; "
                         r"not published", err.strip()), err
+
+
+def test_tx_to_a_zmq_address_nobody_listens_on_fails(model_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    # It used to exit 0 after "5 frames sent": the frames vanished.
+    import time
+
+    from aeradio.radio.zmq_stream import free_endpoint
+
+    for suffix in ("", "?bind=1"):
+        uri = f"zmq:{free_endpoint()}{suffix}"
+        t0 = time.monotonic()
+        code = main(["tx", "--model", str(model_dir), "--device", uri, "--frames", "5",
+                     "--connect-timeout-s", "0.5"])
+        assert code == 2 and 0.4 < time.monotonic() - t0 < 5
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "no ZMQ peer" in err[0] and "within 0.5 s" in err[0], err
+    assert main(["tx", "--model", str(model_dir), "--device", "zmq:tcp://127.0.0.1:1",
+                 "--connect-timeout-s", "0"]) == 2
+    assert "--connect-timeout-s must be in [0.01, 3600] s, got 0.0" in capsys.readouterr().err
