@@ -40,7 +40,7 @@ def train_and_save(cfg: LinkConfig, out: str | Path, *, progress: bool = True, p
         },
         "history": result.history,
     }
-    out = save_model(out, cfg, result.lut, result.receiver_state, extra_meta=meta)
+    out = save_model(out, cfg, result.lut, result.receiver_state, extra_meta=meta, lut_grid=result.lut_grid)
     if plots:
         from aeradio.learning.plots import plot_constellation, plot_training_curve
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from aeradio.core.config import LinkConfig
+from aeradio.core.config import LinkConfig, dac_max_code
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.errors import AeradioError, ModelFormatError
 
@@ -35,6 +35,9 @@ RECEIVER_FILE = "receiver.safetensors"
 WEIGHT_FILES = (LUT_FILE, RECEIVER_FILE)
 #: Tolerance on the LUT's mean energy per complex use (float32 rounding).
 LUT_ENERGY_TOLERANCE = 1e-4
+#: model.json key of a quantized LUT's DAC grid (``[model] dac_bits``): its ``step`` and the
+#: measured figures of ``aeradio.learning.transmitter.Transmitter.lut_grid``.
+LUT_GRID_KEY = "lut_grid"
 #: Upper bound on a safetensors JSON header (the format's own limit is 100 MB).
 _MAX_SAFETENSORS_HEADER = 100_000_000
 
@@ -125,7 +128,24 @@ def load_lut(model_dir: str | Path) -> np.ndarray:
     expected = (cfg.model.M, cfg.model.n)
     if lut.dtype != SAMPLE_DTYPE or lut.shape != expected:
         raise ModelFormatError(f"{path} must be complex64 of shape {expected}, got {lut.dtype} {lut.shape}")
+    if cfg.model.dac_bits:
+        check_lut_grid(lut, cfg.model.dac_bits, (read_lut_grid(model_dir) or {}).get("step"), path)
     return lut
+
+
+def check_lut_grid(lut: np.ndarray, dac_bits: int, step: Any, where: str | Path) -> None:
+    """Raise ModelFormatError unless every I and Q value of ``lut`` is ``float32(q * step)``
+    bit for bit, with an integer ``q`` in ``[-(2^(dac_bits-1) - 1), 2^(dac_bits-1) - 1]``."""
+    if isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step < math.inf:
+        raise ModelFormatError(f"{where}: model.json has no valid DAC grid step ({LUT_GRID_KEY}), got {step!r}")
+    parts = np.stack([lut.real, lut.imag]).astype(np.float32)
+    codes = np.rint(parts.astype(np.float64) / step)
+    off = (np.abs(codes) > dac_max_code(dac_bits)) | ((codes * step).astype(np.float32) != parts)
+    if off.any():
+        raise ModelFormatError(
+            f"{where} is off its {dac_bits}-bit DAC grid: {int(off.sum())} of {off.size} values are not "
+            f"q * {step:.9g} with |q| <= {dac_max_code(dac_bits)}"
+        )
 
 
 #: Link-config sections the transmitted waveform depends on (hashed with the LUT).
@@ -147,6 +167,12 @@ def hash32_from_meta(meta: dict[str, Any]) -> int:
 def model_hash32(model_dir: str | Path) -> int:
     """A 32-bit id of the transmitter for frame headers: changes with the LUT or the waveform."""
     return hash32_from_meta(verify_model_dir(model_dir))
+
+
+def read_lut_grid(model_dir: str | Path) -> dict[str, Any] | None:
+    """The DAC grid stored by :func:`save_model` (None for a float LUT)."""
+    grid = _read_meta(Path(model_dir)).get(LUT_GRID_KEY)
+    return grid if isinstance(grid, dict) else None
 
 
 def read_extra_meta(model_dir: str | Path) -> dict[str, Any]:
@@ -177,12 +203,15 @@ def save_model(
     lut: np.ndarray,
     receiver_state_dict: dict[str, Any],
     extra_meta: dict[str, Any] | None = None,
+    lut_grid: dict[str, Any] | None = None,
 ) -> Path:
     """Write a model directory atomically; returns its path.
 
     ``lut``: ``[M, n]`` complex, mean energy 1 per complex use. ``receiver_state_dict``:
-    name -> tensor or array (stored as float32 safetensors). An existing model directory
-    is replaced; a non-empty directory without ``model.json`` raises ModelFormatError.
+    name -> tensor or array (stored as float32 safetensors). ``lut_grid``: with
+    ``config.model.dac_bits``, the DAC grid (``step`` at least) that ``lut`` is on, checked
+    and stored in model.json. An existing model directory is replaced; a non-empty
+    directory without ``model.json`` raises ModelFormatError.
     """
     from safetensors.numpy import save_file
 
@@ -194,6 +223,10 @@ def save_model(
     energy = float(np.mean(np.abs(lut.astype(np.complex128)) ** 2))
     if not math.isclose(energy, 1.0, abs_tol=LUT_ENERGY_TOLERANCE):
         raise ModelFormatError(f"LUT mean energy per complex use must be 1, got {energy:.6f}")
+    if bool(config.model.dac_bits) != (lut_grid is not None):
+        raise ModelFormatError(f"a DAC grid goes with model.dac_bits > 0 (got {config.model.dac_bits})")
+    if lut_grid is not None:
+        check_lut_grid(lut.astype(SAMPLE_DTYPE), config.model.dac_bits, lut_grid.get("step"), "LUT")
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
@@ -213,6 +246,8 @@ def save_model(
             "files": {name: {"sha256": sha256_file(tmp / name)} for name in WEIGHT_FILES},
             "meta": extra_meta or {},
         }
+        if lut_grid is not None:
+            meta[LUT_GRID_KEY] = lut_grid
         meta["model_hash32"] = f"{hash32_from_meta(meta):08x}"
         (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         _swap_into_place(tmp, out_dir)
