@@ -137,7 +137,9 @@ def check_lut_grid(lut: np.ndarray, dac_bits: int, step: Any, where: str | Path)
     """Raise ModelFormatError unless every I and Q value of ``lut`` is ``float32(q * step)``
     bit for bit, with an integer ``q`` in ``[-(2^(dac_bits-1) - 1), 2^(dac_bits-1) - 1]``."""
     if isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step < math.inf:
-        raise ModelFormatError(f"{where}: model.json has no valid DAC grid step ({LUT_GRID_KEY}), got {step!r}")
+        raise ModelFormatError(
+            f"{where}: model.json has no valid DAC grid step ({LUT_GRID_KEY}), got {step!r}"
+        )
     parts = np.stack([lut.real, lut.imag]).astype(np.float32)
     codes = np.rint(parts.astype(np.float64) / step)
     off = (np.abs(codes) > dac_max_code(dac_bits)) | ((codes * step).astype(np.float32) != parts)

@@ -116,7 +116,8 @@ def test_a_copy_with_the_stored_grid_loads_as_finetune_writes_it(tmp_path):
 def test_grid_check_accepts_grid_values_and_refuses_any_other(bits, step, seed, flip):
     max_code = 2 ** (bits - 1) - 1
     codes = np.random.default_rng(seed).integers(-max_code, max_code + 1, size=(2, 4, 2))
-    lut = ((codes[0] * step).astype(np.float32) + 1j * (codes[1] * step).astype(np.float32)).astype(np.complex64)
+    re, im = (codes * step).astype(np.float32)
+    lut = (re + 1j * im).astype(np.complex64)
     model_io.check_lut_grid(lut, bits, step, "lut")
     parts = np.stack([lut.real, lut.imag])
     i = np.unravel_index(flip, parts.shape)
@@ -134,7 +135,7 @@ def test_grid_check_accepts_grid_values_and_refuses_any_other(bits, step, seed, 
         ({"dac_bits": -8}, "model.dac_bits must be 0 (a float LUT) or in [2, 16], got -8"),
         ({"dac_bits": 8.0}, "model.dac_bits must be an integer, got 8.0"),
         ({"dac_full_scale": 0.0}, "model.dac_full_scale must be in [0.1, 16], got 0.0"),
-        ({"dac_bits": 2, "dac_full_scale": 2.0}, "model.dac_full_scale must be < sqrt(2) * (2^(dac_bits-1) - 1)"),
+        ({"dac_bits": 2, "dac_full_scale": 2.0}, "dac_full_scale must be < sqrt(2) * (2^(dac_bits-1) - 1)"),
     ],
 )
 def test_bad_constraint_values_are_one_config_error(model, message):
