@@ -3,7 +3,9 @@
 ``DIR/model.json``: format version, the link configuration (``LinkConfig.to_dict()``),
 k, n, M, and the sha256 of each weight file; ``DIR/tx_lut.npy``: the LUT ``[M, n]``
 complex64; ``DIR/receiver.safetensors``: the receiver weights. No pickle anywhere:
-``np.load(allow_pickle=False)`` and safetensors.
+``np.load(allow_pickle=False)`` and safetensors. A model with ``[model] dac_bits`` also
+stores its LUT's DAC grid in model.json (``lut_grid``: ``step`` and measured figures), and
+every load checks that each LUT value is ``float32(q * step)`` with ``|q| <= 2^(bits-1) - 1``.
 
 Writes are atomic: the files go to a temporary sibling directory that is renamed into
 place, so a crash never leaves a half-written model. An existing model directory is
@@ -141,8 +143,9 @@ def check_lut_grid(lut: np.ndarray, dac_bits: int, step: Any, where: str | Path)
             f"{where}: model.json has no valid DAC grid step ({LUT_GRID_KEY}), got {step!r}"
         )
     parts = np.stack([lut.real, lut.imag]).astype(np.float32)
-    codes = np.rint(parts.astype(np.float64) / step)
-    off = (np.abs(codes) > dac_max_code(dac_bits)) | ((codes * step).astype(np.float32) != parts)
+    with np.errstate(all="ignore"):  # inf and NaN (of a forged file) count as off the grid
+        codes = np.rint(parts.astype(np.float64) / step)
+        off = (np.abs(codes) > dac_max_code(dac_bits)) | ((codes * step).astype(np.float32) != parts)
     if off.any():
         raise ModelFormatError(
             f"{where} is off its {dac_bits}-bit DAC grid: {int(off.sum())} of {off.size} values are not "

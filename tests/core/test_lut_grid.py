@@ -106,6 +106,15 @@ def test_a_copy_with_the_stored_grid_loads_as_finetune_writes_it(tmp_path):
     assert model_io.load_lut(tmp_path / "copy").tobytes() == tx.export_lut().tobytes()
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 3e38])
+def test_non_finite_or_huge_values_are_off_the_grid(bad):
+    lut = np.array([[0.25 + 0.5j], [-0.25 + 0j]], dtype=np.complex64)
+    model_io.check_lut_grid(lut, 4, 0.25, "lut")
+    lut[1, 0] = np.complex64(complex(bad, 0.0))
+    with pytest.raises(ModelFormatError, match="1 of 4 values"):
+        model_io.check_lut_grid(lut, 4, 0.25, "lut")
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     bits=st.integers(2, 16),
