@@ -65,7 +65,8 @@ def train_and_save(
         },
         "history": thin_history(result.history),
     }
-    out = save_model(out, cfg, result.lut, result.receiver_state, extra_meta=meta, overwrite=overwrite)
+    out = save_model(out, cfg, result.lut, result.receiver_state, extra_meta=meta, overwrite=overwrite,
+                     lut_grid=result.lut_grid)
     if plots:
         from aeradio.learning.plots import plot_constellation, plot_training_curve
 

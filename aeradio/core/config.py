@@ -61,6 +61,9 @@ HEADER_BITS_BOUND = 256
 #: Size of a TOML link configuration file at most (the ones in configs/ are < 1 kB).
 MAX_CONFIG_FILE_BYTES = 1 << 20
 
+#: Transmit constraints of ``[model] normalization`` (aeradio/learning/transmitter.py).
+NORMALIZATIONS = ("average", "energy", "peak")
+
 #: Learning-rate schedules of :class:`TrainingConfig`.
 LR_SCHEDULES = ("cosine", "constant")
 #: Receivers of the joint training phase (see TrainingConfig.joint_receiver).
@@ -115,6 +118,15 @@ def parse_channel_spec(spec: str) -> tuple[str, ...]:
     return names
 
 
+def dac_max_code(bits: int) -> int:
+    """Largest code magnitude of a ``bits``-bit DAC used symmetrically: ``2^(bits-1) - 1``.
+
+    >>> dac_max_code(8)
+    127
+    """
+    return (1 << (bits - 1)) - 1
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The code (k bits over n complex channel uses) and the receiver architecture."""
@@ -127,20 +139,38 @@ class ModelConfig:
     hidden_layers: int = 2
     #: Feed the receiver the noise-variance estimate as an extra input.
     noise_input: bool = False
-    #: "average": mean energy 1 per complex use; "peak": also |x| <= peak_amplitude.
+    #: "average": mean energy 1 per complex use over the table; "energy": every message has
+    #: energy exactly n; "peak": average, and every |x| <= peak_amplitude.
     normalization: str = "average"
     peak_amplitude: float = 1.5
+    #: DAC resolution of the deployed LUT in bits per real component (I and Q), trained
+    #: quantization-aware; 0: a float LUT.
+    dac_bits: int = 0
+    #: Nominal DAC full scale of one real component, in units of the table's RMS amplitude
+    #: per complex use (1): the grid step is dac_full_scale / (2^(dac_bits-1) - 1).
+    dac_full_scale: float = 2.0
 
     def __post_init__(self) -> None:
         check_range("model.k", self.k, 1, 16)
         check_range("model.n", self.n, 1, 64)
         check_range("model.hidden_width", self.hidden_width, 1, 8192)
         check_range("model.hidden_layers", self.hidden_layers, 1, 16)
-        if self.normalization not in ("average", "peak"):
+        if self.normalization not in NORMALIZATIONS:
             raise ConfigError(
-                f"model.normalization must be 'average' or 'peak', got {short_repr(self.normalization)}"
+                f"model.normalization must be one of {', '.join(NORMALIZATIONS)}, "
+                f"got {short_repr(self.normalization)}"
             )
         check_range("model.peak_amplitude", self.peak_amplitude, 1.0, 10.0)
+        if self.dac_bits != 0 and not 2 <= self.dac_bits <= 16:
+            raise ConfigError(f"model.dac_bits must be 0 (a float LUT) or in [2, 16], got {self.dac_bits!r}")
+        check_range("model.dac_full_scale", self.dac_full_scale, 0.1, 16.0)
+        # Below this bound some component of any unit-energy table rounds to a non-zero code.
+        if self.dac_bits and self.dac_full_scale >= math.sqrt(2.0) * dac_max_code(self.dac_bits):
+            raise ConfigError(
+                f"model.dac_full_scale must be < sqrt(2) * (2^(dac_bits-1) - 1) = "
+                f"{math.sqrt(2.0) * dac_max_code(self.dac_bits):.4g} for dac_bits {self.dac_bits} "
+                f"(coarser, every symbol may round to 0), got {self.dac_full_scale!r}"
+            )
         if self.M * self.n > MAX_LUT_SYMBOLS:
             raise ConfigError(
                 f"model: the LUT (M {self.M} x n {self.n}) must hold at most {MAX_LUT_SYMBOLS} "

@@ -3,7 +3,9 @@
 ``DIR/model.json``: format version, the link configuration (``LinkConfig.to_dict()``),
 k, n, M, and the sha256 of each weight file; ``DIR/tx_lut.npy``: the LUT ``[M, n]``
 complex64; ``DIR/receiver.safetensors``: the receiver weights. No pickle anywhere:
-``np.load(allow_pickle=False)`` and safetensors.
+``np.load(allow_pickle=False)`` and safetensors. A model with ``[model] dac_bits`` also
+stores its LUT's DAC grid in model.json (``lut_grid``: ``step`` and measured figures), and
+every load checks that each LUT value is ``float32(q * step)`` with ``|q| <= 2^(bits-1) - 1``.
 
 Loading checks before it allocates: ``model.json`` is read only if it holds at most
 :data:`MAX_MODEL_JSON_BYTES`; its link configuration is validated, which bounds the sizes
@@ -35,7 +37,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from aeradio.core.config import LinkConfig, parse_json, read_bounded
+from aeradio.core.config import LinkConfig, dac_max_code, parse_json, read_bounded
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.errors import AeradioError, ModelFormatError, short_repr
 from aeradio.core.npy import read_npy_header
@@ -47,6 +49,9 @@ RECEIVER_FILE = "receiver.safetensors"
 WEIGHT_FILES = (LUT_FILE, RECEIVER_FILE)
 #: Tolerance on the LUT's mean energy per complex use (float32 rounding).
 LUT_ENERGY_TOLERANCE = 1e-4
+#: model.json key of a quantized LUT's DAC grid (``[model] dac_bits``): its ``step`` and the
+#: measured figures of ``aeradio.learning.transmitter.Transmitter.lut_grid``.
+LUT_GRID_KEY = "lut_grid"
 #: Size of model.json at most. A trained model's is tens of kB (the training history is
 #: kept to a thousand points); 4 MiB parses into at most about 100 MB of Python objects.
 MAX_MODEL_JSON_BYTES = 4 << 20
@@ -243,8 +248,28 @@ def load_lut(model_dir: str | Path) -> np.ndarray:
     except OSError as exc:
         raise ModelFormatError(f"cannot read {path}: {exc.strerror or exc}") from None
     lut = lut.reshape(cfg.model.M, cfg.model.n)
+    if cfg.model.dac_bits:  # first: an off-grid value is the more specific diagnosis
+        check_lut_grid(lut, cfg.model.dac_bits, (read_lut_grid(model_dir) or {}).get("step"), path)
     check_lut(lut, str(path))
     return lut
+
+
+def check_lut_grid(lut: np.ndarray, dac_bits: int, step: Any, where: str | Path) -> None:
+    """Raise ModelFormatError unless every I and Q value of ``lut`` is ``float32(q * step)``
+    bit for bit, with an integer ``q`` in ``[-(2^(dac_bits-1) - 1), 2^(dac_bits-1) - 1]``."""
+    if isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step < math.inf:
+        raise ModelFormatError(
+            f"{where}: model.json has no valid DAC grid step ({LUT_GRID_KEY}), got {step!r}"
+        )
+    parts = np.stack([lut.real, lut.imag]).astype(np.float32)
+    with np.errstate(all="ignore"):  # inf and NaN (of a forged file) count as off the grid
+        codes = np.rint(parts.astype(np.float64) / step)
+        off = (np.abs(codes) > dac_max_code(dac_bits)) | ((codes * step).astype(np.float32) != parts)
+    if off.any():
+        raise ModelFormatError(
+            f"{where} is off its {dac_bits}-bit DAC grid: {int(off.sum())} of {off.size} values are not "
+            f"q * {step:.9g} with |q| <= {dac_max_code(dac_bits)}"
+        )
 
 
 #: Link-config sections the transmitted waveform depends on (hashed with the LUT).
@@ -266,6 +291,12 @@ def hash32_from_meta(meta: dict[str, Any]) -> int:
 def model_hash32(model_dir: str | Path) -> int:
     """A 32-bit id of the transmitter for frame headers: changes with the LUT or the waveform."""
     return hash32_from_meta(verify_model_dir(model_dir))
+
+
+def read_lut_grid(model_dir: str | Path) -> dict[str, Any] | None:
+    """The DAC grid stored by :func:`save_model` (None for a float LUT)."""
+    grid = _read_meta(Path(model_dir)).get(LUT_GRID_KEY)
+    return grid if isinstance(grid, dict) else None
 
 
 def read_extra_meta(model_dir: str | Path) -> dict[str, Any]:
@@ -319,6 +350,7 @@ def save_model(
     lut: np.ndarray,
     receiver_state_dict: dict[str, Any],
     extra_meta: dict[str, Any] | None = None,
+    lut_grid: dict[str, Any] | None = None,
     *,
     overwrite: bool = False,
 ) -> Path:
@@ -326,9 +358,11 @@ def save_model(
 
     ``lut``: ``[M, n]`` complex, finite, mean energy 1 per complex use.
     ``receiver_state_dict``: name -> tensor or array of the config's receiver (stored as
-    float32 safetensors). An existing model directory is replaced only with ``overwrite``;
-    a non-empty directory without ``model.json`` is never replaced. What is written is
-    what :func:`verify_model_dir` accepts: ModelFormatError otherwise, before writing.
+    float32 safetensors). ``lut_grid``: with ``config.model.dac_bits``, the DAC grid
+    (``step`` at least) that ``lut`` is on, checked and stored in model.json. An existing
+    model directory is replaced only with ``overwrite``; a non-empty directory without
+    ``model.json`` is never replaced. What is written is what :func:`verify_model_dir`
+    accepts: ModelFormatError otherwise, before writing.
     """
     from safetensors.numpy import save_file
 
@@ -338,6 +372,10 @@ def save_model(
     if lut.shape != expected:
         raise ModelFormatError(f"LUT must have shape {expected}, got {lut.shape}")
     check_lut(lut, "save_model")
+    if bool(config.model.dac_bits) != (lut_grid is not None):
+        raise ModelFormatError(f"a DAC grid goes with model.dac_bits > 0 (got {config.model.dac_bits})")
+    if lut_grid is not None:
+        check_lut_grid(lut.astype(SAMPLE_DTYPE), config.model.dac_bits, lut_grid.get("step"), "LUT")
     arrays = _receiver_arrays(config, receiver_state_dict)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -354,6 +392,8 @@ def save_model(
             "files": {name: {"sha256": sha256_file(tmp / name)} for name in WEIGHT_FILES},
             "meta": extra_meta or {},
         }
+        if lut_grid is not None:
+            meta[LUT_GRID_KEY] = lut_grid
         meta["model_hash32"] = f"{hash32_from_meta(meta):08x}"
         text = (json.dumps(meta, indent=2) + "\n").encode("utf-8")
         if len(text) > MAX_MODEL_JSON_BYTES:

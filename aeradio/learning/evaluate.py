@@ -116,6 +116,11 @@ def ml_decoder(lut: np.ndarray) -> Decoder:
     return lambda y, noise_var: ml_detect(y, lut)
 
 
+def neural_decoder(runtime: ReceiverRuntime) -> Decoder:
+    """A loaded model's neural receiver as a :data:`Decoder` (fed the noise variance if it takes it)."""
+    return lambda y, noise_var: runtime.decide(y, noise_var if runtime.receiver.noise_input else None)
+
+
 def simulate_bler(
     model_dir: str | Path,
     ebn0_db: float,
@@ -161,9 +166,7 @@ def _simulate_model(
     ml: bool,
 ) -> dict[str, Any]:
     """One Eb/N0 point of a loaded model: neural receiver and (on AWGN) ML detection."""
-    decoders: dict[str, Decoder] = {
-        "neural": lambda y, nv: runtime.decide(y, nv if runtime.receiver.noise_input else None)
-    }
+    decoders: dict[str, Decoder] = {"neural": neural_decoder(runtime)}
     with_ml = ml and channel == "awgn"
     if with_ml:
         decoders["ml"] = ml_decoder(lut)

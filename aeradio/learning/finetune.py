@@ -47,6 +47,7 @@ from aeradio.core.model_dir import (
     load_lut,
     model_hash32,
     read_extra_meta,
+    read_lut_grid,
     save_model,
     sha256_file,
 )
@@ -351,6 +352,7 @@ def finetune_model(
         "recordings": dataset.info["recordings"],
     }
     save_model(out_dir, config, lut, result.receiver_state,
-               extra_meta={**read_extra_meta(model_dir), "finetune": provenance}, overwrite=overwrite)
+               extra_meta={**read_extra_meta(model_dir), "finetune": provenance}, overwrite=overwrite,
+               lut_grid=read_lut_grid(model_dir))
     report["model_hash32"] = f"{model_hash32(out_dir):08x}"
     return report

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +46,8 @@ class TrainResult:
     seconds: float = 0.0
     #: "budget" or "plateau".
     stopped: str = "budget"
+    #: The LUT's DAC grid (:meth:`Transmitter.lut_grid`); None for a float LUT.
+    lut_grid: dict[str, Any] | None = None
 
 
 @contextlib.contextmanager
@@ -194,6 +197,8 @@ def _train(
         model.n,
         normalization=model.normalization,
         peak_amplitude=model.peak_amplitude,
+        dac_bits=model.dac_bits,
+        dac_full_scale=model.dac_full_scale,
         generator=generator,
     )
     rx = NeuralReceiver.from_config(model)
@@ -259,4 +264,5 @@ def _train(
         steps=step,
         seconds=time.perf_counter() - start,
         stopped=stopped,
+        lut_grid=tx.lut_grid(),
     )
