@@ -23,6 +23,10 @@ both sockets, a PULL on ``ADDR_A`` and a PUB on ``ADDR_B``; the radio processes 
   receiver overflows as on hardware, and the offsets tell it how many samples it lost
   (``stats.samples_dropped``).
 
+A radio process binds instead of connecting with ``?bind=1`` (``zmq:tcp://HOST:PORT?bind=1``,
+:func:`parse_zmq_uri`): GNU Radio's ZMQ PULL and SUB sources connect, so ``aeradio tx`` feeding
+a GNU Radio flowgraph binds its PUSH socket (README.md, "GNU Radio").
+
 Either side can restart at any time: ZMQ reconnects by itself; a sample offset that goes
 backwards is logged as a restart of the stream, not as a loss. Sockets default to
 127.0.0.1 in every recipe.
@@ -91,11 +95,35 @@ def unpack_message(message: bytes | memoryview) -> tuple[int, np.ndarray]:
 def zmq_address(uri: str) -> str:
     """The ZMQ endpoint of ``zmq:tcp://HOST:PORT`` (or of a bare ``tcp://HOST:PORT``)."""
     address = uri[4:] if uri.startswith("zmq:") else uri
-    if not address.startswith(("tcp://", "ipc://", "inproc://")) or address.endswith("//"):
+    if not address.startswith(("tcp://", "ipc://", "inproc://")) or address.endswith("//") or "?" in address:
         raise DeviceError(
             f"ZMQ address must look like zmq:tcp://HOST:PORT (e.g. zmq:tcp://127.0.0.1:5555), got {uri!r}"
         )
     return address
+
+
+#: The options a ZMQ device URI may carry after ``?`` (one, exactly as written).
+BIND_OPTIONS = {"bind=0": False, "bind=1": True}
+
+
+def parse_zmq_uri(uri: str) -> tuple[str, bool]:
+    """``(endpoint, bind)`` of a ZMQ device URI ``zmq:tcp://HOST:PORT[?bind=0|1]``.
+
+    ``?bind=1`` makes the device bind its socket instead of connecting it (GNU Radio's ZMQ
+    PULL and SUB sources connect, so a transmitter feeding one must bind).
+
+    >>> parse_zmq_uri("zmq:tcp://127.0.0.1:5555?bind=1")
+    ('tcp://127.0.0.1:5555', True)
+    """
+    address, sep, query = uri.partition("?")
+    if sep and query not in BIND_OPTIONS:
+        raise DeviceError(f"ZMQ device URI option must be bind=0 or bind=1, got {query!r} in {uri!r}")
+    return zmq_address(address), BIND_OPTIONS.get(query, False)
+
+
+def device_uri(address: str, bind: bool) -> str:
+    """The device URI of a ZMQ endpoint: ``zmq:ADDRESS``, with ``?bind=1`` when it binds."""
+    return f"zmq:{address}{'?bind=1' if bind else ''}"
 
 
 def free_endpoint(host: str = "127.0.0.1") -> str:
@@ -174,14 +202,15 @@ class ZmqTxDevice(Device):
 
     def __init__(self, uri: str, settings: DeviceSettings, *, bind: bool = False) -> None:
         super().__init__()
-        self.address = zmq_address(uri)
+        self.address, uri_bind = parse_zmq_uri(uri)
+        self.bind = bind or uri_bind
         self.sample_rate_hz = settings.sample_rate_hz
         # A context of its own: closing it (zmq_ctx_term) is what waits for the queued
         # messages to leave, within the linger time. Without it, samples still queued when
         # the process exits are lost (seen: the last 13 frames of a 500-frame burst).
         self._ctx = _import_zmq().Context()
         try:
-            sock = open_socket("PUSH", self.address, bind=bind, hwm=PUSH_PULL_HWM, role="TX",
+            sock = open_socket("PUSH", self.address, bind=self.bind, hwm=PUSH_PULL_HWM, role="TX",
                                context=self._ctx)
         except DeviceError:
             self._ctx.term()
@@ -222,7 +251,8 @@ class ZmqTxDevice(Device):
             self._ctx.term()  # returns once the queue reached the channel, or linger passed
 
     def describe(self) -> dict[str, object]:
-        return {"sample_rate_hz": self.sample_rate_hz, "device": f"zmq:{self.address}", "socket": "PUSH"}
+        return {"sample_rate_hz": self.sample_rate_hz, "device": device_uri(self.address, self.bind),
+                "socket": "PUSH"}
 
 
 class OffsetTracker:
@@ -257,9 +287,10 @@ class ZmqRxDevice(Device):
 
     def __init__(self, uri: str, settings: DeviceSettings, *, bind: bool = False) -> None:
         super().__init__()
-        self.address = zmq_address(uri)
+        self.address, uri_bind = parse_zmq_uri(uri)
+        self.bind = bind or uri_bind
         self.sample_rate_hz = settings.sample_rate_hz
-        self._sock = open_socket("SUB", self.address, bind=bind, hwm=PUB_SUB_HWM, role="RX")
+        self._sock = open_socket("SUB", self.address, bind=self.bind, hwm=PUB_SUB_HWM, role="RX")
         self._tracker = OffsetTracker()
         # Received messages not yet read, joined once per read (not once per message).
         self._pending: list[np.ndarray] = []
@@ -317,4 +348,5 @@ class ZmqRxDevice(Device):
             self._sock.close(linger=0)
 
     def describe(self) -> dict[str, object]:
-        return {"sample_rate_hz": self.sample_rate_hz, "device": f"zmq:{self.address}", "socket": "SUB"}
+        return {"sample_rate_hz": self.sample_rate_hz, "device": device_uri(self.address, self.bind),
+                "socket": "SUB"}
