@@ -37,6 +37,10 @@ from gnuradio import gr
 from aeradio.core.errors import ConfigError
 from aeradio.gnuradio.model import SOFT_OUTPUTS, GnuRadioModel, check_item_type
 
+#: ``gr.WORK_DONE`` as an int: the Python gateway of interp/decim blocks compares work()'s
+#: result with 0, which fails (and hangs the flowgraph) for the enum itself.
+WORK_DONE = int(gr.WORK_DONE)
+
 
 class LutMapper(gr.interp_block):
     """Messages (``item_type`` "int": int32, "byte": uint8) -> n complex64 symbols each."""
@@ -61,7 +65,7 @@ class LutMapper(gr.interp_block):
             )
             self.errors.append(message)
             self.logger.error(message)
-            return gr.WORK_DONE
+            return WORK_DONE
         output_items[0][: len(messages) * n] = self.model.lut[messages].reshape(-1)
         return len(messages) * n
 

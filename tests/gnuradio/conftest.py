@@ -15,8 +15,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
+from aeradio.core import model_dir as model_io
 from aeradio.core.config import LinkConfig
+from aeradio.learning.receiver import NeuralReceiver
+from aeradio.learning.transmitter import Transmitter
 
 ROOT = Path(__file__).resolve().parents[2]
 GR_PYTHON = os.environ.get("GR_PYTHON", "/usr/bin/python3")
@@ -30,6 +34,25 @@ GR_TEST_CONFIG = {
     "training": {"steps": 300, "batch_size": 256, "ebn0_db_min": 4.0, "ebn0_db_max": 8.0},
     "frame": {"blocks_per_frame": 32},
 }
+
+
+def save_test_model(path, *, k=4, n=2, layers=2, noise_input=False, seed=0, mlp_std=0.3, log_scale=0.7):
+    """A model whose receiver has non-zero MLP weights everywhere (so every path counts), its
+    linear path the matched filter of the LUT at scale ``exp(log_scale)``."""
+    cfg = LinkConfig.from_dict(
+        {"model": {"k": k, "n": n, "hidden_width": 16, "hidden_layers": layers, "noise_input": noise_input}},
+        name="t",
+    )
+    torch.manual_seed(seed)
+    tx = Transmitter(cfg.model.M, n, generator=torch.Generator().manual_seed(seed))
+    rx = NeuralReceiver.from_config(cfg.model)
+    torch.nn.init.normal_(rx.out.weight, std=mlp_std)
+    torch.nn.init.normal_(rx.out.bias, std=mlp_std)
+    with torch.no_grad():
+        rx.log_scale.fill_(log_scale)
+    rx.untie(tx.lut().detach())
+    model_io.save_model(path, cfg, tx.export_lut(), rx.state_dict())
+    return path
 
 
 @functools.cache

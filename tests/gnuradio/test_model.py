@@ -7,36 +7,14 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from safetensors.numpy import load_file
 
 from aeradio.core import model_dir as model_io
-from aeradio.core.config import LinkConfig
 from aeradio.core.errors import ConfigError, ModelFormatError
 from aeradio.flowgraphs.channel_sim import snr_db_from_ebn0_db
 from aeradio.gnuradio import model as grm
 from aeradio.learning.inference import ReceiverRuntime
-from aeradio.learning.receiver import NeuralReceiver
-from aeradio.learning.transmitter import Transmitter
-
-
-def _save(path, *, k=4, n=2, layers=2, noise_input=False, seed=0, mlp_std=0.3, log_scale=0.7):
-    """A model whose receiver has non-zero MLP weights everywhere (so every path counts), its
-    linear path the matched filter of the LUT at scale ``exp(log_scale)``."""
-    cfg = LinkConfig.from_dict(
-        {"model": {"k": k, "n": n, "hidden_width": 16, "hidden_layers": layers, "noise_input": noise_input}},
-        name="t",
-    )
-    torch.manual_seed(seed)
-    tx = Transmitter(cfg.model.M, n, generator=torch.Generator().manual_seed(seed))
-    rx = NeuralReceiver.from_config(cfg.model)
-    torch.nn.init.normal_(rx.out.weight, std=mlp_std)
-    torch.nn.init.normal_(rx.out.bias, std=mlp_std)
-    with torch.no_grad():
-        rx.log_scale.fill_(log_scale)
-    rx.untie(tx.lut().detach())
-    model_io.save_model(path, cfg, tx.export_lut(), rx.state_dict())
-    return path
+from tests.gnuradio.conftest import save_test_model
 
 
 def _received(lut, rng, blocks=4000, noise_std=0.4):
@@ -49,7 +27,7 @@ def _received(lut, rng, blocks=4000, noise_std=0.4):
 @pytest.mark.parametrize("noise_input", [False, True])
 @pytest.mark.parametrize("layers", [1, 3])
 def test_numpy_forward_pass_matches_the_torch_runtime(tmp_path, rng, noise_input, layers):
-    path = _save(tmp_path / "m", layers=layers, noise_input=noise_input)
+    path = save_test_model(tmp_path / "m", layers=layers, noise_input=noise_input)
     runtime, numpy_rx = ReceiverRuntime.load(path), grm.NumpyReceiver.load(path)
     y, _ = _received(model_io.load_lut(path), rng)
     nv = rng.uniform(0.01, 0.3, len(y)).astype(np.float32) if noise_input else None
@@ -64,24 +42,24 @@ def test_numpy_forward_pass_matches_the_torch_runtime(tmp_path, rng, noise_input
 
 
 def test_decide_works_across_chunks(tmp_path, rng):
-    path = _save(tmp_path / "m")
+    path = save_test_model(tmp_path / "m")
     numpy_rx = grm.NumpyReceiver.load(path)
     y, _ = _received(model_io.load_lut(path), rng, blocks=2 * grm.CHUNK_BLOCKS + 17)
     np.testing.assert_array_equal(numpy_rx.decide(y), numpy_rx.logits(y).argmax(axis=1))
 
 
 def test_noise_input_receiver_needs_noise(tmp_path):
-    path = _save(tmp_path / "m", noise_input=True)
+    path = save_test_model(tmp_path / "m", noise_input=True)
     with pytest.raises(ValueError, match="needs noise_var"):
         grm.NumpyReceiver.load(path).logits(np.zeros((1, 2), np.complex64))
     with pytest.raises(ConfigError, match="trained with a noise input: give ebn0_db"):
         grm.GnuRadioModel(path).noise_var(None)
     assert grm.GnuRadioModel(path).noise_var(6.0) == pytest.approx(0.0627971, rel=1e-5)
-    assert grm.GnuRadioModel(_save(tmp_path / "plain")).noise_var(6.0) is None
+    assert grm.GnuRadioModel(save_test_model(tmp_path / "plain")).noise_var(6.0) is None
 
 
 def test_log_probs_and_bit_llrs_marginalize_the_posteriors(tmp_path, rng):
-    path = _save(tmp_path / "m", k=3, n=2)
+    path = save_test_model(tmp_path / "m", k=3, n=2)
     numpy_rx = grm.NumpyReceiver.load(path)
     y, _ = _received(model_io.load_lut(path), rng, blocks=50)
     logp = numpy_rx.log_probs(y)
@@ -97,7 +75,7 @@ def test_log_probs_and_bit_llrs_marginalize_the_posteriors(tmp_path, rng):
 
 def test_llr_signs_spell_the_message_msb_first(tmp_path):
     # A confident receiver (sharp posteriors): bitwise decisions are then the block's.
-    path = _save(tmp_path / "m", k=4, n=2, mlp_std=0.0, log_scale=3.0)
+    path = save_test_model(tmp_path / "m", k=4, n=2, mlp_std=0.0, log_scale=3.0)
     numpy_rx = grm.NumpyReceiver.load(path)
     lut = model_io.load_lut(path)
     decided = numpy_rx.decide(lut)
@@ -107,7 +85,7 @@ def test_llr_signs_spell_the_message_msb_first(tmp_path):
 
 
 def test_receiver_arrays_are_the_safetensors_tensors(tmp_path):
-    path = _save(tmp_path / "m", layers=2)
+    path = save_test_model(tmp_path / "m", layers=2)
     config, arrays = model_io.load_receiver_arrays(path)
     stored = load_file(str(path / model_io.RECEIVER_FILE))
     assert config == model_io.load_link_config(path)
@@ -118,7 +96,7 @@ def test_receiver_arrays_are_the_safetensors_tensors(tmp_path):
 
 
 def test_altered_receiver_refused_without_torch(tmp_path):
-    path = _save(tmp_path / "m")
+    path = save_test_model(tmp_path / "m")
     weights = path / model_io.RECEIVER_FILE
     data = bytearray(weights.read_bytes())
     data[-1] ^= 1
@@ -129,8 +107,8 @@ def test_altered_receiver_refused_without_torch(tmp_path):
 
 def test_receiver_changed_after_verification_refused(tmp_path, monkeypatch):
     # What is read must be what was verified: a file swapped between the check and the read.
-    path = _save(tmp_path / "m")
-    _save(tmp_path / "other", seed=1)
+    path = save_test_model(tmp_path / "m")
+    save_test_model(tmp_path / "other", seed=1)
     verify = model_io.verify_model_dir
 
     def verify_then_swap(model_dir):
@@ -166,7 +144,7 @@ def test_unit_energy_taps():
 
 
 def test_item_types_and_soft_lengths(tmp_path):
-    path = _save(tmp_path / "m", k=4, n=2)
+    path = save_test_model(tmp_path / "m", k=4, n=2)
     assert grm.check_item_type("int", 16) is np.int32
     assert grm.check_item_type("byte", 8) is np.uint8
     with pytest.raises(ConfigError, match="at most 8 bits; this model has k = 9"):
