@@ -14,6 +14,9 @@ weight file must match its sha256; all before an array is read. The LUT is then
 checked finite with mean energy 1 per complex use. Every failure is one
 :class:`~aeradio.core.errors.ModelFormatError` line naming the file.
 
+The receiver weights load without torch too (:func:`load_receiver_arrays`, for GNU Radio's
+Python): the bytes read are checked against the verified sha256 and header.
+
 Writes are atomic: the files go to a temporary sibling directory that is renamed into
 place, so a crash never leaves a half-written model. An existing model directory is
 replaced only when asked (``overwrite=True``); a non-empty directory that is not a model
