@@ -9,12 +9,13 @@ Three real processes over real sockets on 127.0.0.1: ``aeradio tx`` binds its PU
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from aeradio.apps.link import Process, aeradio_argv
 from aeradio.learning.evaluate import simulate_bler, wilson_interval
 from aeradio.radio.zmq_stream import free_endpoint
-from tests.gnuradio.conftest import ROOT
+from tests.gnuradio.conftest import ROOT, gr_env
 
 ZMQ_CHANNEL = ROOT / "examples" / "gnuradio" / "zmq_channel.py"
 EBN0_DB = 6.0
@@ -72,3 +73,20 @@ def test_aeradio_tx_through_gnuradio_channel_model_to_aeradio_rx(gr_python: str,
                           seed=6)["neural"]
     assert hi >= genie["bler_ci"][0], (errors, blocks, genie["bler"])
     assert lo <= worse["bler_ci"][1], (errors, blocks, worse["bler"])
+
+
+def test_zmq_channel_refuses_bad_arguments_in_one_line(gr_python: str, gr_model: Path,
+                                                       tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([gr_python, str(ZMQ_CHANNEL), "--tx", "tcp://127.0.0.1:1", *args], env=gr_env(),
+                              capture_output=True, text=True, timeout=60)
+
+    missing = run("--rx", "tcp://127.0.0.1:2", "--model", str(tmp_path / "nothing"))
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == f"zmq_channel: model directory {tmp_path / 'nothing'} does not exist"
+    address = run("--rx", "127.0.0.1:2", "--model", str(gr_model))
+    assert address.returncode == 2
+    assert address.stderr.strip().startswith("zmq_channel: ZMQ address must look like")
+    cfo = run("--rx", "tcp://127.0.0.1:2", "--model", str(gr_model), "--cfo-hz", "100",
+              "--sample-rate-hz", "0")
+    assert cfo.returncode == 2 and "--cfo-hz needs --sample-rate-hz > 0" in cfo.stderr
