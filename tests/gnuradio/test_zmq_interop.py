@@ -51,8 +51,10 @@ def test_aeradio_tx_through_gnuradio_channel_model_to_aeradio_rx(gr_python: str,
             tmp_path / "rx.log",
         )
         processes.append(rx)
-        assert rx.wait(timeout_s=180) == 0, rx.tail(5)
-        assert flowgraph.popen.poll() is None, flowgraph.tail(5)
+        code = rx.wait(timeout_s=180)
+        logs = {proc.name: proc.tail(4) for proc in processes}
+        assert code == 0, logs
+        assert flowgraph.popen.poll() is None, logs
     finally:
         for proc in reversed(processes):
             proc.stop()
