@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv (when missing), installs aeradio with its dev tools into it, and makes
-# Debian's SoapySDR bindings (python3-soapysdr, not on PyPI) importable from the venv.
+# Debian's SoapySDR bindings (python3-soapysdr, not on PyPI) importable from the venv;
+# installs Debian's GNU Radio for its own /usr/bin/python3 (scripts/install-gnuradio.sh).
 # Used by `make demo` and `make test`: on a fresh machine nothing else is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,3 +17,7 @@ fi
 
 # SoapySDR: optional for the loopback link, required for real radios and in CI.
 bash scripts/install-soapysdr.sh "$VENV" || echo "note: SoapySDR bindings not installed; soapy: devices unavailable (loopback and files still work)" >&2
+
+# GNU Radio: for the GNU Radio blocks, the example flowgraph and the ZMQ interop tests
+# (tests/gnuradio, skipped without it).
+bash scripts/install-gnuradio.sh || echo "note: GNU Radio not installed; tests/gnuradio will be skipped" >&2

@@ -16,6 +16,9 @@ weight file must match its sha256; all before an array is read. The LUT is then
 checked finite with mean energy 1 per complex use. Every failure is one
 :class:`~aeradio.core.errors.ModelFormatError` line naming the file.
 
+The receiver weights load without torch too (:func:`load_receiver_arrays`, for GNU Radio's
+Python): the bytes read are checked against the verified sha256 and header.
+
 Writes are atomic: the files go to a temporary sibling directory that is renamed into
 place, so a crash never leaves a half-written model. An existing model directory is
 replaced only when asked (``overwrite=True``); a non-empty directory that is not a model
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import math
 import os
@@ -141,20 +145,22 @@ def _read_lut_header(f: IO[bytes], path: Path, config: LinkConfig) -> None:
         )
 
 
-def _check_receiver_header(path: Path, config: LinkConfig) -> None:
-    """Check the safetensors header against the config's receiver (before loading a tensor).
+def _check_receiver_header(
+    f: IO[bytes], file_size: int, path: Path, config: LinkConfig
+) -> tuple[int, dict[str, tuple[int, int]]]:
+    """Check the safetensors header of ``f`` (at its start, ``file_size`` bytes) against the
+    config's receiver, before a tensor is read.
 
-    Every tensor of :func:`stored_receiver_shapes` must be there, float32, with
-    its shape and a byte range of its size, and nothing else (bar ``__metadata__``); the
-    file must end where the last tensor does.
+    Every tensor of :func:`stored_receiver_shapes` must be there, float32, with its shape
+    and a byte range of its size, and nothing else (bar ``__metadata__``); the file must end
+    where the last tensor does. Returns the offset of the data and each tensor's byte range
+    ``(start, end)`` relative to it.
     """
     try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-            size = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
-            ok = 2 <= size <= MAX_SAFETENSORS_HEADER_BYTES
-            header = parse_json(f.read(size), what=str(path), error=ModelFormatError) if ok else None
-            file_size = os.fstat(f.fileno()).st_size
+        head = f.read(8)
+        size = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+        ok = 2 <= size <= MAX_SAFETENSORS_HEADER_BYTES
+        header = parse_json(f.read(size), what=str(path), error=ModelFormatError) if ok else None
     except (OSError, ModelFormatError):
         header = None
     if not isinstance(header, dict):
@@ -168,6 +174,7 @@ def _check_receiver_header(path: Path, config: LinkConfig) -> None:
             f"{'unexpected' if odd[0] in names else 'missing'}; expected {len(expected)} tensors)"
         )
     end = 0
+    ranges: dict[str, tuple[int, int]] = {}
     for name, shape in expected.items():
         entry = header[name]
         want_bytes = math.prod(shape) * 4
@@ -184,9 +191,11 @@ def _check_receiver_header(path: Path, config: LinkConfig) -> None:
                 f"{path}: tensor {name} must be {SAFETENSORS_DTYPE} of shape {list(shape)}, "
                 f"got {short_repr(entry)}"
             )
+        ranges[name] = (offsets[0], offsets[1])
         end = max(end, offsets[1])
     if file_size != 8 + size + end:
         raise ModelFormatError(f"{path} is {file_size} bytes, its header describes {8 + size + end}")
+    return 8 + size, ranges
 
 
 def verify_model_dir(model_dir: str | Path) -> dict[str, Any]:
@@ -206,7 +215,12 @@ def verify_model_dir(model_dir: str | Path) -> dict[str, Any]:
     # Headers and sizes first (bounded reads), so a huge file is refused before it is hashed.
     with open(model_dir / LUT_FILE, "rb") as f:
         _read_lut_header(f, model_dir / LUT_FILE, config)
-    _check_receiver_header(model_dir / RECEIVER_FILE, config)
+    path = model_dir / RECEIVER_FILE
+    try:
+        with open(path, "rb") as f:
+            _check_receiver_header(f, os.fstat(f.fileno()).st_size, path, config)
+    except OSError as exc:
+        raise ModelFormatError(f"cannot read {path}: {exc.strerror or exc}") from None
     for name in WEIGHT_FILES:
         expected = meta["files"][name]["sha256"]
         actual = sha256_file(model_dir / name)
@@ -270,6 +284,35 @@ def check_lut_grid(lut: np.ndarray, dac_bits: int, step: Any, where: str | Path)
             f"{where} is off its {dac_bits}-bit DAC grid: {int(off.sum())} of {off.size} values are not "
             f"q * {step:.9g} with |q| <= {dac_max_code(dac_bits)}"
         )
+
+
+def load_receiver_arrays(model_dir: str | Path) -> tuple[LinkConfig, dict[str, np.ndarray]]:
+    """The verified link configuration and receiver weights of a model directory, without torch.
+
+    Returns ``(config, {name: float32 array})`` with the shapes of
+    :meth:`~aeradio.core.config.ModelConfig.receiver_parameter_shapes` (the scalar
+    ``log_scale`` as shape ``()``). After :func:`verify_model_dir`, the file is read once,
+    bounded by the size its checked header describes; those bytes are checked against
+    model.json's sha256 and their header checked again, so what is used is what was
+    verified. The safetensors format: an 8-byte little-endian header length, a JSON header
+    (name -> dtype, shape, data_offsets), then the raw little-endian tensors.
+    """
+    meta = verify_model_dir(model_dir)
+    config = _config_from_meta(meta, Path(model_dir))
+    path = Path(model_dir) / RECEIVER_FILE
+    limit = 8 + MAX_SAFETENSORS_HEADER_BYTES + 4 * config.model.receiver_parameters
+    data = read_bounded(path, limit, what="receiver file", error=ModelFormatError)
+    if hashlib.sha256(data).hexdigest() != meta["files"][RECEIVER_FILE]["sha256"]:
+        raise ModelFormatError(f"{path} changed while it was loaded: its sha256 no longer matches model.json")
+    start, ranges = _check_receiver_header(io.BytesIO(data), len(data), path, config)
+    shapes = config.model.receiver_parameter_shapes()
+    arrays = {
+        name: np.frombuffer(data, dtype="<f4", count=(end - begin) // 4, offset=start + begin)
+        .astype(np.float32)
+        .reshape(shapes[name])
+        for name, (begin, end) in ranges.items()
+    }
+    return config, arrays
 
 
 #: Link-config sections the transmitted waveform depends on (hashed with the LUT).

@@ -3,6 +3,8 @@
 - ``soapy:ARGS`` (``soapy:driver=uhd,serial=...``, ``soapy:driver=hackrf``): a SoapySDR radio;
 - ``zmq:tcp://HOST:PORT``: a ZMQ sample stream; TX connects a PUSH socket to the channel's
   PULL, RX connects a SUB socket to the channel's PUB (:mod:`aeradio.radio.zmq_stream`);
+  ``zmq:tcp://HOST:PORT?bind=1`` binds the socket instead (to feed GNU Radio's ZMQ sources,
+  which connect);
 - ``file:PATH.sigmf-meta`` or ``file:PATH.sigmf-data``: a SigMF recording (cf32_le).
 
 Backends are imported only when their scheme is used, so opening a file never needs
@@ -41,7 +43,7 @@ def open_device(uri: str, direction: str, settings: DeviceSettings, **kwargs: An
     """Open the device named by ``uri`` for ``direction`` ("rx" or "tx") with ``settings``.
 
     ``kwargs`` go to the backend (e.g. ``overwrite=True`` for a SigMF file written by TX,
-    ``bind=True`` for a ZMQ socket that binds instead of connecting).
+    ``bind=True`` for a ZMQ socket that binds instead of connecting, as ``?bind=1`` does).
     """
     if direction not in DIRECTIONS:
         raise ConfigError(f"direction must be 'rx' or 'tx', got {direction!r}")

@@ -240,13 +240,13 @@ def parse_zmq_uri(uri: str) -> tuple[str, bool]:
     >>> parse_zmq_uri("zmq:tcp://127.0.0.1:5555?bind=1")
     ('tcp://127.0.0.1:5555', True)
     """
-    address, _, query = (uri[4:] if uri.startswith("zmq:") else uri).partition("?")
+    address, sep, query = (uri[4:] if uri.startswith("zmq:") else uri).partition("?")
     if not address.startswith(("tcp://", "ipc://", "inproc://")) or address.endswith("//"):
         raise DeviceError(
             f"ZMQ address must look like zmq:tcp://HOST:PORT (e.g. zmq:tcp://127.0.0.1:5555), got {uri!r}"
         )
-    if query not in ("", "bind=0", "bind=1"):
-        raise DeviceError(f"ZMQ address options: only ?bind=0 or ?bind=1, got {uri!r}")
+    if sep and query not in ("bind=0", "bind=1"):
+        raise DeviceError(f"ZMQ address options: only ?bind=0 or ?bind=1, got {query!r} in {uri!r}")
     return address, query == "bind=1"
 
 
@@ -256,6 +256,11 @@ def zmq_address(uri: str) -> str:
     if "?" in uri:
         raise DeviceError(f"this ZMQ address always binds: give it without options, got {uri!r}")
     return address
+
+
+def device_uri(address: str, bind: bool) -> str:
+    """The device URI of a ZMQ endpoint: ``zmq:ADDRESS``, with ``?bind=1`` when it binds."""
+    return f"zmq:{address}{'?bind=1' if bind else ''}"
 
 
 def free_endpoint(host: str = "127.0.0.1") -> str:
@@ -545,8 +550,8 @@ class ZmqTxDevice(Device):
         self.close()
 
     def describe(self) -> dict[str, object]:
-        return {"sample_rate_hz": self.sample_rate_hz, "device": f"zmq:{self.address}", "socket": "PUSH",
-                "bind": self.bind}
+        return {"sample_rate_hz": self.sample_rate_hz, "device": device_uri(self.address, self.bind),
+                "socket": "PUSH", "bind": self.bind}
 
 
 class OffsetTracker:
@@ -705,5 +710,5 @@ class ZmqRxDevice(Device):
             self._sock.close(linger=0)
 
     def describe(self) -> dict[str, object]:
-        return {"sample_rate_hz": self.sample_rate_hz, "device": f"zmq:{self.address}", "socket": "SUB",
-                "bind": self.bind}
+        return {"sample_rate_hz": self.sample_rate_hz, "device": device_uri(self.address, self.bind),
+                "socket": "SUB", "bind": self.bind}

@@ -126,6 +126,7 @@ def _load_everything(model: Path) -> None:
         model_io.load_lut,
         model_io.model_hash32,
         model_io.read_extra_meta,
+        model_io.load_receiver_arrays,  # the torch-free reader of the GNU Radio blocks
         ReceiverRuntime.load,
     ):
         try:
