@@ -4,10 +4,13 @@
 # (e.g. the channel for a GNU Radio flowgraph with gr-zeromq blocks).
 #
 #   scripts/loopback.sh [MODEL_DIR] [EBN0_DB]
+#
+# The test-pattern seed (SEED, 0..4095) travels in the frames: RX needs no seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-models/ae-n7-k8}
 EBN0_DB=${2:-8}
+SEED=${SEED:-0}
 RATE=1000000
 TX_PORT=${TX_PORT:-5555}
 RX_PORT=${RX_PORT:-5556}
@@ -27,6 +30,6 @@ sleep 1
     --json "$OUT/rx.json" &
 RX=$!
 sleep 1
-"$AERADIO" tx --model "$MODEL" --device zmq:tcp://127.0.0.1:$TX_PORT --frames 200
+"$AERADIO" tx --model "$MODEL" --device zmq:tcp://127.0.0.1:$TX_PORT --frames 200 --seed "$SEED"
 wait $RX
 cat "$OUT/rx.json"

@@ -29,7 +29,9 @@ def annotate_results(recorder: CaptureRecorder, results: list[FrameResult], rx: 
     """Annotate the frames an :class:`~aeradio.flowgraphs.rx_chain.RxChain` just returned.
 
     The annotation spans the frame's pulses: from half a filter before symbol 0 to half a
-    filter after its last symbol.
+    filter after its last symbol. It carries what the header said: the sequence number
+    (the full one for frames of this model, the header's 16 bits for others), the kind,
+    the LAST flag and the test-pattern seed of a test-pattern frame.
     """
     lay = rx.layout
     for r in results:
@@ -37,12 +39,14 @@ def annotate_results(recorder: CaptureRecorder, results: list[FrameResult], rx: 
         recorder.annotate_frame(
             r.start_sample - lay.filter_delay,
             rx.frame_samples + 2 * lay.filter_delay,
-            seq=None if h is None else h.seq,
+            seq=r.seq if r.seq is not None else (h.seq if h is not None else None),
             cfo_hz=r.cfo_cps * recorder.sample_rate_hz,
             snr_db=r.snr_db,
             header_ok=h is not None,
             model_ok=None if h is None else r.decisions is not None,
             kind=None if h is None else h.kind,
+            last=None if h is None else h.last,
+            seed=None if h is None else h.seed,
             blocks=lay.blocks if r.block_errors is not None else None,
             block_errors=r.block_errors,
         )
@@ -61,8 +65,9 @@ def open_rx_capture(
 ) -> AbstractContextManager[CaptureRecorder | None]:
     """The recorder of ``aeradio rx --capture DIR`` (a null context when ``directory`` is None).
 
-    The global metadata carries what the dataset builder needs to regenerate the test
-    pattern and check the model: ``aeradio:seed``, ``aeradio:model_hash32``, ``aeradio:link``.
+    The global metadata names the model the frames were decoded for: ``aeradio:model_hash32``,
+    ``aeradio:link``. The test-pattern seed travels in each frame (each annotation has
+    ``aeradio:seed``), so one recording may hold frames of several seeds.
     """
     if directory is None:
         return nullcontext(None)
@@ -74,7 +79,6 @@ def open_rx_capture(
         max_file_bytes=max_file_bytes,
         grace_samples=2 * rx.seg_len,
         extra_global={
-            "aeradio:seed": int(rx.seed),
             "aeradio:model_hash32": f"{model_hash:08x}",
             "aeradio:link": link_name,
         },
@@ -106,7 +110,7 @@ def record_loopback_capture(
     model_hash = model_hash32(model_dir)
     tx = TxChain(config, load_lut(model_dir), model_hash)
     channel = ChannelModel(settings, rng)
-    rx = RxChain(config, ReceiverRuntime.load(model_dir).decide, seed=seed, model_hash=model_hash)
+    rx = RxChain(config, ReceiverRuntime.load(model_dir).decide, model_hash=model_hash)
     rate = config.radio.sample_rate_hz
     with torch_threads(1), open_rx_capture(
         directory, sample_rate_hz=rate, center_freq_hz=config.radio.center_freq_hz,
@@ -116,7 +120,7 @@ def record_loopback_capture(
         assert recorder is not None
         for start in range(first_seq, first_seq + frames, LOOPBACK_FRAMES_PER_WRITE):
             seqs = np.arange(start, min(start + LOOPBACK_FRAMES_PER_WRITE, first_seq + frames))
-            y = channel.process(tx.test_pattern(seqs, seed))
+            y = channel.process(tx.test_pattern(seqs, seed, last=seqs[-1] == first_seq + frames - 1))
             recorder.write(y)
             annotate_results(recorder, rx.process(y), rx)
         tail = channel.process(np.zeros(rx.seg_len, SAMPLE_DTYPE))  # lets RX finish the last frame

@@ -114,6 +114,7 @@ class LoopbackSettings:
     file_bytes: int = 20_000
     #: Channel pacing: "realtime" or a speed factor as a string ("4" = 4x real time).
     pace: str = "realtime"
+    #: Seeds the channel noise, the file content and the test pattern (0 to 4095).
     seed: int = 0
     #: Seconds RX may take after TX finished before it is stopped.
     drain_s: float = 20.0
@@ -165,7 +166,7 @@ def run_loopback(model_dir: str | Path, out_dir: str | Path, s: LoopbackSettings
         rx_args = [
             "rx", "--model", model, "--device", f"zmq:{rx_ep}", "--sample-rate-hz", rate,
             "--json", str(out / "rx.json"), "--constellation", str(out / "constellation.npy"),
-            "--seed", str(s.seed), "--frames", str(s.frames + data_frames),
+            "--frames", str(s.frames + data_frames),
         ]
         if s.file_bytes:
             rx_args += ["--out", str(received_path)]

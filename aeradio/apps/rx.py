@@ -22,15 +22,18 @@ from aeradio.flowgraphs.rx_chain import FrameResult, RxChain, StageDumper
 #: 25 MS/s), and a stream (ZMQ) returns what is queued, so a slow stream still gives
 #: small reads and little latency.
 RX_READ_SAMPLES = 1 << 20
-def _write_data(path: str, results: dict[int, bytes]) -> dict[str, Any]:
-    """Write received data frames in sequence order; report the missing ones."""
+def _write_data(path: str, results: dict[int, bytes], last_seq: int | None) -> dict[str, Any]:
+    """Write received data frames in sequence order; report the missing ones (up to the
+    transfer's LAST frame, ``last_seq``, when it was received: a missing tail counts)."""
     if not results:
-        return {"data_frames": 0, "data_frames_missing": None, "data_bytes": 0}
-    last = max(results)
+        return {"data_frames": 0, "data_frames_missing": None, "data_bytes": 0,
+                "data_last_frame_seen": last_seq is not None}
+    last = max(results) if last_seq is None else last_seq
     missing = [s for s in range(last + 1) if s not in results]
     blob = b"".join(results[s] for s in sorted(results))
     write_bytes_atomic(path, blob)
-    return {"data_frames": len(results), "data_frames_missing": missing, "data_bytes": len(blob)}
+    return {"data_frames": len(results), "data_frames_missing": missing, "data_bytes": len(blob),
+            "data_last_frame_seen": last_seq is not None}
 
 
 #: Seconds between two live status lines of ``aeradio rx``.
@@ -106,11 +109,12 @@ def cmd_rx(args: argparse.Namespace) -> int:
         raise ConfigError(f"--frames must be >= 1, got {args.frames}")
     model_hash = model_hash32(args.model)
     dump = StageDumper(args.dump_dir) if getattr(args, "dump_dir", None) else None
-    rx = RxChain(cfg, runtime.decide, seed=args.seed, model_hash=model_hash, dump=dump)
+    rx = RxChain(cfg, runtime.decide, model_hash=model_hash, dump=dump)
     settings = device_settings(args, cfg.radio)
     cal = load_args_calibration(args, settings.sample_rate_hz)
     corrector = cal.rx_corrector() if cal is not None else None
-    data: dict[int, bytes] = {}
+    data: dict[int, bytes] = {}  # by full sequence number
+    data_last_seq: int | None = None  # of the transfer's LAST frame
     constellation = _SymbolKeeper() if getattr(args, "constellation", None) else None
     t_start = time.perf_counter()
     processing_s = 0.0  # time in the RX chain: how fast it could go, whatever the source's rate
@@ -137,8 +141,11 @@ def cmd_rx(args: argparse.Namespace) -> int:
                 if recorder is not None:
                     annotate_results(recorder, results, rx)
                 for r in results:
-                    if r.header is not None and r.header.kind == PAYLOAD_DATA and r.data is not None:
-                        data[r.header.seq] = r.data
+                    if r.seq is not None and r.header is not None and r.header.payload == PAYLOAD_DATA:
+                        if r.data is not None:
+                            data[r.seq] = r.data
+                        if r.header.last:
+                            data_last_seq = r.seq
                     if constellation is not None and r.payload is not None:
                         constellation.add(r.payload)
             if args.frames is not None and rx.stats.frames_detected >= args.frames:
@@ -156,7 +163,7 @@ def cmd_rx(args: argparse.Namespace) -> int:
     if constellation is not None:
         constellation.save(args.constellation)
     if args.out is not None:
-        report.update(_write_data(args.out, data))
+        report.update(_write_data(args.out, data, data_last_seq))
     if args.json is not None:
         write_json_atomic(args.json, report)
     bler = report["bler"]

@@ -1,22 +1,67 @@
-"""``aeradio tx``: test-pattern frames or a file's bytes through the TX chain to any device."""
+"""``aeradio tx``: test-pattern frames or a file's bytes through the TX chain to any device.
+
+One run numbers its frames from 0 and flags the last one (the header's LAST flag), so a
+receiver knows how many frames the run sent, a missing tail included. Test-pattern frames
+carry their seed in the header: receivers need no ``--seed``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import nullcontext
+from typing import BinaryIO
 
 import numpy as np
 
 from aeradio.apps.device_args import device_settings, load_args_calibration, open_args_device
-from aeradio.core.errors import ConfigError
+from aeradio.core.errors import ConfigError, check_range
+from aeradio.dsp.framing import MAX_RUN_FRAMES, MAX_TEST_PATTERN_SEED
 from aeradio.flowgraphs.tx_chain import TxChain
 
 #: Frames modulated per device write.
 TX_FRAMES_PER_WRITE = 64
 #: Test-pattern frames sent when neither --frames nor --file is given.
 DEFAULT_TX_FRAMES = 100
+
+
+def _pattern_batches(tx: TxChain, frames: int, seed: int) -> Iterator[np.ndarray]:
+    """Test-pattern frames 0 .. frames - 1, TX_FRAMES_PER_WRITE per batch, the last flagged."""
+    for first in range(0, frames, TX_FRAMES_PER_WRITE):
+        seqs = np.arange(first, min(first + TX_FRAMES_PER_WRITE, frames))
+        yield tx.test_pattern(seqs, seed, last=seqs[-1] == frames - 1)
+
+
+def _open_data_file(path: str, capacity_bytes: int) -> tuple[BinaryIO, int]:
+    """``--file``, open, and the frames it takes (:class:`ConfigError` if it cannot be read
+    or needs more than MAX_RUN_FRAMES frames)."""
+    if capacity_bytes < 1:
+        raise ConfigError("--file: frames of this model carry no data (blocks_per_frame x k bits must "
+                          "exceed the 32-bit CRC)")
+    try:
+        f = open(path, "rb")  # the caller closes it
+    except OSError as exc:
+        raise ConfigError(f"--file {path}: {exc.strerror}") from None
+    size = os.fstat(f.fileno()).st_size
+    frames = max(1, -(-size // capacity_bytes))
+    if frames > MAX_RUN_FRAMES:
+        f.close()
+        raise ConfigError(
+            f"--file must fit in {MAX_RUN_FRAMES} frames ({MAX_RUN_FRAMES * capacity_bytes} bytes), "
+            f"got {size} bytes"
+        )
+    return f, frames
+
+
+def _file_batches(tx: TxChain, f: BinaryIO, frames: int) -> Iterator[np.ndarray]:
+    """Data frames of the file, read as it goes (an empty file: one empty frame), the last flagged."""
+    cap = tx.data_capacity
+    for first in range(0, frames, TX_FRAMES_PER_WRITE):
+        count = min(TX_FRAMES_PER_WRITE, frames - first)
+        yield tx.data([f.read(cap) for _ in range(count)], first, last=first + count == frames)
 
 
 def cmd_tx(args: argparse.Namespace) -> int:
@@ -27,38 +72,26 @@ def cmd_tx(args: argparse.Namespace) -> int:
     tx = TxChain(cfg, load_lut(args.model), model_hash32(args.model))
     settings = device_settings(args, cfg.radio)
     cal = load_args_calibration(args, settings.sample_rate_hz)
-    if args.frames is not None and args.frames < 1:
-        raise ConfigError(f"--frames must be >= 1, got {args.frames}")
+    check_range("--seed", args.seed, 0, MAX_TEST_PATTERN_SEED)
+    if args.frames is not None:
+        check_range("--frames", args.frames, 1, MAX_RUN_FRAMES)
+    precorrector = cal.tx_precorrector() if cal is not None and cal.cfo_cps else None
+    extra = {"overwrite": True} if getattr(args, "overwrite", False) else {}
+    source: BinaryIO | None = None
     if args.file is not None:
-        try:
-            data = Path(args.file).read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"--file {args.file}: {exc.strerror}") from None
-        cap = tx.data_capacity
-        chunks = [data[i : i + cap] for i in range(0, len(data), cap)] or [b""]
-        if len(chunks) > 1 << 16:
-            raise ConfigError(f"--file must fit in 65536 frames ({65536 * cap} bytes), got {len(data)} bytes")
-        batches = [
-            (lambda c=chunks[i : i + TX_FRAMES_PER_WRITE], s=i: tx.data(c, s))
-            for i in range(0, len(chunks), TX_FRAMES_PER_WRITE)
-        ]
-        total = len(chunks)
+        source, total = _open_data_file(args.file, tx.data_capacity)
+        batches = _file_batches(tx, source, total)
     else:
         total = args.frames if args.frames is not None else DEFAULT_TX_FRAMES
-        batches = [
-            (lambda s=s: tx.test_pattern(np.arange(s, min(s + TX_FRAMES_PER_WRITE, total)), args.seed))
-            for s in range(0, total, TX_FRAMES_PER_WRITE)
-        ]
-    precorrector = cal.tx_precorrector() if cal is not None and cal.cfo_cps else None
+        batches = _pattern_batches(tx, total, args.seed)
+    num_batches = -(-total // TX_FRAMES_PER_WRITE)
     t_start = time.perf_counter()
     sent = 0
-    extra = {"overwrite": True} if getattr(args, "overwrite", False) else {}
-    with open_args_device(args, "tx", settings, **extra) as dev:
-        for i, make in enumerate(batches):
-            x = make()
+    with source or nullcontext(), open_args_device(args, "tx", settings, **extra) as dev:
+        for i, x in enumerate(batches):
             if precorrector is not None:
                 x = precorrector.process(x)
-            dev.write(x, end_burst=i == len(batches) - 1)
+            dev.write(x, end_burst=i == num_batches - 1)
             sent += len(x)
     dt = time.perf_counter() - t_start
     print(f"aeradio tx: {total} frames, {sent} samples in {dt:.2f} s", file=sys.stderr)

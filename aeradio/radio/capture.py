@@ -105,7 +105,7 @@ class CaptureRecorder:
         meta_every_samples: period of the partial metadata checkpoints.
         grace_samples: samples after a rotation during which the previous recording still
             takes annotations of frames that started in it (about two frame lengths).
-        extra_global: more ``global`` fields, e.g. ``{"aeradio:seed": 0}``.
+        extra_global: more ``global`` fields, e.g. ``{"aeradio:link": "ae-n7-k8"}``.
     """
 
     def __init__(
@@ -262,13 +262,16 @@ class CaptureRecorder:
         header_ok: bool,
         model_ok: bool | None = None,
         kind: int | None = None,
+        last: bool | None = None,
+        seed: int | None = None,
         blocks: int | None = None,
         block_errors: int | None = None,
     ) -> None:
         """Annotate a detected frame starting at absolute stream sample ``start_sample``.
 
         ``header_ok``: the header CRC checked; ``model_ok``: the header's model hash is this
-        model's; ``block_errors`` of ``blocks`` for a scored test-pattern frame.
+        model's; ``last``: the header's LAST flag; ``seed``: a test-pattern frame's seed;
+        ``block_errors`` of ``blocks`` for a scored test-pattern frame.
         """
         start = int(round(start_sample))
         recs = [*self._closing, *([self._current] if self._current else [])]
@@ -288,7 +291,8 @@ class CaptureRecorder:
             "aeradio:snr_db": float(snr_db),
         }
         optional = {
-            "seq": seq, "model_ok": model_ok, "kind": kind, "blocks": blocks, "block_errors": block_errors,
+            "seq": seq, "model_ok": model_ok, "kind": kind, "last": last, "seed": seed, "blocks": blocks,
+            "block_errors": block_errors,
         }
         ann.update({f"aeradio:{k}": v for k, v in optional.items() if v is not None})
         if count < length_samples:

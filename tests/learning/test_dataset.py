@@ -11,11 +11,15 @@ import torch
 from aeradio.apps.capture import record_loopback_capture
 from aeradio.core.config import LinkConfig
 from aeradio.core.errors import CaptureFormatError
-from aeradio.core.model_dir import load_lut, save_model
+from aeradio.core.model_dir import load_lut, model_hash32, save_model
+from aeradio.dsp import impairments as imp
 from aeradio.dsp.framing import pattern_messages
 from aeradio.flowgraphs.channel_sim import ChannelSettings, snr_db_from_ebn0_db
+from aeradio.flowgraphs.tx_chain import TxChain
 from aeradio.learning.dataset import FrameDataset, build_dataset
 from aeradio.learning.receiver import NeuralReceiver
+from aeradio.radio.base import DeviceSettings
+from aeradio.radio.sigmf_file import SigmfFileDevice
 from tests.flowgraphs.conftest import random_lut
 
 CFG = LinkConfig.from_dict(
@@ -106,6 +110,8 @@ BAD = {
     "wrong datatype": (lambda m, d: _edit_global(m, **{"core:datatype": "ci16_le"}),
                        "datatype must be 'cf32_le'"),
     "wrong rate": (lambda m, d: _edit_global(m, **{"core:sample_rate": 2e6}), "link runs at 1e+06 S/s"),
+    # Recorded before frames carried their seed (then a global said it): labels unknown.
+    "old global seed": (lambda m, d: _edit_global(m, **{"aeradio:seed": 5}), "but aeradio:seed is 5"),
 }
 
 
@@ -151,3 +157,22 @@ def test_no_recordings_or_no_frames_are_clear_errors(model: Path, tmp_path: Path
                             rng=np.random.default_rng(2))
     with pytest.raises(CaptureFormatError, match="no usable frames.*no test-pattern frames of this model"):
         build_dataset(tmp_path / "caps", model, rng=np.random.default_rng(0))
+
+
+def test_each_frame_is_labelled_from_its_own_seed(
+    model: Path, tmp_path: Path, rng: np.random.Generator
+) -> None:
+    # Two transmitter runs of different seeds in one recording (no global seed anywhere).
+    tx = TxChain(CFG, load_lut(model), model_hash32(model))
+    seqs = np.arange(4)
+    x = np.concatenate([tx.test_pattern(seqs, 3, last=True), tx.test_pattern(seqs, 9, last=True)])
+    (tmp_path / "caps").mkdir()
+    rec = tmp_path / "caps" / "two.sigmf-meta"
+    with SigmfFileDevice(rec, "tx", DeviceSettings(CFG.radio.sample_rate_hz)) as dev:
+        dev.write(imp.add_awgn(x, 1e-3, rng))
+    ds = build_dataset(tmp_path / "caps", model, rng=np.random.default_rng(0))
+    assert ds.seq.tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
+    sent = np.concatenate([pattern_messages(3, seqs, 16, 16), pattern_messages(9, seqs, 16, 16)])
+    assert np.array_equal(ds.labels, sent)
+    # The labels are what was sent: the symbols sit on their LUT rows.
+    assert np.max(np.abs(ds.y - load_lut(model)[ds.labels])) < 0.2
