@@ -262,8 +262,6 @@ class RxChain:
         # terms, whose metric crosses the threshold now and then (the LTF check rejects
         # those, but the rescan after a rejection costs time).
         self.resume_after_peak = lay.num_symbols * sps - 2 * _STF_EDGE_SYMBOLS * sps
-        # The peak of a frame whose first sample is the stream's first (absolute index 0).
-        self._earliest_whole_peak = stf_samples - self.ltf_offset
         # The |P| peak wanders over the STF plateau at low SNR (std ~10 samples): search
         # the LTF over a quarter of the STF either side.
         self.ltf_search = max(
@@ -397,9 +395,7 @@ class RxChain:
                     x = np.where(bad, 0, x).astype(SAMPLE_DTYPE)
                     v = x.view(np.float32)
                     energy = float(np.einsum("i,i->", v, v))
-            m = complex(x.sum()) / len(x)
-            if not math.isfinite(abs(m)):  # finite samples near float32's limit: no DC estimate
-                m = self._dc
+            m = complex(x.sum()) / len(x)  # finite: every |sample| <= MAX_SAMPLE_MAGNITUDE
             if not self._dc_init:
                 self._dc, self._dc_init = m, True
             else:
@@ -442,8 +438,10 @@ class RxChain:
                 break
             peak = self._scan + d * hop
             found.append((peak, complex(p[d])))
-            # A frame that began before the stream (its STF cut) may have a misplaced peak:
-            # resume right after it, not a frame later, lest the next frame's STF be skipped.
+            # A peak before the stream's first sample (the window reached into the zero
+            # history) is a frame that began before the stream, its STF cut and its peak
+            # misplaced: resume right after it, not a frame later, lest the next frame's
+            # STF be skipped.
             resume = self.resume_after_peak if peak >= 0 else self.peak_search // 2
             pos = d + resume // hop
             i = int(np.searchsorted(hits, pos))  # the first hit at or after pos

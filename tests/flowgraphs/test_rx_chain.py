@@ -217,6 +217,16 @@ def test_sequence_numbers_cross_the_16_bit_wrap(link: Link, new_rx: Callable[[],
     assert rx.report(1e6)["frames_expected"] == first + 6
 
 
+def test_data_frames_across_the_wrap_keep_their_offsets(link: Link, new_rx: Callable[[], RxChain],
+                                                         rng: np.random.Generator) -> None:
+    chunks = [bytes([i]) * link.tx.data_capacity for i in range(3)]
+    rx = new_rx()
+    results = _run(rx, imp.add_awgn(link.tx.data(chunks, SEQ_MODULUS - 2, last=True), 1e-3, rng))
+    assert {r.seq: r.data for r in results} == {SEQ_MODULUS - 2: chunks[0], SEQ_MODULUS - 1: chunks[1],
+                                                SEQ_MODULUS: chunks[2]}
+    assert results[-1].header.last and rx.stats.last_frame_seq == SEQ_MODULUS
+
+
 def test_the_seed_comes_from_each_frame(link: Link, new_rx: Callable[[], RxChain],
                                         rng: np.random.Generator) -> None:
     # Two transmitter runs with seeds the receiver was never told (it has no seed argument).
