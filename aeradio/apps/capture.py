@@ -101,7 +101,9 @@ def record_loopback_capture(
     One process does what ``aeradio tx | aeradio channel | aeradio rx --capture`` does over
     ZMQ: the TX chain of the model's LUT, the channel simulator's streaming stages
     (``settings``, randomness from ``rng``), the RX chain with the model's receiver, and the
-    capture recorder (annotations included). Returns the RX report (``rx --json`` keys).
+    capture recorder (annotations included). The frames are one transmitter run: sequence
+    numbers ``first_seq`` .. ``first_seq + frames - 1``, the last flagged LAST, ``seed`` in
+    [0, 4095]. Returns the RX report (``rx --json`` keys).
     """
     from aeradio.learning.inference import ReceiverRuntime
     from aeradio.learning.training import torch_threads
