@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     what = p.add_mutually_exclusive_group()
     what.add_argument("--frames", type=int, default=d.DEFAULT_TX_FRAMES, help="test-pattern frames to send")
     what.add_argument("--file", default=None, metavar="PATH", help="send this file's bytes")
-    p.add_argument("--seed", type=int, default=0, help="test-pattern seed")
+    p.add_argument("--seed", type=int, default=0,
+                   help="test-pattern seed, 0 to 4095 (the frames carry it: receivers need no seed)")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibrate rx output to apply")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file: recording")
     p.add_argument("--connect-timeout-s", type=float, default=d.DEFAULT_CONNECT_TIMEOUT_S, metavar="T",
@@ -141,7 +142,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, metavar="PATH",
                    help="write the received file here if complete (else PATH.partial and PATH.partial.json)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    p.add_argument("--seed", type=int, default=0, help="test-pattern seed")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibrate rx output to apply")
     p.add_argument("--dump-dir", default=None, metavar="DIR", help="write every RX stage's output here")
     p.add_argument("--threads", type=int, default=d.DEFAULT_RX_THREADS,

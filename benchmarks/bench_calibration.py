@@ -234,7 +234,7 @@ def calibration_bler(ctx: Any = None) -> dict[str, Any]:
 
     def bler(ebn0_db: float, impaired: bool, calibrated: bool) -> float:
         noise = signal_power / 10 ** (snr_db_from_ebn0_db(ebn0_db, cfg.model.rate, sps) / 10)
-        rx = RxChain(cfg, lambda y, nv: ml_detect(y, lut), seed=BLER_SEED, model_hash=BLER_MODEL_HASH)
+        rx = RxChain(cfg, lambda y, nv: ml_detect(y, lut), model_hash=BLER_MODEL_HASH)
         x = cal.tx_precorrector().process(tx_samples) if calibrated else tx_samples
         corrector = cal.rx_corrector() if calibrated else RxCorrector()
         _run_channel(x, _loopback_settings(signal_power, noise, impaired), rng,

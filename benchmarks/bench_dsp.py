@@ -104,12 +104,12 @@ def bench_detection(ctx: BenchContext) -> dict[str, Any]:
         sco = float(rng.uniform(-100, 100))
         y = _impaired(tx.test_pattern(np.arange(start, start + chunk), SEED), DETECTION_EBN0_DB,
                       cfg.model.rate, rng, cfo, sco)
-        rx = RxChain(cfg, _null_decoder, seed=SEED, model_hash=mhash)
+        rx = RxChain(cfg, _null_decoder, model_hash=mhash)
         _run(rx, y)
         detected += rx.stats.frames_detected
         decoded += rx.stats.frames_decoded
     rate = detected / DETECTION_FRAMES
-    rx = RxChain(cfg, _null_decoder, seed=SEED, model_hash=mhash)
+    rx = RxChain(cfg, _null_decoder, model_hash=mhash)
     noise = imp.add_awgn(np.zeros(NOISE_SAMPLES, np.complex64), 1.0, rng)
     seconds = _run(rx, noise)
     false_alarms = rx.stats.frames_detected + rx.stats.false_detections
@@ -133,7 +133,7 @@ def _chain_bler(ctx: BenchContext, model_dir: Path, ebn0_db: float, rng: np.rand
     cfg, lut, mhash = _link(model_dir)
     runtime = ReceiverRuntime.load(model_dir)
     tx = TxChain(cfg, lut, mhash, gap_symbols=cfg.frame.gap_symbols)
-    rx = RxChain(cfg, runtime.decide, seed=SEED, model_hash=mhash)
+    rx = RxChain(cfg, runtime.decide, model_hash=mhash)
     frames, batch = 0, 250
     while rx.stats.block_errors < BLER_TARGET_ERRORS and frames < max_frames:
         x = tx.test_pattern(np.arange(frames, frames + batch), SEED)
@@ -198,19 +198,19 @@ def _throughput(ctx: BenchContext) -> dict[str, Any]:
     tx_rate = float(np.median(tx_rates))
     rng = np.random.default_rng(SEED + 2)
     y = _impaired(x, 8.0, cfg.model.rate, rng, 0.01, 20.0)
-    rx = RxChain(cfg, runtime.decide, seed=SEED, model_hash=mhash)
+    rx = RxChain(cfg, runtime.decide, model_hash=mhash)
     _run(rx, y[: READ_BLOCK * 2])  # warm-up
     rx_rates, dsp_rates = [], []
     for _ in range(THROUGHPUT_RUNS):
-        rx = RxChain(cfg, runtime.decide, seed=SEED, model_hash=mhash)
+        rx = RxChain(cfg, runtime.decide, model_hash=mhash)
         rx_rates.append(len(y) / _run(rx, y) / 1e6)
-        dsp_rates.append(len(y) / _run(RxChain(cfg, _null_decoder, seed=SEED, model_hash=mhash), y) / 1e6)
+        dsp_rates.append(len(y) / _run(RxChain(cfg, _null_decoder, model_hash=mhash), y) / 1e6)
     rx_rate, dsp_rate = float(np.median(rx_rates)), float(np.median(dsp_rates))
-    small = RxChain(cfg, runtime.decide, seed=SEED, model_hash=mhash)
+    small = RxChain(cfg, runtime.decide, model_hash=mhash)
     small_rate = len(y) / _run(small, y, SMALL_READ) / 1e6
     # Latency: one frame's samples arrive, the frame comes out.
     frame_samples = (layout_symbols * 2) * cfg.radio.samples_per_symbol
-    rx1 = RxChain(cfg, runtime.decide, seed=SEED, model_hash=mhash)
+    rx1 = RxChain(cfg, runtime.decide, model_hash=mhash)
     lat = []
     for i in range(0, min(len(y), 200 * frame_samples), frame_samples):
         t = time.perf_counter()

@@ -9,10 +9,12 @@
 # (the channel once its sockets are bound, rx once it is subscribed and receiving), so a
 # slow start never loses frames. Logs and rx's report go to $OUT; the exit code is rx's
 # (0: usable result, 1: unusable, see `aeradio rx --help` and README.md).
+# The test-pattern seed (SEED, 0..4095) travels in the frames: RX needs no seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-models/ae-n7-k8}
 EBN0_DB=${2:-8}
+SEED=${SEED:-0}
 RATE=1000000
 FRAMES=${FRAMES:-200}
 TX_PORT=${TX_PORT:-5555}
@@ -57,7 +59,7 @@ wait_for_line channel $CHANNEL "$OUT/channel.log" '^channel: PULL'
 RX=$!
 wait_for_line rx $RX "$OUT/rx.log" '^aeradio rx: ready'
 "$AERADIO" tx --model "$MODEL" --device zmq:tcp://127.0.0.1:$TX_PORT --sample-rate-hz $RATE \
-    --frames "$FRAMES"
+    --frames "$FRAMES" --seed "$SEED"
 RX_CODE=0
 wait $RX || RX_CODE=$?
 RX=

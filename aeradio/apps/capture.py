@@ -21,7 +21,7 @@ from aeradio.flowgraphs.channel_sim import ChannelModel, ChannelSettings
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
 from aeradio.flowgraphs.tx_chain import TxChain
 from aeradio.radio.capture import DEFAULT_MAX_FILE_BYTES, CaptureRecorder
-from aeradio.radio.sigmf_meta import AERADIO_LINK, AERADIO_MODEL_HASH32, AERADIO_SEED
+from aeradio.radio.sigmf_meta import AERADIO_LINK, AERADIO_MODEL_HASH32
 
 #: Frames modulated per channel block by :func:`record_loopback_capture`.
 LOOPBACK_FRAMES_PER_WRITE = 32
@@ -38,6 +38,10 @@ def annotate_results(recorder: CaptureRecorder, results: list[FrameResult], rx: 
     (each over :func:`frame_span_samples`), then let the recorder decide the samples before
     the chain's :attr:`~aeradio.flowgraphs.rx_chain.RxChain.settled_sample`: no frame
     starting before it will be reported any more.
+
+    Each annotation carries what the header said: the sequence number (the full one for
+    frames of this model, the header's 16 bits for others), the kind, the LAST flag and the
+    test-pattern seed of a test-pattern frame.
     """
     lay = rx.layout
     for r in results:
@@ -45,7 +49,7 @@ def annotate_results(recorder: CaptureRecorder, results: list[FrameResult], rx: 
         recorder.annotate_frame(
             r.start_sample - lay.filter_delay,
             frame_span_samples(rx),
-            seq=None if h is None else h.seq,
+            seq=r.seq if r.seq is not None else (h.seq if h is not None else None),
             cfo_hz=r.cfo_cps * recorder.sample_rate_hz,
             snr_db=r.snr_db,
             header_ok=h is not None,
@@ -53,6 +57,8 @@ def annotate_results(recorder: CaptureRecorder, results: list[FrameResult], rx: 
             kind=None if h is None else h.kind,
             blocks=lay.blocks if r.block_errors is not None else None,
             block_errors=r.block_errors,
+            last=None if h is None else h.last,
+            seed=None if h is None else h.seed,
         )
     recorder.settle(rx.settled_sample - lay.filter_delay)
 
@@ -73,8 +79,9 @@ def open_rx_capture(
 
     Keeps the detected frames with one frame span (:func:`frame_span_samples`) of margin
     either side, or every sample with ``keep_all`` (``rx --capture-all``). The global
-    metadata carries what the dataset builder needs to regenerate the test pattern and
-    check the model: ``aeradio:seed``, ``aeradio:model_hash32``, ``aeradio:link``.
+    metadata names the model the frames were decoded for: ``aeradio:model_hash32``,
+    ``aeradio:link``. The test-pattern seed travels in each frame (each annotation has
+    ``aeradio:seed``), so one recording may hold frames of several seeds.
     """
     if directory is None:
         if keep_all:
@@ -89,7 +96,6 @@ def open_rx_capture(
         keep_all=keep_all,
         max_file_bytes=max_file_bytes,
         extra_global={
-            AERADIO_SEED: int(rx.seed),
             AERADIO_MODEL_HASH32: f"{model_hash:08x}",
             AERADIO_LINK: link_name,
         },
@@ -116,7 +122,9 @@ def record_loopback_capture(
     (``settings``, randomness from ``rng``), the RX chain with the model's receiver, and the
     capture recorder (annotations included). Frames go in bursts of ``frames_per_burst``,
     each followed by ``idle_samples`` of silence (channel noise only). Returns the RX report
-    (``rx --json`` keys) with the recorder's report under ``"capture"``.
+    (``rx --json`` keys) with the recorder's report under ``"capture"``. The frames are one
+    transmitter run: sequence numbers ``first_seq`` .. ``first_seq + frames - 1``, the last
+    flagged LAST, ``seed`` in [0, 4095].
     """
     from aeradio.learning.inference import ReceiverRuntime
     from aeradio.learning.training import torch_threads
@@ -125,7 +133,7 @@ def record_loopback_capture(
     model_hash = model_hash32(model_dir)
     tx = TxChain(config, load_lut(model_dir), model_hash)
     channel = ChannelModel(settings, rng)
-    rx = RxChain(config, ReceiverRuntime.load(model_dir).decide, seed=seed, model_hash=model_hash)
+    rx = RxChain(config, ReceiverRuntime.load(model_dir).decide, model_hash=model_hash)
     rate = config.radio.sample_rate_hz
     with torch_threads(1), open_rx_capture(
         directory, sample_rate_hz=rate, center_freq_hz=config.radio.center_freq_hz,
@@ -136,7 +144,8 @@ def record_loopback_capture(
         idle = np.zeros(idle_samples, SAMPLE_DTYPE)
         for start in range(first_seq, first_seq + frames, frames_per_burst):
             seqs = np.arange(start, min(start + frames_per_burst, first_seq + frames))
-            y = channel.process(np.concatenate([tx.test_pattern(seqs, seed), idle]))
+            last = seqs[-1] == first_seq + frames - 1
+            y = channel.process(np.concatenate([tx.test_pattern(seqs, seed, last=last), idle]))
             recorder.write(y)
             annotate_results(recorder, rx.process(y), rx)
         tail = channel.process(np.zeros(rx.seg_len, SAMPLE_DTYPE))  # lets RX finish the last frame

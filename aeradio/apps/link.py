@@ -114,6 +114,7 @@ class LoopbackSettings:
     file_bytes: int = 20_000
     #: Channel pacing: "realtime" or a speed factor as a string ("4" = 4x real time).
     pace: str = "realtime"
+    #: Seeds the channel noise, the file content and the test pattern (0 to 4095).
     seed: int = 0
     #: Seconds RX may take after TX finished before it is stopped.
     drain_s: float = 20.0
@@ -203,8 +204,7 @@ def run_loopback(model_dir: str | Path, out_dir: str | Path, s: LoopbackSettings
     if s.frames:
         sessions.append((
             "rx",
-            ["--constellation", str(out / "constellation.npy"), "--seed", str(s.seed),
-             "--frames", str(s.frames)],
+            ["--constellation", str(out / "constellation.npy"), "--frames", str(s.frames)],
             ["--frames", str(s.frames), "--seed", str(s.seed)],
         ))
     if s.file_bytes:

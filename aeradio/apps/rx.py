@@ -290,7 +290,7 @@ def cmd_rx(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     model_hash = model_hash32(args.model)
     dump = StageDumper(args.dump_dir) if getattr(args, "dump_dir", None) else None
-    rx = RxChain(cfg, runtime.decide, seed=args.seed, model_hash=model_hash, dump=dump)
+    rx = RxChain(cfg, runtime.decide, model_hash=model_hash, dump=dump)
     settings = device_settings(args, cfg.radio)
     cal = load_args_calibration(args, settings.sample_rate_hz)
     corrector = cal.rx_corrector() if cal is not None else None
@@ -301,7 +301,6 @@ def cmd_rx(args: argparse.Namespace) -> int:
         "model_dir": str(args.model),
         "model_hash32": f"{model_hash:08x}",
         "link_name": cfg.name,
-        "test_pattern_seed": rx.seed,
         "calibration": None if cal is None else {
             "path": str(args.calibration), "sha256": _file_sha256(args.calibration),
         },
@@ -310,6 +309,7 @@ def cmd_rx(args: argparse.Namespace) -> int:
     }
     transfer = FileTransfer(data_capacity_bytes(rx.layout.k, rx.layout.blocks)) if args.out else None
     test_pattern_frames = 0
+    seeds_seen: set[int] = set()  # test-pattern seeds, from the frames' headers
     constellation = _SymbolKeeper() if getattr(args, "constellation", None) else None
     t_start = time.perf_counter()
     processing_s = 0.0  # time in the RX chain: how fast it could go, whatever the source's rate
@@ -352,8 +352,10 @@ def cmd_rx(args: argparse.Namespace) -> int:
                     annotate_results(recorder, results, rx)
                 for r in results:
                     if r.header is not None and r.decisions is not None:
-                        test_pattern_frames += int(r.header.kind == PAYLOAD_TEST_PATTERN)
-                        if transfer is not None and r.header.kind == PAYLOAD_DATA and r.data is not None:
+                        if r.header.payload == PAYLOAD_TEST_PATTERN:
+                            test_pattern_frames += 1
+                            seeds_seen.add(r.header.seed)
+                        if transfer is not None and r.header.payload == PAYLOAD_DATA and r.data is not None:
                             transfer.add(r)
                     if constellation is not None and r.payload is not None:
                         constellation.add(r.payload)
@@ -384,6 +386,7 @@ def cmd_rx(args: argparse.Namespace) -> int:
         report["transfer"] = transfer.finish(
             args.out, expected, overwrite=getattr(args, "overwrite", False)
         ).to_report()
+    report["test_pattern_seeds"] = sorted(seeds_seen)
     failures, losses = assess(report)
     code = EXIT_BAD_RESULT if failures else 0
     report.update(usable=not failures, failures=failures, losses=losses, exit_code=code)

@@ -16,11 +16,10 @@ At the end of a run :meth:`FileTransfer.finish` writes exactly one of two outcom
   unknown), and ``FILE.partial.json``, the sidecar listing the missing frames and byte
   ranges and why the file is incomplete. ``FILE`` itself is never written then.
 
-How many frames the transfer has (``expected_frames``) comes from ``rx --frames N`` when
-the run received only data frames, or from the frame that marks the end (today a frame
-shorter than ``frame_bytes``; see :func:`is_last_frame`). When neither says, the end is
-unknown and the transfer cannot be called complete (a file whose size is a multiple of
-``frame_bytes`` then needs ``--frames``).
+How many frames the transfer has (``expected_frames``) comes from the frame that marks the
+end (the header's LAST flag, :func:`is_last_frame`), or from ``rx --frames N`` when the run
+received only data frames. When neither says (the LAST frame was lost), the end is unknown
+and the transfer cannot be called complete.
 
 >>> compact_ranges([0, 1, 2, 5, 7, 8])
 [(0, 2), (5, 5), (7, 8)]
@@ -45,23 +44,20 @@ SUMMARY_RANGES = 8
 
 
 def frame_seq(r: FrameResult) -> int:
-    """The sequence number of a decoded frame: its place in the transfer.
-
-    The one place rx reads it (the header's 16 bits today; an extended sequence number
-    goes here).
-    """
-    assert r.header is not None
-    return r.header.seq
+    """The sequence number of a decoded frame: its place in the transfer (the RX chain's
+    32-bit extension of the header's 16 bits)."""
+    assert r.seq is not None
+    return r.seq
 
 
 def is_last_frame(r: FrameResult, frame_bytes: int) -> bool:
-    """Whether a decoded data frame is the transfer's last one.
+    """Whether a decoded data frame is the transfer's last one: the header's LAST flag.
 
-    Today only a frame shorter than ``frame_bytes`` is known to be last (a full last frame
-    is not recognizable); a last-frame flag of the header goes here.
+    A frame shorter than ``frame_bytes`` without the flag is not taken as the end (it is
+    reported as a short frame before the end if frames follow it).
     """
-    assert r.data is not None
-    return len(r.data) < frame_bytes
+    assert r.data is not None and r.header is not None
+    return r.header.last
 
 
 def compact_ranges(values: Iterable[int]) -> list[tuple[int, int]]:

@@ -1,5 +1,9 @@
 """``aeradio tx``: test-pattern frames or a file's bytes through the TX chain to any device.
 
+One run numbers its frames from 0 and flags the last one (the header's LAST flag), so a
+receiver knows how many frames the run sent, a missing tail included. Test-pattern frames
+carry their seed in the header: receivers need no ``--seed``.
+
 SIGTERM or Ctrl-C stops it between two writes: it prints how many frames it sent and exits
 with 128 + the signal's number (130, 143); a ``file:`` recording cut short is not written
 (nothing is left behind, see :mod:`aeradio.radio.sigmf_file`).
@@ -8,17 +12,59 @@ with 128 + the signal's number (130, 143); a ``file:`` recording cut short is no
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import nullcontext
+from typing import BinaryIO
 
 import numpy as np
 
 from aeradio.apps.device_args import device_settings, load_args_calibration, open_args_device
 from aeradio.apps.processes import StopOnSignal
 from aeradio.core.errors import ConfigError, check_range
+from aeradio.dsp.framing import MAX_RUN_FRAMES, MAX_TEST_PATTERN_SEED
 from aeradio.flowgraphs.tx_chain import TxChain
 from aeradio.radio.sigmf_file import SigmfFileDevice
+
+
+def _pattern_batches(tx: TxChain, frames: int, seed: int, per_write: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(frames, samples)`` of test-pattern frames 0 .. frames - 1, ``per_write`` per batch,
+    the last one flagged."""
+    for first in range(0, frames, per_write):
+        seqs = np.arange(first, min(first + per_write, frames))
+        yield len(seqs), tx.test_pattern(seqs, seed, last=seqs[-1] == frames - 1)
+
+
+def _open_data_file(path: str, capacity_bytes: int) -> tuple[BinaryIO, int]:
+    """``--file``, open, and the frames it takes (:class:`ConfigError` if it cannot be read
+    or needs more than MAX_RUN_FRAMES frames)."""
+    if capacity_bytes < 1:
+        raise ConfigError("--file: frames of this model carry no data (blocks_per_frame x k bits must "
+                          "exceed the 32-bit CRC)")
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - the caller closes it
+    except OSError as exc:
+        raise ConfigError(f"--file {path}: {exc.strerror}") from None
+    size = os.fstat(f.fileno()).st_size
+    frames = max(1, -(-size // capacity_bytes))
+    if frames > MAX_RUN_FRAMES:
+        f.close()
+        raise ConfigError(
+            f"--file must fit in {MAX_RUN_FRAMES} frames ({MAX_RUN_FRAMES * capacity_bytes} bytes), "
+            f"got {size} bytes"
+        )
+    return f, frames
+
+
+def _file_batches(tx: TxChain, f: BinaryIO, frames: int, per_write: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(frames, samples)`` of the file's data frames, read as it goes (an empty file: one
+    empty frame), the last one flagged."""
+    cap = tx.data_capacity
+    for first in range(0, frames, per_write):
+        count = min(per_write, frames - first)
+        yield count, tx.data([f.read(cap) for _ in range(count)], first, last=first + count == frames)
 
 
 def cmd_tx(args: argparse.Namespace) -> int:
@@ -29,50 +75,40 @@ def cmd_tx(args: argparse.Namespace) -> int:
     tx = TxChain(cfg, load_lut(args.model), model_hash32(args.model))
     settings = device_settings(args, cfg.radio)
     cal = load_args_calibration(args, settings.sample_rate_hz)
-    if args.frames is not None and args.frames < 1:
-        raise ConfigError(f"--frames must be >= 1, got {args.frames}")
-    # Modulated in batches of bounded samples (not frames): memory stays bounded whatever
-    # the frame length the config allows.
-    per_write = tx.frames_per_write
-    if args.file is not None:
-        try:
-            data = Path(args.file).read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"--file {args.file}: {exc.strerror}") from None
-        cap = tx.data_capacity
-        chunks = [data[i : i + cap] for i in range(0, len(data), cap)] or [b""]
-        if len(chunks) > 1 << 16:
-            raise ConfigError(f"--file must fit in 65536 frames ({65536 * cap} bytes), got {len(data)} bytes")
-        batches = [
-            (len(chunks[i : i + per_write]),
-             lambda c=chunks[i : i + per_write], s=i: tx.data(c, s))
-            for i in range(0, len(chunks), per_write)
-        ]
-        total = len(chunks)
-    else:
-        total = args.frames  # the CLI default: aeradio.core.defaults.DEFAULT_TX_FRAMES
-        batches = [
-            (min(per_write, total - s),
-             lambda s=s: tx.test_pattern(np.arange(s, min(s + per_write, total)), args.seed))
-            for s in range(0, total, per_write)
-        ]
+    check_range("--seed", args.seed, 0, MAX_TEST_PATTERN_SEED)
+    if args.frames is not None:
+        check_range("--frames", args.frames, 1, MAX_RUN_FRAMES)
     precorrector = cal.tx_precorrector() if cal is not None and cal.cfo_cps else None
-    t_start = time.perf_counter()
-    sent = frames_sent = 0
     extra: dict[str, object] = {"overwrite": True} if getattr(args, "overwrite", False) else {}
     if args.device.startswith("zmq:"):
         check_range("--connect-timeout-s", args.connect_timeout_s, 0.01, 3600.0, unit="s")
         extra["connect_timeout_s"] = args.connect_timeout_s
+    # Modulated in batches of bounded samples (not frames): memory stays bounded whatever
+    # the frame length the config allows.
+    per_write = tx.frames_per_write
+    source: BinaryIO | None = None
+    if args.file is not None:
+        source, total = _open_data_file(args.file, tx.data_capacity)
+        batches = _file_batches(tx, source, total, per_write)
+    else:
+        total = args.frames  # the CLI default: aeradio.core.defaults.DEFAULT_TX_FRAMES
+        batches = _pattern_batches(tx, total, args.seed, per_write)
+    num_batches = -(-total // per_write)
+    t_start = time.perf_counter()
+    sent = frames_sent = 0
     # SIGTERM and Ctrl-C end the loop between two writes: the device is then aborted, so
     # a file: recording cut short is not published.
-    with StopOnSignal() as stop, open_args_device(args, "tx", settings, **extra) as dev:
-        for i, (count, make) in enumerate(batches):
+    with (
+        source or nullcontext(),
+        StopOnSignal() as stop,
+        open_args_device(args, "tx", settings, **extra) as dev,
+    ):
+        for i, (count, x) in enumerate(batches):
             if stop.requested:
                 break
-            x = make()
             if precorrector is not None:
                 x = precorrector.process(x)
-            dev.write(x, end_burst=i == len(batches) - 1)
+            dev.write(x, end_burst=i == num_batches - 1)
             sent += len(x)
             frames_sent += count
         if frames_sent < total:

@@ -57,7 +57,10 @@ def check_range(name: str, value: float, low: float, high: float, *, unit: str =
     Traceback (most recent call last):
     ...
     aeradio.core.errors.ConfigError: k must be in [1, 16], got 0
+
+    Integer bounds print exactly (``[1, 2147483648]``), others in ``%g`` form.
     """
     if not (low <= value <= high):  # also False for NaN
         u = f" {unit}" if unit else ""
-        raise ConfigError(f"{name} must be in [{low:g}, {high:g}]{u}, got {short_repr(value)}")
+        lo, hi = (f"{b}" if isinstance(b, int) else f"{b:g}" for b in (low, high))
+        raise ConfigError(f"{name} must be in [{lo}, {hi}]{u}, got {short_repr(value)}")

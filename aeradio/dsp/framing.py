@@ -8,13 +8,20 @@ A frame, in symbols (all of unit energy, like the LUT)::
   (``+1, -1, ...`` by default): periodic, so detection and coarse CFO need no knowledge
   of the carrier; free of DC, so DC removal leaves it alone.
 - LTF: a pseudo-random QPSK sequence for timing (cross-correlation) and fine CFO.
-- Header: 64 bits = seq (16) | payload kind (4) | length (12) | model hash (16) | CRC-16,
-  scrambled, BPSK, each bit repeated ``header_repetition`` times.
+- Header: 64 bits = seq (16) | kind (4) | length (12) | model hash (16) | CRC-16,
+  scrambled, BPSK, each bit repeated ``header_repetition`` times. ``kind`` is the payload
+  type (bits 0-2) and the LAST flag (bit 3: the last frame of a transmitter's run);
+  ``length`` is the byte count of a data frame and the test-pattern seed of a test-pattern
+  frame, so a receiver needs nothing but the frames (see :class:`Header`).
 - Payload: ``blocks_per_frame`` AE blocks of n symbols, one pilot after every
   ``pilot_spacing_symbols`` payload symbols (and after the last partial group).
 
 Test-pattern payloads are messages drawn from ``(seed, seq)``; data payloads carry bytes
 followed by their CRC-32, packed k bits per message.
+
+Sequence numbers: a transmitter's run numbers its frames 0, 1, 2, ... (up to
+:data:`MAX_RUN_FRAMES`); the header carries the low 16 bits, and a receiver recovers the
+full number with :func:`extend_seq` (as RTP's extended sequence number).
 
 >>> from aeradio.core.config import LinkConfig
 >>> lay = FrameLayout(LinkConfig.from_dict({"model": {"k": 8, "n": 7}}))
@@ -35,9 +42,20 @@ from aeradio.core.errors import ConfigError, check_range
 from aeradio.dsp.crc import crc16, crc16_rows, crc32
 from aeradio.dsp.pulse import rrc_taps, shape_bursts
 
-#: Payload kinds carried in the header.
+#: Payload types (bits 0-2 of the header's ``kind``).
 PAYLOAD_TEST_PATTERN = 0
 PAYLOAD_DATA = 1
+#: Reserved: known i.i.d. probe symbols over the amplitude range (``tx --pattern probe``).
+PAYLOAD_PROBE = 2
+_PAYLOAD_MASK = 0x7
+#: Bit 3 of ``kind``: the last frame of a transmitter's run (``tx --frames N``, ``tx --file``).
+LAST_FLAG = 0x8
+#: Largest test-pattern seed: it travels in the 12-bit ``length`` field.
+MAX_TEST_PATTERN_SEED = 0xFFF
+#: The header carries sequence numbers modulo this.
+SEQ_MODULUS = 1 << 16
+#: Most frames in one transmitter run (sequence numbers 0 .. MAX_RUN_FRAMES - 1).
+MAX_RUN_FRAMES = 1 << 31
 #: Header size in bits (including the CRC-16).
 HEADER_BITS = 64
 #: Largest ``length`` field (12 bits): data bytes in one frame.
@@ -60,21 +78,28 @@ def qpsk_sequence(length: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """The splitmix64 finalizer on uint64 arrays (wrapping arithmetic)."""
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    """The splitmix64 finalizer on uint64 arrays (wrapping arithmetic: numpy warns of the
+    overflow on 0-d arrays only, and it is the point)."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return x ^ (x >> np.uint64(31))
 
 
-def pattern_messages(seed: int, seqs: np.ndarray | int, blocks: int, num_messages: int) -> np.ndarray:
+def pattern_messages(
+    seed: int | np.ndarray, seqs: np.ndarray | int, blocks: int, num_messages: int
+) -> np.ndarray:
     """Test-pattern messages of frames ``seqs``, a counter-based hash of (seed, seq, block).
 
     Deterministic across platforms and vectorized, so TX and RX regenerate them cheaply.
+    Only the low 16 bits of ``seqs`` count (what the header carries), so the pattern of a
+    frame follows from its header alone.
 
     Args:
-        seed: test-pattern seed (>= 0).
-        seqs: [F] (or a scalar) frame sequence numbers.
+        seed: test-pattern seed(s) in [0, MAX_TEST_PATTERN_SEED], a scalar or an array
+            broadcast against ``seqs`` (one seed per frame).
+        seqs: [F] (or a scalar) frame sequence numbers (>= 0).
         blocks: messages per frame.
         num_messages: M (a power of two).
     Returns:
@@ -82,16 +107,51 @@ def pattern_messages(seed: int, seqs: np.ndarray | int, blocks: int, num_message
 
     >>> pattern_messages(0, 3, 4, 256).shape
     (4,)
+    >>> bool(np.array_equal(pattern_messages(5, 3, 4, 256), pattern_messages(5, 3 + SEQ_MODULUS, 4, 256)))
+    True
     """
-    seq_arr = np.asarray(seqs, dtype=np.uint64)
-    key = _splitmix64(np.asarray([seed], dtype=np.uint64))[0] ^ (seq_arr[..., None] << np.uint64(20))
-    h = _splitmix64(key + np.arange(blocks, dtype=np.uint64))
+    seq16 = np.asarray(seqs, dtype=np.uint64) & np.uint64(SEQ_MODULUS - 1)
+    key = _splitmix64(np.asarray(seed, dtype=np.uint64)) ^ (seq16 << np.uint64(20))
+    h = _splitmix64(key[..., None] + np.arange(blocks, dtype=np.uint64))
     return (h >> np.uint64(32)).astype(np.int64) % num_messages
+
+
+def extend_seq(seq16: int, reference: int | None) -> int:
+    """The full sequence number of a header's 16-bit ``seq16``.
+
+    Of the non-negative numbers equal to ``seq16`` modulo :data:`SEQ_MODULUS`, the one
+    nearest ``reference`` (the last full number seen), as RTP's extended sequence number;
+    ``seq16`` itself without a reference. Right while fewer than 32768 frames in a row
+    are lost.
+
+    >>> extend_seq(3, 65534), extend_seq(65534, 65539), extend_seq(7, None), extend_seq(65535, 2)
+    (65539, 65534, 7, 65535)
+    """
+    if reference is None:
+        return seq16
+    delta = (seq16 - reference) % SEQ_MODULUS
+    if delta >= SEQ_MODULUS // 2:
+        delta -= SEQ_MODULUS
+    return reference + delta if reference + delta >= 0 else seq16
 
 
 @dataclass(frozen=True)
 class Header:
-    """What a frame says about itself."""
+    """What a frame says about itself: the 48 bits before the header's CRC-16.
+
+    Attributes:
+        seq: the frame's sequence number modulo 2**16.
+        kind: payload type (bits 0-2, :attr:`payload`) | LAST flag (bit 3, :attr:`last`).
+        length: data frames: the data byte count; test-pattern frames: the test-pattern
+            seed (:attr:`seed`).
+        model_hash: the low 16 bits of the transmitter model's hash.
+
+    >>> h = Header.test_pattern(70000, seed=9, model_hash=0xBEEF, last=True)
+    >>> h.seq, h.payload, h.last, h.seed, h.kind
+    (4464, 0, True, 9, 8)
+    >>> Header.data(3, nbytes=100, model_hash=1).seed is None
+    True
+    """
 
     seq: int
     kind: int
@@ -99,10 +159,36 @@ class Header:
     model_hash: int
 
     def __post_init__(self) -> None:
-        check_range("header.seq", self.seq, 0, 0xFFFF)
+        check_range("header.seq", self.seq, 0, SEQ_MODULUS - 1)
         check_range("header.kind", self.kind, 0, 0xF)
         check_range("header.length", self.length, 0, MAX_FRAME_DATA_BYTES)
         check_range("header.model_hash", self.model_hash, 0, 0xFFFF)
+
+    @classmethod
+    def test_pattern(cls, seq: int, seed: int, model_hash: int, *, last: bool = False) -> Header:
+        """A test-pattern frame's header (``seq`` taken modulo 2**16; ``seed`` in [0, 4095])."""
+        check_range("test-pattern seed", seed, 0, MAX_TEST_PATTERN_SEED)
+        return cls(seq % SEQ_MODULUS, PAYLOAD_TEST_PATTERN | (LAST_FLAG if last else 0), seed, model_hash)
+
+    @classmethod
+    def data(cls, seq: int, nbytes: int, model_hash: int, *, last: bool = False) -> Header:
+        """A data frame's header (``seq`` taken modulo 2**16) for ``nbytes`` data bytes."""
+        return cls(seq % SEQ_MODULUS, PAYLOAD_DATA | (LAST_FLAG if last else 0), nbytes, model_hash)
+
+    @property
+    def payload(self) -> int:
+        """The payload type: PAYLOAD_TEST_PATTERN, PAYLOAD_DATA, PAYLOAD_PROBE, ..."""
+        return self.kind & _PAYLOAD_MASK
+
+    @property
+    def last(self) -> bool:
+        """True for the last frame of a transmitter's run."""
+        return bool(self.kind & LAST_FLAG)
+
+    @property
+    def seed(self) -> int | None:
+        """The test-pattern seed of a test-pattern frame; None for other payloads."""
+        return self.length if self.payload == PAYLOAD_TEST_PATTERN else None
 
     def to_bytes(self) -> bytes:
         """The 6 header bytes the CRC covers, big-endian."""

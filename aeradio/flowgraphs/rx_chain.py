@@ -1,9 +1,12 @@
 """Streaming RX chain: samples in, decoded frames and BLER statistics out.
 
-The chain is the sequence of its stages, each a method whose output (and estimates) can
-be dumped for debugging (``dump(stage_name, arrays)``):
+The chain is the sequence of its stages, one method each, named as its debug dump
+(``dump(stage_name, arrays)``, e.g. :class:`StageDumper`); :meth:`RxChain.process` runs
+1-2 on every block and :meth:`RxChain.demodulate` runs 3-9 on each batch of detected
+frames, vectorized over frames:
 
-1. ``condition``  non-finite samples zeroed and counted, DC removed (running mean).
+1. ``condition``  non-finite and out-of-range samples zeroed and counted, DC removed
+                  (running mean).
 2. ``detect``     STF periodicity metric (sums of half a symbol, then correlation at one STF
                   period, strided by a symbol) against a threshold set by the false-alarm
                   target; peak -> coarse start and coarse CFO.
@@ -15,13 +18,21 @@ be dumped for debugging (``dump(stage_name, arrays)``):
                   preamble chunks and pilot pairs: phase and residual CFO across the frame.
 6. ``level``      gain and noise from the known symbols: unit-energy symbols, noise
                   variance per real component, SNR.
-7. ``header``     soft BPSK, Chase decoding, CRC-16, model hash check.
-8. ``decode``     the block decoder (the neural receiver) on the payload blocks.
-9. ``score``      test-pattern BLER, data CRC-32.
+7. ``header``     soft BPSK, Chase decoding, CRC-16.
+8. ``decode``     the block decoder (the neural receiver) on the payload blocks of the
+                  frames whose header names this model.
+9. ``score``      full sequence numbers, test-pattern BLER (the seed from each header),
+                  data CRC-32, statistics.
 
 Frames straddling ``process`` calls are handled by buffering; detection waits until a
 whole frame is in the buffer. All estimates are per frame, so each frame is independent
-(a burst receiver); samples between frames only cost the detector.
+(a burst receiver); samples between frames only cost the detector. Everything the
+receiver needs travels in the frames (the test-pattern seed included): no side channel.
+
+Sequence numbers: headers carry them modulo 2**16; the chain extends them
+(:func:`~aeradio.dsp.framing.extend_seq`) into :attr:`FrameResult.seq`. A transmitter's run
+numbers its frames from 0 and flags its last one (LAST), so :class:`RxStats` counts the
+frames each run sent, a missing tail included.
 """
 
 from __future__ import annotations
@@ -42,6 +53,7 @@ from aeradio.dsp.framing import (
     FrameLayout,
     Header,
     decode_headers,
+    extend_seq,
     pattern_messages,
     unpack_data,
 )
@@ -73,10 +85,21 @@ _PREAMBLE_GROUP_SYMBOLS = 16
 _PILOTS_PER_GROUP = 2
 #: False-alarm probability of the LTF check after the STF detector fired.
 _LTF_FALSE_ALARM_PROB = 1e-6
+#: Slack (samples) of the LTF search beyond the |P| plateau (two STF periods and the edge
+#: symbols) for noise moving the peak further: a margin, not derived (with the default
+#: frame, the search spans a quarter of the STF, which is more).
+_LTF_SEARCH_MARGIN_SAMPLES = 8
+#: How far (samples) sampling may reach beyond the matched-filter windows of the LTF search
+#: range: the timing refiner moves symbol 0 by up to 1 sample, its early/late probes reach
+#: 1 sample further, and flooring the fractional time 1 more.
+_SEGMENT_SLACK_SAMPLES = 3
 #: Time constant (samples) of the DC estimate.
 _DC_TIME_CONSTANT = 1 << 15
 #: DC power (relative to the block's power) below which DC is left alone (-30 dB).
 _DC_RELEVANT = 1e-3
+#: Largest sample magnitude taken (120 dB above a radio's full scale of 1): beyond about
+#: 1e7 the detector's float32 products overflow. Larger samples are zeroed and counted.
+MAX_SAMPLE_MAGNITUDE = 1e6
 
 
 class StageDumper:
@@ -110,6 +133,9 @@ class FrameResult:
     block_errors: int | None = None
     data: bytes | None = None
     data_crc_ok: bool | None = None
+    #: The full sequence number in its run (the header's 16 bits extended) of a decoded
+    #: frame (header CRC good, this model); None for the others.
+    seq: int | None = None
 
 
 @dataclass
@@ -118,6 +144,8 @@ class RxStats:
 
     samples: int = 0
     nonfinite_samples: int = 0
+    #: Finite samples above MAX_SAMPLE_MAGNITUDE (zeroed, as non-finite ones).
+    overrange_samples: int = 0
     frames_detected: int = 0
     frames_decoded: int = 0
     frames_truncated: int = 0
@@ -133,16 +161,64 @@ class RxStats:
     cfo_cps_sum: float = 0.0
     #: The last RECENT_FRAMES decoded frames' (snr_db, cfo_cps), for live status.
     recent: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=RECENT_FRAMES))
-    seq_min: int | None = None
-    seq_max: int | None = None
+    # Transmitter runs: each numbers its frames from 0 and flags its last one (LAST).
+    #: Full sequence number of the open run's latest decoded frame (None: no run open).
+    run_seq: int | None = None
+    #: Full sequence number of the latest LAST frame decoded (None: none yet).
+    last_frame_seq: int | None = None
+    #: Frames sent by the runs that ended (each counted from sequence number 0).
+    frames_in_ended_runs: int = 0
+    #: Frames of the first run seen that were on the air before the receiver listened
+    #: (joined a transmission under way): not expected, so not counted as lost.
+    frames_before_listening: int = 0
 
-    def add_decoded(self, snr_db: float, cfo_cps: float, seq: int) -> None:
-        """Account for one decoded frame's estimates (after frames_decoded was counted)."""
+    def add_decoded(
+        self, snr_db: float, cfo_cps: float, header: Header, start_sample: float = 0.0, frame_samples: int = 1
+    ) -> int:
+        """Account for one decoded frame (after frames_decoded was counted); returns its
+        full sequence number.
+
+        ``start_sample`` (the frame's position in the stream) and ``frame_samples`` (its
+        length) tell, for the very first frame, how many earlier frames of its run could
+        have arrived since the stream began: at most ``start_sample // frame_samples`` (back
+        to back). The rest were sent before the receiver listened and are not expected; the
+        ones that could have arrived and did not are counted as lost.
+        """
+        first = self.run_seq is None and self.last_frame_seq is None and self.frames_in_ended_runs == 0
         self.snr_db_sum += snr_db
         self.cfo_cps_sum += cfo_cps
         self.recent.append((snr_db, cfo_cps))
-        self.seq_min = seq if self.seq_min is None else min(self.seq_min, seq)
-        self.seq_max = seq if self.seq_max is None else max(self.seq_max, seq)
+        seq = extend_seq(header.seq, self.run_seq)
+        if first:
+            could_have_arrived = int(max(start_sample, 0.0) // max(frame_samples, 1))
+            self.frames_before_listening = max(0, seq - could_have_arrived)
+        if self.run_seq is not None and seq <= self.run_seq:
+            # Numbers only grow within a run: a step back is the start of another run (the
+            # open one ended, its LAST frame lost or never sent).
+            self.frames_in_ended_runs += self.run_seq + 1
+            seq = header.seq
+        if header.last:
+            self.frames_in_ended_runs += seq + 1
+            self.last_frame_seq, self.run_seq = seq, None
+        else:
+            self.run_seq = seq
+        return seq
+
+    @property
+    def frames_expected(self) -> int | None:
+        """Frames the transmitter runs sent, as far as the decoded frames tell: each run
+        from 0 to its LAST frame, or to its highest number while it goes on, less the frames
+        sent before the receiver listened (:attr:`frames_before_listening`; None before the
+        first decoded frame)."""
+        if self.run_seq is None and self.last_frame_seq is None:
+            return None
+        open_run = 0 if self.run_seq is None else self.run_seq + 1
+        return self.frames_in_ended_runs + open_run - self.frames_before_listening
+
+    @property
+    def last_frame_seen(self) -> bool:
+        """The latest run ended: its LAST frame was decoded, and no frame after it."""
+        return self.run_seq is None and self.last_frame_seq is not None
 
     @property
     def mean_snr_db(self) -> float | None:
@@ -160,9 +236,10 @@ class RxChain:
         cfg: the link config stored with the model.
         decoder: the block decoder (the neural receiver's ``decide``, or minimum-distance
             detection :func:`aeradio.dsp.detection.ml_detect` of the LUT).
-        seed: test-pattern seed of the transmitter.
         model_hash: the model's hash; frames of another model are counted, not decoded.
         dump: optional debug sink called after every stage.
+
+    The test-pattern seed comes from each frame's header.
     """
 
     def __init__(
@@ -170,12 +247,11 @@ class RxChain:
         cfg: LinkConfig,
         decoder: BlockDecoder,
         *,
-        seed: int = 0,
         model_hash: int | None = None,
         dump: DumpSink | None = None,
     ) -> None:
         lay = FrameLayout(cfg)
-        self.layout, self.decoder, self.seed, self.dump = lay, decoder, seed, dump
+        self.layout, self.decoder, self.dump = lay, decoder, dump
         self.model_hash16 = None if model_hash is None else int(model_hash) & 0xFFFF
         sps = lay.sps
         self.lag = lay.stf_period * sps
@@ -184,10 +260,10 @@ class RxChain:
         # One product per hop (sums of hop samples are disjoint, so independent on noise).
         self.terms = (len(lay.stf) - lay.stf_period - 2 * _STF_EDGE_SYMBOLS) * (sps // self.hop)
         self.threshold = detection_threshold(self.terms, cfg.frame.detection_false_alarm_prob)
-        self.timing = TimingEstimator(lay.ltf, lay.taps, lay.rolloff, sps)
+        self.ltf_timing = TimingEstimator(lay.ltf, lay.taps, lay.rolloff, sps)
         self.refiner = TimingRefiner(lay.preamble, _PREAMBLE_GROUP_SYMBOLS, lay.rolloff, sps, lay.span)
         # Noise samples are white: the template length in samples counts the terms.
-        self.ltf_threshold = detection_threshold(self.timing.length, _LTF_FALSE_ALARM_PROB)
+        self.ltf_threshold = detection_threshold(self.ltf_timing.length, _LTF_FALSE_ALARM_PROB)
         stf_samples = len(lay.stf) * sps
         self.peak_search = stf_samples
         self._need = self.lag + self.terms * self.hop  # samples beyond a metric position
@@ -206,12 +282,20 @@ class RxChain:
         self.resume_after_peak = lay.num_symbols * sps - 2 * _STF_EDGE_SYMBOLS * sps
         # The |P| peak wanders over the STF plateau at low SNR (std ~10 samples): search
         # the LTF over a quarter of the STF either side.
-        self.ltf_search = max(2 * self.lag + 2 * _STF_EDGE_SYMBOLS * sps + 8, stf_samples // 4)
-        half = lay.span * sps // 2
-        # Segment per frame, relative to the peak: room for the LTF search and the filter.
-        self.seg_before = self.ltf_search + stf_samples - self.ltf_offset + half + 4
-        self.seg_len = self.seg_before + self.ltf_offset + self.ltf_search + (
-            lay.num_symbols - len(lay.stf)) * sps + half + 8
+        self.ltf_search = max(
+            2 * self.lag + 2 * _STF_EDGE_SYMBOLS * sps + _LTF_SEARCH_MARGIN_SAMPLES, stf_samples // 4
+        )
+        # Segment per frame, relative to the peak: from the first sample of symbol 0's
+        # matched filter at the earliest LTF position to the last sample of the last
+        # symbol's at the latest one (symbol 0 lies len(stf) symbols before the LTF, whose
+        # template starts filter_delay samples before its first symbol).
+        filter_span = 2 * lay.filter_delay + 1
+        self.seg_before = stf_samples - self.ltf_offset + self.ltf_search + _SEGMENT_SLACK_SAMPLES
+        self.seg_len = (
+            self.seg_before + self.ltf_offset + self.ltf_search - stf_samples
+            + (lay.num_symbols - 1) * sps + filter_span + _SEGMENT_SLACK_SAMPLES
+        )
+        self._ltf_first = self.seg_before + self.ltf_offset - self.ltf_search  # search start in a segment
         self.frame_samples = lay.num_symbols * sps
         self.stats = RxStats()
         # Zeros before the stream's first sample give a frame at sample 0 its history.
@@ -224,7 +308,53 @@ class RxChain:
         self._rejected = False
         self._groups = self._phase_groups()
 
-    # ---- stage helpers -------------------------------------------------------------
+    # ---- streaming -------------------------------------------------------------------
+    @property
+    def settled_sample(self) -> int:
+        """Stream index before which every frame has been returned: a frame :meth:`process`
+        returns later has its whole segment at or after it (the chain keeps only the samples
+        from here on). Never decreases from one :meth:`process` call to the next."""
+        return self._scan - self.seg_before - self.layout.sps
+
+    def process(self, block: np.ndarray) -> list[FrameResult]:
+        """Feed samples [N] complex64; returns the frames completed by them."""
+        x = self.condition(block)
+        self.stats.samples += len(x)
+        self._buf = np.concatenate([self._buf, x])
+        results: list[FrameResult] = []
+        while True:
+            found = self.detect()
+            if not found:
+                break
+            results += self.demodulate(found)
+            if not self._rejected:
+                break  # no false detection: everything buffered was scanned
+        drop = min(max(0, self.settled_sample - self._buf_start), len(self._buf))
+        if drop:
+            self._buf = self._buf[drop:]
+            self._buf_start += drop
+        return results
+
+    def demodulate(self, found: list[tuple[int, complex]]) -> list[FrameResult]:
+        """Stages 3 to 9 on detected frames [(absolute peak index, P at the peak)]."""
+        segments, first_sample, coarse_cfo, t0 = self.timing(found)
+        if not len(t0):
+            return []
+        z = self.sample(segments, t0)
+        u, cfo = self.phase(z, coarse_cfo)
+        y, noise_var, snr_db = self.level(u)
+        headers = self.header(y)
+        decisions, decoded = self.decode(y, noise_var, headers)
+        return self.score(first_sample + t0, cfo, snr_db, noise_var, y, headers, decisions, decoded)
+
+    def flush(self) -> list[FrameResult]:
+        """End of stream: a frame still waiting for samples is counted as truncated."""
+        if self._pending:
+            self.stats.frames_truncated += 1
+            self._pending = False
+        return []
+
+    # ---- helpers ---------------------------------------------------------------------
     def _emit(self, stage: str, **arrays: np.ndarray) -> None:
         if self.dump is not None:
             self.dump(stage, {k: np.asarray(v) for k, v in arrays.items()})
@@ -258,26 +388,38 @@ class RxChain:
         centres = np.add.reduceat(lay.known_index.astype(np.float64), starts) / sizes
         return starts, centres
 
+    def _segments(self, first_sample: np.ndarray, coarse_cfo: np.ndarray) -> np.ndarray:
+        """[F, seg_len] complex64: the buffer from absolute ``first_sample`` [F] on, derotated
+        by ``coarse_cfo`` [F] cycles/sample. Samples before the stream's first are zeros (a
+        detection in the zero history reaches further back than the history)."""
+        seg = linear_phasor(-coarse_cfo, np.zeros(len(first_sample)), self.seg_len)
+        for i, a in enumerate(first_sample - self._buf_start):
+            lo = max(0, -int(a))
+            seg[i, :lo] = 0
+            seg[i, lo:] *= self._buf[a + lo : a + self.seg_len]
+        return seg
+
     # ---- stage 1 -------------------------------------------------------------------
     def condition(self, block: np.ndarray) -> np.ndarray:
-        """Zero non-finite samples (counted) and remove the running DC estimate."""
+        """Zero non-finite and out-of-range samples (counted); remove the running DC estimate."""
         x = np.ascontiguousarray(block, SAMPLE_DTYPE)
         if len(x):
-            # One pass gives the power, and tells whether any sample is not finite (einsum,
-            # not BLAS: OpenBLAS would start threads that spin on the cores TX and the
-            # channel need in the loopback).
+            # One pass gives the power, and tells whether any sample may be bad: not
+            # finite, or beyond MAX_SAMPLE_MAGNITUDE (einsum, not BLAS: OpenBLAS would start
+            # threads that spin on the cores TX and the channel need in the loopback).
             v = x.view(np.float32)
             energy = float(np.einsum("i,i->", v, v))
-            if not math.isfinite(energy):
-                bad = ~np.isfinite(x)
+            if not energy < MAX_SAMPLE_MAGNITUDE**2:
+                nonfinite = ~np.isfinite(x)
+                overrange = np.abs(np.where(nonfinite, 0, x)) > MAX_SAMPLE_MAGNITUDE
+                bad = nonfinite | overrange
                 if bad.any():
-                    self.stats.nonfinite_samples += int(bad.sum())
+                    self.stats.nonfinite_samples += int(nonfinite.sum())
+                    self.stats.overrange_samples += int(overrange.sum())
                     x = np.where(bad, 0, x).astype(SAMPLE_DTYPE)
                     v = x.view(np.float32)
                     energy = float(np.einsum("i,i->", v, v))
-            m = complex(x.sum()) / len(x)
-            if not math.isfinite(abs(m)):  # finite samples near float32's limit: no DC estimate
-                m = self._dc
+            m = complex(x.sum()) / len(x)  # finite: every |sample| <= MAX_SAMPLE_MAGNITUDE
             if not self._dc_init:
                 self._dc, self._dc_init = m, True
             else:
@@ -299,7 +441,8 @@ class RxChain:
         power = p.real * p.real
         power += p.imag * p.imag
         norm = e1 * e2
-        hits = np.flatnonzero(power > norm * np.float32(self.threshold))
+        above = power > norm * np.float32(self.threshold)
+        hits = np.flatnonzero(above)
         search = self.peak_search // hop
         found: list[tuple[int, complex]] = []
         pos = 0  # in detector positions (hop samples) from the scan start
@@ -311,13 +454,20 @@ class RxChain:
                 pos, self._pending = c, True
                 break
             # The normalized metric decides; its plateau is wide, so |P| (which grows
-            # with the overlap of window and STF) places the peak.
-            d = c + int(np.argmax(power[c : c + search]))
+            # with the overlap of window and STF) places the peak, among the positions
+            # above threshold (|P| of the LTF and header after a cut STF can be as large).
+            d = c + int(np.argmax(power[c : c + search] * above[c : c + search]))
             if a + d * hop - self.seg_before + self.seg_len > len(self._buf):
                 pos, self._pending = c, True
                 break
-            found.append((self._scan + d * hop, complex(p[d])))
-            pos = d + self.resume_after_peak // hop
+            peak = self._scan + d * hop
+            found.append((peak, complex(p[d])))
+            # A peak before the stream's first sample (the window reached into the zero
+            # history) is a frame that began before the stream, its STF cut and its peak
+            # misplaced: resume right after it, not a frame later, lest the next frame's
+            # STF be skipped.
+            resume = self.resume_after_peak if peak >= 0 else self.peak_search // 2
+            pos = d + resume // hop
             i = int(np.searchsorted(hits, pos))  # the first hit at or after pos
         else:
             pos = max(len(p), pos)
@@ -327,38 +477,60 @@ class RxChain:
                        peaks=np.array([f[0] for f in found], np.int64), threshold=np.array(self.threshold))
         return found
 
-    # ---- stages 3 to 9 on a batch of frames ------------------------------------------
-    def demodulate(self, found: list[tuple[int, complex]]) -> list[FrameResult]:
-        """Synchronize, decode and score detected frames (vectorized over frames)."""
-        lay, sps = self.layout, self.layout.sps
+    # ---- stage 3 -------------------------------------------------------------------
+    def timing(
+        self, found: list[tuple[int, complex]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Segments of the detected frames, derotated by the coarse CFO; LTF timing, refined.
+
+        A detection whose LTF peak is weak is a false detection: the frames found after it
+        are dropped (scanning resumes just after it).
+
+        Returns:
+            (segments [F, seg_len] complex64, their first samples [F] int64 (absolute),
+            coarse CFO [F] cycles/sample, t0 [F] float64: time of symbol 0 in the segment)
+            of the frames before the first false detection.
+        """
+        lay = self.layout
         peaks = np.array([f[0] for f in found], np.int64)
         coarse_cfo = np.angle(np.array([f[1] for f in found])) / (2 * math.pi * self.lag)
-        first = peaks - self.seg_before - self._buf_start
-        seg = linear_phasor(-coarse_cfo, np.zeros(len(found)), self.seg_len)
-        for i, s in enumerate(first):
-            seg[i] *= self._buf[s : s + self.seg_len]
-        # Stage 3: timing from the LTF.
-        ltf_first = self.seg_before + self.ltf_offset - self.ltf_search
-        lag, quality = self.timing.estimate(seg, ltf_first, 2 * self.ltf_search + 1)
-        half = (len(lay.taps) - 1) // 2
-        t0 = lag + half - len(lay.stf) * sps  # time of symbol 0 in the segment
-        self._emit("timing", segments=seg, coarse_cfo_cps=coarse_cfo, t0=t0, quality=quality)
-        bad = np.flatnonzero(quality <= self.ltf_threshold)
+        first_sample = peaks - self.seg_before
+        seg = self._segments(first_sample, coarse_cfo)
+        lag, quality = self.ltf_timing.estimate(seg, self._ltf_first, 2 * self.ltf_search + 1)
+        t0 = lag + lay.filter_delay - len(lay.stf) * lay.sps
+        rejected = quality <= self.ltf_threshold
+        self._emit("timing", segments=seg, coarse_cfo_cps=coarse_cfo, t0=t0, quality=quality,
+                   rejected=rejected)
+        bad = np.flatnonzero(rejected)
         self._rejected = len(bad) > 0
         if self._rejected:
-            # A false detection: frames after it were skipped over, so scan again from
-            # just after it and keep only the frames before it.
+            # Frames after a false detection were skipped over: scan again from just
+            # after it, and keep only the frames before it.
             self.stats.false_detections += 1
             j = int(bad[0])
             self._scan = int(peaks[j]) + self.peak_search // 2
-            if j == 0:
-                return []
-            seg, t0, coarse_cfo, first = seg[:j], t0[:j], coarse_cfo[:j], first[:j]
-        t0 = self.refiner.refine(seg, t0)
-        # Stage 4: matched filter at the symbol instants.
-        z = sample_matched(seg, t0, lay.num_symbols, lay.rolloff, sps, lay.span)
-        self._emit("sample", symbols=z)
-        # Stage 5: fine CFO on the preamble, then a phase line through preamble and pilots.
+            seg, first_sample, coarse_cfo, t0 = seg[:j], first_sample[:j], coarse_cfo[:j], t0[:j]
+        if len(t0):
+            t0 = self.refiner.refine(seg, t0)
+        return seg, first_sample, coarse_cfo, t0
+
+    # ---- stage 4 -------------------------------------------------------------------
+    def sample(self, segments: np.ndarray, t0: np.ndarray) -> np.ndarray:
+        """Matched-filter outputs at ``t0 + k sps``: [F, num_symbols] complex64."""
+        lay = self.layout
+        z = sample_matched(segments, t0, lay.num_symbols, lay.rolloff, lay.sps, lay.span)
+        self._emit("sample", symbols=z, t0=t0)
+        return z
+
+    # ---- stage 5 -------------------------------------------------------------------
+    def phase(self, z: np.ndarray, coarse_cfo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fine CFO on the preamble, then a phase line through preamble and pilots.
+
+        Returns:
+            (symbols [F, num_symbols] complex64 with phase and CFO removed,
+            CFO [F] cycles/sample: coarse plus residual).
+        """
+        lay, sps = self.layout, self.layout.sps
         npre = len(lay.preamble)
         c = z[:, lay.known_index] * np.conj(lay.known_symbols)
         # Two lags: the short one is unambiguous over the coarse error, the long one (half
@@ -374,54 +546,104 @@ class RxChain:
         u = z * linear_phasor(-cfo_residual * sps, -phase0, lay.num_symbols)
         cfo = coarse_cfo + cfo_residual
         self._emit("phase", symbols=u, fine_cfo_cps=fine, phase0_rad=phase0, cfo_cps=cfo)
-        # Stage 6: level.
+        return u, cfo
+
+    # ---- stage 6 -------------------------------------------------------------------
+    def level(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Gain and noise from the known symbols.
+
+        Returns:
+            (unit-gain symbols [F, num_symbols] complex64, noise variance per real
+            component [F] float32, SNR [F] dB).
+        """
+        lay = self.layout
         gain, noise = amplitude_noise(u[:, lay.known_index], lay.known_symbols)
         y = u / gain[:, None].astype(np.float32)
         noise_var = (noise / (2 * gain**2)).astype(np.float32)
         snr_db = 10 * np.log10(gain**2 / noise)
         self._emit("level", symbols=y, gain=gain, noise_var=noise_var, snr_db=snr_db)
-        # Stage 7: header.
+        return y, noise_var, snr_db
+
+    # ---- stage 7 -------------------------------------------------------------------
+    def header(self, y: np.ndarray) -> list[Header | None]:
+        """Soft header bits, Chase decoding, CRC-16: each frame's header, or None."""
+        lay = self.layout
         llr = lay.header_llr(y[:, lay.header_start : lay.header_start + lay.header_len])
         headers = decode_headers(llr)
-        self._emit("header", llr=llr)
-        # Stage 8: decode payload blocks of frames with a valid header of this model.
-        good = [
-            i for i, h in enumerate(headers)
-            if h is not None and (self.model_hash16 is None or h.model_hash == self.model_hash16)
-        ]
+        self._emit("header", llr=llr, crc_ok=np.array([h is not None for h in headers]))
+        return headers
+
+    # ---- stage 8 -------------------------------------------------------------------
+    def decode(
+        self, y: np.ndarray, noise_var: np.ndarray, headers: list[Header | None]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The block decoder on the payload of the frames with a header of this model.
+
+        Returns:
+            (decisions [F, blocks] int64 (zeros for frames not decoded), decoded [F] bool).
+        """
+        lay = self.layout
+        ours = self.model_hash16
+        decoded = np.array([h is not None and (ours is None or h.model_hash == ours) for h in headers], bool)
         decisions = np.zeros((len(headers), lay.blocks), np.int64)
-        if good:
-            blocks = y[good][:, lay.payload_index].reshape(-1, lay.n)
-            nv = np.repeat(noise_var[good], lay.blocks)
-            decisions[good] = np.asarray(self.decoder(blocks, nv), np.int64).reshape(len(good), lay.blocks)
-        self._emit("decode", decisions=decisions)
-        # Stage 9: score.
-        start = first + t0 + self._buf_start
+        if decoded.any():
+            blocks = y[decoded][:, lay.payload_index].reshape(-1, lay.n)
+            nv = np.repeat(noise_var[decoded], lay.blocks)
+            decisions[decoded] = np.asarray(self.decoder(blocks, nv), np.int64).reshape(-1, lay.blocks)
+        self._emit("decode", decisions=decisions, decoded=decoded)
+        return decisions, decoded
+
+    # ---- stage 9 -------------------------------------------------------------------
+    def score(
+        self,
+        start_sample: np.ndarray,
+        cfo_cps: np.ndarray,
+        snr_db: np.ndarray,
+        noise_var: np.ndarray,
+        y: np.ndarray,
+        headers: list[Header | None],
+        decisions: np.ndarray,
+        decoded: np.ndarray,
+    ) -> list[FrameResult]:
+        """Full sequence numbers, test-pattern block errors, data CRC-32 and statistics.
+
+        Args:
+            start_sample: [F] float, absolute time of symbol 0; cfo_cps, snr_db, noise_var:
+                [F] estimates; y: [F, num_symbols] unit-gain symbols; headers, decisions,
+                decoded: the outputs of the header and decode stages.
+        Returns:
+            One :class:`FrameResult` per frame, in stream order.
+        """
+        lay = self.layout
         payload = y[:, lay.payload_index].reshape(len(headers), lay.blocks, lay.n)
-        errors = self._block_errors(headers, good, decisions)
-        results, decoded = [], set(good)
+        errors = self._block_errors(headers, decisions, decoded)
+        results = []
         for i, h in enumerate(headers):
-            r = FrameResult(
-                float(start[i]), float(cfo[i]), float(snr_db[i]), float(noise_var[i]), h, payload[i]
-            )
-            self._score(r, decisions[i] if i in decoded else None, errors[i])
+            r = FrameResult(float(start_sample[i]), float(cfo_cps[i]), float(snr_db[i]), float(noise_var[i]),
+                            h, payload[i])
+            self._account(r, decisions[i] if decoded[i] else None, int(errors[i]))
             results.append(r)
+        self._emit("score", block_errors=errors,
+                   seq=np.array([-1 if r.seq is None else r.seq for r in results], np.int64))
         return results
 
     def _block_errors(
-        self, headers: list[Header | None], good: list[int], decisions: np.ndarray
+        self, headers: list[Header | None], decisions: np.ndarray, decoded: np.ndarray
     ) -> np.ndarray:
-        """Block errors of each test-pattern frame (-1 for the others), all frames at once."""
+        """Block errors of each decoded test-pattern frame (-1 for the others), all frames at
+        once; each frame's pattern from its own header (seed and sequence number)."""
         lay = self.layout
         errors = np.full(len(headers), -1, np.int64)
-        tp = [i for i in good if headers[i].kind == PAYLOAD_TEST_PATTERN]  # type: ignore[union-attr]
+        tp = [i for i, h in enumerate(headers) if decoded[i] and h and h.payload == PAYLOAD_TEST_PATTERN]
         if tp:
+            seeds = np.array([headers[i].seed for i in tp])  # type: ignore[union-attr]
             seqs = np.array([headers[i].seq for i in tp])  # type: ignore[union-attr]
-            expected = pattern_messages(self.seed, seqs, lay.blocks, lay.M)
+            expected = pattern_messages(seeds, seqs, lay.blocks, lay.M)
             errors[tp] = np.sum(decisions[tp] != expected, axis=1)
         return errors
 
-    def _score(self, r: FrameResult, decisions: np.ndarray | None, block_errors: int) -> None:
+    def _account(self, r: FrameResult, decisions: np.ndarray | None, block_errors: int) -> None:
+        """Fill in one frame's result and count it in the statistics."""
         s, lay = self.stats, self.layout
         s.frames_detected += 1
         if r.header is None:
@@ -431,64 +653,36 @@ class RxChain:
             s.model_mismatches += 1
             return
         s.frames_decoded += 1
-        s.add_decoded(r.snr_db, r.cfo_cps, r.header.seq)
+        r.seq = s.add_decoded(r.snr_db, r.cfo_cps, r.header, r.start_sample, self.frame_samples)
         r.decisions = decisions
-        if r.header.kind == PAYLOAD_TEST_PATTERN:
-            r.block_errors = int(block_errors)
+        if r.header.payload == PAYLOAD_TEST_PATTERN:
+            r.block_errors = block_errors
             s.blocks += lay.blocks
             s.block_errors += r.block_errors
-        elif r.header.kind == PAYLOAD_DATA:
+        elif r.header.payload == PAYLOAD_DATA:
             r.data = unpack_data(decisions, lay.k, r.header.length)
             r.data_crc_ok = r.data is not None
             s.data_crc_failures += int(r.data is None)
 
-    # ---- streaming -------------------------------------------------------------------
-    @property
-    def settled_sample(self) -> int:
-        """Stream index before which every frame has been returned: a frame :meth:`process`
-        returns later has its whole segment at or after it (the chain keeps only the samples
-        from here on). Never decreases from one :meth:`process` call to the next."""
-        return self._scan - self.seg_before - self.layout.sps
-
-    def process(self, block: np.ndarray) -> list[FrameResult]:
-        """Feed samples [N] complex64; returns the frames completed by them."""
-        x = self.condition(block)
-        self.stats.samples += len(x)
-        self._buf = np.concatenate([self._buf, x])
-        results: list[FrameResult] = []
-        while True:
-            found = self.detect()
-            if not found:
-                break
-            results += self.demodulate(found)
-            if not self._rejected:
-                break  # no false detection: everything buffered was scanned
-        drop = min(max(0, self.settled_sample - self._buf_start), len(self._buf))
-        if drop:
-            self._buf = self._buf[drop:]
-            self._buf_start += drop
-        return results
-
-    def flush(self) -> list[FrameResult]:
-        """End of stream: a frame still waiting for samples is counted as truncated."""
-        if self._pending:
-            self.stats.frames_truncated += 1
-            self._pending = False
-        return []
-
+    # ---- report ----------------------------------------------------------------------
     def report(self, sample_rate_hz: float, frames_expected: int | None = None) -> dict[str, object]:
-        """The ``rx --json`` report (its keys: docs/contracts.md)."""
+        """The ``rx --json`` report (its keys: docs/contracts.md).
+
+        ``frames_expected`` None: what the frames tell (:attr:`RxStats.frames_expected`:
+        from each run's LAST frame when it was seen).
+        """
         s = self.stats
-        if frames_expected is None and s.seq_min is not None and s.seq_max is not None:
-            frames_expected = s.seq_max - s.seq_min + 1
         return {
-            "frames_expected": frames_expected,
+            "frames_expected": s.frames_expected if frames_expected is None else frames_expected,
             "frames_detected": s.frames_detected,
             "frames_decoded": s.frames_decoded,
             "frames_truncated": s.frames_truncated,
             "false_detections": s.false_detections,
             "header_crc_failures": s.header_crc_failures,
             "model_mismatches": s.model_mismatches,
+            "last_frame_seen": s.last_frame_seen,
+            "last_frame_seq": s.last_frame_seq,
+            "frames_before_listening": s.frames_before_listening,
             "blocks": s.blocks,
             "block_errors": s.block_errors,
             "bler": s.block_errors / s.blocks if s.blocks else None,
@@ -496,5 +690,6 @@ class RxChain:
             "snr_db": s.mean_snr_db,
             "cfo_hz": s.mean_cfo_cps * sample_rate_hz if s.mean_cfo_cps is not None else None,
             "nonfinite_samples": s.nonfinite_samples,
+            "overrange_samples": s.overrange_samples,
             "samples": s.samples,
         }

@@ -6,8 +6,11 @@ Pure numpy, no torch: the transmitter is the LUT of the trained model.
 >>> cfg = LinkConfig.from_dict({"model": {"k": 2, "n": 1}, "frame": {"blocks_per_frame": 8}})
 >>> lut = np.array([[1], [1j], [-1], [-1j]], dtype=np.complex64)
 >>> tx = TxChain(cfg, lut, model_hash=0xBEEF)
->>> tx.test_pattern(np.arange(3), seed=0).dtype
+>>> tx.test_pattern(np.arange(3), seed=0, last=True).dtype
 dtype('complex64')
+
+Sequence numbers are the run's full numbers (0, 1, 2, ...); headers carry them modulo
+2**16 and receivers extend them again (:func:`aeradio.dsp.framing.extend_seq`).
 """
 
 from __future__ import annotations
@@ -17,8 +20,6 @@ import numpy as np
 from aeradio.core.config import LinkConfig
 from aeradio.core.errors import ConfigError
 from aeradio.dsp.framing import (
-    PAYLOAD_DATA,
-    PAYLOAD_TEST_PATTERN,
     FrameLayout,
     Header,
     data_capacity_bytes,
@@ -83,18 +84,28 @@ class TxChain:
         frames = self.layout.frame_symbols(bits, self.lut[messages])
         return self.layout.shape(frames, self.gap_symbols)
 
-    def test_pattern(self, seqs: np.ndarray, seed: int) -> np.ndarray:
-        """Test-pattern frames for sequence numbers ``seqs`` ([F] int, taken mod 2**16)."""
-        seqs = np.asarray(seqs, dtype=np.int64) & 0xFFFF
-        headers = [Header(int(s), PAYLOAD_TEST_PATTERN, 0, self.model_hash16) for s in seqs]
+    def test_pattern(self, seqs: np.ndarray, seed: int, *, last: bool = False) -> np.ndarray:
+        """Test-pattern frames.
+
+        Args:
+            seqs: [F] int >= 0, the frames' sequence numbers (the header carries them mod 2**16).
+            seed: the test-pattern seed, in [0, 4095]; it travels in each header.
+            last: the final frame of ``seqs`` is the last of the run (its header says so).
+        """
+        seqs = np.asarray(seqs, dtype=np.int64)
+        headers = [
+            Header.test_pattern(int(s), seed, self.model_hash16, last=last and i == len(seqs) - 1)
+            for i, s in enumerate(seqs)
+        ]
         lay = self.layout
         return self.modulate(headers, pattern_messages(seed, seqs, lay.blocks, lay.M))
 
-    def data(self, chunks: list[bytes], first_seq: int) -> np.ndarray:
-        """One data frame per chunk (each at most :attr:`data_capacity` bytes)."""
+    def data(self, chunks: list[bytes], first_seq: int, *, last: bool = False) -> np.ndarray:
+        """One data frame per chunk (each at most :attr:`data_capacity` bytes), sequence
+        numbers from ``first_seq``; ``last``: the final chunk ends the run."""
         lay = self.layout
         headers = [
-            Header((first_seq + i) & 0xFFFF, PAYLOAD_DATA, len(c), self.model_hash16)
+            Header.data(first_seq + i, len(c), self.model_hash16, last=last and i == len(chunks) - 1)
             for i, c in enumerate(chunks)
         ]
         messages = np.stack([pack_data(c, lay.k, lay.blocks) for c in chunks])

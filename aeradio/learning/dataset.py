@@ -4,7 +4,8 @@
 directory (``aeradio rx --capture DIR``) and keeps each detected test-pattern frame of the
 model (good header CRC, the model's hash): its synchronized unit-gain payload blocks (what
 the neural receiver sees), the messages that were sent (the test pattern regenerated from
-the seed and the sequence number), and the frame's SNR, CFO and noise-variance estimates.
+the seed and the sequence number in the frame's own header), and the frame's SNR, CFO and
+noise-variance estimates.
 Frames are split into training and validation sets by frame (all blocks of a frame are on
 the same side), so validation measures frames the receiver never saw.
 
@@ -78,10 +79,10 @@ class FrameDataset:
         noise_var: [F] float32, noise variance per real component (RX estimate).
         snr_db: [F] float32, RX SNR estimate (dB).
         cfo_hz: [F] float32, RX CFO estimate (Hz).
-        seq: [F] int64, frame sequence numbers.
+        seq: [F] int64, full frame sequence numbers (within their transmitter run).
         recording: [F] int32, index into ``info["recordings"]``.
         validation: [F] bool, True for validation frames.
-        info: JSON-serializable: recordings, skipped (path, reason), seed, sample rate, ...
+        info: JSON-serializable: recordings, skipped (path, reason), sample rate, ...
     """
 
     y: np.ndarray
@@ -213,34 +214,34 @@ def _no_decoder(y: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
     return np.zeros(len(y), np.int64)
 
 
-def scan_recording(
-    meta_path: Path, config: LinkConfig, model_hash: int, seed: int | None = None
-) -> tuple[list[FrameResult], int]:
-    """Frames of one recording: ``(test-pattern frames of this model, test-pattern seed)``.
+def scan_recording(meta_path: Path, config: LinkConfig, model_hash: int) -> list[FrameResult]:
+    """The test-pattern frames of this model in one recording (each with its header's seed).
 
-    ``seed`` None takes the recording's ``aeradio:seed`` (0 if absent). The recording's
-    capture segments (stretches kept around frames) are read back to back: each frame is
-    whole with its margins. Raises :class:`CaptureFormatError` for a bad recording
-    (metadata, datatype, sample rate, seed, a data file cut mid-sample or not matching its
-    ``core:sha512``: the device's faults).
+    The recording's capture segments (stretches kept around frames) are read back to back:
+    each frame is whole with its margins. Raises :class:`CaptureFormatError` for a bad
+    recording (metadata, datatype, sample rate, a data file cut mid-sample or not matching
+    its ``core:sha512``: the device's faults), and for a recording made before frames
+    carried their seed whose global ``aeradio:seed`` the frames contradict (their labels
+    would be wrong).
     """
+    rx = RxChain(config, _no_decoder, model_hash=model_hash)
     frames: list[FrameResult] = []
     with SigmfFileDevice(meta_path, "rx", DeviceSettings(config.radio.sample_rate_hz)) as dev:
-        if seed is None:
-            seed = dev.metadata.seed or 0
+        legacy_seed = dev.metadata.seed
         dev.verify_data()  # damaged samples are refused before they are scanned
         if dev.stats.faults:
             raise CaptureFormatError("; ".join(dev.stats.faults))
-        rx = RxChain(config, _no_decoder, seed=seed, model_hash=model_hash)
         while (x := dev.read(READ_SAMPLES)) is not None:
             frames += rx.process(x)
         rx.flush()
-    hash16 = model_hash & 0xFFFF
-    good = [
-        r for r in frames
-        if r.header is not None and r.header.kind == PAYLOAD_TEST_PATTERN and r.header.model_hash == hash16
-    ]
-    return good, seed
+    good = [r for r in frames if r.seq is not None and r.header and r.header.payload == PAYLOAD_TEST_PATTERN]
+    seeds = {r.header.seed for r in good if r.header is not None}
+    if legacy_seed is not None and seeds - {legacy_seed}:
+        raise CaptureFormatError(
+            f"{meta_path}: frames carry test-pattern seed(s) {sorted(seeds)} but aeradio:seed is "
+            f"{legacy_seed!r}: recorded before frames carried their seed, its labels are unknown"
+        )
+    return good
 
 
 def build_dataset(
@@ -249,7 +250,6 @@ def build_dataset(
     *,
     rng: np.random.Generator,
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
-    seed: int | None = None,
     on_recording: Callable[[Path, int], None] | None = None,
 ) -> FrameDataset:
     """Every test-pattern frame of ``model_dir``'s transmitter in the recordings of ``captures``.
@@ -259,7 +259,6 @@ def build_dataset(
         model_dir: the model whose link config and transmitter hash the frames must match.
         rng: draws the train/validation split (by frame).
         validation_fraction: share of frames in the validation set (in [0, 1)).
-        seed: test-pattern seed; None reads each recording's ``aeradio:seed``.
         on_recording: called with (recording, frames kept) after each good recording.
     Raises:
         CaptureFormatError: no recordings, every recording bad, or no frames found.
@@ -282,15 +281,16 @@ def build_dataset(
     rows: list[tuple[int, FrameResult, np.ndarray]] = []
     for path in paths:
         try:
-            frames, rec_seed = scan_recording(path, config, model_hash, seed)
+            frames = scan_recording(path, config, model_hash)
         except CaptureFormatError as exc:
             skipped.append({"recording": path.name, "reason": str(exc)})
             continue
         if not frames:
             skipped.append({"recording": path.name, "reason": "no test-pattern frames of this model"})
             continue
-        seqs = np.array([r.header.seq for r in frames if r.header is not None], np.int64)
-        labels = pattern_messages(rec_seed, seqs, lay_blocks, M)
+        headers = [r.header for r in frames if r.header is not None]
+        labels = pattern_messages(np.array([h.seed for h in headers]), np.array([h.seq for h in headers]),
+                                  lay_blocks, M)
         rows += [(len(used), r, lab) for r, lab in zip(frames, labels, strict=True)]
         used.append(path.name)
         if on_recording is not None:
@@ -310,7 +310,7 @@ def build_dataset(
         noise_var=np.array([r.noise_var for _, r, _ in rows], np.float32),
         snr_db=np.array([r.snr_db for _, r, _ in rows], np.float32),
         cfo_hz=np.array([r.cfo_cps * config.radio.sample_rate_hz for _, r, _ in rows], np.float32),
-        seq=np.array([r.header.seq for _, r, _ in rows if r.header is not None], np.int64),
+        seq=np.array([r.seq for _, r, _ in rows], np.int64),
         recording=np.array([i for i, _, _ in rows], np.int32),
         validation=validation,
         info={

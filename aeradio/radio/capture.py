@@ -178,7 +178,7 @@ class CaptureRecorder:
         max_annotations: frames per recording before rotating (>= 1).
         meta_every_samples: period of the partial metadata checkpoints (recorded samples).
         max_pending_samples: most samples held in memory before they are decided.
-        extra_global: more ``global`` fields, e.g. ``{"aeradio:seed": 0}``.
+        extra_global: more ``global`` fields, e.g. ``{"aeradio:link": "ae-n7-k8"}``.
     """
 
     def __init__(
@@ -341,13 +341,16 @@ class CaptureRecorder:
         header_ok: bool,
         model_ok: bool | None = None,
         kind: int | None = None,
+        last: bool | None = None,
+        seed: int | None = None,
         blocks: int | None = None,
         block_errors: int | None = None,
     ) -> None:
         """Annotate a detected frame starting at stream sample ``start_sample``.
 
         ``header_ok``: the header CRC checked; ``model_ok``: the header's model hash is this
-        model's; ``block_errors`` of ``blocks`` for a scored test-pattern frame.
+        model's; ``last``: the header's LAST flag; ``seed``: a test-pattern frame's seed;
+        ``block_errors`` of ``blocks`` for a scored test-pattern frame.
         """
         start, count = int(round(start_sample)), int(length_samples)
         truncated = start < 0  # the frame began before the first sample
@@ -361,7 +364,7 @@ class CaptureRecorder:
         values = {
             "header_ok": bool(header_ok), "cfo_hz": float(cfo_hz), "snr_db": float(snr_db), "seq": seq,
             "model_ok": model_ok, "kind": kind, "blocks": blocks, "block_errors": block_errors,
-            "truncated": True if truncated else None,
+            "last": last, "seed": seed, "truncated": True if truncated else None,
         }
         insort(self._unwritten, _Frame(start, count, label, values))
         self._spans.add(start, start + count)

@@ -26,7 +26,7 @@ from aeradio.apps.rx_out import FileTransfer, compact_ranges, format_ranges
 from aeradio.cli import main
 from aeradio.core.config import LinkConfig
 from aeradio.core.model_dir import load_link_config, model_hash32
-from aeradio.dsp.framing import PAYLOAD_DATA, FrameLayout, Header, data_capacity_bytes
+from aeradio.dsp.framing import FrameLayout, Header, data_capacity_bytes
 from aeradio.flowgraphs.rx_chain import FrameResult
 from aeradio.radio.base import DeviceSettings
 from aeradio.radio.sigmf_file import SigmfFileDevice
@@ -217,18 +217,21 @@ def test_missing_middle_frame_gives_a_zero_filled_partial(
 def test_missing_tail_frame_is_known_from_frames(
     model: Path, tmp_path: Path, capacity: int, capsys: pytest.CaptureFixture
 ) -> None:
-    # A file of exactly 9 full frames: nothing in the frames says where it ends.
+    # A file of exactly 9 full frames: the LAST flag of frame 8 says where it ends.
     sent = np.random.default_rng(8).bytes(9 * capacity)
     (tmp_path / "sent.bin").write_bytes(sent)
     rec = tmp_path / "file.sigmf-meta"
     assert _tx(model, rec, "--file", str(tmp_path / "sent.bin")) == 0
-    # Complete, but only --frames says so.
-    assert _rx(model, rec, "--out", str(tmp_path / "a.bin")) == 1
-    assert "its end is unknown" in _lines(capsys)[-1] and not (tmp_path / "a.bin").exists()
+    assert _rx(model, rec, "--out", str(tmp_path / "a.bin")) == 0
+    assert (tmp_path / "a.bin").read_bytes() == sent
     assert _rx(model, rec, "--out", str(tmp_path / "b.bin"), "--frames", "9") == 0
     assert (tmp_path / "b.bin").read_bytes() == sent
-    # The last frame lost: without --frames the loss is invisible, with it it is named.
+    # The last frame lost: without --frames the end is unknown (said, exit 1), with it the
+    # missing frame is named.
     damaged = _damage(model, rec, tmp_path / "lost8.sigmf-meta", frames=[8])
+    capsys.readouterr()
+    assert _rx(model, damaged, "--out", str(tmp_path / "u.bin")) == 1
+    assert "its end is unknown" in _lines(capsys)[-1] and not (tmp_path / "u.bin").exists()
     capsys.readouterr()
     assert _rx(model, damaged, "--out", str(tmp_path / "c.bin"), "--frames", "9") == 1
     assert not (tmp_path / "c.bin").exists()
@@ -269,7 +272,7 @@ def test_header_crc_failures_are_counted_and_warned(
 ) -> None:
     damaged = _damage(model, test_recording, tmp_path / "crc.sigmf-meta", headers=[5, 12])
     capsys.readouterr()
-    assert _rx(model, damaged, "--seed", str(SEED), "--json", str(tmp_path / "r.json")) == 0
+    assert _rx(model, damaged, "--json", str(tmp_path / "r.json")) == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["frames_detected"] == TEST_FRAMES and report["header_crc_failures"] == 2
     assert report["frames_decoded"] == TEST_FRAMES - 2 and report["frames_expected"] == TEST_FRAMES
@@ -285,7 +288,7 @@ def test_frames_expected_is_what_was_sent_not_what_was_detected(
     # Two frames never detected: the denominator stays at the 25 asked for.
     damaged = _damage(model, test_recording, tmp_path / "lost.sigmf-meta", frames=[4, 9])
     capsys.readouterr()
-    assert _rx(model, damaged, "--seed", str(SEED), "--frames", "25", "--json", str(tmp_path / "r.json")) == 0
+    assert _rx(model, damaged, "--frames", "25", "--json", str(tmp_path / "r.json")) == 0
     lines = _lines(capsys)
     assert "18 of 25 expected frames decoded (18 detected, 0 header CRC failures)" in _summary(lines)
     assert lines[-1] == "aeradio rx: warning: 7 of 25 expected frames not decoded"
@@ -332,7 +335,7 @@ def test_device_faults_fail_the_run(
 ) -> None:
     _device_hook(monkeypatch, lambda dev: dev.stats.faults.append("data file ends mid-sample", kind="cut"))
     capsys.readouterr()
-    assert _rx(model, test_recording, "--seed", str(SEED)) == 1
+    assert _rx(model, test_recording) == 1
     lines = _lines(capsys)
     assert "1 device faults" in _summary(lines)
     assert lines[-1] == ("aeradio rx: FAILED: the device reported 1 fault(s) "
@@ -344,7 +347,7 @@ def test_malformed_messages_are_a_loss(
 ) -> None:
     _device_hook(monkeypatch, lambda dev: setattr(dev.stats, "malformed", 3))
     capsys.readouterr()
-    assert _rx(model, test_recording, "--seed", str(SEED)) == 0
+    assert _rx(model, test_recording) == 0
     lines = _lines(capsys)
     assert "; 3 malformed messages;" in _summary(lines)
     assert lines[-1] == "aeradio rx: warning: 3 malformed messages skipped"
@@ -408,7 +411,7 @@ def test_report_is_enough_to_reproduce_the_run(
         signal_rms_dbfs=-10.0,
     ), cal)
     before = datetime.now(UTC)
-    argv = ["rx", "--model", str(model), "--device", f"file:{test_recording}", "--seed", str(SEED),
+    argv = ["rx", "--model", str(model), "--device", f"file:{test_recording}",
             "--frames", "5", "--calibration", str(cal), "--json", str(tmp_path / "r.json")]
     assert main(argv) == 0
     r = json.loads((tmp_path / "r.json").read_text())
@@ -416,7 +419,7 @@ def test_report_is_enough_to_reproduce_the_run(
     assert r["stopped_by"] == "frames" and r["frames_decoded"] == r["frames_expected"] == TEST_FRAMES
     assert r["block_errors"] == 0
     assert r["model_dir"] == str(model) and r["model_hash32"] == f"{model_hash32(model):08x}"
-    assert r["test_pattern_seed"] == SEED
+    assert r["test_pattern_seeds"] == [SEED]  # from the frames: rx took no --seed
     assert r["calibration"] == {"path": str(cal), "sha256": hashlib.sha256(cal.read_bytes()).hexdigest()}
     assert r["device_uri"] == f"file:{test_recording}" and r["device"]["path"] == str(test_recording)
     assert r["device_settings"]["sample_rate_hz"] == RATE_HZ
@@ -430,9 +433,10 @@ def test_report_is_enough_to_reproduce_the_run(
 
 # ---- the transfer's bookkeeping ----------------------------------------------------------
 
-def _data_frame(seq: int, data: bytes) -> FrameResult:
-    r = FrameResult(0.0, 0.0, 30.0, 1e-3, Header(seq, PAYLOAD_DATA, len(data), 0))
-    r.data = data
+def _data_frame(seq: int, data: bytes, frame_bytes: int = 4) -> FrameResult:
+    """A decoded data frame as tx sends them: a frame shorter than full is the last one."""
+    r = FrameResult(0.0, 0.0, 30.0, 1e-3, Header.data(seq, len(data), 0, last=len(data) < frame_bytes))
+    r.data, r.seq = data, seq
     return r
 
 

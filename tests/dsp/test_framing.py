@@ -2,19 +2,26 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aeradio.core.config import LinkConfig
 from aeradio.core.errors import ConfigError
 from aeradio.dsp.crc import crc16, crc32
 from aeradio.dsp.framing import (
     HEADER_BITS,
+    MAX_RUN_FRAMES,
     PAYLOAD_DATA,
+    PAYLOAD_PROBE,
+    PAYLOAD_TEST_PATTERN,
+    SEQ_MODULUS,
     FrameLayout,
     Header,
     data_capacity_bytes,
     decode_header,
     decode_headers,
     encode_header,
+    extend_seq,
     pack_data,
     pattern_messages,
     qpsk_sequence,
@@ -122,3 +129,46 @@ def test_vectorized_header_decoding_matches_one_by_one(rng: np.random.Generator)
     assert got == [decode_header(row) for row in llr]
     assert got[3] == headers[3] and got[7] is None
     assert [g for i, g in enumerate(got) if i != 7] == [h for i, h in enumerate(headers) if i != 7]
+
+
+def test_header_kind_is_payload_type_and_last_flag() -> None:
+    tp = Header.test_pattern(SEQ_MODULUS + 5, seed=4095, model_hash=0xBEEF, last=True)
+    assert (tp.seq, tp.payload, tp.last, tp.seed, tp.length) == (5, PAYLOAD_TEST_PATTERN, True, 4095, 4095)
+    data = Header.data(7, nbytes=12, model_hash=1)
+    assert (data.payload, data.last, data.seed, data.length) == (PAYLOAD_DATA, False, None, 12)
+    probe = Header(seq=0, kind=PAYLOAD_PROBE | 0x8, length=0, model_hash=0)
+    assert probe.payload == PAYLOAD_PROBE and probe.last and probe.seed is None
+    # The flag and the seed survive the air: encode, decode (the 64-bit layout is unchanged).
+    for h in (tp, data, probe):
+        assert decode_header((1.0 - 2.0 * encode_header(h)) * 3.0) == h
+    assert encode_header(Header.data(3, 100, 0xAB, last=True))[16:20].tolist() == [1, 0, 0, 1]  # kind
+
+
+def test_test_pattern_seed_is_range_checked() -> None:
+    with pytest.raises(ConfigError, match=r"test-pattern seed must be in \[0, 4095\], got 4096"):
+        Header.test_pattern(0, seed=4096, model_hash=0)
+
+
+def test_pattern_takes_a_seed_per_frame_and_the_header_seq() -> None:
+    seeds, seqs = np.array([1, 2, 3]), np.array([10, 11, SEQ_MODULUS + 12])
+    rows = pattern_messages(seeds, seqs, 8, 256)
+    for i in range(3):
+        one = pattern_messages(int(seeds[i]), int(seqs[i]) % SEQ_MODULUS, 8, 256)
+        np.testing.assert_array_equal(rows[i], one)
+
+
+@settings(max_examples=200, deadline=None)
+@given(reference=st.integers(0, MAX_RUN_FRAMES - 1),
+       step=st.integers(1 - SEQ_MODULUS // 2, SEQ_MODULUS // 2 - 1))
+def test_extend_seq_recovers_numbers_within_half_the_modulus(reference: int, step: int) -> None:
+    seq = max(0, reference + step)
+    assert extend_seq(seq % SEQ_MODULUS, reference) == seq
+
+
+def test_extend_seq_across_the_wrap() -> None:
+    got, ref = [], None
+    for s in range(SEQ_MODULUS - 3, SEQ_MODULUS + 3):
+        ref = extend_seq(s % SEQ_MODULUS, ref)
+        got.append(ref)
+    assert got == list(range(SEQ_MODULUS - 3, SEQ_MODULUS + 3))
+    assert extend_seq(SEQ_MODULUS - 1, 3) == SEQ_MODULUS - 1  # never below 0

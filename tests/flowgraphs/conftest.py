@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +32,7 @@ class Link:
 
     def rx(self, **kwargs: object) -> RxChain:
         decoder = lambda y, nv: ml_detect(y, self.lut)  # noqa: E731
-        return RxChain(self.cfg, decoder, seed=SEED, model_hash=MODEL_HASH, **kwargs)
+        return RxChain(self.cfg, decoder, model_hash=MODEL_HASH, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +41,11 @@ def link() -> Link:
     cfg = LinkConfig.from_dict({"model": {"k": 8, "n": 7}, "frame": {"blocks_per_frame": 16}})
     lut = random_lut(cfg.model.M, cfg.model.n, np.random.default_rng(2024))
     return Link(cfg, lut, TxChain(cfg, lut, MODEL_HASH))
+
+
+@pytest.fixture(scope="module")
+def new_rx(link: Link) -> Callable[[], RxChain]:
+    """New RX chains of the link, cheaply: copies of one (building a chain calibrates its
+    estimators, which takes longer than a short stream)."""
+    template = link.rx()
+    return lambda: copy.deepcopy(template)

@@ -7,7 +7,9 @@ symbols against the channel's true Es/N0 (what a genie-synchronized receiver wou
 from __future__ import annotations
 
 import math
+import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,9 +17,10 @@ import pytest
 
 from aeradio.core.units import noise_var_per_real
 from aeradio.dsp import impairments as imp
-from aeradio.dsp.framing import pattern_messages
-from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
+from aeradio.dsp.framing import SEQ_MODULUS, pattern_messages
+from aeradio.flowgraphs.rx_chain import MAX_SAMPLE_MAGNITUDE, FrameResult, RxChain
 from tests.flowgraphs.conftest import SEED, Link
+from tests.flowgraphs.test_rx_fuzz import check_consistent
 
 FRAMES = 24
 LEAD_SAMPLES = 3000
@@ -172,7 +175,7 @@ def test_data_frames_roundtrip(link: Link, rng: np.random.Generator) -> None:
 
 
 def test_other_model_frames_are_not_decoded(link: Link, rng: np.random.Generator) -> None:
-    rx = RxChain(link.cfg, lambda y, nv: np.zeros(len(y), np.int64), seed=SEED, model_hash=0x1111)
+    rx = RxChain(link.cfg, lambda y, nv: np.zeros(len(y), np.int64), model_hash=0x1111)
     _run(rx, _recording(link, Impairment(ebn0_db=20), rng, frames=2))
     assert rx.stats.model_mismatches == 2 and rx.stats.frames_decoded == 0
 
@@ -184,8 +187,126 @@ def test_stage_dumps(link: Link, rng: np.random.Generator, tmp_path) -> None:
     _run(rx, _recording(link, CASES["target"], rng, frames=2), block=1 << 20)
     stages = [p.stem.split("_", 1)[1] for p in sorted(tmp_path.glob("*.npz"))]
     assert stages[:2] == ["condition", "detect"]
-    for stage in ("timing", "sample", "phase", "level", "header", "decode"):
+    for stage in ("timing", "sample", "phase", "level", "header", "decode", "score"):
         assert stage in stages
     level = np.load(next(tmp_path.glob("*_level.npz")))
     assert level["symbols"].shape == (2, link.tx.layout.num_symbols)
     assert np.all(np.abs(level["snr_db"] - (EBN0_DB + 10 * math.log10(8 / 7))) < 1.0)
+
+
+def _frame_period(link: Link) -> int:
+    lay = link.tx.layout
+    return (lay.num_symbols + lay.gap_symbols) * lay.sps
+
+
+def _seqs(results: list[FrameResult]) -> list[int | None]:
+    return [r.seq for r in results]
+
+
+def test_sequence_numbers_cross_the_16_bit_wrap(link: Link, new_rx: Callable[[], RxChain],
+                                                rng: np.random.Generator) -> None:
+    first = SEQ_MODULUS - 3
+    x = link.tx.test_pattern(np.arange(first, first + 6), SEED, last=True)
+    rx = new_rx()
+    results = _run(rx, imp.add_awgn(x, 1e-3, rng))
+    assert [r.header.seq for r in results] == [65533, 65534, 65535, 0, 1, 2]
+    assert _seqs(results) == list(range(first, first + 6))
+    assert rx.stats.block_errors == 0 and rx.stats.blocks == 6 * 16
+    assert rx.stats.last_frame_seen and rx.stats.last_frame_seq == first + 5
+    # The stream began with frame 65533: the run's earlier frames were on the air before
+    # the receiver listened, so they are not expected (a receiver joining a transmission).
+    report = rx.report(1e6)
+    assert report["frames_expected"] == 6 and report["frames_before_listening"] == first
+
+
+def test_frames_lost_while_listening_are_expected_joined_ones_are_not(
+    link: Link, new_rx: Callable[[], RxChain], rng: np.random.Generator
+) -> None:
+    """Frames 4..7 of a run after 2 frame periods of silence: frames 2 and 3 could have
+    arrived in that time and are counted as lost; frames 0 and 1 could not (sent before the
+    stream began)."""
+    silence = np.zeros(2 * _frame_period(link), np.complex64)
+    x = np.concatenate([silence, link.tx.test_pattern(np.arange(4, 8), SEED, last=True)])
+    rx = new_rx()
+    results = _run(rx, imp.add_awgn(x, 1e-3, rng))
+    assert _seqs(results) == [4, 5, 6, 7]
+    report = rx.report(1e6)
+    assert report["frames_before_listening"] == 2 and report["frames_expected"] == 6
+
+
+def test_data_frames_across_the_wrap_keep_their_offsets(link: Link, new_rx: Callable[[], RxChain],
+                                                         rng: np.random.Generator) -> None:
+    chunks = [bytes([i]) * link.tx.data_capacity for i in range(3)]
+    rx = new_rx()
+    results = _run(rx, imp.add_awgn(link.tx.data(chunks, SEQ_MODULUS - 2, last=True), 1e-3, rng))
+    assert {r.seq: r.data for r in results} == {SEQ_MODULUS - 2: chunks[0], SEQ_MODULUS - 1: chunks[1],
+                                                SEQ_MODULUS: chunks[2]}
+    assert results[-1].header.last and rx.stats.last_frame_seq == SEQ_MODULUS
+
+
+def test_the_seed_comes_from_each_frame(link: Link, new_rx: Callable[[], RxChain],
+                                        rng: np.random.Generator) -> None:
+    # Two transmitter runs with seeds the receiver was never told (it has no seed argument).
+    x = np.concatenate([link.tx.test_pattern(np.arange(3), 5, last=True),
+                        link.tx.test_pattern(np.arange(2), 4000, last=True)])
+    rx = new_rx()
+    results = _run(rx, imp.add_awgn(x, 1e-3, rng))
+    assert [r.header.seed for r in results] == [5, 5, 5, 4000, 4000]
+    assert rx.stats.blocks == 5 * 16 and rx.stats.block_errors == 0
+    assert _seqs(results) == [0, 1, 2, 0, 1]
+    report = rx.report(1e6)
+    assert report["frames_expected"] == 5 and report["last_frame_seen"] and report["last_frame_seq"] == 1
+
+
+def test_missing_frames_and_runs_are_counted(link: Link, new_rx: Callable[[], RxChain],
+                                             rng: np.random.Generator) -> None:
+    period = _frame_period(link)
+    run_a = link.tx.test_pattern(np.arange(5), SEED, last=True)
+    run_a[2 * period : 3 * period] = 0  # frame 2 lost
+    run_b = link.tx.test_pattern(np.arange(4), SEED)  # ended without a LAST frame
+    run_c = link.tx.test_pattern(np.arange(3), SEED, last=True)
+    cut = 2 * period + period // 2  # its frame 2 (the LAST) cut short
+    rx = new_rx()
+    results = _run(rx, imp.add_awgn(np.concatenate([run_a, run_b, run_c[:cut]]), 1e-3, rng))
+    assert _seqs(results) == [0, 1, 3, 4, 0, 1, 2, 3, 0, 1]
+    s = rx.stats
+    assert s.frames_expected == 5 + 4 + 2 and s.frames_decoded == 10
+    assert s.last_frame_seq == 4 and not s.last_frame_seen and s.frames_truncated == 1
+
+
+@pytest.mark.parametrize("channel", ["clean", "loopback_report"])
+def test_a_stream_starting_inside_a_frame(link: Link, new_rx: Callable[[], RxChain], channel: str) -> None:
+    """Regression: a stream starting inside a frame (RX joining a ZMQ stream) crashed the
+    chain (``operands could not be broadcast together with shapes (3228,) (0,)``: a peak in
+    the zero history), and a frame cut that way could make the chain miss the next one.
+    "loopback_report" is the reported case: Eb/N0 7 dB, CFO 1 kHz at 1 MS/s, IQ imbalance
+    3 dB / 20 degrees."""
+    x = link.tx.test_pattern(np.arange(3), SEED)
+    if channel == "loopback_report":
+        x = imp.apply_iq_imbalance(imp.apply_cfo(x, 1e-3), 3.0, 20.0)
+    for cut in range(0, 420, 6):
+        y = x[cut:]
+        if channel == "loopback_report":
+            y = imp.add_awgn(y, 2 * noise_var_per_real(7.0, link.cfg.model.rate), np.random.default_rng(cut))
+        rx = new_rx()
+        results = _run(rx, y)
+        check_consistent(rx, results, 3, len(y))
+        # The cut frame: decoded, counted with a bad header, or not detected; never more.
+        assert _seqs(results)[-2:] == [1, 2] and len(results) <= 3, f"cut {cut}: {_seqs(results)}"
+
+
+def test_out_of_range_samples_are_zeroed_and_counted(link: Link, new_rx: Callable[[], RxChain],
+                                                     rng: np.random.Generator) -> None:
+    x = imp.add_awgn(link.tx.test_pattern(np.arange(3), SEED), 1e-3, rng)
+    x[:100] = 1e9  # before the first frame
+    rx = new_rx()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow in the detector's float32 products
+        assert _seqs(_run(rx, x)) == [0, 1, 2]
+        assert rx.stats.overrange_samples == 100 and rx.stats.nonfinite_samples == 0
+        # Scaled beyond range: nothing is decoded, and the report says why.
+        y = x * np.float32(10 * MAX_SAMPLE_MAGNITUDE)
+        rx = new_rx()
+        assert _run(rx, y) == []
+    overrange = rx.report(1e6)["overrange_samples"]
+    assert overrange == np.sum(np.abs(y) > MAX_SAMPLE_MAGNITUDE) > len(y) // 2

@@ -17,7 +17,7 @@ from aeradio.core.errors import CaptureFormatError
 from aeradio.core.model_dir import load_link_config, load_lut, model_hash32, save_model
 from aeradio.dsp.framing import FrameLayout, pattern_messages
 from aeradio.flowgraphs.channel_sim import ChannelSettings, snr_db_from_ebn0_db
-from aeradio.learning.dataset import FrameDataset, build_dataset, scan_recording
+from aeradio.learning.dataset import FrameDataset, build_dataset, check_labels, scan_recording
 from aeradio.learning.receiver import NeuralReceiver
 from tests.flowgraphs.conftest import random_lut
 
@@ -113,6 +113,8 @@ BAD = {
                        "aeradio:seed must be an integer"),
     "meta is a fifo": (lambda m, d: (m.unlink(), os.mkfifo(m)), "not a regular file"),
     "meta too large": (lambda m, d: os.truncate(m, 17 << 20), "metadata file must be at most"),
+    # Recorded before frames carried their seed (then a global said it): labels unknown.
+    "old global seed": (lambda m, d: _edit_global(m, **{"aeradio:seed": 5}), "but aeradio:seed is 5"),
 }
 
 
@@ -162,8 +164,13 @@ def test_no_recordings_or_no_frames_are_clear_errors(model: Path, tmp_path: Path
 
 def test_labels_of_another_seed_are_refused_with_the_numbers(model: Path, good: Path) -> None:
     # Labels regenerated from the wrong test-pattern seed: the frames decode to SEED's pattern.
+    # (Frames carry their seed, so only a dataset edited or built by other means can hold
+    # such labels; check_labels is what build_dataset and finetune run.)
+    ds = build_dataset(good, model, rng=np.random.default_rng(0))
+    right = ds.labels.copy()
+    ds.labels = pattern_messages(SEED + 1, ds.seq, 16, CFG.model.M)
     with pytest.raises(CaptureFormatError) as err:
-        build_dataset(good, model, rng=np.random.default_rng(0), seed=SEED + 1)
+        check_labels(ds, model)
     message = str(err.value)
     assert "the labels do not match the frames" in message and "the labels are wrong" in message
     found = re.search(r"on (\d+) of (\d+) blocks \(BLER ([\d.]+), chance 0\.938\) in (\d+) frames "
@@ -172,11 +179,13 @@ def test_labels_of_another_seed_are_refused_with_the_numbers(model: Path, good: 
     errors, blocks, bler, frames = (float(g) for g in found.groups())
     assert blocks == FRAMES * 16 and frames == FRAMES and bler >= 0.85
     # The right seed passes the same check (12 dB Eb/N0: detection errs on few blocks).
-    assert build_dataset(good, model, rng=np.random.default_rng(0), seed=SEED).frames == FRAMES
+    ds.labels = right
+    check_labels(ds, model)
+    assert ds.frames == FRAMES
 
 
 def test_the_label_check_needs_frames_above_the_operating_point(model: Path, good: Path) -> None:
-    from aeradio.learning.dataset import LABEL_CHECK_MIN_BLOCKS, check_labels
+    from aeradio.learning.dataset import LABEL_CHECK_MIN_BLOCKS
 
     ds = build_dataset(good, model, rng=np.random.default_rng(0))
     ds.labels = (ds.labels + 1) % CFG.model.M  # every label wrong
@@ -216,7 +225,7 @@ def test_bursts_in_idle_noise_keep_frames_only_and_rebuild_every_frame(model: Pa
         caps = handle.get_captures()
         index = [c["core:global_index"] for c in caps]
         assert index == sorted(index) and caps[0]["core:sample_start"] == 0
-        found = {r.header.seq: r.start_sample for r in scan_recording(meta, config, model_hash)[0]}
+        found = {r.seq: r.start_sample for r in scan_recording(meta, config, model_hash)}
         for ann in handle.get_annotations():
             seq = ann["aeradio:seq"]
             annotated.append(seq)

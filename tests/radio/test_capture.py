@@ -202,14 +202,17 @@ def test_rx_capture_records_what_it_decoded(tiny_model: Path, tmp_path: Path) ->
     dev = ["--model", str(tiny_model), "--device", f"file:{src}"]
     assert main(["tx", *dev, "--frames", "4", "--seed", "6"]) == 0
     caps = tmp_path / "caps"
-    assert main(["rx", *dev, "--seed", "6", "--capture", str(caps), "--json", str(tmp_path / "r.json")]) == 0
+    assert main(["rx", *dev, "--capture", str(caps), "--json", str(tmp_path / "r.json")]) == 0
     (meta_path,) = caps.glob("*.sigmf-meta")
     samples, meta = _read(meta_path)
     source, _ = _read(src)
     assert np.array_equal(samples, source)  # back-to-back frames: their margins cover the rest
-    assert meta["global"]["aeradio:seed"] == 6 and meta["global"]["aeradio:link"] == "link"
+    # The seed is the frames' own (rx took no --seed), annotated per frame, not global.
+    assert "aeradio:seed" not in meta["global"] and meta["global"]["aeradio:link"] == "link"
     anns = meta["annotations"]
     assert [a["aeradio:seq"] for a in anns] == [0, 1, 2, 3]
+    assert [a["aeradio:seed"] for a in anns] == [6] * 4
+    assert [a["aeradio:last"] for a in anns] == [False, False, False, True]
     assert all(a["aeradio:header_ok"] and a["aeradio:model_ok"] and a["aeradio:blocks"] == 8 for a in anns)
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["frames_decoded"] == 4 and report["capture"]["recordings"] == [meta_path.name]
