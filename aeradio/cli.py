@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch threads of the neural receiver; 2 on a host where RX has both cores")
     p.add_argument("--constellation", default=None, metavar="FILE.npy",
                    help="save synchronized payload symbols (complex64 .npy) for plotting")
+    p.add_argument("--monitor", default=None, metavar="[HOST:]PORT",
+                   help="serve a live web page (constellation, BLER, SNR, CFO, spectrum, counters) "
+                   "at http://HOST:PORT/; HOST 127.0.0.1 unless given, PORT 0 picks a free port")
     p.set_defaults(handler=_handler("aeradio.apps.rx:cmd_rx"))
 
     p = _command(sub, "finetune", "fine-tune the receiver on captured frames")
