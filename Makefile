@@ -7,7 +7,7 @@ STAMP := $(VENV)/.aeradio-installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup-venv.sh scripts/install-soapysdr.sh
+$(STAMP): pyproject.toml scripts/setup-venv.sh scripts/install-soapysdr.sh scripts/install-chromium.sh
 	VENV=$(VENV) bash scripts/setup-venv.sh
 	touch $@
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Creates .venv (when missing), installs aeradio with its dev tools into it, and makes
-# Debian's SoapySDR bindings (python3-soapysdr, not on PyPI) importable from the venv.
+# Creates .venv (when missing), installs aeradio with its dev tools into it, makes
+# Debian's SoapySDR bindings (python3-soapysdr, not on PyPI) importable from the venv, and
+# installs Debian's chromium + chromium-driver (the tests of the rx --monitor page).
 # Used by `make demo` and `make test`: on a fresh machine nothing else is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,3 +17,6 @@ fi
 
 # SoapySDR: optional for the loopback link, required for real radios and in CI.
 bash scripts/install-soapysdr.sh "$VENV" || echo "note: SoapySDR bindings not installed; soapy: devices unavailable (loopback and files still work)" >&2
+
+# Chromium: only the tests of the `rx --monitor` page need it (they skip without it).
+bash scripts/install-chromium.sh || echo "note: chromium not installed; the browser tests of the monitor page will skip" >&2

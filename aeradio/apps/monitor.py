@@ -4,8 +4,9 @@ The page shows, updated four times a second over server-sent events: the constel
 the synchronized payload symbols of the last decoded frames against the model's LUT points
 (per channel use, or all uses overlaid), BLER, SNR and CFO over time, the spectrum of the
 received stream, the frame, block and sample counters, and the run's configuration. It
-works offline: its plotting library (uPlot, MIT, vendored in ``monitor_static/``) is
-served with it.
+works offline: its plotting library is served with it (uPlot 1.6.32, MIT: the npm package
+``uplot``'s ``dist/uPlot.iife.min.js``, ``dist/uPlot.min.css`` and ``LICENSE``, vendored
+unchanged in ``monitor_static/``; the page's own code is ``monitor_static/monitor.js``).
 
 Two threads share the work, so the receiver does not wait for the page:
 
