@@ -34,6 +34,7 @@ bound loopback address are refused (a DNS-rebinding page cannot read it), at mos
 from __future__ import annotations
 
 import asyncio
+import base64
 import errno
 import ipaddress
 import json
@@ -51,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from aeradio.core.errors import ConfigError, short_repr
+from aeradio.dsp.spectrum import welch_psd
 
 #: Host the page binds to when ``--monitor`` names a port only.
 DEFAULT_MONITOR_HOST = "127.0.0.1"
@@ -221,13 +223,9 @@ class _PageState:
         self.version += 1
 
     def _spectrum(self, snap: Snapshot) -> dict[str, Any] | None:
-        from scipy.signal import welch
-
         rate = snap.sample_rate_hz
         if snap.samples is not None and len(snap.samples) >= SPECTRUM_SEGMENT_SAMPLES:
-            _, pxx = welch(snap.samples, fs=rate, nperseg=SPECTRUM_SEGMENT_SAMPLES, return_onesided=False,
-                           detrend=False, scaling="density")
-            pxx = np.fft.fftshift(pxx)
+            _, pxx = welch_psd(snap.samples, rate, SPECTRUM_SEGMENT_SAMPLES)
             fresh = self.psd is None or self.psd.shape != pxx.shape
             self.psd = pxx if fresh else self.psd + SPECTRUM_AVERAGING * (pxx - self.psd)
         if self.psd is None:
@@ -236,20 +234,23 @@ class _PageState:
         return {
             "start_hz": -rate / 2,
             "step_hz": rate / bins,
-            "psd_db": np.round(10 * np.log10(np.maximum(self.psd, 1e-30)), 2).tolist(),
+            "psd_db": _float32_base64(10 * np.log10(np.maximum(self.psd, 1e-30))),
         }
 
 
+def _float32_base64(x: np.ndarray) -> str:
+    """Real ``x`` as base64 of little-endian float32 (non-finite values as 0): the page
+    decodes it into a Float32Array, and no per-number Python object is made here."""
+    values = np.nan_to_num(np.asarray(x, "<f4"), nan=0.0, posinf=0.0, neginf=0.0)
+    return base64.b64encode(values.tobytes()).decode()
+
+
 def _complex_lists(x: np.ndarray) -> dict[str, Any]:
-    """``[B, n]`` complex -> ``{"n": n, "re": [...], "im": [...]}`` (row-major, 4 decimals)."""
+    """``[B, n]`` complex -> ``{"n": n, "re": base64, "im": base64}`` (row-major float32)."""
     x = np.asarray(x)
     flat = x.reshape(-1)
-    finite = np.where(np.isfinite(flat), flat, 0)
-    return {
-        "n": int(x.shape[-1]) if x.ndim == 2 else 1,
-        "re": np.round(finite.real.astype(np.float64), 4).tolist(),
-        "im": np.round(finite.imag.astype(np.float64), 4).tolist(),
-    }
+    return {"n": int(x.shape[-1]) if x.ndim == 2 else 1, "re": _float32_base64(flat.real),
+            "im": _float32_base64(flat.imag)}
 
 
 def _finite_or_none(value: float | None) -> float | None:

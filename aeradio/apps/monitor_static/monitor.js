@@ -1,5 +1,5 @@
 // The live page of `aeradio rx --monitor`: one EventSource, uPlot charts updated per event.
-// Events (JSON, see aeradio/apps/monitor.py): `config` once (the run's configuration and
+// Events (JSON, see aeradio/apps/monitor.py; arrays as base64 float32): `config` once (the run's configuration and
 // the LUT), `history` once (the BLER/SNR/CFO points so far), then one message per update
 // (counters, the newest history point, payload symbols, spectrum, and `finished` at the end).
 "use strict";
@@ -15,6 +15,16 @@
   window.aeradioMonitor = { state, charts };
 
   const $ = (id) => document.getElementById(id);
+
+  // Arrays arrive as base64 of little-endian float32 (cheap for the server to make).
+  function floats(b64) {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    return Array.from(new Float32Array(bytes.buffer));
+  }
+
+  function complexPoints(p) {
+    return { n: p.n, re: floats(p.re), im: floats(p.im) };
+  }
 
   function chartSize(el, aspect) {
     const width = Math.max(200, el.clientWidth);
@@ -254,6 +264,7 @@
     source.addEventListener("config", (e) => {
       if (state.config) return;  // a reconnection: the page is built
       state.config = JSON.parse(e.data);
+      state.config.lut = complexPoints(state.config.lut);
       showConfig(state.config);
       makeCharts(state.config);
     });
@@ -261,7 +272,12 @@
       for (const p of JSON.parse(e.data)) addPoint(p);
       drawHistory();
     });
-    source.onmessage = (e) => onUpdate(JSON.parse(e.data));
+    source.onmessage = (e) => {
+      const msg = JSON.parse(e.data);
+      msg.symbols = complexPoints(msg.symbols);
+      if (msg.spectrum) msg.spectrum.psd_db = floats(msg.spectrum.psd_db);
+      onUpdate(msg);
+    };
     source.onopen = () => { if (!state.finished) setStatus("waiting", "waiting for samples…"); };
     source.onerror = () => {
       if (state.finished) { source.close(); return; }
