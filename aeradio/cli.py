@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="... or this many blocks")
     p.add_argument("--seed", type=int, default=d.DEFAULT_EVAL_SEED, help="seed of the simulation")
     p.add_argument("--plots", default=None, metavar="DIR", help="write PNG plots here")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars (they show only when stderr is a terminal)")
     p.set_defaults(handler=_handler("aeradio.apps.train:cmd_eval"))
 
     p = _command(sub, "channel", "the ZMQ loopback channel simulator")
@@ -211,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "bench", "the benchmark harness")
     p.add_argument("--json", default=None, metavar="FILE")
     p.add_argument("--only", default=None, help="comma-separated benchmark names")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (it shows only when stderr is a terminal)")
     p.set_defaults(handler=_handler("aeradio.apps.bench:cmd_bench"))
     return parser
 
