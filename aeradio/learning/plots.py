@@ -11,7 +11,8 @@
   between codewords (over all n uses), minimum distance marked, against the classical code
   of the same (k, n) when there is one.
 - :func:`plot_received`: synchronized received symbols over the LUT points, per channel use
-  when n > 1 (not all uses overlaid into one cloud).
+  when n > 1 (not all uses overlaid into one cloud), with the error vectors to the nearest
+  codeword and their EVM.
 - :func:`plot_training_curve`: loss and running BLER on separate labelled axes, the
   training Eb/N0 range stated and the receiver-only phase shaded.
 
@@ -86,14 +87,16 @@ def plot_bler(curves: Sequence[BlerCurve], path: str | Path, title: str = "") ->
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     simulated = analytic = 0
-    bound_labelled = False
-    for curve in curves:
+    handles: list[Any] = []  # legend entries in drawing order (matplotlib puts plain lines first)
+    bound = None
+    for curve in sorted(curves, key=lambda c: c.analytic):  # simulated first
         if curve.analytic:
             style = ANALYTIC_STYLES[analytic % len(ANALYTIC_STYLES)]
             analytic += 1
             pts = [(x, y) for x, y in zip(curve.ebn0_db, curve.bler, strict=True) if y]
             if pts:
-                ax.semilogy(*zip(*pts, strict=True), color="k", lw=1.0, ls=style, label=curve.label, zorder=1)
+                handles += ax.semilogy(*zip(*pts, strict=True), color="k", lw=1.0, ls=style,
+                                       label=curve.label, zorder=1)
             continue
         color, marker, ls, filled, size = CURVE_STYLES[simulated % len(CURVE_STYLES)]
         simulated += 1
@@ -111,18 +114,20 @@ def plot_bler(curves: Sequence[BlerCurve], path: str | Path, title: str = "") ->
             elif ci is not None and ci[1] > 0:
                 bounds.append((x, ci[1]))
         if xs:
-            ax.errorbar(xs, ys, yerr=[lo, hi], color=color, marker=marker, ls=ls, lw=1.4, ms=size,
-                        mfc=face, mew=1.4, capsize=3, elinewidth=0.9, label=curve.label, zorder=3)
+            handles.append(ax.errorbar(xs, ys, yerr=[lo, hi], color=color, marker=marker, ls=ls, lw=1.4,
+                                       ms=size, mfc=face, mew=1.4, capsize=3, elinewidth=0.9,
+                                       label=curve.label, zorder=3))
         if bounds:
-            ax.semilogy(*zip(*bounds, strict=True), ls="none", marker="v", ms=size, mfc="none", mec=color,
-                        label=None if bound_labelled else "no error: 95 % upper bound", zorder=3)
-            bound_labelled = True
+            (marks,) = ax.semilogy(*zip(*bounds, strict=True), ls="none", marker="v", ms=size, mfc="none",
+                                   mec=color, label="no error: 95 % upper bound", zorder=3)
+            bound = bound or marks
     ax.set_yscale("log")
     ax.set_xlabel(r"$E_b/N_0$ (dB)")
     ax.set_ylabel("block error rate (BLER)")
     ax.grid(which="major", alpha=0.35)
     ax.grid(which="minor", alpha=0.12)
-    ax.legend(fontsize=8, loc="lower left", framealpha=0.9)
+    handles += [bound] if bound is not None else []
+    ax.legend(handles=handles, fontsize=8, loc="lower left", framealpha=0.9)
     ax.set_title(title, fontsize=10)
     ax.text(0.99, 0.99, "error bars: 95 % Wilson intervals", transform=ax.transAxes, ha="right", va="top",
             fontsize=7, color="0.35")
@@ -194,23 +199,31 @@ def codeword_distances(lut: np.ndarray, rng: np.random.Generator | None = None) 
 
 
 def _distance_panel(ax: Any, lut: np.ndarray, reference: dict[str, np.ndarray]) -> None:
-    """Histogram of codeword distances of ``lut`` and of each reference LUT, d_min marked."""
-    sets = [("this code", lut, "C0")]
-    sets += [(name, ref, f"C{i + 1}") for i, (name, ref) in enumerate(reference.items())]
-    dists = [codeword_distances(x) for _, x, _ in sets]
-    top = max(float(d.max()) for d in dists)
-    bins = np.linspace(0, top * 1.02, 50)
-    for (name, _, color), d in zip(sets, dists, strict=True):
-        dmin = float(d.min())
-        nearest = int(np.sum(d < dmin + 1e-6))
-        ax.hist(d, bins=bins, histtype="step", color=color, lw=1.4, density=True,
-                label=f"{name}: $d_{{min}}$ = {dmin:.2f} ({nearest} pairs)")
-        ax.axvline(dmin, color=color, ls="--", lw=1.0)
-    ax.set_xlabel(r"distance $\|x_i - x_j\|$ between codewords")
-    ax.set_ylabel("density of pairs")
-    ax.legend(fontsize=7, loc="upper left")
-    ax.grid(alpha=0.25)
-    ax.set_title("codeword distances (all uses)", fontsize=9)
+    """The distance spectrum's low tail: the mean number of codewords within distance d of a
+    codeword, against d (log), for ``lut`` and each reference LUT; what sets the BLER at
+    high SNR (the union bound): the minimum distance and how many neighbours sit there."""
+    sets = [("this code", lut, "C0", "-")]
+    sets += [(name, ref, f"C{i + 1}", "--") for i, (name, ref) in enumerate(reference.items())]
+    tails = []
+    for name, x, color, ls in sets:
+        d = np.sort(codeword_distances(x))
+        words = min(len(x), MAX_DISTANCE_CODEWORDS)
+        neighbours = 2 * np.arange(1, len(d) + 1) / words  # each pair counts for both codewords
+        dmin = float(d[0])
+        at_dmin = float(np.sum(d < dmin * (1 + 1e-6))) * 2 / words
+        ax.step(d, neighbours, where="post", color=color, ls=ls, lw=1.5,
+                label=f"{name}: $d_{{min}}$ = {dmin:.2f}, {at_dmin:.2g} neighbours at $d_{{min}}$ (mean)")
+        ax.axvline(dmin, color=color, ls=":", lw=0.9)
+        tails.append(d)
+    ax.set_yscale("log")
+    ax.set_xlim(0.9 * min(float(d[0]) for d in tails), max(float(np.median(d)) for d in tails))
+    ax.set_ylim(top=1e3)
+    ax.set_xlabel("Euclidean distance d (all n uses)")
+    ax.set_ylabel("codewords within d\n(mean per codeword)")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(which="major", alpha=0.3)
+    ax.grid(which="minor", alpha=0.1)
+    ax.set_title("distance spectrum of the code (low tail: what sets the BLER at high SNR)", fontsize=9)
 
 
 def plot_constellation(
@@ -236,24 +249,52 @@ def plot_constellation(
         from aeradio.learning.baselines import reference_luts
 
         reference = reference_luts(k, n)
-    fig, axes = _use_grid(plt, n + 1, 2.6)
-    for u, ax in enumerate(axes[:n]):
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig = plt.figure(figsize=(2.7 * cols + 0.6, 2.7 * rows + 3.0))
+    grid = fig.add_gridspec(rows + 1, cols, height_ratios=[1.0] * rows + [1.15])
+    for u in range(n):
+        ax = fig.add_subplot(grid[u // cols, u % cols])
         ax.scatter(lut[:, u].real, lut[:, u].imag, s=12 if M > 64 else 22, color="C0", alpha=0.8, zorder=3)
-        cols = min(n + 1, 4)
-        _iq_axes(ax, lim, xlabel=u + cols >= n + 1, ylabel=u % cols == 0)
+        _iq_axes(ax, lim, xlabel=u + cols >= n, ylabel=u % cols == 0)
         if label:
             _label_points(ax, lut[:, u], k)
         ax.set_title(f"channel use {u + 1} of {n}", fontsize=9)
-    _distance_panel(axes[n], lut, reference)
+    _distance_panel(fig.add_subplot(grid[rows, :]), lut, reference)
     heading = f"learned code, M = {M} messages (k = {k} bits) over n = {n} complex uses"
     fig.suptitle(title or heading, fontsize=11)
     fig.tight_layout()
     return _save(fig, path)
 
 
+def _error_vector_panel(ax: Any, y: np.ndarray, lut: np.ndarray) -> None:
+    """Received blocks minus their nearest codeword (all uses), with the EVM: the noise and
+    distortion the receiver sees, which per-use clouds of M points hide."""
+    from aeradio.dsp.detection import ml_detect
+
+    nearest = lut[ml_detect(y, lut)]
+    e = (y - nearest).reshape(-1)
+    error_power = max(float(np.mean(np.abs(e) ** 2)), 1e-30)
+    evm_db = 10 * math.log10(error_power / float(np.mean(np.abs(nearest) ** 2)))
+    rms = math.sqrt(error_power)
+    ax.scatter(e.real, e.imag, s=2, alpha=0.3, color="C2", rasterized=True)
+    from matplotlib.patches import Circle
+
+    ax.add_patch(Circle((0, 0), rms, fill=False, color="k", lw=1.0, ls="--", label=f"RMS {rms:.2f}"))
+    lim = 4.5 * rms
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.25)
+    ax.set_xlabel("error, in-phase")
+    ax.legend(loc="upper right", fontsize=7)
+    ax.set_title(f"error to nearest codeword, EVM {evm_db:.1f} dB", fontsize=9)
+
+
 def plot_received(symbols: np.ndarray, lut: np.ndarray, path: str | Path, title: str = "") -> Path:
     """Synchronized received symbols (``[N]`` complex in block order, n uses per block, as
-    ``rx --constellation`` saves them) over the LUT's points, one panel per channel use."""
+    ``rx --constellation`` saves them) over the LUT's points; for n > 1 one panel per channel
+    use and one of the error vectors to the nearest codeword (decision-directed EVM)."""
     plt = _pyplot()
     M, n = lut.shape
     k = int(round(math.log2(M)))
@@ -261,15 +302,18 @@ def plot_received(symbols: np.ndarray, lut: np.ndarray, path: str | Path, title:
     y = y[: len(y) // n * n].reshape(-1, n)
     lim = 1.2 * float(np.percentile(np.abs(y), 99.5)) if y.size else 1.5
     lim = max(lim, 1.15 * float(np.max(np.abs(lut))))
-    fig, axes = (plt.subplots(figsize=(5, 5))[0], None) if n == 1 else _use_grid(plt, n, 2.8)
-    axes = [fig.axes[0]] if axes is None else axes
-    cols = min(n, 4)
-    for u, ax in enumerate(axes):
+    if n == 1:
+        fig, ax = plt.subplots(figsize=(5, 5))
+        axes = [ax]
+    else:
+        fig, axes = _use_grid(plt, n + 1, 2.8)
+    cols = min(len(axes), 4)
+    for u, ax in enumerate(axes[:n]):
         ax.scatter(y[:, u].real, y[:, u].imag, s=2, alpha=0.3, color="C0", rasterized=True,
                    label="received (after sync)")
         ax.scatter(lut[:, u].real, lut[:, u].imag, s=14 if M <= 64 else 5, c="C3", marker="x", lw=1,
                    label="transmitted (LUT)")
-        _iq_axes(ax, lim, xlabel=n == 1 or u + cols >= n, ylabel=u % cols == 0)
+        _iq_axes(ax, lim, xlabel=n == 1 or u + cols >= n + 1, ylabel=u % cols == 0)
         if M <= MAX_LABELLED_MESSAGES:
             _label_points(ax, lut[:, u], k)
         if n > 1:
@@ -279,6 +323,8 @@ def plot_received(symbols: np.ndarray, lut: np.ndarray, path: str | Path, title:
     if n == 1:
         axes[0].set_title(heading, fontsize=10)
     else:
+        if len(y):
+            _error_vector_panel(axes[n], y, lut)
         fig.suptitle(heading, fontsize=11)
         fig.tight_layout()
     return _save(fig, path)

@@ -81,11 +81,11 @@ def test_large_n_constellation_has_a_panel_per_use_and_codeword_distances(
     lut = (rng.standard_normal((256, 7)) + 1j * rng.standard_normal((256, 7))).astype(np.complex64) / np.sqrt(2)
     plots.plot_constellation(lut, tmp_path / "c.png")
     visible = [ax for ax in figures[0].axes if ax.axison]
-    assert len(visible) == 8
+    assert len(visible) == 8  # 7 uses and the distance spectrum
     assert [ax.get_title() for ax in visible[:7]] == [f"channel use {u} of 7" for u in range(1, 8)]
     assert not visible[0].texts  # 256 messages: no bit labels
     legend = [t.get_text() for t in visible[7].get_legend().get_texts()]
-    # The default reference for (k=8, n=7) is the Hamming pair: d_min 2*sqrt(3/2)... of its LUT.
+    # The default reference for (k=8, n=7) is the Hamming pair.
     assert legend[0].startswith("this code: $d_{min}$") and legend[1].startswith("Hamming(7,4) I+Q")
     dmin = float(plots.codeword_distances(hamming74_pair_lut()).min())
     assert f"= {dmin:.2f}" in legend[1]
@@ -99,12 +99,17 @@ def test_codeword_distances_match_brute_force(rng: np.random.Generator) -> None:
 
 def test_received_plot_for_n_gt_1_is_per_use(figures: list[Any], tmp_path: Path, rng: np.random.Generator) -> None:
     lut = hamming74_pair_lut()
-    y = lut[rng.integers(0, 256, 100)] + 0.1 * rng.standard_normal((100, 7))
+    noise = rng.standard_normal((100, 7)) + 1j * rng.standard_normal((100, 7))
+    y = lut[rng.integers(0, 256, 100)] + 0.1 * noise
     plots.plot_received(y.reshape(-1).astype(np.complex64), lut, tmp_path / "r.png")
     visible = [ax for ax in figures[0].axes if ax.axison]
-    assert len(visible) == 7
-    # Each panel holds that use's 100 received symbols.
-    assert all(len(ax.collections[0].get_offsets()) == 100 for ax in visible)
+    assert len(visible) == 8
+    # Each use's panel holds that use's 100 received symbols ...
+    assert all(len(ax.collections[0].get_offsets()) == 100 for ax in visible[:7])
+    # ... and the last one the error vectors to the nearest codeword: noise 0.1 per real part.
+    errors = visible[7].collections[0].get_offsets()
+    assert len(errors) == 700 and abs(np.std(errors) - 0.1) < 0.01
+    assert "EVM" in visible[7].get_title()
 
 
 def test_training_plot_has_two_labelled_axes_and_the_ebn0_range(figures: list[Any], tmp_path: Path) -> None:
