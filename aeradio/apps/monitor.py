@@ -2,23 +2,26 @@
 
 The page shows, updated four times a second over server-sent events: the constellation of
 the synchronized payload symbols of the last decoded frames against the model's LUT points
-(per channel use, or all uses overlaid), BLER, SNR and CFO over time, the spectrum of the
-received stream, the frame, block and sample counters, and the run's configuration. It
-works offline: its plotting library is served with it (uPlot 1.6.32, MIT: the npm package
-``uplot``'s ``dist/uPlot.iife.min.js``, ``dist/uPlot.min.css`` and ``LICENSE``, vendored
-unchanged in ``monitor_static/``; the page's own code is ``monitor_static/monitor.js``).
+(per channel use, or all uses overlaid) or their error vectors to the codewords the
+receiver decided (the noise and distortion that a code with many points per use hides),
+BLER, SNR and CFO over time, the spectrum of the received stream, the frame, block and
+sample counters, and the run's configuration. It works offline: its plotting library is
+served with it (uPlot 1.6.32, MIT: the npm package ``uplot``'s ``dist/uPlot.iife.min.js``,
+``dist/uPlot.min.css`` and ``LICENSE``, vendored unchanged in ``monitor_static/``; the
+page's own code is ``monitor_static/monitor.js``).
 
 Two threads share the work, so the receiver does not wait for the page:
 
 - the RX loop calls :meth:`LiveMonitor.feed` after each read. It keeps references to the
-  last decoded frames' payloads (a bounded deque) and, at most every
+  last decoded frames' payloads and decisions (a bounded deque) and, at most every
   :data:`MONITOR_INTERVAL_S`, publishes a :class:`Snapshot` (the report counters, the last
-  :data:`MONITOR_SYMBOLS` symbols and the newest :data:`SPECTRUM_SLICE_SAMPLES` samples,
-  copied) by replacing one reference: a one-slot mailbox, newest wins, no lock, no queue to
-  grow;
+  :data:`MONITOR_SYMBOLS` symbols with their decisions and the newest
+  :data:`SPECTRUM_SLICE_SAMPLES` samples, copied) by replacing one reference: a one-slot
+  mailbox, newest wins, no lock, no queue to grow;
 - the server thread (aiohttp on its own event loop) picks the newest snapshot up at the
-  same period, derives what the page plots (interval BLER, SNR and CFO; the Welch spectrum
-  of the slice, averaged over updates) and sends one JSON event to every page.
+  same period, derives what the page plots (interval BLER, SNR and CFO; the error vectors;
+  the Welch spectrum of the slice, averaged over updates) and sends one JSON event to
+  every page.
 
 The server binds when the monitor starts, before anything is received: an address in use
 or not of this machine is a :class:`~aeradio.core.errors.ConfigError` (one line, exit 2).
@@ -153,6 +156,8 @@ class Snapshot:
     counters: dict[str, Any]
     #: Newest payload symbols ``[B, n]`` complex64, whole blocks, oldest first.
     symbols: np.ndarray
+    #: The receiver's decision (message index) of each of those blocks ``[B]`` int64.
+    decisions: np.ndarray
     #: Newest received samples ``[S]`` complex64, or None when the last read was empty.
     samples: np.ndarray | None
     #: Sample rate of the device (S/s).
@@ -160,10 +165,12 @@ class Snapshot:
 
 
 def snapshot_of(
-    rx: Any, dev: Any, payloads: Sequence[np.ndarray], block: np.ndarray, time_s: float, n: int
+    rx: Any, dev: Any, frames: Sequence[tuple[np.ndarray, np.ndarray]], block: np.ndarray, time_s: float,
+    n: int,
 ) -> Snapshot:
     """A :class:`Snapshot` of an RX chain ``rx`` reading ``dev`` (its report and stats),
-    the decoded ``payloads`` (each ``[blocks, n]``) and the newest read ``block``."""
+    the decoded ``frames`` (each ``(payload [blocks, n], decisions [blocks])``) and the
+    newest read ``block``."""
     rate = float(dev.sample_rate_hz)
     report = rx.report(rate)
     counters = {key: report[key] for key in REPORT_COUNTERS}
@@ -173,12 +180,15 @@ def snapshot_of(
         device_faults=int(dev.stats.faults.count),
     )
     blocks = MONITOR_SYMBOLS // n
-    if payloads:
-        symbols = np.concatenate([np.asarray(p).reshape(-1, n) for p in payloads])[-blocks:]
+    if frames:
+        symbols = np.concatenate([np.asarray(p).reshape(-1, n) for p, _ in frames])[-blocks:]
+        decisions = np.concatenate([np.asarray(d).reshape(-1) for _, d in frames])[-blocks:]
     else:
-        symbols = np.zeros((0, n), np.complex64)
+        symbols, decisions = np.zeros((0, n), np.complex64), np.zeros(0, np.int64)
     samples = np.array(block[-SPECTRUM_SLICE_SAMPLES:], np.complex64) if len(block) else None
-    return Snapshot(time_s, counters, np.array(symbols, np.complex64), samples, rate)
+    return Snapshot(
+        time_s, counters, np.array(symbols, np.complex64), np.array(decisions, np.int64), samples, rate
+    )
 
 
 def monitor_config(cfg: Any, run_info: dict[str, Any]) -> dict[str, Any]:
@@ -201,6 +211,7 @@ class _PageState:
     """What the pages are sent, derived from snapshots (server thread only)."""
 
     def __init__(self, config: dict[str, Any], lut: np.ndarray) -> None:
+        self.lut = np.asarray(lut, np.complex64)
         self.config_event = json.dumps({**config, "lut": _complex_lists(lut)})
         self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY_POINTS)
         self.previous: Snapshot | None = None
@@ -217,10 +228,17 @@ class _PageState:
             "counters": snap.counters,
             "point": point,
             "symbols": _complex_lists(snap.symbols),
+            "errors": _complex_lists(self._errors(snap)),
             "spectrum": spectrum,
             "finished": finished,
         }, allow_nan=False)
         self.version += 1
+
+    def _errors(self, snap: Snapshot) -> np.ndarray:
+        """``[B, n]``: each block minus the LUT row the receiver decided on (error vectors)."""
+        if snap.symbols.shape[1:] != self.lut.shape[1:] or len(snap.decisions) != len(snap.symbols):
+            return np.zeros((0, self.lut.shape[1]), np.complex64)
+        return snap.symbols - self.lut[np.clip(snap.decisions, 0, len(self.lut) - 1)]
 
     def _spectrum(self, snap: Snapshot) -> dict[str, Any] | None:
         rate = snap.sample_rate_hz
@@ -262,9 +280,9 @@ def _history_point(before: Snapshot | None, now: Snapshot) -> dict[str, Any]:
     the run's cumulative BLER.
 
     >>> c = dict(blocks=0, block_errors=0, frames_decoded=0, snr_db=None, cfo_hz=None, samples=0)
-    >>> a = Snapshot(0.0, c, np.zeros((0, 1)), None, 1e6)
+    >>> a = Snapshot(0.0, c, np.zeros((0, 1)), np.zeros(0), None, 1e6)
     >>> c2 = dict(blocks=100, block_errors=2, frames_decoded=4, snr_db=10.0, cfo_hz=50.0, samples=10**6)
-    >>> p = _history_point(a, Snapshot(0.5, c2, np.zeros((0, 1)), None, 1e6))
+    >>> p = _history_point(a, Snapshot(0.5, c2, np.zeros((0, 1)), np.zeros(0), None, 1e6))
     >>> p["bler"], p["bler_total"], p["snr_db"], p["cfo_hz"], p["frames_per_s"], p["rate_msps"]
     (0.02, 0.02, 10.0, 50.0, 8.0, 2.0)
     """
@@ -311,7 +329,7 @@ class LiveMonitor:
         self._state = _PageState(config, lut)
         self._latest: Snapshot | None = None  # the mailbox: replaced whole, never mutated
         self._finished: dict[str, Any] | None = None
-        self._payloads: deque[np.ndarray] = deque(maxlen=1)
+        self._frames: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=1)  # (payload, decisions)
         self._t0 = time.monotonic()
         self._next_s = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -339,19 +357,19 @@ class LiveMonitor:
         """After each read: keep the decoded frames' payloads; publish a snapshot when due."""
         for r in results:
             if r.decisions is not None and r.payload is not None:
-                if self._payloads.maxlen == 1 and r.payload.size:
-                    self._payloads = deque(self._payloads, maxlen=-(-MONITOR_SYMBOLS // r.payload.size) + 1)
-                self._payloads.append(r.payload)
+                if self._frames.maxlen == 1 and r.payload.size:
+                    self._frames = deque(self._frames, maxlen=-(-MONITOR_SYMBOLS // r.payload.size) + 1)
+                self._frames.append((r.payload, r.decisions))
         now = time.monotonic()
         if now < self._next_s:
             return
         self._next_s = now + MONITOR_INTERVAL_S
-        self._latest = snapshot_of(rx, dev, list(self._payloads), block, now - self._t0, self.n)
+        self._latest = snapshot_of(rx, dev, list(self._frames), block, now - self._t0, self.n)
 
     def finish(self, rx: Any, dev: Any, stopped_by: str | None) -> None:
         """The run is over: publish its last counters, sent with how it stopped on close."""
         self._latest = snapshot_of(
-            rx, dev, list(self._payloads), np.zeros(0, np.complex64), time.monotonic() - self._t0, self.n
+            rx, dev, list(self._frames), np.zeros(0, np.complex64), time.monotonic() - self._t0, self.n
         )
         self._finished = {"stopped_by": stopped_by}
 

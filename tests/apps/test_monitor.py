@@ -163,7 +163,7 @@ def test_feed_publishes_bounded_copies_at_most_once_per_interval(rng: np.random.
         # Bounded: the newest MONITOR_SYMBOLS symbols and SPECTRUM_SLICE_SAMPLES samples.
         assert first.symbols.shape == (mon.MONITOR_SYMBOLS, 1)
         assert first.samples is not None and len(first.samples) == mon.SPECTRUM_SLICE_SAMPLES
-        assert len(monitor._payloads) <= mon.MONITOR_SYMBOLS // 64 + 1
+        assert len(monitor._frames) <= mon.MONITOR_SYMBOLS // 64 + 1
         # Copies: the RX loop reuses or changes its arrays freely.
         kept = first.samples.copy()
         block[:] = 0
@@ -231,6 +231,9 @@ def test_event_stream_carries_config_counters_symbols_spectrum_and_the_end(rng: 
     assert first["counters"]["samples_dropped"] == 7
     assert first["symbols"]["n"] == 2
     assert _floats(first["symbols"]["re"]) == [1, 0, -1, 0, -1, 0, 1, 0]
+    # Error vectors: each block minus the LUT row decided (here message 0 for every block).
+    assert _floats(first["errors"]["re"]) == [0, 0, -2, 0, -2, 0, 0, 0]
+    assert _floats(first["errors"]["im"]) == [0, 0, 0, -2, 0, -2, 0, 0]
     psd_db = _floats(first["spectrum"]["psd_db"])
     assert len(psd_db) == mon.SPECTRUM_SEGMENT_SAMPLES and first["spectrum"]["start_hz"] == -5e5
     # White noise of power 2: flat near 10 log10(2 / 1e6) = -57 dB/Hz.
@@ -322,6 +325,16 @@ return {events: m.state.events, decoded: m.state.last.counters.frames_decoded,
 """
 
 
+_ERRORS_VIEW = """
+const select = document.getElementById('view-select');
+select.value = 'errors';
+select.dispatchEvent(new Event('change'));
+const chart = window.aeradioMonitor.charts.constellation;
+return {points: chart.data[1][0].length, lim: chart.scales.x.max,
+        text: document.getElementById('symbol-count').textContent};
+"""
+
+
 def _watch(driver: Any, url: str, done: threading.Event, out: dict[str, Any]) -> None:
     """Open the page once rx serves it; record what it shows until rx is done."""
     try:
@@ -346,6 +359,7 @@ def _watch(driver: Any, url: str, done: threading.Event, out: dict[str, Any]) ->
             time.sleep(0.2)
         time.sleep(1.0)  # the last event, then the stream closes
         out["final"] = driver.execute_script(_STATE)
+        out["errors_view"] = driver.execute_script(_ERRORS_VIEW)
         out["views"], out["pixels"] = views, pixels
         out["console"] = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"
                           and "favicon" not in e["message"] and "events" not in e["message"]]
@@ -391,6 +405,10 @@ def test_page_in_a_browser_draws_the_constellation_and_counts_frames_as_they_arr
     blue, red = out["pixels"][-1]
     assert blue > 40 and red > 40, out["pixels"][-1]  # (high SNR: the points pile up on 4 spots)
     assert final["spectrum"] == mon.SPECTRUM_SEGMENT_SAMPLES and final["history"] >= 3
+    # The error-vector view: as many points, zoomed on the noise (high SNR: a small RMS).
+    errors = out["errors_view"]
+    assert errors["points"] == final["symbols"] and 0 < errors["lim"] < 0.5, errors
+    assert errors["text"].startswith(f"{final['symbols']} error vectors, RMS ")
     assert out["console"] == []
     err = capsys.readouterr().err
     assert f"aeradio rx: monitor at http://127.0.0.1:{port}/" in err

@@ -41,7 +41,9 @@ def _curve(label: str, errors: list[int], blocks: int, **kw: Any) -> plots.BlerC
                            [list(wilson_interval(e, blocks)) for e in errors], **kw)
 
 
-def test_bler_plot_has_error_bars_distinct_styles_and_upper_bounds(figures: list[Any], tmp_path: Path) -> None:
+def test_bler_plot_has_error_bars_distinct_styles_and_upper_bounds(
+    figures: list[Any], tmp_path: Path
+) -> None:
     curves = [
         _curve("neural", [200, 40, 0], 100_000),
         _curve("ML", [198, 41, 0], 100_000),
@@ -78,7 +80,8 @@ def test_small_constellation_has_iq_axes_and_bit_labels(figures: list[Any], tmp_
 def test_large_n_constellation_has_a_panel_per_use_and_codeword_distances(
     figures: list[Any], tmp_path: Path, rng: np.random.Generator
 ) -> None:
-    lut = (rng.standard_normal((256, 7)) + 1j * rng.standard_normal((256, 7))).astype(np.complex64) / np.sqrt(2)
+    gaussian = rng.standard_normal((256, 7)) + 1j * rng.standard_normal((256, 7))
+    lut = (gaussian / np.sqrt(2)).astype(np.complex64)
     plots.plot_constellation(lut, tmp_path / "c.png")
     visible = [ax for ax in figures[0].axes if ax.axison]
     assert len(visible) == 8  # 7 uses and the distance spectrum
@@ -97,7 +100,9 @@ def test_codeword_distances_match_brute_force(rng: np.random.Generator) -> None:
     assert np.allclose(plots.codeword_distances(lut), brute)
 
 
-def test_received_plot_for_n_gt_1_is_per_use(figures: list[Any], tmp_path: Path, rng: np.random.Generator) -> None:
+def test_received_plot_for_n_gt_1_is_per_use(
+    figures: list[Any], tmp_path: Path, rng: np.random.Generator
+) -> None:
     lut = hamming74_pair_lut()
     noise = rng.standard_normal((100, 7)) + 1j * rng.standard_normal((100, 7))
     y = lut[rng.integers(0, 256, 100)] + 0.1 * noise

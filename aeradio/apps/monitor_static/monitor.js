@@ -8,7 +8,7 @@
   const RX_COLOR = "rgba(31, 119, 180, 0.45)";
   const LUT_COLOR = "#d62728";
   const state = {
-    config: null, use: "all", events: 0, finished: null, last: null,
+    config: null, use: "all", view: "symbols", events: 0, finished: null, last: null,
     t: [], bler: [], blerTotal: [], snr: [], cfo: [],
   };
   const charts = {};
@@ -191,6 +191,8 @@
       select.parentElement.hidden = true;
     }
     select.addEventListener("change", () => { state.use = select.value; drawConstellation(); });
+    const view = $("view-select");
+    view.addEventListener("change", () => { state.view = view.value; drawConstellation(); });
   }
 
   // ---- updates ------------------------------------------------------------------------
@@ -204,10 +206,27 @@
 
   function drawConstellation() {
     if (!charts.constellation || !state.last) return;
-    const rx = pick(state.last.symbols, state.use);
-    const lut = pick(state.config.lut, state.use);
-    charts.constellation.setData([null, rx, lut]);
-    $("symbol-count").textContent = `${rx[0].length} symbols of the last decoded frames`;
+    const chart = charts.constellation;
+    let lim = state.lim, rx, ref;
+    if (state.view === "errors") {
+      // Received minus the decided codeword: noise and distortion, around the origin.
+      rx = pick(state.last.errors, state.use);
+      ref = [[], []];
+      let power = 0;
+      for (let i = 0; i < rx[0].length; i++) power += rx[0][i] ** 2 + rx[1][i] ** 2;
+      const rms = Math.sqrt(power / Math.max(1, rx[0].length));
+      lim = Math.max(4.5 * rms, 0.05);
+      $("symbol-count").textContent = `${rx[0].length} error vectors, RMS ${rms.toFixed(3)}`;
+    } else {
+      rx = pick(state.last.symbols, state.use);
+      ref = pick(state.config.lut, state.use);
+      $("symbol-count").textContent = `${rx[0].length} symbols of the last decoded frames`;
+    }
+    chart.batch(() => {
+      chart.setData([null, rx, ref], false);
+      chart.setScale("x", { min: -lim, max: lim });
+      chart.setScale("y", { min: -lim, max: lim });
+    });
   }
 
   function addPoint(p) {
@@ -275,6 +294,7 @@
     source.onmessage = (e) => {
       const msg = JSON.parse(e.data);
       msg.symbols = complexPoints(msg.symbols);
+      msg.errors = complexPoints(msg.errors);
       if (msg.spectrum) msg.spectrum.psd_db = floats(msg.spectrum.psd_db);
       onUpdate(msg);
     };
