@@ -61,14 +61,17 @@
         { label: "received", ...dots(3.5, RX_COLOR, RX_COLOR, 0) },
         // Rings around few points (M <= 64 per view), small dots over many.
         few ? { label: "LUT points", ...dots(10, "rgba(0,0,0,0)", LUT_COLOR, 2) }
-          : { label: "LUT points", ...dots(4, LUT_COLOR, LUT_COLOR, 0) },
+          : { label: "LUT points", ...dots(3, LUT_COLOR, LUT_COLOR, 0) },
       ],
     }, [null, [[], []], [[], []]], el);
   }
 
   // Log axis: ticks and labels at the powers of ten only.
+  const decades = (u, splits) => splits.map((v) => (Number.isInteger(Math.round(Math.log10(v) * 1e6) / 1e6) ? v : null));
   const LOG_AXIS = {
-    filter: (u, splits) => splits.map((v) => (Number.isInteger(Math.round(Math.log10(v) * 1e6) / 1e6) ? v : null)),
+    filter: decades,
+    grid: { filter: decades },
+    ticks: { filter: decades },
     values: (u, splits) => splits.map((v) => (v === null ? "" : v >= 1 ? "1" : `1e${Math.round(Math.log10(v))}`)),
   };
 
@@ -84,10 +87,18 @@
     }, [[], ...series.map(() => [])], el);
   }
 
+  // The spectrum as tall as the constellation beside it allows (the panels share a row).
+  function spectrumSize() {
+    const el = $("spectrum");
+    const size = chartSize(el, 0.45);
+    const beside = charts.constellation ? charts.constellation.height - 60 : 0;
+    return { width: size.width, height: Math.max(size.height, Math.min(beside, size.width)) };
+  }
+
   function spectrumChart() {
     const el = $("spectrum");
     return new uPlot({
-      ...chartSize(el, 0.45),
+      ...spectrumSize(),
       legend: { show: false },
       scales: { x: { time: false } },
       axes: [{ label: "offset from center (kHz)" }, { label: "PSD (dB FS/Hz)", size: 60 }],
@@ -120,7 +131,7 @@
     new ResizeObserver(() => {
       for (const [name, chart] of Object.entries(charts)) {
         const el = chart.root.parentElement;
-        chart.setSize(chartSize(el, name === "constellation" ? 1.0 : 0.45));
+        chart.setSize(name === "spectrum" ? spectrumSize() : chartSize(el, name === "constellation" ? 1.0 : 0.45));
       }
     }).observe($("constellation").parentElement.parentElement);
   }
