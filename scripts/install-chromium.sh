@@ -14,5 +14,5 @@ if ! have; then
     fi
     have || { echo "install-chromium: chromium and chromedriver are not installed (apt-get install chromium chromium-driver)" >&2; exit 1; }
 fi
-chromium --headless=new --no-sandbox --disable-gpu --dump-dom about:blank >/dev/null 2>&1 \
+timeout 60 chromium --headless=new --no-sandbox --disable-gpu --dump-dom about:blank >/dev/null 2>&1 \
     || { echo "install-chromium: chromium is installed but does not start headless" >&2; exit 1; }

@@ -435,7 +435,9 @@ class LiveMonitor:
         app.router.add_get("/events", self._events)
         app.router.add_get("/snapshot.json", self._snapshot)
         app.router.add_get("/static/{name}", self._static)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        # handler_cancellation: a page that goes away frees its stream at once, not at the
+        # next write.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, handler_cancellation=True)
         await self._runner.setup()
         await web.SockSite(self._runner, self._sock).start()
         self._ticker_task = asyncio.get_running_loop().create_task(self._ticker())

@@ -412,3 +412,33 @@ def test_page_in_a_browser_draws_the_constellation_and_counts_frames_as_they_arr
     assert out["console"] == []
     err = capsys.readouterr().err
     assert f"aeradio rx: monitor at http://127.0.0.1:{port}/" in err
+
+
+def test_at_most_max_clients_streams_at_once() -> None:
+    monitor = mon.LiveMonitor(("127.0.0.1", 0), {}, np.ones((2, 1), np.complex64)).start()
+    conns = []
+    try:
+        for _ in range(mon.MAX_CLIENTS):
+            conn = http.client.HTTPConnection("127.0.0.1", monitor.port, timeout=5)
+            conn.request("GET", "/events")
+            assert conn.getresponse().status == 200
+            conns.append(conn)
+        extra = http.client.HTTPConnection("127.0.0.1", monitor.port, timeout=5)
+        extra.request("GET", "/events")
+        assert extra.getresponse().status == 503
+        extra.close()
+        conns.pop().close()  # one page goes away: its place is free again
+        deadline = time.monotonic() + 5
+        while True:
+            again = http.client.HTTPConnection("127.0.0.1", monitor.port, timeout=5)
+            again.request("GET", "/events")
+            status = again.getresponse().status
+            conns.append(again)
+            if status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert status == 200
+    finally:
+        for conn in conns:
+            conn.close()
+        monitor.close()
