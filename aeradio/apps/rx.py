@@ -7,7 +7,9 @@ A run, in order:
 2. opens the device and prints ``aeradio rx: ready, receiving from URI at R MS/s`` when the
    first samples arrive: the device is open and, for a ZMQ stream, subscribed (a SUB
    socket's subscription reaches the publisher asynchronously; its first message proves
-   it). Start the transmitter after this line, never after a fixed sleep;
+   it). Start the transmitter after this line, never after a fixed sleep. With
+   ``--monitor [HOST:]PORT`` the live page (:mod:`aeradio.apps.monitor`) is served first:
+   its address is checked and bound before the device opens;
 3. decodes, printing a status line a second; when no samples came for 5 s it warns, once
    per 5 s (``no samples from URI for 5 s: is the channel running?``), and the status line
    says so;
