@@ -7,7 +7,8 @@ STAMP := $(VENV)/.aeradio-installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup-venv.sh scripts/install-soapysdr.sh scripts/install-gnuradio.sh
+$(STAMP): pyproject.toml scripts/setup-venv.sh scripts/install-soapysdr.sh scripts/install-gnuradio.sh \
+		scripts/install-chromium.sh
 	VENV=$(VENV) bash scripts/setup-venv.sh
 	touch $@
 

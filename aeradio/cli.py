@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="... or this many blocks")
     p.add_argument("--seed", type=int, default=d.DEFAULT_EVAL_SEED, help="seed of the simulation")
     p.add_argument("--plots", default=None, metavar="DIR", help="write PNG plots here")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars (they show only when stderr is a terminal)")
     p.set_defaults(handler=_handler("aeradio.apps.train:cmd_eval"))
 
     p = _command(sub, "channel", "the ZMQ loopback channel simulator")
@@ -148,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch threads of the neural receiver; 2 on a host where RX has both cores")
     p.add_argument("--constellation", default=None, metavar="FILE.npy",
                    help="save synchronized payload symbols (complex64 .npy) for plotting")
+    p.add_argument("--monitor", default=None, metavar="[HOST:]PORT",
+                   help="serve a live web page (constellation, BLER, SNR, CFO, spectrum, counters) "
+                   "at http://HOST:PORT/; HOST 127.0.0.1 unless given, PORT 0 picks a free port")
     p.set_defaults(handler=_handler("aeradio.apps.rx:cmd_rx"))
 
     p = _command(sub, "finetune", "fine-tune the receiver on captured frames")
@@ -208,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "bench", "the benchmark harness")
     p.add_argument("--json", default=None, metavar="FILE")
     p.add_argument("--only", default=None, help="comma-separated benchmark names")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (it shows only when stderr is a terminal)")
     p.set_defaults(handler=_handler("aeradio.apps.bench:cmd_bench"))
     return parser
 

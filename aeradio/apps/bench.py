@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import platform
+import sys
 import tempfile
 import time
 import traceback
@@ -37,7 +38,15 @@ class BenchContext:
     memo: dict[str, Any] = field(default_factory=dict)
 
     def log(self, message: str) -> None:
-        print(f"  .. {message}", flush=True)
+        _say(f"  .. {message}")
+
+
+def _say(line: str) -> None:
+    """A line on stdout that leaves the progress bar (stderr) intact."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stdout)
+    sys.stdout.flush()
 
 
 def figure(
@@ -102,19 +111,33 @@ def format_results(results: dict[str, dict[str, Any]]) -> str:
     )
 
 
-def run_benchmarks(benchmarks: dict[str, Benchmark], work_dir: Path) -> dict[str, dict[str, Any]]:
-    """Run each benchmark; an exception is recorded as that benchmark's error."""
+def run_benchmarks(
+    benchmarks: dict[str, Benchmark], work_dir: Path, *, progress: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Run each benchmark; an exception is recorded as that benchmark's error.
+
+    ``progress``: a bar on stderr (benchmarks done, the one running, failures so far), shown
+    only when stderr is a terminal.
+    """
+    from tqdm import tqdm
+
     ctx = BenchContext(work_dir=work_dir)
     results: dict[str, dict[str, Any]] = {}
-    for name, func in benchmarks.items():
-        print(f"[bench] {name}", flush=True)
-        start = time.perf_counter()
-        try:
-            res = dict(func(ctx))
-        except Exception as exc:  # a failing benchmark must not hide the others
-            res = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-        res["wall_seconds"] = round(time.perf_counter() - start, 3)
-        results[name] = res
+    failed = 0
+    with tqdm(total=len(benchmarks), desc="bench", unit="benchmark", leave=False, dynamic_ncols=True,
+              disable=None if progress else True) as bar:
+        for name, func in benchmarks.items():
+            _say(f"[bench] {name}")
+            bar.set_postfix_str(f"{name} (failed so far: {failed})")
+            start = time.perf_counter()
+            try:
+                res = dict(func(ctx))
+            except Exception as exc:  # a failing benchmark must not hide the others
+                res = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+            res["wall_seconds"] = round(time.perf_counter() - start, 3)
+            results[name] = res
+            failed += "error" in res or any(f["status"] == "FAIL" for f in res.get("figures", []))
+            bar.update(1)
     return results
 
 
@@ -124,7 +147,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     benchmarks = select(discover(), args.only)
     with tempfile.TemporaryDirectory(prefix="aeradio-bench-") as tmp:
-        results = run_benchmarks(benchmarks, Path(tmp))
+        results = run_benchmarks(benchmarks, Path(tmp), progress=not getattr(args, "quiet", False))
     print()
     print(format_results(results))
     if args.json:

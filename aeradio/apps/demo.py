@@ -67,7 +67,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     model_dir = ensure_default_model()
     print(f"model: {model_dir}")
     ebn0 = list(DEMO_EBN0_DB)
-    doc = sweep_model(model_dir, ebn0, target_errors=100, max_blocks=500_000, seed=1)
+    doc = sweep_model(model_dir, ebn0, target_errors=100, max_blocks=500_000, seed=1, progress=True)
     baselines = baseline_curves(
         doc["k"],
         doc["n"],
@@ -75,11 +75,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         target_errors=100,
         max_blocks=500_000,
         generator=torch.Generator().manual_seed(2),
+        progress=True,
     )
     print(format_table(doc, baselines))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    plot_bler(comparison_curves(doc, baselines), out / "bler.png", title=f"{doc['model']} on AWGN")
+    plot_bler(comparison_curves(doc, baselines), out / "bler.png",
+              title=f"{doc['model']} on AWGN: BLER, up to 100 block errors per point")
     plot_constellation(load_lut(model_dir), out / "constellation.png")
     print(f"plots: {out / 'bler.png'}, {out / 'constellation.png'}")
     from aeradio.apps.link import demo_link

@@ -7,7 +7,9 @@ A run, in order:
 2. opens the device and prints ``aeradio rx: ready, receiving from URI at R MS/s`` when the
    first samples arrive: the device is open and, for a ZMQ stream, subscribed (a SUB
    socket's subscription reaches the publisher asynchronously; its first message proves
-   it). Start the transmitter after this line, never after a fixed sleep;
+   it). Start the transmitter after this line, never after a fixed sleep. With
+   ``--monitor [HOST:]PORT`` the live page (:mod:`aeradio.apps.monitor`) is served first:
+   its address is checked and bound before the device opens;
 3. decodes, printing a status line a second; when no samples came for 5 s it warns, once
    per 5 s (``no samples from URI for 5 s: is the channel running?``), and the status line
    says so;
@@ -47,6 +49,7 @@ and what the device really set, software version, command line, start time (UTC)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import shlex
@@ -59,6 +62,7 @@ import numpy as np
 
 from aeradio.apps.capture import annotate_results, open_rx_capture
 from aeradio.apps.device_args import device_settings, load_args_calibration, open_args_device
+from aeradio.apps.monitor import parse_monitor_address
 from aeradio.apps.processes import StopOnSignal
 from aeradio.apps.rx_out import FileTransfer, check_out_path
 from aeradio.core.atomic import save_npy_atomic, write_json_atomic
@@ -271,6 +275,25 @@ def _check_args(args: argparse.Namespace) -> None:
         check_range("--duration-s", args.duration_s, 0.0, 1e7, unit="s")
     if args.out is not None:
         check_out_path(args.out, overwrite=getattr(args, "overwrite", False))
+    if getattr(args, "monitor", None) is not None:
+        parse_monitor_address(args.monitor)
+
+
+def _open_monitor(args: argparse.Namespace, cfg: Any, run_info: dict[str, Any]) -> Any:
+    """``--monitor``: the live page, serving once this returns (its address checked and bound
+    before anything is received); a do-nothing context without it."""
+    if getattr(args, "monitor", None) is None:
+        return contextlib.nullcontext()
+    from aeradio.apps.monitor import LiveMonitor, monitor_config
+    from aeradio.core.model_dir import load_lut
+
+    address = parse_monitor_address(args.monitor)
+    monitor = LiveMonitor(address, monitor_config(cfg, run_info), load_lut(args.model)).start()
+    print(f"aeradio rx: monitor at {monitor.url}", file=sys.stderr, flush=True)
+    if monitor.exposed:
+        print(f"aeradio rx: warning: the monitor page (no authentication) is reachable by whoever reaches "
+              f"{monitor.host}", file=sys.stderr, flush=True)
+    return monitor
 
 
 def cmd_rx(args: argparse.Namespace) -> int:
@@ -315,7 +338,9 @@ def cmd_rx(args: argparse.Namespace) -> int:
     processing_s = 0.0  # time in the RX chain: how fast it could go, whatever the source's rate
     stopped_by = None
 
-    with StopOnSignal() as stop, open_args_device(args, "rx", settings) as dev, open_rx_capture(
+    with _open_monitor(args, cfg, run_info) as monitor, StopOnSignal() as stop, open_args_device(
+        args, "rx", settings
+    ) as dev, open_rx_capture(
         args.capture, sample_rate_hz=dev.sample_rate_hz, center_freq_hz=settings.freq_hz,
         device=args.device, rx=rx, model_hash=model_hash, link_name=cfg.name,
         keep_all=getattr(args, "capture_all", False),
@@ -340,13 +365,14 @@ def cmd_rx(args: argparse.Namespace) -> int:
                 stopped_by = "end of source"
                 break
             status.update(rx, dev, received=len(block), now=time.monotonic())
+            results: list[FrameResult] = []
             if len(block):
                 if corrector is not None:
                     block = corrector.process(block)
                 if recorder is not None:
                     recorder.write(block)
                 t_process = time.perf_counter()
-                results: list[FrameResult] = rx.process(block)
+                results = rx.process(block)
                 processing_s += time.perf_counter() - t_process
                 if recorder is not None:
                     annotate_results(recorder, results, rx)
@@ -359,6 +385,8 @@ def cmd_rx(args: argparse.Namespace) -> int:
                             transfer.add(r)
                     if constellation is not None and r.payload is not None:
                         constellation.add(r.payload)
+            if monitor is not None:
+                monitor.feed(results, block, rx, dev)
             if args.frames is not None and rx.stats.frames_detected >= args.frames:
                 stopped_by = "frames"
                 break
@@ -372,6 +400,8 @@ def cmd_rx(args: argparse.Namespace) -> int:
         report["device_faults"] = dev.stats.faults.to_report()
         report["events"] = dev.stats.events.to_report()
         report["device"] = dev.describe()
+        if monitor is not None:
+            monitor.finish(rx, dev, stopped_by)
     if recorder is not None:
         report["capture"] = recorder.report()
     report["elapsed_s"] = time.perf_counter() - t_start

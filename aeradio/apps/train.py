@@ -70,8 +70,10 @@ def train_and_save(
     if plots:
         from aeradio.learning.plots import plot_constellation, plot_training_curve
 
-        plot_constellation(result.lut, out / "constellation.png", title=f"{cfg.name} constellation")
-        plot_training_curve(result.history, out / "training.png", title=f"{cfg.name} training")
+        plot_constellation(result.lut, out / "constellation.png", title=f"{cfg.name}: learned constellation")
+        plot_training_curve(
+            result.history, out / "training.png", title=f"{cfg.name} training", training=cfg.training
+        )
     return out
 
 
@@ -114,6 +116,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         target_errors=args.target_errors,
         max_blocks=args.max_blocks,
         seed=args.seed,
+        progress=not args.quiet,
     )
     baselines = {}
     if channel == "awgn":
@@ -124,8 +127,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             target_errors=args.target_errors,
             max_blocks=args.max_blocks,
             generator=torch.Generator().manual_seed(args.seed + 1),
+            progress=not args.quiet,
         )
-    doc["baselines"] = baselines
+    doc["baselines"] = {name: b["bler"] for name, b in baselines.items()}
+    doc["baselines_ci"] = {name: b["bler_ci"] for name, b in baselines.items()}
     print(format_table(doc, baselines))
     if args.json:
         write_json_atomic(args.json, doc)
@@ -135,7 +140,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         plots = Path(args.plots)
         plots.mkdir(parents=True, exist_ok=True)
-        plot_bler(comparison_curves(doc, baselines), plots / "bler.png", title=f"{doc['model']} on {channel}")
+        plot_bler(comparison_curves(doc, baselines), plots / "bler.png",
+                  title=f"{doc['model']} on {channel}: up to {args.target_errors} block errors per point")
         plot_constellation(load_lut(args.model), plots / "constellation.png")
     sys.stdout.flush()
     return 0

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 #: A decoder: ``(y [B, n] complex64, noise_var float) -> [B] int64`` messages.
 Decoder = Callable[[np.ndarray, float], np.ndarray]
+#: Called after each batch of a simulation: ``(blocks so far, fewest errors of any decoder)``.
+BatchCallback = Callable[[int, int], None]
 #: Blocks simulated per batch.
 BATCH_BLOCKS = 32768
 
@@ -70,6 +72,7 @@ def simulate_lut(
     max_blocks: int = DEFAULT_EVAL_MAX_BLOCKS,
     generator: torch.Generator,
     batch_blocks: int = BATCH_BLOCKS,
+    on_batch: BatchCallback | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Send random rows of ``lut [M, n]`` through ``channel`` at ``ebn0_db``; score each decoder.
 
@@ -98,6 +101,8 @@ def simulate_lut(
             counts[name][0] += int(np.count_nonzero(diff))
             counts[name][1] += int(_popcount(diff[diff != 0]).sum())
         blocks += batch
+        if on_batch is not None:
+            on_batch(blocks, min(c[0] for c in counts.values()))
     out = {}
     for name, (errors, bit_errors) in counts.items():
         out[name] = {
@@ -109,6 +114,42 @@ def simulate_lut(
             "ber": bit_errors / (blocks * k) if k else 0.0,
         }
     return out
+
+
+class SweepProgress:
+    """A progress bar on stderr over the points of a simulation, its postfix the blocks and
+    errors of the point running; silent when disabled or when stderr is not a terminal.
+
+    Use as a context manager; pass ``bar.point(label)`` as ``on_batch`` of each point.
+    """
+
+    def __init__(self, desc: str, points: int, target_errors: int, *, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.target_errors = target_errors
+        self.bar = tqdm(total=points, desc=desc, unit="point", leave=False, dynamic_ncols=True,
+                        disable=None if enabled else True)  # None: off unless stderr is a terminal
+        self._started = False
+
+    def point(self, label: str) -> BatchCallback:
+        """The ``on_batch`` callback of the next point (the previous one counts as done)."""
+        if self._started:
+            self.bar.update(1)
+        self._started = True
+        self.bar.set_postfix_str(label, refresh=False)
+
+        def on_batch(blocks: int, errors: int) -> None:
+            self.bar.set_postfix_str(f"{label}: {blocks:,} blocks, {errors}/{self.target_errors} errors")
+
+        return on_batch
+
+    def __enter__(self) -> SweepProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._started:
+            self.bar.update(1)
+        self.bar.close()
 
 
 def ml_decoder(lut: np.ndarray) -> Decoder:
@@ -164,6 +205,7 @@ def _simulate_model(
     max_blocks: int,
     generator: torch.Generator,
     ml: bool,
+    on_batch: BatchCallback | None = None,
 ) -> dict[str, Any]:
     """One Eb/N0 point of a loaded model: neural receiver and (on AWGN) ML detection."""
     decoders: dict[str, Decoder] = {"neural": neural_decoder(runtime)}
@@ -180,6 +222,7 @@ def _simulate_model(
         target_errors=target_errors,
         max_blocks=max_blocks,
         generator=generator,
+        on_batch=on_batch,
     )
     return {"ebn0_db": ebn0_db, "channel": channel, "neural": res["neural"], "ml": res.get("ml")}
 
@@ -192,20 +235,27 @@ def sweep_model(
     target_errors: int = DEFAULT_EVAL_TARGET_ERRORS,
     max_blocks: int = DEFAULT_EVAL_MAX_BLOCKS,
     seed: int = DEFAULT_EVAL_SEED,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """BLER curve of a model: the ``aeradio eval --json`` document (docs/contracts.md)."""
+    """BLER curve of a model: the ``aeradio eval --json`` document (docs/contracts.md).
+
+    ``progress``: a bar on stderr (points, and the blocks and errors of the point running),
+    shown only when stderr is a terminal.
+    """
     from aeradio.core.model_dir import load_lut
     from aeradio.learning.inference import ReceiverRuntime
 
     runtime = ReceiverRuntime.load(model_dir)
     lut = load_lut(model_dir)
     generator = torch.Generator().manual_seed(seed)
-    points = [
-        _simulate_model(
-            runtime, lut, runtime.config, float(e), channel, target_errors, max_blocks, generator, ml=True
-        )
-        for e in ebn0_db
-    ]
+    with SweepProgress(f"eval {runtime.config.name}", len(ebn0_db), target_errors, enabled=progress) as bar:
+        points = [
+            _simulate_model(
+                runtime, lut, runtime.config, float(e), channel, target_errors, max_blocks, generator,
+                ml=True, on_batch=bar.point(f"{float(e):g} dB"),
+            )
+            for e in ebn0_db
+        ]
     return curve_document(runtime.config, channel, points)
 
 

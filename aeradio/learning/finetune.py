@@ -182,7 +182,9 @@ def _finetune(
     order, pos = torch.randperm(len(labels), generator=generator), 0
     start = time.perf_counter()
     stopped, epoch = "budget", 0
-    bar = tqdm(total=settings.max_epochs * batches, desc="finetune", disable=not progress, leave=False)
+    # disable=None: the bar shows only when stderr is a terminal (not in logs).
+    bar = tqdm(total=settings.max_epochs * batches, desc="finetune", disable=None if progress else True,
+               leave=False)
     bar.set_postfix(val_bler=f"{before.bler:.2e}")
     for epoch in range(1, settings.max_epochs + 1):
         receiver.train()

@@ -220,7 +220,8 @@ def _train(
     best_loss, best_step = math.inf, 0
     stopped = "budget"
     start = time.perf_counter()
-    bar = tqdm(total=cfg.steps, desc=f"train {config.name}", disable=not progress, leave=False)
+    # disable=None: the bar shows only when stderr is a terminal (not in logs).
+    bar = tqdm(total=cfg.steps, desc=f"train {config.name}", disable=None if progress else True, leave=False)
     step = 0
     for step in range(1, cfg.steps + 1):
         lr = learning_rate_at(step - 1, cfg)
