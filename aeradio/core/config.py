@@ -472,9 +472,9 @@ class LinkConfig:
             raise ConfigError(f"name must be a non-empty string, got {short_repr(cfg_name)}")
         unknown = sorted(set(data) - set(_SECTIONS))
         if unknown:
-            raise ConfigError(
-                f"unknown section [{str(unknown[0])[:64]}]; allowed: {', '.join(_SECTIONS)}"
-            )
+            u = unknown[0]
+            name = f"[{u}]" if isinstance(u, str) and u.isprintable() and len(u) <= 64 else short_repr(u)
+            raise ConfigError(f"unknown section {name}; allowed: {', '.join(_SECTIONS)}")
         if "model" not in data:
             raise ConfigError("the configuration has no [model] section (k and n are required)")
         sections = {s: _build_section(s, c, data.get(s, {})) for s, c in _SECTIONS.items()}
