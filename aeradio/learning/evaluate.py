@@ -116,6 +116,11 @@ def ml_decoder(lut: np.ndarray) -> Decoder:
     return lambda y, noise_var: ml_detect(y, lut)
 
 
+def neural_decoder(runtime: ReceiverRuntime) -> Decoder:
+    """A loaded neural receiver as a :data:`Decoder` (given the noise variance only if it takes it)."""
+    return lambda y, noise_var: runtime.decide(y, noise_var if runtime.receiver.noise_input else None)
+
+
 def simulate_bler(
     model_dir: str | Path,
     ebn0_db: float,
@@ -161,9 +166,7 @@ def _simulate_model(
     ml: bool,
 ) -> dict[str, Any]:
     """One Eb/N0 point of a loaded model: neural receiver and (on AWGN) ML detection."""
-    decoders: dict[str, Decoder] = {
-        "neural": lambda y, nv: runtime.decide(y, nv if runtime.receiver.noise_input else None)
-    }
+    decoders: dict[str, Decoder] = {"neural": neural_decoder(runtime)}
     with_ml = ml and channel == "awgn"
     if with_ml:
         decoders["ml"] = ml_decoder(lut)
@@ -256,12 +259,14 @@ def parse_ebn0_range(spec: str) -> list[float]:
         values = [float(p) for p in parts]
     except ValueError:
         raise ConfigError(f"--ebn0-db must be START:STOP:STEP in dB, got {spec!r}") from None
+    if len(values) not in (1, 3):
+        raise ConfigError(f"--ebn0-db must be START:STOP:STEP in dB, got {spec!r}")
+    if not all(math.isfinite(v) for v in values):
+        raise ConfigError(f"--ebn0-db must be finite numbers in dB, got {spec!r}")
     if len(values) == 1:
         return values
-    if len(values) != 3:
-        raise ConfigError(f"--ebn0-db must be START:STOP:STEP in dB, got {spec!r}")
     start, stop, step = values
-    if not all(math.isfinite(v) for v in values) or step <= 0:
+    if step <= 0:
         raise ConfigError(f"--ebn0-db STEP must be > 0, got {spec!r}")
     if stop < start:
         raise ConfigError(f"--ebn0-db range is inverted (STOP < START): {spec!r}")

@@ -1,0 +1,139 @@
+"""Ray for ``aeradio sweep``: a local Ray started on demand, or an existing cluster.
+
+Local (no ``--address``): :func:`ray_session` starts Ray with ``num_cpus`` = the number of
+workers, no dashboard, quiet logging, no usage statistics, and every Ray process bound to
+127.0.0.1; it stops Ray when the sweep ends. Ray on Linux replaces a loopback node address
+(``_node_ip_address="127.0.0.1"``) by the machine's external address, so the servers of a
+"local" Ray listen on every interface; ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (Ray's own
+switch, see ``ray._private.services.get_node_ip_address``) makes the node address loopback,
+and then every Ray server binds to 127.0.0.1 (tests/apps/test_sweep.py checks it).
+
+Cluster (``--address HOST:PORT``, ``ray://HOST:PORT`` or ``auto``): the address is checked
+to answer first (a TCP connection within :data:`CONNECT_TIMEOUT_S`), since ``ray.init``
+retries an unreachable address for minutes. A Ray cluster runs the code it is sent: use
+one you trust. Its nodes need the same Python, Ray, numpy and torch versions as this one.
+
+Either way the workers import aeradio from this checkout: the ``aeradio`` package
+directory is shipped to them as a ``runtime_env`` ``py_modules`` entry (on a cluster, to
+every node), so they run the code of the driver, not whatever copy a node has installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from aeradio.core.errors import ConfigError
+
+#: Environment of a local Ray (set before ray is imported: Ray reads it at import).
+LOCAL_RAY_ENV = {
+    # The node address stays 127.0.0.1, so every Ray server binds to loopback (see above).
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    # No usage report sent anywhere.
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
+#: Times Ray reruns a task whose worker process died (``max_retries`` of ``ray.remote``).
+TASK_MAX_RETRIES = 3
+#: Seconds to wait for a cluster's address to accept a TCP connection.
+CONNECT_TIMEOUT_S = 5.0
+#: Object store of a local Ray (bytes): models are ~100 kB, chunk results a few bytes.
+LOCAL_OBJECT_STORE_BYTES = 256 << 20
+
+
+def package_dir() -> Path:
+    """The directory of the ``aeradio`` package this process runs."""
+    return Path(__file__).resolve().parents[1]
+
+
+def runtime_env(extra_modules: Sequence[str | Path] = ()) -> dict[str, object]:
+    """The workers' ``runtime_env``: this checkout's aeradio (and ``extra_modules``) as py_modules."""
+    return {
+        "py_modules": [str(package_dir()), *(str(Path(m).resolve()) for m in extra_modules)],
+        "excludes": ["__pycache__", "*.pyc"],
+    }
+
+
+def parse_address(address: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` or ``ray://HOST:PORT`` -> (host, port); ``auto`` -> None (Ray looks it up).
+
+    >>> parse_address("ray://10.0.0.5:10001"), parse_address("auto")
+    (('10.0.0.5', 10001), None)
+    """
+    if address == "auto":
+        return None
+    rest = address.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--address must be HOST:PORT, ray://HOST:PORT or auto, got {address!r}")
+    return host, int(port)
+
+
+def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise :class:`ConfigError` unless ``address`` accepts a TCP connection within ``timeout_s``."""
+    target = parse_address(address)
+    if target is None:
+        return
+    try:
+        with socket.create_connection(target, timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = f"no answer within {timeout_s:g} s" if isinstance(exc, TimeoutError) else exc.strerror or exc
+        raise ConfigError(
+            f"--address {address}: cannot reach a Ray cluster there ({reason}); "
+            "start one with `ray start --head` or leave --address out for a local Ray"
+        ) from None
+
+
+def _cluster_cpus(ray: object) -> int:
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def ray_session(
+    address: str | None, workers: int | None, extra_modules: Sequence[str | Path] = ()
+) -> Iterator[int]:
+    """Connect to Ray for the body; yields the number of tasks to keep running at once.
+
+    ``address`` None: a local Ray with ``workers`` CPUs (default: this machine's), stopped
+    on exit. Otherwise the cluster at ``address`` (left running), ``workers`` (default: its
+    CPUs) capping the tasks in flight. A Ray this process already started is reused as is
+    (and left running).
+    """
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if address is None:
+        os.environ.update(LOCAL_RAY_ENV)
+    else:
+        check_reachable(address)
+    import ray
+
+    if ray.is_initialized():
+        yield workers or _cluster_cpus(ray)
+        return
+    quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+    try:
+        if address is None:
+            ray.init(
+                address="local",
+                num_cpus=workers or os.cpu_count() or 1,
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                runtime_env=runtime_env(extra_modules),
+                **quiet,
+            )
+        else:
+            ray.init(address=address, runtime_env=runtime_env(extra_modules), **quiet)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"--address {address}" if address else "a local Ray"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        raise ConfigError(f"cannot start {where}: {first}") from None
+    try:
+        yield workers or _cluster_cpus(ray)
+    finally:
+        ray.shutdown()
