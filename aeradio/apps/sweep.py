@@ -501,12 +501,16 @@ def _analytic_curves(spec: SweepSpec) -> dict[str, tuple[list[float], list[float
     return out
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def summary_lines(spec: SweepSpec, outcome: SweepOutcome, out_dir: Path) -> list[str]:
     """The lines printed at the end: a summary, then ``warning:`` or ``FAILED:`` lines."""
     total = len(spec.points())
     lines = [
         f"sweep {outcome.status}: {len(outcome.rows)} of {total} points "
-        f"({outcome.points_before} from earlier runs), {outcome.trained} models trained, "
+        f"({outcome.points_before} from earlier runs), {_count(outcome.trained, 'model')} trained, "
         f"{outcome.blocks_simulated:.3g} blocks simulated in {outcome.elapsed_s:.1f} s -> {out_dir}"
     ]
     short = [r for r in outcome.rows if r["stopped_by"] == "max_blocks"]
@@ -514,13 +518,13 @@ def summary_lines(spec: SweepSpec, outcome: SweepOutcome, out_dir: Path) -> list
         names = ", ".join(f"{files.curve_label(r)} at {r['ebn0_db']:g} dB ({r['errors']})" for r in short[:5])
         more = f" and {len(short) - 5} more" if len(short) > 5 else ""
         lines.append(
-            f"warning: {len(short)} points reached --max-blocks {spec.max_blocks} before --target-errors "
-            f"{spec.target_errors}, their intervals are wider: {names}{more}"
+            f"warning: {_count(len(short), 'point')} reached --max-blocks {spec.max_blocks} before "
+            f"--target-errors {spec.target_errors}, their intervals are wider: {names}{more}"
         )
     if outcome.status == "interrupted":
         lines.append(
-            f"interrupted by {outcome.interrupted_by}: {total - len(outcome.rows)} points not finished; "
-            "the same command resumes"
+            f"interrupted by {outcome.interrupted_by}: {_count(total - len(outcome.rows), 'point')} "
+            "not finished; the same command resumes"
         )
     if outcome.failures:
         more = f" (and {len(outcome.failures) - 1} more)" if len(outcome.failures) > 1 else ""

@@ -19,6 +19,13 @@ def crash_once(marker: str, sim, ebn0_db, channel, plan, point, index):
     os._exit(1)
 
 
+def fails_at(bad_ebn0_db: float, sim, ebn0_db, channel, plan, point, index):
+    """Every chunk of the points at ``bad_ebn0_db`` raises (a bug, not a lost worker)."""
+    if ebn0_db == bad_ebn0_db:
+        raise RuntimeError(f"no chunk at {ebn0_db} dB")
+    return PointSimulator.chunk(sim, ebn0_db, channel, plan, point, index)
+
+
 def source_digest() -> tuple[str, str]:
     """Where the calling process imports aeradio from, and the sha256 of its sweep module."""
     import aeradio.apps.sweep as sweep

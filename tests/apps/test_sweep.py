@@ -286,6 +286,27 @@ def test_resume_runs_only_what_is_missing(first_sweep, tmp_path, capsys, tiny_to
 
 
 @pytest.mark.slow
+def test_a_failing_point_is_reported_and_the_rest_kept(first_sweep, tmp_path, capsys):
+    from aeradio.apps.sweep import summary_lines
+    from tests.apps.sweep_faults import fails_at
+
+    spec, first_out, first = first_sweep
+    out = tmp_path / "d"
+    shutil.copytree(first_out / "models", out / "models")
+    files.write_document(out, spec.parameters(), [], "running", [])
+    outcome = run_sweep(spec, out, chunk_fn=functools.partial(fails_at, 8.0))
+    assert outcome.status == "failed" and outcome.exit_code == 1 and len(outcome.failures) == 2
+    assert [r["ebn0_db"] for r in outcome.rows] == [0.0, 4.0, 0.0, 4.0]
+    failed = summary_lines(spec, outcome, out)[-1]
+    assert failed.startswith("FAILED: ") and "\n" not in failed
+    assert "RuntimeError: no chunk at 8.0 dB" in failed
+    assert json.loads((out / files.SWEEP_JSON).read_text())["status"] == "failed"
+    retried = run_sweep(spec, out)  # the same sweep again: only the failed points run
+    assert retried.points_run == 2 and retried.status == "complete"
+    assert _counts(retried.rows) == _counts(first.rows)
+
+
+@pytest.mark.slow
 def test_workers_run_this_checkout_and_listen_on_loopback_only(local_ray):
     import ray
 
