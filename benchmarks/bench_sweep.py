@@ -5,9 +5,11 @@ target is never reached, so every run simulates exactly :data:`SPEEDUP_BLOCKS` b
 local Ray of 1 worker and of 2, :data:`REPEATS` times each, alternated. Timed: the sweep's
 own loop (tasks, merge, saving), not Ray's start-up; the workers' first import of torch is
 in it. Target: 2 workers >= 1.8x faster (median over the repetitions). On a 2-core machine
-shared with other work the spread says how much to trust it: the load average is reported.
+shared with other work the spread says how much to trust it: the load average is reported,
+and a control runs the same simulation in 1 and 2 plain processes without Ray, which says
+what speed-up the machine had to give at the time.
 
-``sweep.ae-n7-k8.bler_1e-6``: a pilot sweep (7 to 8 dB) gives the curve and the rate in
+``sweep.ae-n7-k8.bler_1e-6``: a pilot sweep (6 to 7 dB) gives the curve and the rate in
 blocks/s; log10(BLER) is extrapolated to 1e-6 and the time for :data:`LOW_BLER_ERRORS` errors
 there estimated. Within :data:`BUDGET_S` the point is measured (target: >= 100 errors);
 otherwise the highest Eb/N0 that fits the budget is measured, and the time at 1e-6 is
@@ -20,8 +22,12 @@ import math
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from aeradio.apps import sweep_files
 from aeradio.apps.bench import BenchContext, figure
@@ -33,6 +39,8 @@ CONFIG = "ae-n7-k8"
 #: Blocks of the speed-up point (~15 s on one worker of a 2-core machine).
 SPEEDUP_BLOCKS = 16 * (1 << 20)
 SPEEDUP_EBN0_DB = 9.0
+#: Blocks of the control measurement (plain processes, no Ray).
+CONTROL_BLOCKS = 8 * (1 << 20)
 REPEATS = 3
 SPEEDUP_TARGET = 1.8
 #: Block errors of the low-BLER point.
@@ -40,8 +48,8 @@ LOW_BLER_ERRORS = 100
 TARGET_BLER = 1e-6
 #: Wall-time budget of the low-BLER measurement (s).
 BUDGET_S = 20 * 60
-PILOT_EBN0_DB = (7.0, 7.5, 8.0)
-PILOT_MAX_BLOCKS = 4_000_000
+PILOT_EBN0_DB = (6.0, 6.5, 7.0)
+PILOT_MAX_BLOCKS = 8_000_000
 WORKERS = 2
 
 
@@ -75,12 +83,41 @@ def _spec(ebn0_db: tuple[float, ...], target_errors: int, max_blocks: int) -> Sw
     )
 
 
+#: One process simulating blocks of the model (the control measurement, without Ray): prints
+#: the seconds its simulation took (torch's import and the model's load not counted).
+_CONTROL = """
+import sys, time, torch
+torch.set_num_threads(1)
+from aeradio.learning.montecarlo import ChunkPlan, model_simulator, point_seed_sequence
+sim = model_simulator(sys.argv[1])
+plan = ChunkPlan(int(sys.argv[2]))
+point = point_seed_sequence(0, "control", float(sys.argv[3]))
+start = time.perf_counter()
+for i in range(plan.n_chunks):
+    sim.chunk(float(sys.argv[3]), "awgn", plan, point, i)
+print(time.perf_counter() - start)
+"""
+
+
+def _control(model_dir: Path, processes: int, blocks: int) -> float:
+    """Seconds for ``processes`` plain processes (no Ray) to simulate ``blocks`` blocks
+    together, ``blocks / processes`` each: what the machine gives at the moment."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    argv = [sys.executable, "-c", _CONTROL, str(model_dir), str(blocks // processes), str(SPEEDUP_EBN0_DB)]
+    procs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+    return max(float(proc.communicate(timeout=600)[0]) for proc in procs)
+
+
 def bench_speedup(ctx: BenchContext) -> dict[str, Any]:
     spec = _spec((SPEEDUP_EBN0_DB,), 10**7, SPEEDUP_BLOCKS)
     times: dict[int, list[float]] = {1: [], 2: []}
+    control: dict[int, list[float]] = {1: [], 2: []}
     counts = set()
     load = os.getloadavg()[0]
     for rep in range(REPEATS):
+        for processes in (1, 2):
+            control[processes].append(_control(_model(ctx), processes, CONTROL_BLOCKS))
+        ctx.log(f"control without Ray: 1 process {control[1][-1]:.2f} s, 2 processes {control[2][-1]:.2f} s")
         for workers in (1, 2):
             out = _sweep_dir(ctx, f"speedup-{workers}-{rep}", spec)
             outcome = run_sweep(spec, out, workers=workers)
@@ -91,11 +128,15 @@ def bench_speedup(ctx: BenchContext) -> dict[str, Any]:
             ctx.log(f"{workers} worker(s): {outcome.elapsed_s:.2f} s ({rate:.2f} M blocks/s)")
     ratios = [a / b for a, b in zip(times[1], times[2], strict=True)]
     speedup = statistics.median(times[1]) / statistics.median(times[2])
+    machine = statistics.median(control[1]) / statistics.median(control[2])
     return {
         "times_s": times,
+        "control_times_s": control,
         "load_average_before": load,
+        "load_average_after": os.getloadavg()[0],
         "cpus": os.cpu_count(),
         "figures": [
+            figure("control: 2 plain processes vs 1, no Ray (medians)", machine, "x"),
             figure("blocks per run", SPEEDUP_BLOCKS, "blocks"),
             figure("1 worker, median", statistics.median(times[1]), "s"),
             figure("2 workers, median", statistics.median(times[2]), "s"),
@@ -107,20 +148,22 @@ def bench_speedup(ctx: BenchContext) -> dict[str, Any]:
             figure("same counts with 1 and 2 workers", float(len(counts) == 1), "", target="== 1",
                    passed=len(counts) == 1),  # fmt: skip
             figure("load average (1 min) before", load, ""),
+            figure("load average (1 min) after", os.getloadavg()[0], ""),
         ],
     }
 
 
 def _extrapolate(rows: list[dict[str, Any]], bler: float) -> float | None:
-    """Eb/N0 (dB) where the straight line through log10(BLER) of the last two points with
-    at least 10 errors reaches ``bler``."""
+    """Eb/N0 (dB) where log10(BLER), fitted over the points with at least 10 errors (a
+    parabola through 3 or more, a line through 2), reaches ``bler`` beyond the last one."""
     pts = [(r["ebn0_db"], math.log10(r["bler"])) for r in rows if r["errors"] >= 10]
     if len(pts) < 2:
         return None
-    (e0, b0), (e1, b1) = pts[-2:]
-    if b1 >= b0:
-        return None
-    return e1 + (math.log10(bler) - b1) * (e1 - e0) / (b1 - b0)
+    x, y = np.array(pts).T
+    poly = np.polynomial.Polynomial.fit(x, y, deg=min(2, len(pts) - 1))
+    grid = np.linspace(x[-1], x[-1] + 4.0, 4001)
+    below = np.nonzero(poly(grid) <= math.log10(bler))[0]
+    return float(grid[below[0]]) if below.size else None
 
 
 def bench_low_bler(ctx: BenchContext) -> dict[str, Any]:
