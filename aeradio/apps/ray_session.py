@@ -13,9 +13,10 @@ to answer first (a TCP connection within :data:`CONNECT_TIMEOUT_S`), since ``ray
 retries an unreachable address for minutes. A Ray cluster runs the code it is sent: use
 one you trust. Its nodes need the same Python, Ray, numpy and torch versions as this one.
 
-Either way the workers import aeradio from this checkout: the ``aeradio`` package
-directory is shipped to them as a ``runtime_env`` ``py_modules`` entry (on a cluster, to
-every node), so they run the code of the driver, not whatever copy a node has installed.
+Either way the workers import aeradio from this checkout, not whatever copy a node has
+installed: a local Ray's workers inherit PYTHONPATH with the checkout first
+(:func:`local_environment`); a cluster's get the ``aeradio`` package directory shipped as
+a ``runtime_env`` ``py_modules`` entry (uploaded once, unpacked on every node).
 """
 
 from __future__ import annotations
@@ -94,6 +95,30 @@ def _cluster_cpus(ray: object) -> int:
 
 
 @contextlib.contextmanager
+def _environment(updates: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the body (Ray's processes inherit them), then restore."""
+    saved = {k: os.environ.get(k) for k in updates}
+    os.environ.update(updates)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def local_environment(extra_modules: Sequence[str | Path] = ()) -> dict[str, str]:
+    """The environment of a local Ray: :data:`LOCAL_RAY_ENV`, and PYTHONPATH with the
+    directories holding this aeradio (and ``extra_modules``) first, so the workers, which
+    inherit it, import the driver's code whichever way the driver found it."""
+    roots = [str(package_dir().parent), *(str(Path(m).resolve().parent) for m in extra_modules)]
+    old = os.environ.get("PYTHONPATH")
+    return {**LOCAL_RAY_ENV, "PYTHONPATH": os.pathsep.join(dict.fromkeys([*roots, *([old] if old else [])]))}
+
+
+@contextlib.contextmanager
 def ray_session(
     address: str | None, workers: int | None, extra_modules: Sequence[str | Path] = ()
 ) -> Iterator[int]:
@@ -102,38 +127,51 @@ def ray_session(
     ``address`` None: a local Ray with ``workers`` CPUs (default: this machine's), stopped
     on exit. Otherwise the cluster at ``address`` (left running), ``workers`` (default: its
     CPUs) capping the tasks in flight. A Ray this process already started is reused as is
-    (and left running).
+    (and left running). ``extra_modules``: package directories the workers need too.
     """
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
-    if address is None:
-        os.environ.update(LOCAL_RAY_ENV)
-    else:
+    if address is not None:
         check_reachable(address)
-    import ray
+    with _environment(local_environment(extra_modules) if address is None else {}):
+        import ray
 
-    if ray.is_initialized():
-        yield workers or _cluster_cpus(ray)
+        if ray.is_initialized():
+            yield workers or _cluster_cpus(ray)
+            return
+        quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+        try:
+            if address is None:
+                _check_loopback_switch()
+                ray.init(
+                    address="local",
+                    num_cpus=workers or os.cpu_count() or 1,
+                    include_dashboard=False,
+                    _node_ip_address="127.0.0.1",
+                    object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                    **quiet,
+                )
+            else:
+                ray.init(address=address, runtime_env=runtime_env(extra_modules), **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = f"--address {address}" if address else "a local Ray"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise ConfigError(f"cannot start {where}: {first}") from None
+        try:
+            yield workers or _cluster_cpus(ray)
+        finally:
+            ray.shutdown()
+
+
+def _check_loopback_switch() -> None:
+    """Refuse to start a local Ray that would listen beyond 127.0.0.1: Ray reads the switch of
+    :data:`LOCAL_RAY_ENV` when it is first imported, so it must not have been imported before."""
+    try:
+        from ray._private import ray_constants
+    except ImportError:  # another Ray than the pinned one: the test of the binding will tell
         return
-    quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
-    try:
-        if address is None:
-            ray.init(
-                address="local",
-                num_cpus=workers or os.cpu_count() or 1,
-                include_dashboard=False,
-                _node_ip_address="127.0.0.1",
-                object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-                runtime_env=runtime_env(extra_modules),
-                **quiet,
-            )
-        else:
-            ray.init(address=address, runtime_env=runtime_env(extra_modules), **quiet)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = f"--address {address}" if address else "a local Ray"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        raise ConfigError(f"cannot start {where}: {first}") from None
-    try:
-        yield workers or _cluster_cpus(ray)
-    finally:
-        ray.shutdown()
+    if getattr(ray_constants, "ENABLE_RAY_CLUSTER", False):
+        raise ConfigError(
+            "a local Ray would listen on every interface: ray was imported in this process before "
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 was set; start it with aeradio.apps.ray_session first"
+        )

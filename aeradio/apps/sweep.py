@@ -8,9 +8,10 @@ same tasks run on a Ray cluster (:mod:`aeradio.apps.ray_session`).
 
 Tasks whose worker process dies (killed, out of memory, a node lost) are rerun by Ray up
 to :data:`~aeradio.apps.ray_session.TASK_MAX_RETRIES` times: a chunk's result does not
-depend on the worker, so a rerun gives the same counts. Progress is kept in
-``DIR/sweep.json`` after every finished point and trained model
-(:mod:`aeradio.apps.sweep_files`): the same command resumes an interrupted sweep.
+depend on the worker, so a rerun gives the same counts. Trained models are written to
+``DIR/models/`` as they finish, the finished points to ``DIR/sweep.json`` every
+:data:`SAVE_INTERVAL_S` and at the end (:mod:`aeradio.apps.sweep_files`): the same
+command resumes an interrupted sweep.
 
 Ray moves task arguments and results with its own serialization (pickle between the
 driver and its workers); a sweep sends only plain values (dicts of numbers, strings and
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from aeradio.apps import sweep_files as files
+from aeradio.core import defaults as d
 from aeradio.core.config import LinkConfig
 from aeradio.core.errors import AeradioError, ConfigError, check_range
 from aeradio.learning.montecarlo import (
@@ -59,6 +61,9 @@ MAX_TARGET_ERRORS = 10**7
 CHUNKS_PER_SLOT = 2
 #: Seconds between checks for Ctrl-C / SIGTERM while tasks run.
 POLL_S = 0.5
+#: Seconds between two saves of sweep.json while points finish (a crash loses at most the
+#: points finished since; Ctrl-C, SIGTERM and failures save everything).
+SAVE_INTERVAL_S = 2.0
 #: Models a worker keeps loaded (a sweep's points come model after model).
 WORKER_CACHE_SIZE = 8
 
@@ -95,11 +100,11 @@ class SweepSpec:
 
     configs: tuple[LinkConfig, ...]
     ebn0_db: tuple[float, ...]
-    seeds: int = 1
+    seeds: int = d.DEFAULT_SWEEP_SEEDS
     channel: str = "awgn"
-    target_errors: int = 100
-    max_blocks: int = 100_000_000
-    eval_seed: int = 1
+    target_errors: int = d.DEFAULT_SWEEP_TARGET_ERRORS
+    max_blocks: int = d.DEFAULT_SWEEP_MAX_BLOCKS
+    eval_seed: int = d.DEFAULT_EVAL_SEED
     baselines: bool = True
 
     def __post_init__(self) -> None:
@@ -295,12 +300,12 @@ class _Driver:
         self.runs = runs
         self.rows: dict[files.PointId, dict] = {}
         self.payloads: dict[str, Any] = {}
-        self.failed: set[str] = set()
         self.failures: list[str] = []
         self.in_flight: dict[Any, tuple] = {}
         self.progress: dict[int, PointProgress] = {}
         self.blocks_simulated = self.trained = self.points_run = 0
         self.show_progress = progress
+        self.last_save = 0.0
 
     def _payload(self, subject: Subject, model_files: dict[str, bytes] | None) -> Any:
         if subject.kind == "baseline":
@@ -314,6 +319,12 @@ class _Driver:
     def save(self, status: str) -> None:
         rows = ordered_rows(self.points, self.rows)
         files.write_document(self.out_dir, self.parameters, rows, status, self.runs)
+        self.last_save = time.monotonic()
+
+    def save_progress(self) -> None:
+        """Save while running, at most every :data:`SAVE_INTERVAL_S` (sweep.json is rewritten whole)."""
+        if time.monotonic() - self.last_save >= SAVE_INTERVAL_S:
+            self.save("running")
 
     def _fill(self) -> None:
         """Hand out chunks, earliest unfinished point first, up to the window."""
@@ -335,7 +346,6 @@ class _Driver:
 
     def _fail_subject(self, subject: Subject, line: str) -> None:
         self.failures.append(line)
-        self.failed.add(subject.key)
         for idx in [i for i in self.progress if self.points[i][0].key == subject.key]:
             del self.progress[idx]
 
@@ -384,7 +394,7 @@ class _Driver:
         stale = [r for r, v in self.in_flight.items() if v[0] == "chunk" and v[1] == idx]
         for r in stale:  # chunks past the point's count: their results would be discarded
             self.ray.cancel(r)
-        self.save("running")
+        self.save_progress()
         bar.update(1)
 
     def run(

@@ -184,7 +184,7 @@ def test_fuzzed_sweep_files_load_or_fail_in_one_line(tmp_path, tiny_toml, key, v
 def local_ray(tmp_path_factory):
     """One local Ray (2 workers) for the module. Started without PYTHONPATH and from another
     directory (Ray adds the driver's to the workers' path), so the workers can import this
-    checkout (and tests/apps/sweep_faults.py) only through the runtime_env."""
+    checkout (and tests/apps/sweep_faults.py) only through what ray_session gives them."""
     from aeradio.apps.ray_session import ray_session
 
     saved, cwd = os.environ.pop("PYTHONPATH", None), os.getcwd()
@@ -312,9 +312,9 @@ def test_workers_run_this_checkout_and_listen_on_loopback_only(local_ray):
 
     from tests.apps.sweep_faults import source_digest
 
-    worker_file, worker_digest = ray.get(ray.remote(source_digest).remote())
-    assert worker_digest == source_digest()[1]  # the driver's code, not another installed copy
-    assert "runtime_resources" in worker_file  # shipped as py_modules (PYTHONPATH was dropped)
+    # The driver's code, from the same files, not another installed copy (PYTHONPATH was
+    # dropped and the driver's directory is not the checkout: only ray_session tells them).
+    assert ray.get(ray.remote(source_digest).remote()) == source_digest()
     listening = _listening_addresses(_descendants(os.getpid()))
     assert listening, "no Ray server found listening"
     assert all(addr.is_loopback for addr in listening), listening
