@@ -22,9 +22,12 @@ a ``runtime_env`` ``py_modules`` entry (uploaded once, unpacked on every node).
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import socket
+import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -90,6 +93,20 @@ def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
         ) from None
 
 
+def _is_loopback(address: str) -> bool:
+    """Whether a cluster address names this machine's loopback (127.0.0.0/8, ::1, localhost)."""
+    target = parse_address(address)
+    if target is None:
+        return False
+    try:
+        return ipaddress.ip_address(target[0]).is_loopback
+    except ValueError:  # a host name
+        try:
+            return ipaddress.ip_address(socket.gethostbyname(target[0])).is_loopback
+        except OSError:
+            return False
+
+
 def _cluster_cpus(ray: object) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[attr-defined]
 
@@ -131,9 +148,14 @@ def ray_session(
     """
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
-    if address is not None:
+    if address is None:
+        env = local_environment(extra_modules)
+    else:
         check_reachable(address)
-    with _environment(local_environment(extra_modules) if address is None else {}):
+        # A cluster on this machine, reached at 127.0.0.1: without the switch Ray would
+        # replace that address by the machine's external one, where it may not listen.
+        env = dict(LOCAL_RAY_ENV) if _is_loopback(address) else {}
+    with _environment(env):
         import ray
 
         if ray.is_initialized():
@@ -152,15 +174,43 @@ def ray_session(
                     **quiet,
                 )
             else:
-                ray.init(address=address, runtime_env=runtime_env(extra_modules), **quiet)
+                with _stderr_captured() as said:
+                    ray.init(address=address, runtime_env=runtime_env(extra_modules), **quiet)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"--address {address}" if address else "a local Ray"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            if address is not None and "InvalidAuthToken" in said.text:
+                first += (
+                    " (the cluster wants its authentication token: set RAY_AUTH_MODE=token, and "
+                    "RAY_AUTH_TOKEN or the token file, as on the cluster's nodes)"
+                )
             raise ConfigError(f"cannot start {where}: {first}") from None
         try:
             yield workers or _cluster_cpus(ray)
         finally:
             ray.shutdown()
+
+
+class _Captured:
+    text = ""
+
+
+@contextlib.contextmanager
+def _stderr_captured() -> Iterator[_Captured]:
+    """Hold back what Ray's C++ core writes to file descriptor 2 while it connects (a retry
+    loop of warnings when a cluster refuses it): its reason goes into the one-line error."""
+    said = _Captured()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            said.text = held.read(1 << 20).decode("utf-8", "replace")
 
 
 def _check_loopback_switch() -> None:

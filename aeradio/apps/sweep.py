@@ -418,7 +418,6 @@ class _Driver:
             for subject in pending_models:
                 assert subject.config is not None
                 self.in_flight[self.train_remote.remote(subject.config.to_dict())] = ("train", subject)
-            start = time.perf_counter()
             while not stop.requested:
                 self._fill()
                 if not self.in_flight:
@@ -426,8 +425,8 @@ class _Driver:
                 ready, _ = self.ray.wait(list(self.in_flight), num_returns=1, timeout=POLL_S)
                 for ref in ready:
                     self._finished(ref, bar)
-                elapsed = time.perf_counter() - start
-                bar.set_postfix_str(f"{self.blocks_simulated / max(elapsed, 1e-9) / 1e6:.2f} M blocks/s")
+                if ready:
+                    bar.set_postfix_str(f"{self.blocks_simulated:.3g} blocks", refresh=False)
         for ref in self.in_flight:
             self.ray.cancel(ref)
 
