@@ -10,8 +10,13 @@ and then every Ray server binds to 127.0.0.1 (tests/apps/test_sweep.py checks it
 
 Cluster (``--address HOST:PORT``, ``ray://HOST:PORT`` or ``auto``): the address is checked
 to answer first (a TCP connection within :data:`CONNECT_TIMEOUT_S`), since ``ray.init``
-retries an unreachable address for minutes. A Ray cluster runs the code it is sent: use
-one you trust. Its nodes need the same Python, Ray, numpy and torch versions as this one.
+retries an unreachable address for minutes. A loopback address (a cluster started on this
+machine) gets the same switch, else Ray would try the external address instead. A cluster
+that requires Ray's token authentication (``ray start --head`` on one machine did, with
+this Ray) needs ``RAY_AUTH_MODE=token`` and its token in this process's environment, as on
+its nodes; the one-line error says so. ``ray://`` (Ray Client) needs ``ray[client]`` installed. A Ray
+cluster runs the code it is sent: use one you trust. Its nodes need the same Python, Ray,
+numpy and torch versions as this one.
 
 Either way the workers import aeradio from this checkout, not whatever copy a node has
 installed: a local Ray's workers inherit PYTHONPATH with the checkout first
