@@ -109,6 +109,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no progress bars (they show only when stderr is a terminal)")
     p.set_defaults(handler=_handler("aeradio.apps.train:cmd_eval"))
 
+    p = _command(sub, "sweep", "train and evaluate many models on Ray, on this machine or a cluster")
+    p.add_argument("--configs", required=True, metavar="A,B,...",
+                   help="comma-separated config names of configs/ (e.g. ae-n7-k8) or TOML paths")
+    p.add_argument("--ebn0-db", required=True, metavar="START:STOP:STEP")
+    p.add_argument("--seeds", type=int, default=d.DEFAULT_SWEEP_SEEDS,
+                   help="models per config, trained with seeds S, S+1, ... (S: the config's training.seed)")
+    p.add_argument("--target-errors", type=int, default=d.DEFAULT_SWEEP_TARGET_ERRORS,
+                   help="simulate each point until this many block errors")
+    p.add_argument("--max-blocks", type=int, default=d.DEFAULT_SWEEP_MAX_BLOCKS,
+                   help="... or this many blocks")
+    p.add_argument("--channel", default="awgn", help="evaluation channel (baselines on awgn only)")
+    p.add_argument("--seed", type=int, default=d.DEFAULT_EVAL_SEED, help="seed of the Monte Carlo streams")
+    p.add_argument("--no-baselines", action="store_true",
+                   help="no Monte Carlo of the classical schemes (their exact formulas are still plotted)")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="an existing Ray cluster: HOST:PORT, ray://HOST:PORT or auto "
+                   "(default: a local Ray on 127.0.0.1, stopped at the end)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local Ray: its worker processes (default: the CPU count); "
+                   "with --address: tasks in flight at most (default: the cluster's CPUs)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="sweep.json, sweep.csv, bler.png, models/; the same DIR resumes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_handler("aeradio.apps.sweep:cmd_sweep"))
+
     p = _command(sub, "channel", "the ZMQ loopback channel simulator")
     p.set_defaults(handler=_handler("aeradio.apps.channel:cmd_channel"))
     _add_channel_args(p)

@@ -23,6 +23,14 @@ DEFAULT_EVAL_MAX_BLOCKS = 2_000_000
 #: Seed of the evaluation's torch generator.
 DEFAULT_EVAL_SEED = 1
 
+# ---- aeradio sweep: aeradio.apps.sweep ---------------------------------------------------
+#: Models trained per config (training seeds S, S+1, ..., S the config's training.seed).
+DEFAULT_SWEEP_SEEDS = 1
+#: A point is simulated until this many block errors (+-20 % at 95 %) ...
+DEFAULT_SWEEP_TARGET_ERRORS = 100
+#: ... or this many blocks: BLER 1e-6 with 100 errors.
+DEFAULT_SWEEP_MAX_BLOCKS = 100_000_000
+
 # ---- aeradio tx: aeradio.apps.tx ---------------------------------------------------------
 #: Test-pattern frames sent when neither --frames nor --file is given.
 DEFAULT_TX_FRAMES = 100

@@ -478,3 +478,44 @@ def _swap_into_place(tmp: Path, out_dir: Path, *, overwrite: bool) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+#: Every file of a model directory.
+MODEL_FILES = (MODEL_JSON, *WEIGHT_FILES)
+
+
+def read_model_files(model_dir: str | Path) -> dict[str, bytes]:
+    """A verified model directory's files as bytes, by name (to send it to another process
+    or machine, which writes it back with :func:`write_model_files`)."""
+    model_dir = Path(model_dir)
+    verify_model_dir(model_dir)  # bounds every file's size by the config before it is read
+    try:
+        return {name: (model_dir / name).read_bytes() for name in MODEL_FILES}
+    except OSError as exc:
+        raise ModelFormatError(f"cannot read {model_dir}: {exc.strerror or exc}") from None
+
+
+def write_model_files(out_dir: str | Path, files: dict[str, bytes]) -> Path:
+    """Write the files of :func:`read_model_files` as the model directory ``out_dir``, atomically.
+
+    They are verified as a model directory (:func:`verify_model_dir`) before the directory
+    is renamed into place; an existing non-empty ``out_dir`` is never replaced.
+    """
+    out_dir = check_output_dir(out_dir)
+    if set(files) != set(MODEL_FILES) or not all(isinstance(v, bytes) for v in files.values()):
+        raise ModelFormatError(
+            f"a model must be the files {', '.join(MODEL_FILES)} as bytes, got {short_repr(sorted(files))}"
+        )
+    if len(files[MODEL_JSON]) > MAX_MODEL_JSON_BYTES:
+        raise ModelFormatError(f"{MODEL_JSON} is larger than {MAX_MODEL_JSON_BYTES} bytes, the most allowed")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        for name in MODEL_FILES:
+            (tmp / name).write_bytes(files[name])
+        verify_model_dir(tmp)
+        _swap_into_place(tmp, out_dir, overwrite=False)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir

@@ -309,12 +309,14 @@ def parse_ebn0_range(spec: str) -> list[float]:
         values = [float(p) for p in parts]
     except ValueError:
         raise ConfigError(f"--ebn0-db must be START:STOP:STEP in dB, got {spec!r}") from None
+    if len(values) not in (1, 3):
+        raise ConfigError(f"--ebn0-db must be START:STOP:STEP in dB, got {spec!r}")
+    if not all(math.isfinite(v) for v in values):
+        raise ConfigError(f"--ebn0-db must be finite numbers in dB, got {spec!r}")
     if len(values) == 1:
         return values
-    if len(values) != 3:
-        raise ConfigError(f"--ebn0-db must be START:STOP:STEP in dB, got {spec!r}")
     start, stop, step = values
-    if not all(math.isfinite(v) for v in values) or step <= 0:
+    if step <= 0:
         raise ConfigError(f"--ebn0-db STEP must be > 0, got {spec!r}")
     if stop < start:
         raise ConfigError(f"--ebn0-db range is inverted (STOP < START): {spec!r}")

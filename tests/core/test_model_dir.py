@@ -145,3 +145,19 @@ def test_runtime_with_noise_input(tmp_path):
         runtime.logits(y)
     a, b = runtime.logits(y, 0.1), runtime.logits(y, np.array([0.1, 1.0], np.float32))
     assert np.allclose(a[0], b[0]) and not np.allclose(a[1], b[1])
+
+
+def test_model_files_travel_as_bytes_and_are_verified_on_arrival(tmp_path):
+    _save(tmp_path / "m")
+    sent = model_io.read_model_files(tmp_path / "m")
+    assert set(sent) == {"model.json", "tx_lut.npy", "receiver.safetensors"}
+    model_io.write_model_files(tmp_path / "copy", sent)
+    assert model_io.read_model_files(tmp_path / "copy") == sent
+    with pytest.raises(ModelFormatError, match="existing model directory"):
+        model_io.write_model_files(tmp_path / "copy", sent)  # never replaced
+    altered = {**sent, "tx_lut.npy": sent["tx_lut.npy"][:-8] + b"\0" * 8}
+    with pytest.raises(ModelFormatError, match="altered"):
+        model_io.write_model_files(tmp_path / "bad", altered)
+    with pytest.raises(ModelFormatError, match="as bytes"):
+        model_io.write_model_files(tmp_path / "bad", {**sent, "extra.bin": b""})
+    assert not (tmp_path / "bad").exists() and not list(tmp_path.glob(".bad.*"))

@@ -26,7 +26,10 @@ def test_ebn0_at_bler_interpolates_in_log_domain():
     assert ebn0_at_bler([0, 1], [1e-2, 5e-3], 1e-3) is None
 
 
-@pytest.mark.parametrize("spec", ["5:4:1", "0:4:0", "0:4:-1", "a:b:c", "1:2", "0:1e6:0.0001"])
+@pytest.mark.parametrize(
+    "spec",
+    ["5:4:1", "0:4:0", "0:4:-1", "a:b:c", "1:2", "0:1e6:0.0001", "", "nan", "inf", "0:inf:1", "0:4:nan"],
+)
 def test_bad_ebn0_ranges(spec):
     with pytest.raises(ConfigError, match="--ebn0-db"):
         parse_ebn0_range(spec)
