@@ -1,8 +1,10 @@
-"""``aeradio demo``: the default model and its BLER against the classical baselines.
+"""``aeradio demo``: the default model, its BLER against the classical baselines, and the link.
 
-First version (before the radio chain exists): train the default model, or reuse the
-cached one, then print its Monte Carlo BLER table next to Hamming(7,4) on I and Q and write
-plots. The cache is keyed by the hash of the default configuration, so editing
+Trains the default model, or reuses the cached one, prints its Monte Carlo BLER table next
+to Hamming(7,4) on I and Q and writes plots, then runs the loopback link as three processes
+(:func:`aeradio.apps.link.demo_link`: test-pattern frames against the genie-synchronized
+BLER, then a file checked by sha256); exit 1 when the link did not deliver everything. The
+cache is keyed by the hash of the default configuration, so editing
 ``configs/ae-n7-k8.toml`` retrains.
 """
 

@@ -20,10 +20,11 @@ A run, in order:
 5. writes ``--out`` (:mod:`aeradio.apps.rx_out`), ``--constellation`` and the ``--json``
    report, prints one summary line and at most one verdict line, and exits.
 
-The summary line counts frames expected (the larger of ``--frames`` and the range of
-sequence numbers decoded; unknown without either), detected and decoded, header CRC
-failures, model mismatches, block errors, samples (dropped, non-finite), malformed
-messages, device faults and the ``--out`` outcome (rare counts are left out when zero).
+The summary line counts frames expected (the larger of ``--frames`` and the frames the
+transmitter runs sent as the decoded headers tell, :attr:`RxStats.frames_expected`; unknown
+without either), detected and decoded, header CRC failures, model mismatches, block errors,
+samples (dropped, non-finite), malformed messages, device faults and the ``--out`` outcome
+(rare counts are left out when zero).
 
 Exit code 0: the result is usable. Losses that leave it usable are counted on the summary
 line and named on a ``warning:`` line: expected frames not decoded (not detected, header
@@ -42,8 +43,9 @@ Exit code 2 stays for usage and input errors (bad argument, unreadable model, re
 calibration, ``--out`` exists), raised before anything is received.
 
 The report (``--json``) carries everything needed to reproduce the run: model directory and
-``model_hash32``, test-pattern seed, calibration file and its sha256, device URI, settings
-and what the device really set, software version, command line, start time (UTC).
+``model_hash32``, the test-pattern seeds the frames carried, calibration file and its
+sha256, device URI, settings and what the device really set, software version, command
+line, start time (UTC).
 """
 
 from __future__ import annotations

@@ -9,12 +9,14 @@ Keys are named constants, as in sigmf-python's ``keys`` module: ``CORE_*`` for t
 core namespace, ``AERADIO_*`` for the ``aeradio`` extension (declared in
 ``core:extensions`` whenever one of its keys is used):
 
-- global: ``aeradio:seed`` (test-pattern seed, an integer in [0, 2**64 - 1]),
-  ``aeradio:model_hash32`` (8 hex digits), ``aeradio:link`` (link config name),
-  ``aeradio:recovered`` (finished by crash recovery);
+- global: ``aeradio:model_hash32`` (8 hex digits), ``aeradio:link`` (link config name),
+  ``aeradio:recovered`` (finished by crash recovery), and, read but no longer written,
+  ``aeradio:seed`` (the test-pattern seed of recordings made before frames carried it, an
+  integer in [0, 2**64 - 1]);
 - annotations (one per detected frame): ``aeradio:seq``, ``aeradio:header_ok``,
-  ``aeradio:model_ok``, ``aeradio:kind``, ``aeradio:blocks``, ``aeradio:block_errors``,
-  ``aeradio:cfo_hz``, ``aeradio:snr_db``, ``aeradio:truncated``.
+  ``aeradio:model_ok``, ``aeradio:kind``, ``aeradio:last``, ``aeradio:seed``,
+  ``aeradio:blocks``, ``aeradio:block_errors``, ``aeradio:cfo_hz``, ``aeradio:snr_db``,
+  ``aeradio:truncated``.
 
 What the reader refuses, always with :class:`~aeradio.core.errors.CaptureFormatError` naming
 the file (never another exception): a file that is missing, not a regular file (a FIFO is
