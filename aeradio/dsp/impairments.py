@@ -68,22 +68,32 @@ def _interp_kernel(frac: np.ndarray, half_taps: int) -> np.ndarray:
     return np.sinc(t) * window
 
 
+#: Output samples interpolated per pass: bounds the ``[chunk, 2 half_taps]`` index, weight
+#: and gather matrices (~100 MB at the default 32 taps), whatever the input length.
+INTERP_CHUNK_SAMPLES = 1 << 18
+
+
 def interpolate_at(x: np.ndarray, times: np.ndarray, half_taps: int = INTERP_HALF_TAPS) -> np.ndarray:
     """Evaluate the band-limited signal ``x`` (1-D) at fractional sample ``times``.
 
-    Times outside ``[0, len(x) - 1]`` see zeros beyond the edges.
+    Times outside ``[0, len(x) - 1]`` see zeros beyond the edges. ``[len(times)]`` complex64
+    out, computed :data:`INTERP_CHUNK_SAMPLES` at a time so memory stays bounded.
     """
     x = np.asarray(x)
     times = np.asarray(times, dtype=np.float64)
-    base = np.floor(times).astype(np.int64)
-    frac = times - base
+    out = np.empty(len(times), SAMPLE_DTYPE)
     offsets = np.arange(-half_taps + 1, half_taps + 1)
-    idx = base[:, None] + offsets[None, :]
-    valid = (idx >= 0) & (idx < x.shape[-1])
-    gathered = np.where(valid, x[np.clip(idx, 0, max(x.shape[-1] - 1, 0))], 0)
-    # Sinc weights are applied in float32: enough for -60 dB interpolation error.
-    w = _interp_kernel(frac, half_taps).astype(np.float32)
-    return np.einsum("ij,ij->i", gathered.astype(SAMPLE_DTYPE), w).astype(SAMPLE_DTYPE)
+    last = max(x.shape[-1] - 1, 0)
+    for start in range(0, len(times), INTERP_CHUNK_SAMPLES):
+        t = times[start : start + INTERP_CHUNK_SAMPLES]
+        base = np.floor(t).astype(np.int64)
+        idx = base[:, None] + offsets[None, :]
+        valid = (idx >= 0) & (idx < x.shape[-1])
+        gathered = np.where(valid, x[np.clip(idx, 0, last)], 0).astype(SAMPLE_DTYPE)
+        # Sinc weights are applied in float32: enough for -60 dB interpolation error.
+        w = _interp_kernel(t - base, half_taps).astype(np.float32)
+        out[start : start + len(t)] = np.einsum("ij,ij->i", gathered, w)
+    return out
 
 
 def apply_delay(x: np.ndarray, delay_samples: float) -> np.ndarray:
