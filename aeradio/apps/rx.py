@@ -164,6 +164,8 @@ def _why_nothing_decoded(report: dict[str, Any]) -> str:
         return "no samples received"
     if report["nonfinite_samples"] >= samples:
         return f"all {samples} samples were non-finite (NaN or infinite)"
+    if report["nonfinite_samples"] + report["overrange_samples"] >= samples:
+        return f"all {samples} samples were non-finite or out of range (|x| > 1e6), zeroed"
     if not detected:
         return f"no frame detected in {samples} samples"
     if report["model_mismatches"]:
@@ -210,6 +212,7 @@ def assess(report: dict[str, Any]) -> tuple[list[str], list[str]]:
         (report["frames_truncated"], "frames cut off by the end of the stream"),
         (report["samples_dropped"], "samples dropped"),
         (nonfinite if nonfinite < report["samples"] else 0, "non-finite samples (zeroed)"),
+        (report["overrange_samples"], "out-of-range samples (|x| > 1e6, zeroed)"),
         (report["malformed_messages"], "malformed messages skipped"),
     ):
         if count:
@@ -237,6 +240,8 @@ def summary_line(report: dict[str, Any]) -> str:
     samples = f"{report['samples']} samples, {report['samples_dropped']} dropped"
     if report["nonfinite_samples"]:
         samples += f", {report['nonfinite_samples']} non-finite"
+    if report["overrange_samples"]:
+        samples += f", {report['overrange_samples']} out of range"
     parts = [frames, samples]
     if report["malformed_messages"]:
         parts.append(f"{report['malformed_messages']} malformed messages")

@@ -50,11 +50,11 @@ def frame_seq(r: FrameResult) -> int:
     return r.seq
 
 
-def is_last_frame(r: FrameResult, frame_bytes: int) -> bool:
+def is_last_frame(r: FrameResult) -> bool:
     """Whether a decoded data frame is the transfer's last one: the header's LAST flag.
 
-    A frame shorter than ``frame_bytes`` without the flag is not taken as the end (it is
-    reported as a short frame before the end if frames follow it).
+    A frame shorter than :attr:`FileTransfer.frame_bytes` without the flag is not taken as
+    the end (it is reported as a short frame before the end if frames follow it).
     """
     assert r.data is not None and r.header is not None
     return r.header.last
@@ -166,7 +166,7 @@ class FileTransfer:
         seq = frame_seq(r)
         if self.frames.setdefault(seq, r.data) != r.data:
             self.conflicts.add(seq)
-        if is_last_frame(r, self.frame_bytes):
+        if is_last_frame(r):
             self.ends.add(seq + 1)
 
     def _expected(self, expected_frames: int | None, problems: list[str]) -> int | None:

@@ -304,6 +304,18 @@ def test_all_nan_recording_fails(model: Path, tmp_path: Path, capsys: pytest.Cap
     assert json.loads((tmp_path / "r.json").read_text())["exit_code"] == 1
 
 
+def test_out_of_range_samples_are_reported(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # Samples beyond 1e6 (a corrupt recording) are zeroed by the RX chain: said, not silent.
+    rec = _write(tmp_path / "huge.sigmf-meta", np.full(50_000, 1e9 + 0j))
+    assert _rx(model, rec, "--json", str(tmp_path / "r.json")) == 1
+    lines = _lines(capsys)
+    assert "50000 samples, 0 dropped, 50000 out of range" in _summary(lines)
+    assert lines[-1] == ("aeradio rx: FAILED: all 50000 samples were non-finite or out of range "
+                         "(|x| > 1e6), zeroed")
+
+
 def test_wrong_model_says_so(
     model: Path, other_model: Path, test_recording: Path, capsys: pytest.CaptureFixture
 ) -> None:
