@@ -83,7 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"aeradio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_train(sub)
+    _add_eval(sub)
+    _add_sweep(sub)
+    _add_channel(sub)
+    _add_tx(sub)
+    _add_rx(sub)
+    _add_finetune(sub)
+    _add_calibrate(sub)
+    _add_devices(sub)
+    _add_demo(sub)
+    _add_bench(sub)
+    return parser
 
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
     p = _command(sub, "train", "train an autoencoder and write a model directory")
     p.add_argument("--config", required=True, metavar="FILE", help="link config (TOML)")
     p.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
@@ -94,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing model directory DIR")
     p.set_defaults(handler=_handler("aeradio.apps.train:cmd_train"))
 
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = _command(sub, "eval", "Monte Carlo BLER of a model against ML detection")
     p.add_argument("--model", required=True, metavar="DIR")
     p.add_argument("--ebn0-db", required=True, metavar="START:STOP:STEP")
@@ -109,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no progress bars (they show only when stderr is a terminal)")
     p.set_defaults(handler=_handler("aeradio.apps.train:cmd_eval"))
 
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p = _command(sub, "sweep", "train and evaluate many models on Ray, on this machine or a cluster")
     p.add_argument("--configs", required=True, metavar="A,B,...",
                    help="comma-separated config names of configs/ (e.g. ae-n7-k8) or TOML paths")
@@ -134,10 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_handler("aeradio.apps.sweep:cmd_sweep"))
 
+
+def _add_channel(sub: argparse._SubParsersAction) -> None:
     p = _command(sub, "channel", "the ZMQ loopback channel simulator")
     p.set_defaults(handler=_handler("aeradio.apps.channel:cmd_channel"))
     _add_channel_args(p)
 
+
+def _add_tx(sub: argparse._SubParsersAction) -> None:
     p = _command(sub, "tx", "transmit frames (test pattern or a file)")
     p.add_argument("--model", required=True, metavar="DIR")
     _add_device_args(p)
@@ -152,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="zmq: fail when no peer connects within T seconds")
     p.set_defaults(handler=_handler("aeradio.apps.tx:cmd_tx"))
 
+
+def _add_rx(sub: argparse._SubParsersAction) -> None:
     p = _command(sub, "rx", "receive and decode frames")
     p.add_argument("--model", required=True, metavar="DIR")
     _add_device_args(p)
@@ -180,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "at http://HOST:PORT/; HOST 127.0.0.1 unless given, PORT 0 picks a free port")
     p.set_defaults(handler=_handler("aeradio.apps.rx:cmd_rx"))
 
+
+def _add_finetune(sub: argparse._SubParsersAction) -> None:
     p = _command(sub, "finetune", "fine-tune the receiver on captured frames")
     p.add_argument("--model", required=True, metavar="DIR")
     p.add_argument("--captures", required=True, metavar="DIR",
@@ -202,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(otherwise: exit 1, nothing written)")
     p.set_defaults(handler=_handler("aeradio.apps.finetune:cmd_finetune"))
 
+
+def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p = _command(sub, "calibrate", "measure and correct the hardware")
     cal = p.add_subparsers(dest="calibrate_command", metavar="tx|rx", required=True)
     c = _command(cal, "tx", "send calibration bursts")
@@ -228,20 +256,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="burst detection threshold (0-1)")
     c.set_defaults(handler=_handler("aeradio.apps.calibrate:cmd_calibrate_rx"))
 
+
+def _add_devices(sub: argparse._SubParsersAction) -> None:
     p = _command(sub, "devices", "list the radios SoapySDR finds")
     p.set_defaults(handler=_handler("aeradio.apps.devices:cmd_devices"))
 
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = _command(sub, "demo", "the whole link on the loopback simulator")
     p.add_argument("--out", default="demo-out", metavar="DIR", help="plots and reports")
     p.set_defaults(handler=_handler("aeradio.apps.demo:cmd_demo"))
 
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = _command(sub, "bench", "the benchmark harness")
     p.add_argument("--json", default=None, metavar="FILE")
     p.add_argument("--only", default=None, help="comma-separated benchmark names")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar (it shows only when stderr is a terminal)")
     p.set_defaults(handler=_handler("aeradio.apps.bench:cmd_bench"))
-    return parser
 
 
 def _add_channel_args(p: argparse.ArgumentParser) -> None:
