@@ -337,10 +337,7 @@ def cmd_rx(args: argparse.Namespace) -> int:
         "device_uri": args.device,
         "device_settings": dataclasses.asdict(settings),
     }
-    transfer = FileTransfer(data_capacity_bytes(rx.layout.k, rx.layout.blocks)) if args.out else None
-    test_pattern_frames = 0
-    seeds_seen: set[int] = set()  # test-pattern seeds, from the frames' headers
-    constellation = _SymbolKeeper() if getattr(args, "constellation", None) else None
+    frames = _FrameSink(args, rx)
     t_start = time.perf_counter()
     processing_s = 0.0  # time in the RX chain: how fast it could go, whatever the source's rate
     stopped_by = None
@@ -383,15 +380,7 @@ def cmd_rx(args: argparse.Namespace) -> int:
                 processing_s += time.perf_counter() - t_process
                 if recorder is not None:
                     annotate_results(recorder, results, rx)
-                for r in results:
-                    if r.header is not None and r.decisions is not None:
-                        if r.header.payload == PAYLOAD_TEST_PATTERN:
-                            test_pattern_frames += 1
-                            seeds_seen.add(r.header.seed)
-                        if transfer is not None and r.header.payload == PAYLOAD_DATA and r.data is not None:
-                            transfer.add(r)
-                    if constellation is not None and r.payload is not None:
-                        constellation.add(r.payload)
+                frames.add(results)
             if monitor is not None:
                 monitor.feed(results, block, rx, dev)
             if args.frames is not None and rx.stats.frames_detected >= args.frames:
@@ -416,19 +405,55 @@ def cmd_rx(args: argparse.Namespace) -> int:
     report["processing_msps"] = report["samples"] / processing_s / 1e6 if processing_s > 0 else None
     report["stopped_by"] = stopped_by
     report.update(run_info)
-    if constellation is not None:
-        constellation.save(args.constellation)
-    if transfer is not None:
-        expected = _transfer_expected_frames(args.frames, test_pattern_frames)
-        report["transfer"] = transfer.finish(
-            args.out, expected, overwrite=getattr(args, "overwrite", False)
-        ).to_report()
-    report["test_pattern_seeds"] = sorted(seeds_seen)
+    frames.finish(report)
+    return _conclude(report, args.json)
+
+
+class _FrameSink:
+    """Where decoded frames go besides the statistics: the test-pattern seeds seen, the
+    ``--out`` file transfer and the ``--constellation`` symbols."""
+
+    def __init__(self, args: argparse.Namespace, rx: RxChain) -> None:
+        self.args = args
+        self.test_pattern_frames = 0
+        self.seeds: set[int] = set()  # test-pattern seeds, from the frames' headers
+        self.transfer = (
+            FileTransfer(data_capacity_bytes(rx.layout.k, rx.layout.blocks)) if args.out else None
+        )
+        self.constellation = _SymbolKeeper() if getattr(args, "constellation", None) else None
+
+    def add(self, results: list[FrameResult]) -> None:
+        for r in results:
+            if r.header is not None and r.decisions is not None:
+                if r.header.payload == PAYLOAD_TEST_PATTERN:
+                    self.test_pattern_frames += 1
+                    self.seeds.add(r.header.seed)
+                if self.transfer is not None and r.header.payload == PAYLOAD_DATA and r.data is not None:
+                    self.transfer.add(r)
+            if self.constellation is not None and r.payload is not None:
+                self.constellation.add(r.payload)
+
+    def finish(self, report: dict[str, Any]) -> None:
+        """Write the constellation and the transfer's file; their entries into ``report``."""
+        args = self.args
+        if self.constellation is not None:
+            self.constellation.save(args.constellation)
+        if self.transfer is not None:
+            expected = _transfer_expected_frames(args.frames, self.test_pattern_frames)
+            report["transfer"] = self.transfer.finish(
+                args.out, expected, overwrite=getattr(args, "overwrite", False)
+            ).to_report()
+        report["test_pattern_seeds"] = sorted(self.seeds)
+
+
+def _conclude(report: dict[str, Any], json_path: str | None) -> int:
+    """Judge the run (:func:`assess`), write the report, print the summary and the verdict
+    lines; the exit code."""
     failures, losses = assess(report)
     code = EXIT_BAD_RESULT if failures else 0
     report.update(usable=not failures, failures=failures, losses=losses, exit_code=code)
-    if args.json is not None:
-        write_json_atomic(args.json, report)
+    if json_path is not None:
+        write_json_atomic(json_path, report)
     print(summary_line(report), file=sys.stderr)
     if failures:
         print(f"aeradio rx: FAILED: {'; '.join(failures)}", file=sys.stderr)
