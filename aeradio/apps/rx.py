@@ -428,8 +428,10 @@ class _FrameSink:
                 if r.header.payload == PAYLOAD_TEST_PATTERN:
                     self.test_pattern_frames += 1
                     self.seeds.add(r.header.seed)
-                if self.transfer is not None and r.header.payload == PAYLOAD_DATA and r.data is not None:
-                    self.transfer.add(r)
+                if self.transfer is not None and r.header.payload == PAYLOAD_DATA:
+                    self.transfer.add_header(r)
+                    if r.data is not None:
+                        self.transfer.add(r)
             if self.constellation is not None and r.payload is not None:
                 self.constellation.add(r.payload)
 

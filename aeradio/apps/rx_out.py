@@ -10,7 +10,8 @@ At the end of a run :meth:`FileTransfer.finish` writes exactly one of two outcom
   arrived (data CRC-32 passed), no frame contradicts another, nothing lies beyond the end.
   An existing ``FILE`` is replaced only with ``overwrite`` (``rx --overwrite``); rx checks
   that before it receives anything (:func:`check_out_path`). A ``FILE.partial`` and
-  ``FILE.partial.json`` left by an earlier, incomplete attempt are removed.
+  ``FILE.partial.json`` left by an earlier, incomplete attempt are refused likewise, and
+  removed (with ``--overwrite``) once FILE is complete.
 - otherwise ``FILE.partial``, the received bytes at their true offsets with the missing
   ranges zero-filled (it ends with the last frame received: the length of a missing tail is
   unknown), and ``FILE.partial.json``, the sidecar listing the missing frames and byte
@@ -56,7 +57,7 @@ def is_last_frame(r: FrameResult) -> bool:
     A frame shorter than :attr:`FileTransfer.frame_bytes` without the flag is not taken as
     the end (it is reported as a short frame before the end if frames follow it).
     """
-    assert r.data is not None and r.header is not None
+    assert r.header is not None
     return r.header.last
 
 
@@ -114,6 +115,12 @@ def check_out_path(out: str | os.PathLike[str], *, overwrite: bool) -> None:
         raise ConfigError(f"--out {out} is a directory; give a file name")
     if out.exists() and not overwrite:
         raise ConfigError(f"--out {out} exists; refusing to overwrite it (pass --overwrite)")
+    for left in partial_paths(out):
+        if left.exists() and not overwrite:
+            raise ConfigError(
+                f"--out {out}: {left} exists (an earlier incomplete transfer); refusing to overwrite "
+                "it (pass --overwrite)"
+            )
     if not out.parent.is_dir():
         raise ConfigError(f"--out {out}: no such directory {out.parent}")
 
@@ -159,6 +166,17 @@ class FileTransfer:
         self.conflicts: set[int] = set()
         #: Frame counts implied by frames marked last.
         self.ends: set[int] = set()
+        #: The file's size from a LAST frame's header (its data CRC may have failed).
+        self.end_bytes = 0
+
+    def add_header(self, r: FrameResult) -> None:
+        """Any decoded data frame, its data CRC passed or not: a LAST frame's header alone
+        (sequence number, byte count) tells where the transfer ends."""
+        assert r.header is not None
+        if is_last_frame(r):
+            seq = frame_seq(r)
+            self.ends.add(seq + 1)
+            self.end_bytes = max(self.end_bytes, seq * self.frame_bytes + r.header.length)
 
     def add(self, r: FrameResult) -> None:
         """One decoded data frame whose data CRC passed (``r.data`` not None)."""
@@ -212,13 +230,16 @@ class FileTransfer:
         return missing
 
     def _write(self, f: IO[bytes]) -> None:
-        """Every received frame at its offset (seeking over gaps leaves zeros)."""
+        """Every received frame at its offset (gaps, a missing tail included when the LAST
+        frame's header told the size, are zeros)."""
         for seq in sorted(self.frames):
             f.seek(seq * self.frame_bytes)
             f.write(self.frames[seq])
+        f.truncate(self._size())
 
     def _size(self) -> int:
-        return max((s * self.frame_bytes + len(d) for s, d in self.frames.items()), default=0)
+        received = max((s * self.frame_bytes + len(d) for s, d in self.frames.items()), default=0)
+        return max(received, self.end_bytes)
 
     def finish(
         self, out: str | os.PathLike[str], expected_frames: int | None, *, overwrite: bool

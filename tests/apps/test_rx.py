@@ -175,7 +175,12 @@ def test_complete_transfer_is_bit_exact_and_clears_an_old_partial(
     (tmp_path / "got.bin.partial").write_bytes(b"old")
     (tmp_path / "got.bin.partial.json").write_text("{}")
     capsys.readouterr()
-    assert _rx(model, rec, "--out", str(out), "--json", str(tmp_path / "r.json")) == 0
+    # The earlier attempt's partial data is not thrown away unasked...
+    assert _rx(model, rec, "--out", str(out)) == 2
+    assert "got.bin.partial exists (an earlier incomplete transfer)" in _lines(capsys)[-1]
+    assert (tmp_path / "got.bin.partial").read_bytes() == b"old" and not out.exists()
+    # ... with --overwrite the complete file replaces it.
+    assert _rx(model, rec, "--out", str(out), "--overwrite", "--json", str(tmp_path / "r.json")) == 0
     assert out.read_bytes() == sent
     assert not (tmp_path / "got.bin.partial").exists() and not (tmp_path / "got.bin.partial.json").exists()
     t = json.loads((tmp_path / "r.json").read_text())["transfer"]
@@ -485,3 +490,23 @@ def test_compact_ranges_cover_exactly_the_values(values: list[int]) -> None:
     assert all(a2 > b1 + 1 for (_, b1), (a2, _) in zip(runs, runs[1:], strict=False))
     text = format_ranges(runs, limit=3)
     assert text.count(",") <= 3 and (len(runs) <= 3 or f"({len(runs)} ranges)" in text)
+
+
+def test_last_frame_with_a_failed_data_crc_still_ends_the_transfer(
+    model: Path, tmp_path: Path, sent: bytes, capacity: int, capsys: pytest.CaptureFixture
+) -> None:
+    """A user found on a noisy link: the LAST frame's data CRC failed, so the transfer's end
+    was taken as unknown and the missing frames after the last good one went unlisted. Its
+    header alone (sequence number, LAST flag, byte count) says where the file ends."""
+    rec = tmp_path / "file.sigmf-meta"
+    assert _tx(model, rec, "--file", str(tmp_path / "sent.bin")) == 0
+    damaged = _damage(model, rec, tmp_path / "bad-tail.sigmf-meta", payloads=[6, 8])
+    out = tmp_path / "got.bin"
+    capsys.readouterr()
+    assert _rx(model, damaged, "--out", str(out), "--json", str(tmp_path / "r.json")) == 1
+    side = json.loads((tmp_path / "got.bin.partial.json").read_text())
+    assert side["expected_frames"] == 9 and side["missing_frames"] == [[6, 6], [8, 8]]
+    partial = (tmp_path / "got.bin.partial").read_bytes()
+    assert len(partial) == len(sent)  # the missing tail zero-filled up to the file's true size
+    assert partial[8 * capacity :] == bytes(len(sent) - 8 * capacity)
+    assert "missing frames 6, 8 (2 of 9)" in _lines(capsys)[-1]
