@@ -236,6 +236,8 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     _add_device_args(c)
     c.add_argument("--bursts", type=int, default=d.DEFAULT_CALIBRATE_TX_BURSTS, help="bursts to send")
     c.add_argument("--overwrite", action="store_true", help="replace an existing file: recording")
+    c.add_argument("--connect-timeout-s", type=float, default=d.DEFAULT_CONNECT_TIMEOUT_S, metavar="T",
+                   help="zmq: fail when no peer connects within T seconds")
     c.set_defaults(handler=_handler("aeradio.apps.calibrate:cmd_calibrate_tx"))
     c = _command(cal, "rx", "measure calibration bursts")
     _add_device_args(c)
@@ -254,6 +256,7 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--rx-gain-range-db", default=None, metavar="LO:HI", help="RX gain range")
     c.add_argument("--threshold", type=float, default=d.DEFAULT_DETECTION_THRESHOLD,
                    help="burst detection threshold (0-1)")
+    c.add_argument("--overwrite", action="store_true", help="replace an existing --json calibration file")
     c.set_defaults(handler=_handler("aeradio.apps.calibrate:cmd_calibrate_rx"))
 
 

@@ -22,6 +22,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,7 @@ def send_bursts(
     *,
     overwrite: bool = False,
     stop: StopOnSignal | None = None,
+    connect_timeout_s: float | None = None,
 ) -> tuple[int, str]:
     """Send ``bursts`` calibration bursts to the device ``uri``: ``(bursts sent, one-line summary)``.
 
@@ -74,7 +76,10 @@ def send_bursts(
     check_range("--bursts", bursts, 1, 1_000_000)
     layout = BurstLayout()
     burst = calibration_burst(layout)
-    extra = {"overwrite": True} if overwrite else {}
+    extra: dict[str, object] = {"overwrite": True} if overwrite else {}
+    if connect_timeout_s is not None and uri.startswith("zmq:"):
+        check_range("--connect-timeout-s", connect_timeout_s, 0.01, 3600.0, unit="s")
+        extra["connect_timeout_s"] = connect_timeout_s
     sent = 0
     with open_device(uri, "tx", settings, **extra) as dev:
         for _ in range(bursts):
@@ -92,7 +97,8 @@ def cmd_calibrate_tx(args: argparse.Namespace) -> int:
     overwrite = bool(getattr(args, "overwrite", False))
     with StopOnSignal() as stop:
         settings = device_settings(args)
-        sent, line = send_bursts(args.device, settings, args.bursts, overwrite=overwrite, stop=stop)
+        sent, line = send_bursts(args.device, settings, args.bursts, overwrite=overwrite, stop=stop,
+                                 connect_timeout_s=getattr(args, "connect_timeout_s", None))
     if sent < args.bursts:
         print(f"aeradio calibrate tx: {line}", file=sys.stderr)
         return stop.exit_code
@@ -178,6 +184,8 @@ def _center_freq_hz(settings: DeviceSettings, described: dict[str, Any]) -> floa
 
 def cmd_calibrate_rx(args: argparse.Namespace) -> int:
     """Capture, measure, recommend gains and write the calibration file ``args.json``."""
+    if Path(args.json).exists() and not getattr(args, "overwrite", False):
+        raise ConfigError(f"--json {args.json} exists; refusing to overwrite it (pass --overwrite)")
     check_range("--bursts", args.bursts, 1, 10_000)
     check_range("--target-snr-db", args.target_snr_db, -10.0, 60.0, unit="dB")
     check_range("--timeout-s", args.timeout_s, 0.01, 3600.0, unit="s")

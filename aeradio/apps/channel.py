@@ -51,6 +51,11 @@ def settings_from_args(args: argparse.Namespace) -> ChannelSettings:
             raise ConfigError("give --model DIR or --samples-per-symbol, not both")
         cfg = load_link_config(args.model)
         sps = cfg.radio.samples_per_symbol
+        if abs(fs - cfg.radio.sample_rate_hz) > 1e-6 * cfg.radio.sample_rate_hz:
+            raise ConfigError(
+                f"--sample-rate-hz {fs:g} differs from the model's {cfg.radio.sample_rate_hz:g} S/s "
+                "(tx and rx run at the model's rate; CFO and timing would be off by the ratio)"
+            )
     else:
         sps = args.samples_per_symbol or RadioConfig().samples_per_symbol
         check_range("--samples-per-symbol", sps, 1, 64)

@@ -97,6 +97,14 @@ def eval_channel_spec(spec: str) -> str:
     return "+".join(names) if "awgn" in names else "+".join((*names, "awgn"))
 
 
+def _check_plot_dir(path: str) -> None:
+    """``--plots DIR`` exists as a directory or can be made; ConfigError otherwise."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--plots {path}: {exc.strerror or exc}") from None
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
@@ -109,6 +117,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--target-errors must be >= 1, got {args.target_errors}")
     if args.max_blocks < 1:
         raise ConfigError(f"--max-blocks must be >= 1, got {args.max_blocks}")
+    if args.plots:  # before the simulation, not after it
+        _check_plot_dir(args.plots)
     doc = sweep_model(
         args.model,
         ebn0,

@@ -47,6 +47,7 @@ import numpy as np
 
 from aeradio.core.config import LinkConfig
 from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.errors import ConfigError
 from aeradio.dsp.framing import (
     PAYLOAD_DATA,
     PAYLOAD_TEST_PATTERN,
@@ -110,7 +111,10 @@ class StageDumper:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--dump-dir {self.directory}: {exc.strerror or exc}") from None
         self.count = 0
 
     def __call__(self, stage: str, arrays: dict[str, np.ndarray]) -> None:

@@ -298,6 +298,11 @@ def ebn0_at_bler(
     return None
 
 
+#: Eb/N0 values a simulation takes (dB): past 30 dB no block error is ever seen, below -20 dB
+#: every block errs (the channel simulator takes [-30, 100] for its own SNR).
+EBN0_DB_RANGE = (-20.0, 30.0)
+
+
 def parse_ebn0_range(spec: str) -> list[float]:
     """``"START:STOP:STEP"`` (inclusive of STOP) or a single value -> Eb/N0 list in dB.
 
@@ -313,6 +318,9 @@ def parse_ebn0_range(spec: str) -> list[float]:
         raise ConfigError(f"--ebn0-db must be START:STOP:STEP in dB, got {spec!r}")
     if not all(math.isfinite(v) for v in values):
         raise ConfigError(f"--ebn0-db must be finite numbers in dB, got {spec!r}")
+    low, high = EBN0_DB_RANGE
+    if not all(low <= v <= high for v in values):
+        raise ConfigError(f"--ebn0-db values must be in [{low:g}, {high:g}] dB, got {spec!r}")
     if len(values) == 1:
         return values
     start, stop, step = values

@@ -182,7 +182,7 @@ class SigmfFileDevice(Device):
     def _open_tx(self, overwrite: bool, metadata: dict[str, Any]) -> None:
         for p in (self.meta_path, self.data_path):
             if p.exists() and not overwrite:
-                raise CaptureFormatError(f"{p} exists; refusing to overwrite it (pass overwrite)")
+                raise CaptureFormatError(f"{p} exists; refusing to overwrite it (pass --overwrite)")
         if not self.meta_path.parent.is_dir():
             raise CaptureFormatError(f"{self.meta_path.parent}: no such directory")
         self._overwrite = overwrite

@@ -162,7 +162,7 @@
   }
 
   function showCounters(counters, point) {
-    const values = { ...counters, ...point, bler: point.bler_total };
+    const values = { ...point, ...counters, bler: point.bler_total };  // run means over the last update
     for (const [key, , badWhenNonzero] of COUNTERS) {
       const cell = $(`counter-${key}`);
       cell.textContent = fmt(values[key], key === "bler" ? 3 : 2);

@@ -1,0 +1,86 @@
+"""Regressions of what a new user hit on a first try: each is one line and exit 2 before
+any work, never a traceback and never a silent replacement."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aeradio.apps.channel import settings_from_args
+from aeradio.cli import build_parser, main
+from aeradio.core.config import LinkConfig
+from aeradio.core.errors import ConfigError
+from tests.flowgraphs.conftest import random_lut
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from aeradio.core.model_dir import save_model
+    from aeradio.learning.receiver import NeuralReceiver
+
+    cfg = LinkConfig.from_dict(
+        {"model": {"k": 4, "n": 2, "hidden_width": 16, "hidden_layers": 1}, "frame": {"blocks_per_frame": 8}}
+    )
+    out = tmp_path_factory.mktemp("model") / "m"
+    save_model(out, cfg, random_lut(cfg.model.M, cfg.model.n, np.random.default_rng(5)),
+               NeuralReceiver.from_config(cfg.model).state_dict())
+    return out
+
+
+def _one_line(capsys: pytest.CaptureFixture) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+def test_dump_dir_that_cannot_be_made(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rec = tmp_path / "r.sigmf-meta"
+    assert main(["tx", "--model", str(model_dir), "--device", f"file:{rec}", "--frames", "1"]) == 0
+    capsys.readouterr()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert main(["rx", "--model", str(model_dir), "--device", f"file:{rec}", "--dump-dir", str(blocker)]) == 2
+    assert "--dump-dir" in _one_line(capsys)
+
+
+def test_eval_plots_path_is_checked_before_simulating(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert main(["eval", "--model", str(model_dir), "--ebn0-db", "5", "--plots", str(blocker),
+                 "--max-blocks", "10"]) == 2
+    assert "--plots" in _one_line(capsys)
+
+
+def test_eval_refuses_meaningless_ebn0(model_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["eval", "--model", str(model_dir), "--ebn0-db", "3:300:1"]) == 2
+    assert "must be in [-20, 30] dB" in _one_line(capsys)
+
+
+def test_calibrate_rx_does_not_replace_a_calibration_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    cal = tmp_path / "cal.json"
+    cal.write_text("{}")
+    device = f"file:{tmp_path / 'none.sigmf-meta'}"
+    assert main(["calibrate", "rx", "--device", device, "--json", str(cal)]) == 2
+    assert "refusing to overwrite" in _one_line(capsys) and cal.read_text() == "{}"
+
+
+def test_channel_rate_must_be_the_models(model_dir: Path) -> None:
+    args = build_parser().parse_args(
+        ["channel", "--tx", "zmq:tcp://127.0.0.1:1", "--rx", "zmq:tcp://127.0.0.1:2",
+         "--sample-rate-hz", "2e6", "--model", str(model_dir), "--ebn0-db", "10"]
+    )
+    with pytest.raises(ConfigError, match=r"--sample-rate-hz 2e\+06 differs from the model's 1e\+06"):
+        settings_from_args(args)
+
+
+def test_calibrate_tx_takes_the_connect_timeout(capsys: pytest.CaptureFixture) -> None:
+    from aeradio.radio.zmq_stream import free_endpoint
+
+    assert main(["calibrate", "tx", "--device", f"zmq:{free_endpoint()}", "--bursts", "1",
+                 "--connect-timeout-s", "0.3"]) == 2
+    line = _one_line(capsys)
+    assert "no ZMQ peer" in line and "within 0.3 s (--connect-timeout-s)" in line
