@@ -27,13 +27,8 @@ from aeradio.core.config import LinkConfig
 from aeradio.core.errors import ConfigError
 from aeradio.core.eventlog import EventLog
 from aeradio.radio.sigmf_file import SigmfFileDevice
+from tests.apps.conftest import TINY
 
-TINY = {
-    "name": "tiny",
-    "model": {"k": 2, "n": 1, "hidden_width": 16, "hidden_layers": 1},
-    "training": {"steps": 300, "batch_size": 256, "ebn0_db_min": 6.0, "ebn0_db_max": 8.0},
-    "frame": {"blocks_per_frame": 64},
-}
 FRAMES = 60
 #: The slow playback: at most this many samples per read, after this pause (~10 frames/s).
 SLOW_READ_SAMPLES = 512

@@ -31,14 +31,9 @@ from aeradio.flowgraphs.rx_chain import FrameResult
 from aeradio.radio.base import DeviceSettings
 from aeradio.radio.sigmf_file import SigmfFileDevice
 from aeradio.radio.zmq_stream import free_endpoint
+from tests.apps.conftest import TINY
 from tests.flowgraphs.conftest import random_lut
 
-TINY = {
-    "name": "tiny",
-    "model": {"k": 2, "n": 1, "hidden_width": 16, "hidden_layers": 1},
-    "training": {"steps": 300, "batch_size": 256, "ebn0_db_min": 6.0, "ebn0_db_max": 8.0},
-    "frame": {"blocks_per_frame": 64},
-}
 RATE_HZ = 1e6
 TEST_FRAMES = 20
 SEED = 3

@@ -17,6 +17,7 @@ from aeradio.calibration.calfile import (
     save_calibration,
 )
 from aeradio.core.errors import CalibrationError
+from tests.strategies import json_values
 
 FUZZ = settings(
     max_examples=200,
@@ -38,13 +39,6 @@ VALID = Calibration(
     noise_floor_dbfs=-33.0,
     delay_samples=12.5,
 ).to_dict()
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
-    ),
-    max_leaves=25,
-)
 extreme = st.one_of(
     st.sampled_from(
         [

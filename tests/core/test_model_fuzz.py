@@ -26,6 +26,7 @@ from aeradio.core.config import (
 from aeradio.core.errors import ConfigError, ModelFormatError
 from aeradio.learning.inference import ReceiverRuntime
 from aeradio.learning.receiver import NeuralReceiver
+from tests.strategies import json_values
 
 CFG = LinkConfig.from_dict({"model": {"k": 2, "n": 1, "hidden_width": 4, "hidden_layers": 1}}, name="tiny")
 QPSK = np.array([[1], [1j], [-1], [-1j]], dtype=np.complex64)
@@ -40,14 +41,6 @@ FUZZ = settings(
 #: reads 1 MiB chunks): the files declare up to 2^70 elements.
 LUT_PEAK_BYTES = 4 << 20
 
-#: Any JSON document.
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
-    ),
-    max_leaves=25,
-)
 #: Values at and beyond the edges of every field's range, and of the wrong type.
 extreme = st.one_of(
     st.sampled_from(
