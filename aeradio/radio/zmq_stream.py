@@ -247,6 +247,10 @@ def parse_zmq_uri(uri: str) -> tuple[str, bool]:
         )
     if sep and query not in ("bind=0", "bind=1"):
         raise DeviceError(f"ZMQ address options: only ?bind=0 or ?bind=1, got {query!r} in {uri!r}")
+    if address.startswith("tcp://"):
+        port = address.rpartition(":")[2]
+        if port != "*" and not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise DeviceError(f"ZMQ address port must be in [1, 65535], got {port[:20]!r} in {uri!r}")
     return address, query == "bind=1"
 
 

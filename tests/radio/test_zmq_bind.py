@@ -98,3 +98,11 @@ def test_two_bound_devices_on_one_port_fail_clearly():
     with open_device(f"zmq:{ep}?bind=1", "rx", SETTINGS):
         with pytest.raises(DeviceError, match="cannot bind RX ZMQ SUB socket"):
             open_device(f"zmq:{ep}?bind=1", "rx", SETTINGS)
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "x", "", "-1"])
+def test_a_port_out_of_range_is_refused_in_one_line(port):
+    # A new user's rx on zmq:tcp://127.0.0.1:99999 waited, then said "no samples received".
+    with pytest.raises(DeviceError, match=r"port must be in \[1, 65535\]") as info:
+        parse_zmq_uri(f"zmq:tcp://127.0.0.1:{port}")
+    assert "\n" not in str(info.value)

@@ -144,7 +144,7 @@ def test_bad_address_and_wrong_direction():
     with pytest.raises(DeviceError, match="zmq:tcp://HOST:PORT"):
         open_device("zmq:127.0.0.1:5555", "rx", SETTINGS)
     with pytest.raises(DeviceError, match="cannot connect"):
-        open_device("zmq:tcp://no such host:x", "tx", SETTINGS)
+        open_device("zmq:tcp://no such host:5555", "tx", SETTINGS)
     ep = free_endpoint()
     with open_device(f"zmq:{ep}", "rx", SETTINGS) as rx, pytest.raises(StreamError, match="cannot write"):
         rx.write(np.zeros(1, np.complex64))
