@@ -225,16 +225,21 @@ def plot_sweep(out_dir: Path, rows: Sequence[dict], analytic: dict[str, tuple[li
     """``DIR/bler.png``: each (config, seed) and Monte Carlo baseline with 95 % error bars
     (points without errors have no place on a log scale and are left out), the exact
     baseline formulas as lines."""
-    from aeradio.learning.plots import plot_bler_intervals
+    from aeradio.learning.plots import BlerCurve, plot_bler
 
-    curves: dict[str, tuple[list[float], list[float], list[float], list[float]]] = {}
+    points: dict[str, list[tuple[float, float, float, float]]] = {}
     for row in rows:
         if row["errors"] == 0:
             continue
-        x, y, lo, hi = curves.setdefault(curve_label(row), ([], [], [], []))
-        x.append(row["ebn0_db"])
-        y.append(row["bler"])
-        lo.append(row["ci_low"])
-        hi.append(row["ci_high"])
-    lines = {name: (x, y) for name, (x, y) in analytic.items() if any(v > 0 and math.isfinite(v) for v in y)}
-    return plot_bler_intervals(curves, lines, out_dir / SWEEP_PNG, title=title)
+        points.setdefault(curve_label(row), []).append(
+            (row["ebn0_db"], row["bler"], row["ci_low"], row["ci_high"])
+        )
+    curves = [
+        BlerCurve(name, [p[0] for p in pts], [p[1] for p in pts], [(p[2], p[3]) for p in pts])
+        for name, pts in ((n, sorted(v)) for n, v in points.items())
+    ]
+    for name, (x, y) in analytic.items():
+        exact = [(a, b) for a, b in zip(x, y, strict=True) if b > 0 and math.isfinite(b)]
+        if exact:
+            curves.append(BlerCurve(name, [a for a, _ in exact], [b for _, b in exact], analytic=True))
+    return plot_bler(curves, out_dir / SWEEP_PNG, title=title)

@@ -144,39 +144,6 @@ def _bits(m: int, k: int) -> str:
     return format(m, f"0{k}b")
 
 
-def plot_bler_intervals(
-    curves: dict[str, tuple[Sequence[float], Sequence[float], Sequence[float], Sequence[float]]],
-    lines: dict[str, tuple[Sequence[float], Sequence[float]]],
-    path: str | Path,
-    title: str = "",
-) -> Path:
-    """BLER vs Eb/N0 (dB), log scale: ``curves`` name -> (ebn0_db, bler, ci_low, ci_high)
-    drawn as markers with error bars (the interval), ``lines`` name -> (ebn0_db, bler)
-    as dashed lines (exact formulas). Values <= 0 are left out (no place on a log scale)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for name, (x, y, lo, hi) in curves.items():
-        pts = sorted((a, b, b - c, d - b) for a, b, c, d in zip(x, y, lo, hi, strict=True) if b > 0)
-        if pts:
-            xs, ys, below, above = zip(*pts, strict=True)
-            ax.errorbar(xs, ys, yerr=[below, above], marker="o", markersize=3, capsize=3, label=name)
-    for name, (x, y) in lines.items():
-        pts = [(a, b) for a, b in zip(x, y, strict=True) if b > 0]
-        if pts:
-            ax.plot(*zip(*pts, strict=True), linestyle="--", linewidth=1, label=name)
-    ax.set_yscale("log")
-    ax.set_xlabel("Eb/N0 (dB)")
-    ax.set_ylabel("BLER")
-    ax.grid(which="both", alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
-
-
 def _iq_axes(ax: Any, lim: float, *, xlabel: bool = True, ylabel: bool = True) -> None:
     """Square I/Q axes of half-width ``lim`` with the unit-energy circle."""
     from matplotlib.patches import Circle
