@@ -59,8 +59,10 @@ def apply_cfo(
     return (x * np.exp(1j * ph).astype(SAMPLE_DTYPE)).astype(SAMPLE_DTYPE, copy=False)
 
 
-def _interp_kernel(frac: np.ndarray, half_taps: int) -> np.ndarray:
-    """Blackman-windowed sinc weights ``[..., 2*half_taps]`` for fractional offsets."""
+def interp_kernel(frac: np.ndarray, half_taps: int) -> np.ndarray:
+    """Blackman-windowed sinc weights ``[len(frac), 2 half_taps]`` float64 for the fractional
+    offsets ``frac`` ([n] float, in [0, 1)): column ``i`` weighs the input sample
+    ``floor(t) - half_taps + 1 + i``."""
     k = np.arange(-half_taps + 1, half_taps + 1, dtype=np.float64)
     t = k[None, :] - frac[:, None]
     window = 0.42 + 0.5 * np.cos(np.pi * t / half_taps) + 0.08 * np.cos(2 * np.pi * t / half_taps)
@@ -91,7 +93,7 @@ def interpolate_at(x: np.ndarray, times: np.ndarray, half_taps: int = INTERP_HAL
         valid = (idx >= 0) & (idx < x.shape[-1])
         gathered = np.where(valid, x[np.clip(idx, 0, last)], 0).astype(SAMPLE_DTYPE)
         # Sinc weights are applied in float32: enough for -60 dB interpolation error.
-        w = _interp_kernel(t - base, half_taps).astype(np.float32)
+        w = interp_kernel(t - base, half_taps).astype(np.float32)
         out[start : start + len(t)] = np.einsum("ij,ij->i", gathered, w)
     return out
 

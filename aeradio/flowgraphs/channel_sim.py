@@ -73,6 +73,8 @@ from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.defaults import DEFAULT_RAPP_BACKOFF_DB, DEFAULT_STATS_INTERVAL_S
 from aeradio.core.errors import ConfigError, DeviceError, StreamError, check_range
 from aeradio.dsp import impairments as imp
+from aeradio.dsp import resample
+from aeradio.dsp.noise import GaussianPool
 from aeradio.radio.zmq_stream import (  # pyzmq itself is imported when a socket opens
     MAX_MESSAGE_BYTES,
     PUB_SUB_HWM,
@@ -88,11 +90,6 @@ from aeradio.radio.zmq_stream import (  # pyzmq itself is imported when a socket
 BLOCK_DURATION_S = 0.005
 MIN_BLOCK_SAMPLES = 1024
 MAX_BLOCK_SAMPLES = 65536
-#: Degree of the resampler's Farrow polynomials (kernel error 2e-7 at 8).
-FARROW_DEGREE = 8
-#: Multiply-adds per matrix product in the resampler: OpenBLAS runs products below 65536
-#: on the calling thread; larger ones wake its threads, which stall on a busy machine.
-GEMM_MAX_MACS = 32768
 #: A paced channel that falls this far behind the wall clock gives up catching up (s).
 MAX_LAG_S = 0.5
 #: TX messages taken after an output block's deadline, at most, before it goes out: a
@@ -231,18 +228,6 @@ class IntegerDelayStage:
         return z[: len(x)]
 
 
-def farrow_coefficients(half_taps: int, degree: int = FARROW_DEGREE) -> np.ndarray:
-    """``[degree + 1, 2 half_taps]`` float32 ``c`` with kernel weight ``w_j(f) = sum_d c[d, j] u^d``.
-
-    ``u = 2 f - 1`` for the fraction ``f`` in [0, 1); least squares on a fine grid of the
-    windowed sinc of :func:`~aeradio.dsp.impairments.interpolate_at`.
-    """
-    fractions = np.linspace(0.0, 1.0, 64 * (degree + 1) + 1)
-    kernel = imp._interp_kernel(fractions, half_taps)
-    powers = np.vander(2.0 * fractions - 1.0, degree + 1, increasing=True)
-    return np.linalg.lstsq(powers, kernel, rcond=None)[0].astype(np.float32)
-
-
 class ResampleStage:
     """Fractional delay and sample-clock offset, continuous across blocks.
 
@@ -250,13 +235,8 @@ class ResampleStage:
     ``m * ratio - delay_samples`` with ``ratio = 1 + sco_ppm 1e-6``, the model of
     :func:`~aeradio.dsp.impairments.apply_sco` plus a delay. Outputs lag the
     inputs by ``INTERP_HALF_TAPS`` samples (the interpolator's look-ahead), so block
-    lengths vary slightly.
-
-    Speed: with ``ratio == 1`` the fraction is constant and one FIR does it; otherwise a
-    Farrow structure: each kernel weight is a polynomial of degree FARROW_DEGREE in the
-    fraction (fitted to the windowed sinc of
-    :func:`~aeradio.dsp.impairments.interpolate_at` within 2e-7), so the output is
-    a polynomial in the fraction of FARROW_DEGREE + 1 FIR outputs.
+    lengths vary slightly. Computed by the compiled polyphase interpolator of
+    :mod:`aeradio.dsp.resample` (within 1e-5 of the model for a unit-power signal).
     """
 
     def __init__(self, sco_ppm: float, delay_samples: float, half_taps: int = imp.INTERP_HALF_TAPS) -> None:
@@ -266,29 +246,8 @@ class ResampleStage:
         # The buffer starts at absolute input index first_needed (zeros before input 0).
         self.buffer = np.zeros(max(0, -first_needed), dtype=SAMPLE_DTYPE)
         self.t = -delay_samples - first_needed  # next output time, relative to buffer[0]
-        self.farrow = np.ascontiguousarray(farrow_coefficients(half_taps).T, dtype=SAMPLE_DTYPE)
-
-    def _fixed_fraction(self, count: int) -> np.ndarray:
-        base = math.floor(self.t)
-        kernel = imp._interp_kernel(np.array([self.t - base]), self.half_taps)[0]
-        start = base - self.half_taps + 1
-        segment = self.buffer[start : start + count + 2 * self.half_taps - 1]
-        return np.convolve(segment, kernel[::-1].astype(np.float32), mode="valid").astype(SAMPLE_DTYPE)
-
-    def _varying_fraction(self, count: int) -> np.ndarray:
-        times = self.t + np.arange(count, dtype=np.float64) * self.ratio
-        base = np.floor(times)
-        u = (2.0 * (times - base) - 1.0).astype(np.float32)
-        windows = np.lib.stride_tricks.sliding_window_view(self.buffer, 2 * self.half_taps)
-        rows = windows[base.astype(np.int64) - self.half_taps + 1]  # [count, taps]
-        # One FIR output per power of u: [count, degree + 1], in single-threaded products.
-        step = max(1, GEMM_MAX_MACS // self.farrow.size)
-        fir = np.concatenate([rows[i : i + step] @ self.farrow for i in range(0, count, step)])
-        y = fir[:, -1].copy()
-        for d in range(fir.shape[1] - 2, -1, -1):  # Horner in u
-            y *= u
-            y += fir[:, d]
-        return y
+        self.table = resample.polyphase_table(half_taps)
+        resample.warm_up()  # compile (or load) the kernel now, not in the first block
 
     def process(self, x: np.ndarray) -> np.ndarray:
         self.buffer = np.concatenate([self.buffer, x])
@@ -297,12 +256,7 @@ class ResampleStage:
         count = max(0, math.ceil((limit - self.t) / self.ratio))
         while count and self.t + (count - 1) * self.ratio >= limit:
             count -= 1
-        if not count:
-            y = np.zeros(0, dtype=SAMPLE_DTYPE)
-        elif self.ratio == 1.0:
-            y = self._fixed_fraction(count)
-        else:
-            y = self._varying_fraction(count)
+        y = resample.resample_into(self.buffer, self.t, self.ratio, np.empty(count, SAMPLE_DTYPE), self.table)
         self.t += count * self.ratio
         drop = max(0, math.floor(self.t) - self.half_taps + 1)
         self.buffer = self.buffer[drop:]
@@ -334,28 +288,49 @@ class CfoStage:
 
 
 class PhaseNoiseStage:
-    """Wiener phase noise, phase carried between blocks."""
+    """Wiener phase noise, phase carried between blocks.
+
+    The model of :func:`~aeradio.dsp.impairments.apply_phase_noise`, its N(0, std^2)
+    increments drawn from a :class:`~aeradio.dsp.noise.GaussianPool` (the real and
+    imaginary parts of its samples, each N(0, 1/2)); the phase is summed in float64.
+    """
 
     def __init__(self, std_rad_per_sample: float, rng: np.random.Generator) -> None:
         self.std = std_rad_per_sample
-        self.rng = rng
+        self.pool = GaussianPool(rng)
         self.phase_rad = 0.0
 
     def process(self, x: np.ndarray) -> np.ndarray:
-        y, last = imp.apply_phase_noise(x, self.std, self.rng, self.phase_rad)
-        self.phase_rad = math.fmod(last, 2 * math.pi)
-        return y
+        n = len(x)
+        steps = self.pool.draw((n + 1) // 2).view(np.float32)[:n]
+        phase = np.cumsum(steps, dtype=np.float64)
+        phase *= self.std * math.sqrt(2.0)
+        phase += self.phase_rad
+        if n:
+            self.phase_rad = math.fmod(float(phase[-1]), 2 * math.pi)
+        angle = np.mod(phase, 2 * math.pi).astype(np.float32)
+        rotation = np.empty(n, SAMPLE_DTYPE)
+        rotation.real = np.cos(angle)
+        rotation.imag = np.sin(angle)
+        rotation *= x
+        return rotation
 
 
 class AwgnStage:
-    """Complex white Gaussian noise of power ``noise_power`` per sample."""
+    """Complex white Gaussian noise of power ``noise_power`` per sample, drawn from a
+    :class:`~aeradio.dsp.noise.GaussianPool` (the model of
+    :func:`~aeradio.dsp.impairments.add_awgn`)."""
 
     def __init__(self, noise_power: float, rng: np.random.Generator) -> None:
         self.noise_power = noise_power
-        self.rng = rng
+        self.std = np.float32(math.sqrt(noise_power))
+        self.pool = GaussianPool(rng)
 
     def process(self, x: np.ndarray) -> np.ndarray:
-        return imp.add_awgn(x, self.noise_power, self.rng)
+        noise = self.pool.draw(len(x))
+        noise *= self.std
+        noise += x
+        return noise
 
 
 class IqImbalanceStage:
@@ -614,9 +589,10 @@ class ChannelSimulator:
     def _emit(self) -> bool:
         """Impair and publish one block; True when it was full of TX samples."""
         x = self.queue.take(self.block)
-        active = x[x != 0].astype(np.complex128)  # float64 power: no overflow up to MAX_TX_AMPLITUDE
-        self.stats.active_samples_in += len(active)
-        self.stats.active_energy_in += float(np.sum(active.real**2 + active.imag**2))
+        # Zeros add no energy: the energy of the block is that of its active samples. Each
+        # |x|^2 <= MAX_TX_AMPLITUDE^2 = 1e12, so a float32 sum of a block cannot overflow.
+        self.stats.active_samples_in += int(np.count_nonzero(x))
+        self.stats.active_energy_in += float(np.vdot(x, x).real)
         full = len(x) == self.block
         if not full:
             if len(x):
