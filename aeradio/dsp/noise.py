@@ -5,11 +5,14 @@ Drawing Gaussian numbers costs more than the rest of a channel block (numpy's
 :class:`GaussianPool` draws ``size`` circular complex Gaussian samples once; each output
 sample is the pool entry at an independent uniform random index (64-bit raw draws of the
 generator, masked: a pool size is a power of two). Outputs are therefore independent and
-identically distributed given the pool: white, zero-mean, of the pool's power (1 within
-``1 / sqrt(size)``). Unlike GNU Radio's source, the pool does not stay fixed: every draw of
-``n`` samples also redraws ``n / REFRESH_DIVISOR`` pool entries in turn, so over a long run
-the pool is renewed (every ``REFRESH_DIVISOR size`` samples) and the noise's distribution,
-tails included, is the Gaussian's, not one fixed set of values.
+identically distributed given the pool: white (distinct outputs are uncorrelated), their
+averages converging to the pool's, which are within about ``1 / sqrt(size)`` of the
+Gaussian's (power 1 within 0.2 % at the default size).
+
+Unlike GNU Radio's source, the pool does not stay fixed: every draw of ``n`` samples also
+redraws ``n / REFRESH_DIVISOR`` pool entries in turn, so over a long run the pool is
+renewed (every ``REFRESH_DIVISOR size`` samples) and the noise's distribution, tails
+included, is the Gaussian's, not one fixed set of values.
 """
 
 from __future__ import annotations
