@@ -415,6 +415,11 @@ class ChannelStats:
     zeroed_in: int = 0
     #: TX connections that went away (ended, crashed, or dropped by ZMQ: message too large).
     tx_disconnects: int = 0
+    #: Paced runs: the most a block went out after its scheduled time (s); a channel that
+    #: keeps real time stays below a block's duration, one that does not grows to MAX_LAG_S.
+    max_lag_s: float = 0.0
+    #: CPU seconds this process used since the run started (every thread).
+    cpu_s: float = 0.0
 
 
 class Notices:
@@ -607,10 +612,12 @@ class ChannelSimulator:
     def status_line(self, elapsed_s: float, noise_power: float) -> str:
         s = self.stats
         rate = s.samples_out / elapsed_s / 1e6 if elapsed_s > 0 else 0.0
+        cpu = s.cpu_s / elapsed_s if elapsed_s > 0 else 0.0
         line = (
             f"channel: t={elapsed_s:.1f}s out={s.samples_out} ({rate:.3f} MS/s) in={s.samples_in} "
             f"partial={s.partial_blocks} "
-            f"tx_restarts={s.tx_restarts} late={s.late_resyncs} malformed={s.malformed}"
+            f"tx_restarts={s.tx_restarts} late={s.late_resyncs} malformed={s.malformed} "
+            f"lag_max={s.max_lag_s * 1e3:.1f}ms cpu={cpu:.0%}"
         )
         if s.zeroed_in:
             line += f" zeroed_in={s.zeroed_in} (non-finite or |x|>{MAX_TX_AMPLITUDE:g} TX samples set to 0)"
@@ -633,6 +640,7 @@ class ChannelSimulator:
         speed = self.speed or 1.0  # fast mode: idle blocks at the real-time rate
         period = self.block / (self.sample_rate_hz * speed)
         start = next_time = time.monotonic()
+        cpu_start = time.process_time()
         next_log = start + stats_interval_s
         while not should_stop():
             now = time.monotonic()
@@ -641,6 +649,8 @@ class ChannelSimulator:
             self._fill(next_time)
             full = self._emit()
             now = time.monotonic()
+            if self.speed is not None:
+                self.stats.max_lag_s = max(self.stats.max_lag_s, now - next_time)
             # Paced: a fixed schedule. Fast: TX blocks go out at once, idle blocks follow the
             # real-time schedule from the last TX block on.
             next_time = now + period if self.speed is None and full else next_time + period
@@ -650,8 +660,10 @@ class ChannelSimulator:
             self._note_disconnects()
             self.notices.flush(now)
             if now >= next_log:
+                self.stats.cpu_s = time.process_time() - cpu_start
                 self.log(self.status_line(now - start, noise_power))
                 next_log += stats_interval_s
         self._note_disconnects()
         self.notices.flush(force=True)
+        self.stats.cpu_s = time.process_time() - cpu_start
         self.log(self.status_line(time.monotonic() - start, noise_power))

@@ -6,6 +6,7 @@ test_channel_process.py).
 """
 
 import math
+import os
 import re
 import struct
 import threading
@@ -195,3 +196,15 @@ def test_tx_to_a_channel_that_stops_mid_stream_fails(channels):  # noqa: F811
         with pytest.raises(StreamError, match="disconnected after"):
             for _ in range(100):
                 tx.write(np.ones(10_000, np.complex64), timeout_s=2.0)
+
+
+def test_paced_run_reports_its_lag_and_cpu(sim):
+    """The status line says how late blocks went out and how much CPU the channel took:
+    what the real-time benchmark reads to tell a late channel from a slow receiver."""
+    simulator, _, lines = sim
+    simulator.run(lambda: False, duration_s=0.5, stats_interval_s=10.0, noise_power=0.025)
+    m = re.search(r"late=0 .*lag_max=([\d.]+)ms cpu=(\d+)%", lines[-1])
+    assert m, lines[-1]
+    assert 0 < float(m[1]) < 1e3 * cs.MAX_LAG_S and simulator.stats.max_lag_s > 0
+    assert 0 <= int(m[2]) <= 100 * (os.cpu_count() or 1)  # % of one core, threads summed
+    assert simulator.stats.cpu_s > 0
