@@ -17,6 +17,7 @@ included, is the Gaussian's, not one fixed set of values.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from aeradio.core.constants import SAMPLE_DTYPE
@@ -25,6 +26,14 @@ from aeradio.core.constants import SAMPLE_DTYPE
 DEFAULT_POOL_SIZE = 1 << 18
 #: A draw of n samples renews n / REFRESH_DIVISOR pool entries.
 REFRESH_DIVISOR = 16
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _add_pooled(x, pool, raw, std, out):  # pragma: no cover - compiled
+    """``out[i] = x[i] + std pool[raw[i] mod len(pool)]`` (a power-of-two pool), one pass."""
+    mask = np.uint32(len(pool) - 1)
+    for i in range(len(x)):
+        out[i] = x[i] + std * pool[raw[i] & mask]
 
 
 class GaussianPool:
@@ -54,13 +63,25 @@ class GaussianPool:
         parts *= np.float32(np.sqrt(0.5))
         return parts.view(SAMPLE_DTYPE)
 
+    def _indices(self, count: int) -> np.ndarray:
+        """[count] uint32 uniform random bits (two per 64-bit raw draw); mask to index."""
+        return self.rng.bit_generator.random_raw((count + 1) // 2).view(np.uint32)[:count]
+
     def draw(self, count: int) -> np.ndarray:
         """[count] complex64 noise samples (a new array)."""
-        size = len(self.pool)
-        raw = self.rng.bit_generator.random_raw((count + 1) // 2).view(np.uint32)[:count]
-        raw &= np.uint32(size - 1)
+        raw = self._indices(count)
+        raw &= np.uint32(len(self.pool) - 1)
         out = self.pool[raw]
         self._renew(count)
+        return out
+
+    def add_scaled(self, x: np.ndarray, std: float) -> np.ndarray:
+        """``x + std n`` for ``x`` [count] complex64 and ``n`` the next ``count`` noise samples
+        (the same values as ``x + std * draw(count)``, in one compiled pass; a new array)."""
+        x = np.ascontiguousarray(x, dtype=SAMPLE_DTYPE)
+        out = np.empty_like(x)
+        _add_pooled(x, self.pool, self._indices(len(x)), np.float32(std), out)
+        self._renew(len(x))
         return out
 
     def _renew(self, count: int) -> None:
@@ -74,3 +95,9 @@ class GaussianPool:
             self.pool[self.cursor : self.cursor + n] = self._normals(n)
             self.cursor = (self.cursor + n) % size
             renew -= n
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the noise kernel now, not in the first block."""
+    one = np.zeros(1, SAMPLE_DTYPE)
+    _add_pooled(one, one.copy(), np.zeros(1, np.uint32), np.float32(0.0), np.empty_like(one))

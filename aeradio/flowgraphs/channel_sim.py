@@ -73,7 +73,7 @@ from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.defaults import DEFAULT_RAPP_BACKOFF_DB, DEFAULT_STATS_INTERVAL_S
 from aeradio.core.errors import ConfigError, DeviceError, StreamError, check_range
 from aeradio.dsp import impairments as imp
-from aeradio.dsp import resample
+from aeradio.dsp import noise, resample
 from aeradio.dsp.noise import GaussianPool
 from aeradio.radio.zmq_stream import (  # pyzmq itself is imported when a socket opens
     MAX_MESSAGE_BYTES,
@@ -325,12 +325,10 @@ class AwgnStage:
         self.noise_power = noise_power
         self.std = np.float32(math.sqrt(noise_power))
         self.pool = GaussianPool(rng)
+        noise.warm_up()  # compile (or load) the kernel now, not in the first block
 
     def process(self, x: np.ndarray) -> np.ndarray:
-        noise = self.pool.draw(len(x))
-        noise *= self.std
-        noise += x
-        return noise
+        return self.pool.add_scaled(x, self.std)
 
 
 class IqImbalanceStage:

@@ -62,3 +62,10 @@ def test_pool_is_renewed_and_draws_are_reproducible():
 def test_pool_size_checked(size):
     with pytest.raises(ValueError, match="power of two"):
         GaussianPool(np.random.default_rng(0), size=size)
+
+
+def test_add_scaled_is_x_plus_std_times_the_draw(rng):
+    x = (rng.standard_normal(5000) + 1j * rng.standard_normal(5000)).astype(np.complex64)
+    fused = GaussianPool(np.random.default_rng(9), size=1 << 12).add_scaled(x, 0.3)
+    drawn = GaussianPool(np.random.default_rng(9), size=1 << 12).draw(5000)
+    np.testing.assert_allclose(fused, x + np.float32(0.3) * drawn, rtol=1e-6, atol=1e-6)
