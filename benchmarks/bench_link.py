@@ -5,7 +5,16 @@
   of the RX and channel processes over time (flat memory: the second half's peak against
   the first half's).
 - ``link.max_realtime_rate``: the highest sample rate at which the three processes keep up
-  in real time (no sample dropped, every frame decoded) for a few seconds of air.
+  in real time (no sample dropped, every frame decoded, the channel never late) for
+  ``AERADIO_RATE_TRIAL_S`` seconds of air per rate (default 6; the issue's acceptance run
+  is 60), trying RATES_MSPS in turn (or the comma-separated ``AERADIO_RATES_MSPS``) and
+  stopping at the first that fails. Each trial says what limited it (the channel late, RX
+  dropping samples, frames not decoded, TX failing) and the CPU share of each process
+  (percent of one core, from /proc). Then the channel alone (no TX, no RX: the same
+  impairments on silence, which costs the same) in real time at CHANNEL_RATES_MSPS: its
+  own headroom, whatever the receiver's speed.
+
+Both depend on the machine's load: the JSON records the load average of each trial.
 
 Run alone: ``.venv/bin/python benchmarks/bench_link.py [NAME ...]``.
 """
@@ -31,10 +40,15 @@ DEFAULT_SOAK_S = 30.0
 SOAK_RATE_HZ = 1e6
 #: Seconds between two memory samples of the soak.
 RSS_PERIOD_S = 5.0
-#: Rates tried by the real-time search (MS/s), lowest first.
-RATES_MSPS = (1, 2, 4, 8, 12, 16, 20)
-#: Seconds of air per rate trial.
-TRIAL_S = 6.0
+#: Rates tried by the real-time search (MS/s), lowest first: HackRF's 10 and 20 among them.
+RATES_MSPS = (1, 2, 5, 10, 15, 20)
+#: Seconds of air per rate trial (``AERADIO_RATE_TRIAL_S``).
+DEFAULT_TRIAL_S = 6.0
+#: Rates at which the channel alone is run in real time (MS/s), and for how long (s).
+CHANNEL_RATES_MSPS = (10, 20, 30, 40)
+CHANNEL_ALONE_S = 6.0
+#: A paced channel holds real time when its output rate is within this of the set rate.
+REALTIME_TOLERANCE = 0.98
 EBN0_DB = 10.0
 
 
@@ -45,6 +59,30 @@ def _rss_mb(pid: int) -> float | None:
         return None
     m = re.search(r"VmRSS:\s+(\d+)", text)
     return int(m.group(1)) / 1024.0 if m else None
+
+
+def _cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system, every thread) of a live process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+#: The channel's status line: output rate, late resyncs, worst lag, CPU share.
+STATUS = re.compile(r"\(([\d.]+) MS/s\).*late=(\d+).*lag_max=([\d.]+)ms cpu=(\d+)%")
+
+
+def _channel_status(lines: list[str]) -> dict[str, Any]:
+    """The figures of the channel's last status line (None each when it printed none)."""
+    found = [m for m in map(STATUS.search, lines) if m]
+    if not found:
+        return {"channel_msps": None, "channel_late_resyncs": None, "channel_lag_max_ms": None,
+                "channel_cpu_pct": None}
+    m = found[-1]
+    return {"channel_msps": float(m[1]), "channel_late_resyncs": int(m[2]),
+            "channel_lag_max_ms": float(m[3]), "channel_cpu_pct": int(m[4])}
 
 
 def _work_dir(ctx: Any) -> Path:
@@ -62,6 +100,22 @@ def _model(ctx: Any) -> Path:
     if memo is not None:
         memo["default_model"] = str(path)
     return path
+
+
+def _model_at_rate(ctx: Any, rate_hz: float) -> Path:
+    """The default model with its link config's sample rate set to ``rate_hz`` (the channel
+    refuses a rate other than the model's): same LUT, receiver and frame, saved once per rate."""
+    import dataclasses
+
+    from aeradio.core import model_dir as md
+
+    source = _model(ctx)
+    cfg, arrays = md.load_receiver_arrays(source)
+    if cfg.radio.sample_rate_hz == rate_hz:
+        return source
+    radio = dataclasses.replace(cfg.radio, sample_rate_hz=rate_hz)
+    out = _work_dir(ctx) / f"model-{rate_hz:g}"
+    return md.save_model(out, dataclasses.replace(cfg, radio=radio), md.load_lut(source), arrays)
 
 
 Tick = Callable[[Process, Process], None]
@@ -98,10 +152,15 @@ def _run_link(
         ), out / "tx.log")
         procs.append(tx)
         t0 = time.monotonic()
+        cpu0 = {p.name: _cpu_s(p.popen.pid) for p in procs}
+        cpu = dict(cpu0)
         while tx.popen.poll() is None and time.monotonic() - t0 < air_s * 3 + 60:
             if on_tick is not None:
                 on_tick(rx, channel)
+            for p in procs:  # the last reading before TX exits
+                cpu[p.name] = _cpu_s(p.popen.pid) or cpu[p.name]
             time.sleep(0.5)
+        run_s = time.monotonic() - t0
         tx_code = tx.stop()
         # RX ends by itself at the last frame; what it has not seen 5 s later is lost.
         rx.wait(5.0)
@@ -112,10 +171,14 @@ def _run_link(
     report = json.loads((out / "rx.json").read_text())
     # The channel's last status line: a channel that fell behind its real-time schedule
     # ("late" resyncs) drops nothing at RX, yet the loop was not real time.
-    status = [ln for ln in channel.lines if "late=" in ln]
-    m = re.search(r"\(([\d.]+) MS/s\).*late=(\d+)", status[-1]) if status else None
-    report["channel_msps"] = float(m[1]) if m else None
-    report["channel_late_resyncs"] = int(m[2]) if m else None
+    report.update(_channel_status(channel.lines))
+    # CPU share (% of one core) of each process while TX sent (TX's life, 0.5 s readings).
+    report["cpu_pct"] = {
+        name: None if cpu[name] is None or cpu0[name] is None
+        else round(100 * (cpu[name] - cpu0[name]) / run_s)
+        for name in cpu
+    }
+    report["load_average_1m"] = round(os.getloadavg()[0], 2)
     report["frames_sent"] = frames
     report["tx_exit_code"] = tx_code
     report["air_s"] = frames * frame_samples / rate_hz
@@ -174,24 +237,86 @@ def bench_soak(ctx: Any) -> dict:
     return result
 
 
+def limits(report: dict[str, Any], rate_hz: float) -> list[str]:
+    """What kept a trial from real time (empty when it held): the stages that fell short."""
+    found = []
+    late, msps = report.get("channel_late_resyncs"), report.get("channel_msps")
+    if late is None:
+        found.append("channel printed no status")
+    elif late or (msps is not None and msps < REALTIME_TOLERANCE * rate_hz / 1e6):
+        found.append(f"channel late ({late} resyncs, {msps} MS/s out)")
+    if report.get("samples_dropped"):
+        found.append(f"rx dropped {report['samples_dropped']} samples (slower than the stream)")
+    lost = report["frames_sent"] - report.get("frames_decoded", 0)
+    if lost > 0:
+        found.append(f"{lost} of {report['frames_sent']} frames not decoded")
+    if report.get("tx_exit_code"):
+        found.append(f"tx exited with {report['tx_exit_code']}")
+    return found
+
+
+def _channel_alone(model: Path, out: Path, rate_hz: float, seconds: float) -> dict[str, Any]:
+    """``aeradio channel`` in real time with the loop's impairments and no peers."""
+    tx_ep, rx_ep = free_endpoint(), free_endpoint()
+    channel = Process("channel", aeradio_argv(
+        "channel", "--tx", tx_ep, "--rx", rx_ep, "--sample-rate-hz", f"{rate_hz:g}",
+        "--ebn0-db", f"{EBN0_DB}", "--model", str(model), "--cfo-hz", f"{rate_hz * 0.002:g}",
+        "--sco-ppm", "20", "--realtime", "--duration-s", f"{seconds:g}", "--stats-interval-s", "1",
+    ), out / "channel-alone.log")
+    try:
+        code = channel.wait(seconds + 120)
+    finally:
+        channel.stop()
+    result = {"msps": rate_hz / 1e6, "exit_code": code, **_channel_status(channel.lines),
+              "load_average_1m": round(os.getloadavg()[0], 2)}
+    result["realtime"] = (code == 0 and result["channel_late_resyncs"] == 0
+                          and (result["channel_msps"] or 0) >= REALTIME_TOLERANCE * rate_hz / 1e6)
+    return result
+
+
+def _rates() -> tuple[float, ...]:
+    text = os.environ.get("AERADIO_RATES_MSPS")
+    return tuple(float(r) for r in text.split(",")) if text else RATES_MSPS
+
+
 def bench_max_rate(ctx: Any) -> dict:
-    model = _model(ctx)
+    trial_s = float(os.environ.get("AERADIO_RATE_TRIAL_S", DEFAULT_TRIAL_S))
     trials = []
     best = 0.0
-    for msps in RATES_MSPS:
-        report = _run_link(model, _work_dir(ctx), msps * 1e6, TRIAL_S)
-        ok = (report["samples_dropped"] == 0 and report["frames_decoded"] >= report["frames_sent"]
-              and report["channel_late_resyncs"] == 0)
-        trials.append({"msps": msps, "ok": ok, "samples_dropped": report["samples_dropped"],
-                       "channel_late_resyncs": report["channel_late_resyncs"],
-                       "channel_msps": report["channel_msps"],
-                       "frames_sent": report["frames_sent"], "frames_decoded": report["frames_decoded"]})
-        if not ok:
+    for msps in _rates():
+        report = _run_link(_model_at_rate(ctx, msps * 1e6), _work_dir(ctx), msps * 1e6, trial_s)
+        why = limits(report, msps * 1e6)
+        trials.append({"msps": msps, "ok": not why, "limited_by": why, "air_s": round(report["air_s"], 1),
+                       **{k: report.get(k) for k in (
+                           "samples_dropped", "frames_sent", "frames_decoded", "channel_msps",
+                           "channel_late_resyncs", "channel_lag_max_ms", "channel_cpu_pct", "cpu_pct",
+                           "load_average_1m")}})
+        if why:
             break
         best = float(msps)
+    alone = []
+    for msps in CHANNEL_RATES_MSPS:
+        model = _model_at_rate(ctx, msps * 1e6)
+        alone.append(_channel_alone(model, _work_dir(ctx), msps * 1e6, CHANNEL_ALONE_S))
+        if not alone[-1]["realtime"]:
+            break
+    channel_best = max([a["msps"] for a in alone if a["realtime"]], default=0.0)
+    failed = trials[-1] if trials and not trials[-1]["ok"] else None
     return {
+        "trial_s": trial_s,
         "trials": trials,
-        "figures": [figure("highest real-time rate of the whole loop (tx, channel, rx)", best, "MS/s")],
+        "channel_alone": alone,
+        "figures": [
+            figure("highest real-time rate of the whole loop (tx, channel, rx)", best, "MS/s", target=">= 10",
+                   passed=best >= 10),
+            figure("what stopped the next rate", "; ".join(failed["limited_by"]) if failed else "none", ""),
+            figure("highest real-time rate of the channel alone (CFO, 20 ppm, AWGN)", channel_best, "MS/s",
+                   target=">= 20", passed=channel_best >= 20),
+            *[figure(f"channel alone at {a['msps']:g} MS/s: CPU share, worst lag",
+                     f"{a['channel_cpu_pct']}%, {a['channel_lag_max_ms']} ms", "") for a in alone],
+            figure("load average (1 min) at the end", round(os.getloadavg()[0], 2),
+                   f"on {os.cpu_count()} cores"),
+        ],
     }
 
 
