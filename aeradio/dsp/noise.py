@@ -25,7 +25,7 @@ from aeradio.core.constants import SAMPLE_DTYPE
 #: Pool entries (complex64: 2 MiB, within a core's L2 cache on the project's machine).
 DEFAULT_POOL_SIZE = 1 << 18
 #: A draw of n samples renews n / REFRESH_DIVISOR pool entries.
-REFRESH_DIVISOR = 16
+REFRESH_DIVISOR = 64
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)

@@ -282,9 +282,10 @@ class CfoStage:
         if len(self.ramp) < n:
             self.ramp = imp.apply_cfo(np.ones(n, dtype=SAMPLE_DTYPE), self.cfo_cps)
         start = np.complex64(complex(math.cos(self.phase_rad), math.sin(self.phase_rad)))
-        y = x * (self.ramp[:n] * start)
+        y = self.ramp[:n] * start
+        y *= x
         self.phase_rad = math.fmod(self.phase_rad + 2 * math.pi * self.cfo_cps * n, 2 * math.pi)
-        return y.astype(SAMPLE_DTYPE, copy=False)
+        return y
 
 
 class PhaseNoiseStage:
