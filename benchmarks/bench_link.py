@@ -6,13 +6,15 @@
   the first half's).
 - ``link.max_realtime_rate``: the highest sample rate at which the three processes keep up
   in real time (no sample dropped, every frame decoded, the channel never late) for
-  ``AERADIO_RATE_TRIAL_S`` seconds of air per rate (default 6; the issue's acceptance run
+  ``AERADIO_LINK_TRIAL_S`` seconds of air per rate (default 6; the issue's acceptance run
   is 60), trying RATES_MSPS in turn (or the comma-separated ``AERADIO_RATES_MSPS``) and
   stopping at the first that fails. Each trial says what limited it (the channel late, RX
   dropping samples, frames not decoded, TX failing) and the CPU share of each process
   (percent of one core, from /proc). Then the channel alone (no TX, no RX: the same
   impairments on silence, which costs the same) in real time at CHANNEL_RATES_MSPS: its
-  own headroom, whatever the receiver's speed.
+  own headroom whatever the receiver's speed, and the rate one whole core would hold at
+  the CPU cost per sample it showed (``radio.channel_max_realtime_rate`` is the channel
+  between a TX feeder and an RX reader instead).
 
 Both depend on the machine's load: the JSON records the load average of each trial.
 
@@ -42,7 +44,7 @@ SOAK_RATE_HZ = 1e6
 RSS_PERIOD_S = 5.0
 #: Rates tried by the real-time search (MS/s), lowest first: HackRF's 10 and 20 among them.
 RATES_MSPS = (1, 2, 5, 10, 15, 20)
-#: Seconds of air per rate trial (``AERADIO_RATE_TRIAL_S``).
+#: Seconds of air per rate trial (``AERADIO_LINK_TRIAL_S``).
 DEFAULT_TRIAL_S = 6.0
 #: Rates at which the channel alone is run in real time (MS/s), and for how long (s).
 CHANNEL_RATES_MSPS = (10, 20, 30, 40)
@@ -284,7 +286,7 @@ def _rates() -> tuple[float, ...]:
 
 
 def bench_max_rate(ctx: Any) -> dict:
-    trial_s = float(os.environ.get("AERADIO_RATE_TRIAL_S", DEFAULT_TRIAL_S))
+    trial_s = float(os.environ.get("AERADIO_LINK_TRIAL_S", DEFAULT_TRIAL_S))
     trials = []
     best = 0.0
     for msps in _rates():
