@@ -1,0 +1,52 @@
+"""The whole-loop benchmark reads the channel's status line and names what limited a trial."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_link.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_link", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+LINE = ("channel: t=6.0s out=57277303 (9.541 MS/s) in=0 partial=0 tx_restarts=0 late=2 malformed=0 "
+        "lag_max=419.0ms cpu=35% tx_power=-6.05dB snr=4.53dB")
+
+
+def test_channel_status_figures_from_its_last_line(bench):
+    status = bench._channel_status(["channel: PULL ...", LINE.replace("late=2", "late=0"), LINE])
+    assert status == {"channel_msps": 9.541, "channel_late_resyncs": 2, "channel_lag_max_ms": 419.0,
+                      "channel_cpu_pct": 35}
+    assert bench._channel_status(["no status"])["channel_msps"] is None
+
+
+def _report(**overrides):
+    report = {"channel_late_resyncs": 0, "channel_msps": 10.0, "samples_dropped": 0, "frames_sent": 100,
+              "frames_decoded": 100, "tx_exit_code": 0}
+    report.update(overrides)
+    return report
+
+
+def test_a_trial_that_held_has_no_limit(bench):
+    assert bench.limits(_report(), 10e6) == []
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({"channel_late_resyncs": 3}, ["channel late (3 resyncs, 10.0 MS/s out)"]),
+    ({"channel_msps": 9.0}, ["channel late (0 resyncs, 9.0 MS/s out)"]),  # under 98 % of 10
+    ({"channel_late_resyncs": None}, ["channel printed no status"]),
+    ({"samples_dropped": 5}, ["rx dropped 5 samples (slower than the stream)"]),
+    ({"frames_decoded": 97}, ["3 of 100 frames not decoded"]),
+    ({"tx_exit_code": 1}, ["tx exited with 1"]),
+    ({"channel_late_resyncs": 1, "samples_dropped": 5},
+     ["channel late (1 resyncs, 10.0 MS/s out)", "rx dropped 5 samples (slower than the stream)"]),
+])
+def test_each_stage_that_fell_short_is_named(bench, overrides, expected):
+    assert bench.limits(_report(**overrides), 10e6) == expected
