@@ -7,7 +7,7 @@ gnuradio and numpy. The flowgraph, one per repeat::
     -> mmse_resampler_cc (resamp_ratio = 1 + sco_ppm 1e-6, the clock offset)
     -> rotator_cc (2 pi cfo_cps per sample, the CFO)
     -> add_cc <- fastnoise_source_c (Gaussian, amplitude sqrt(noise_power), its pool)
-    -> null_sink
+    -> null_sink (or, with --out FILE, a file sink: what the tests check)
 
 Prints one JSON object: the samples in per repeat and the wall and CPU (all threads)
 seconds of ``top_block.run()`` alone (the flowgraph is built before the clock starts).
@@ -35,7 +35,7 @@ def _cpu_s() -> float:
 
 
 def run_once(signal: list[complex], samples: int, cfo_cps: float, sco_ppm: float, noise_power: float,
-             seed: int) -> dict[str, float]:
+             seed: int, out_path: str | None = None) -> dict[str, float]:
     tb = gr.top_block()
     source = blocks.vector_source_c(signal, True)
     head = blocks.head(gr.sizeof_gr_complex, samples)
@@ -43,7 +43,8 @@ def run_once(signal: list[complex], samples: int, cfo_cps: float, sco_ppm: float
     rotator = blocks.rotator_cc(2 * math.pi * cfo_cps)
     noise = analog.fastnoise_source_c(analog.GR_GAUSSIAN, math.sqrt(noise_power), seed)
     add = blocks.add_cc()
-    sink = blocks.null_sink(gr.sizeof_gr_complex)
+    sink = (blocks.null_sink(gr.sizeof_gr_complex) if out_path is None
+            else blocks.file_sink(gr.sizeof_gr_complex, out_path, False))
     tb.connect(source, head, resampler, rotator, (add, 0))
     tb.connect(noise, (add, 1))
     tb.connect(add, sink)
@@ -60,9 +61,11 @@ def main() -> None:
     parser.add_argument("--cfo-cps", type=float, default=0.0)
     parser.add_argument("--sco-ppm", type=float, default=0.0)
     parser.add_argument("--noise-power", type=float, default=0.0)
+    parser.add_argument("--out", default=None, help="write the last repeat's output here (raw complex64)")
     args = parser.parse_args()
     signal = np.load(args.signal, allow_pickle=False).astype(np.complex64).tolist()
-    runs = [run_once(signal, args.samples, args.cfo_cps, args.sco_ppm, args.noise_power, seed=i + 1)
+    runs = [run_once(signal, args.samples, args.cfo_cps, args.sco_ppm, args.noise_power, seed=i + 1,
+                     out_path=args.out if i == args.repeats - 1 else None)
             for i in range(args.repeats)]
     print(json.dumps({"gnuradio": gr.version(), "runs": runs}), flush=True)
 
