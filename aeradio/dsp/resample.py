@@ -19,7 +19,7 @@ Why numba: numpy has no fast time-varying FIR. Measured on the project's 2-core 
 single 32-tap FIR of complex64 runs at 5-20 MS/s whatever the numpy or scipy route
 (``np.convolve``, ``scipy.ndimage.correlate1d``, ``lfilter``, FFT overlap-add, a block-
 Toeplitz matrix product), and the previous Farrow structure needed nine of them per sample
-(3.7 MS/s at 20 ppm); this kernel does 15-20x that on the same machine (docs/impairments.md).
+(3.7 MS/s at 20 ppm); this kernel does 12-20x that on the same machine (docs/impairments.md).
 The kernel is compiled once per machine (cached next to this module, or in numba's user
 cache when that is read-only); :func:`warm_up` does it before a stream starts.
 """
