@@ -168,6 +168,9 @@ def _add_tx(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--file", default=None, metavar="PATH", help="send this file's bytes")
     p.add_argument("--seed", type=int, default=0,
                    help="test-pattern seed, 0 to 4095 (the frames carry it: receivers need no seed)")
+    p.add_argument("--pattern", choices=d.TX_PATTERNS, default=d.TX_PATTERNS[0],
+                   help="known payload of the --frames: test (LUT rows of a test pattern) or probe "
+                   "(i.i.d. symbols over the amplitude range, for channel-model fit)")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibrate rx output to apply")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file: recording")
     p.add_argument("--connect-timeout-s", type=float, default=d.DEFAULT_CONNECT_TIMEOUT_S, metavar="T",

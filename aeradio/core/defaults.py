@@ -34,6 +34,9 @@ DEFAULT_SWEEP_MAX_BLOCKS = 100_000_000
 # ---- aeradio tx: aeradio.apps.tx ---------------------------------------------------------
 #: Test-pattern frames sent when neither --frames nor --file is given.
 DEFAULT_TX_FRAMES = 100
+#: Known payloads of ``tx --pattern`` (the first is the default): test patterns (LUT rows),
+#: probes (i.i.d. symbols over the amplitude range, :mod:`aeradio.dsp.probe`).
+TX_PATTERNS = ("test", "probe")
 
 # ---- aeradio rx: aeradio.apps.rx ---------------------------------------------------------
 #: Torch threads of the neural receiver (one: why in :func:`aeradio.apps.rx.cmd_rx`).
