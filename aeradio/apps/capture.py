@@ -118,7 +118,8 @@ def record_loopback_capture(
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     pattern: str = "test",
 ) -> dict[str, Any]:
-    """Send test-pattern (``pattern="probe"``: probe) frames through the loopback channel model and record what RX sees.
+    """Send test-pattern frames (``pattern="probe"``: probe frames) through the loopback
+    channel model and record what RX sees.
 
     One process does what ``aeradio tx | aeradio channel | aeradio rx --capture`` does over
     ZMQ: the TX chain of the model's LUT, the channel simulator's streaming stages

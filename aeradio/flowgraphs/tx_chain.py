@@ -125,7 +125,8 @@ class TxChain:
         """Known-payload frames of ``kind`` (one of :data:`~aeradio.core.defaults.TX_PATTERNS`)."""
         if kind not in TX_PATTERNS:
             raise ConfigError(f"--pattern must be one of {', '.join(TX_PATTERNS)}, got {kind!r}")
-        return self.probe(seqs, seed, last=last) if kind == "probe" else self.test_pattern(seqs, seed, last=last)
+        make = self.probe if kind == "probe" else self.test_pattern
+        return make(seqs, seed, last=last)
 
     def data(self, chunks: list[bytes], first_seq: int, *, last: bool = False) -> np.ndarray:
         """One data frame per chunk (each at most :attr:`data_capacity` bytes), sequence
