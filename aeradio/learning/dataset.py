@@ -478,6 +478,12 @@ class SymbolDataset:
         arrays = {name: getattr(self, name)[mask] for name in per_frame}
         return SymbolDataset(**arrays, payload_index=self.payload_index, info=self.info)
 
+    def training_set(self) -> SymbolDataset:
+        return self.subset(~self.validation)
+
+    def validation_set(self) -> SymbolDataset:
+        return self.subset(self.validation)
+
     def windows(self, half_window: int) -> np.ndarray:
         """Each payload symbol with its ``half_window`` neighbours either side (the ISI it
         suffers): [F, P, 2 half_window + 1] complex64, the symbol itself in the middle;
