@@ -76,3 +76,9 @@ DEFAULT_DETECTION_THRESHOLD = 0.4
 #: Seconds a ZMQ transmitter waits for a peer to connect before it fails (``tx
 #: --connect-timeout-s``), :mod:`aeradio.radio.zmq_stream`.
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
+
+# ---- aeradio channel-model, finetune --end-to-end: aeradio.learning.channel_model, .end_to_end
+#: Gradient steps of ``channel-model fit``.
+DEFAULT_CHANNEL_MODEL_STEPS = 3000
+#: Gradient steps of ``finetune --end-to-end`` at most (it stops earlier on a plateau).
+DEFAULT_END_TO_END_STEPS = 1500
