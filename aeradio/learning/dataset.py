@@ -453,6 +453,7 @@ class SymbolDataset:
         payload_index: [P] int64, where payload symbol p sits in the frame.
         snr_db: [F] float32 and noise_var: [F] float32 (per real component), RX estimates.
         probe: [F] bool, True for probe frames.
+        seq: [F] int64, full frame sequence numbers (within their transmitter run).
         labels: [F, B] int64, the messages of test-pattern frames (-1 in probe frames).
         validation: [F] bool.
         info: recordings, skipped, model hash, sample rate, probe radius.
@@ -464,6 +465,7 @@ class SymbolDataset:
     snr_db: np.ndarray
     noise_var: np.ndarray
     probe: np.ndarray
+    seq: np.ndarray
     labels: np.ndarray
     validation: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
@@ -474,7 +476,7 @@ class SymbolDataset:
 
     def subset(self, mask: np.ndarray) -> SymbolDataset:
         """The frames where ``mask`` [F] bool is True."""
-        per_frame = ("sent", "y", "snr_db", "noise_var", "probe", "labels", "validation")
+        per_frame = ("sent", "y", "snr_db", "noise_var", "probe", "seq", "labels", "validation")
         arrays = {name: getattr(self, name)[mask] for name in per_frame}
         return SymbolDataset(**arrays, payload_index=self.payload_index, info=self.info)
 
@@ -549,6 +551,7 @@ def build_symbol_dataset(
         snr_db=np.array([r.snr_db for _, r in rows], np.float32),
         noise_var=np.array([r.noise_var for _, r in rows], np.float32),
         probe=probe,
+        seq=np.array([r.seq for _, r in rows], np.int64),
         labels=labels.astype(np.int64),
         validation=scan.validation,
         info={
