@@ -79,6 +79,6 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 
 # ---- aeradio channel-model, finetune --end-to-end: aeradio.learning.channel_model, .end_to_end
 #: Gradient steps of ``channel-model fit``.
-DEFAULT_CHANNEL_MODEL_STEPS = 3000
+DEFAULT_CHANNEL_MODEL_STEPS = 2000
 #: Gradient steps of ``finetune --end-to-end`` at most (it stops earlier on a plateau).
 DEFAULT_END_TO_END_STEPS = 1500

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from aeradio.core.config import LinkConfig
+from aeradio.core.defaults import DEFAULT_END_TO_END_STEPS
 from aeradio.core.errors import ConfigError, check_range
 from aeradio.core.model_dir import (
     check_output_dir,
@@ -61,7 +62,7 @@ from aeradio.learning.transmitter import Transmitter
 class EndToEndSettings:
     """Optimizer and stopping rule of end-to-end fine-tuning."""
 
-    steps: int = 1500
+    steps: int = DEFAULT_END_TO_END_STEPS
     frames_per_step: int = 8
     learning_rate: float = 1e-3
     #: The LUT's learning rate relative to the receiver's.
