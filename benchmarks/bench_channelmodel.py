@@ -2,7 +2,7 @@
 
 Scenario: the fine-tuning benchmark's mismatch channel (``bench_finetune.py``: receiver IQ
 imbalance, a Rapp PA with little back-off, Wiener phase noise, an echo) on the default
-model (configs/ae-n7-k8.toml, trained on AWGN), at Eb/N0 :data:`EBN_DB` (5, 6, 7 dB: the
+model (configs/ae-n7-k8.toml, trained on AWGN), at Eb/N0 :data:`EBN0_DB` (5, 6, 7 dB: the
 channel model conditions on the frame's SNR, so it sees the SNRs it is judged at). Captured
 through the loopback simulator stages and the capture recorder:
 
