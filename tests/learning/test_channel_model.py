@@ -93,13 +93,13 @@ def test_cvae_shapes_match_the_torch_free_list() -> None:
 def test_cvae_learns_an_awgn_channel_and_sampling_is_differentiable() -> None:
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
-    n = 20000
+    n = 8000
     x = torch.exp(2j * torch.pi * torch.rand(n, generator=gen)).to(torch.complex64)
     # True channel: gain 0.8, AWGN at 3 dB above the SNR's nominal noise (the CVAE starts at nominal).
     var = 2.0 * 10 ** (-1.0) / 2
     y = 0.8 * x + torch.view_as_complex((torch.randn(n, 2, generator=gen) * var**0.5).contiguous())
     data = _symbols(x.numpy(), y.numpy(), 10.0)
-    settings = FitSettings(half_window=0, steps=600, hidden_width=16, batch_size=512)
+    settings = FitSettings(half_window=0, steps=400, hidden_width=16, batch_size=512)
     cvae, history = fit_cvae(data, settings, gen, progress=False)
     assert history[-1]["loss"] < history[0]["loss"]
     xs = torch.ones(5000, 1, dtype=torch.complex64)
