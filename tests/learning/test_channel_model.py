@@ -239,3 +239,15 @@ def test_end_to_end_pair_beats_receiver_only_over_the_real_channel(setup: dict) 
     assert fresh["e2e"]["frames_decoded"] == 120 and fresh["e2e"]["model_mismatches"] == 0
     assert fresh["rx-only"]["block_errors"] >= 30
     assert fresh["e2e"]["bler"] <= 0.7 * fresh["rx-only"]["bler"]
+
+
+def test_tx_pattern_probe_through_a_recording(setup: dict, tmp_path: Path) -> None:
+    rec = tmp_path / "probe.sigmf-meta"
+    model = str(setup["model"])
+    assert main(["tx", "--model", model, "--device", f"file:{rec}", "--frames", "5", "--pattern", "probe",
+                 "--seed", "9"]) == 0
+    out = tmp_path / "rx.json"
+    assert main(["rx", "--model", model, "--device", f"file:{rec}", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["probe_frames"] == report["frames_decoded"] == 5
+    assert report["blocks"] == 0 and report["bler"] is None and report["test_pattern_seeds"] == []
