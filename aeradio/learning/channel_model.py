@@ -78,6 +78,8 @@ BLER_FACTOR_MAX = 1.5
 #: Probe frames a fit needs at least, and frames in all.
 MIN_PROBE_FRAMES = 10
 MIN_FRAMES = 20
+#: The fit's summary when the held-out frames hold no test-pattern frame.
+NO_FIDELITY = "no held-out test-pattern frames: fidelity not measured"
 #: Bounds of the decoder's learned log-variance correction (nats): keeps the ELBO finite.
 _LOGVAR_SPAN = 12.0
 #: Symbols per batch when generating (memory stays bounded).
@@ -602,7 +604,7 @@ def fit_channel_model(
         channel = LearnedChannel(cvae, awgn, meta)
         fid = (
             fidelity(channel, load_receiver(model_dir), held, config.model.n, generator)
-            if held.frames
+            if (~held.probe).any()
             else None
         )
     if fid is not None:
@@ -614,7 +616,7 @@ def fit_channel_model(
         "held_out_frames": held.frames,
         "fidelity": meta.get("fidelity"),
         "seconds": time.perf_counter() - start,
-        "summary": summary_line(fid) if fid is not None else "no held-out frames: fidelity not measured",
+        "summary": summary_line(fid) if fid is not None else NO_FIDELITY,
     }
 
 
