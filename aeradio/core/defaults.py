@@ -81,4 +81,4 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 #: Gradient steps of ``channel-model fit``.
 DEFAULT_CHANNEL_MODEL_STEPS = 2000
 #: Gradient steps of ``finetune --end-to-end`` at most (it stops earlier on a plateau).
-DEFAULT_END_TO_END_STEPS = 1500
+DEFAULT_END_TO_END_STEPS = 2000
