@@ -20,7 +20,10 @@ through the loopback simulator stages and the capture recorder:
 Targets (issue 12): predicted BLER within 1.5x of the measured one in every SNR bin with
 >= 100 measured block errors; distance <= half the AWGN baseline's; end-to-end BLER on
 fresh frames <= 0.7x receiver-only; fit plus end-to-end fine-tuning < 5 minutes.
-Not measured here: the AWGN no-regression check of the end-to-end pair.
+
+``channelmodel.awgn``, no regression: the same procedure on plain AWGN captures (probe and
+test-pattern frames at :data:`AWGN_EBN0_DB`); the end-to-end pair needs at most
+:data:`AWGN_LOSS_MAX_DB` more Eb/N0 than the original for BLER 1e-2 on fresh frames.
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ TEST_FRAMES = 400
 HELD_FRAMES = 300
 FRESH_EBN0_DB = 6.0
 FRESH_FRAMES = 600
+AWGN_EBN0_DB = (3.0, 4.0, 5.0)
+AWGN_FRAMES = 300
+AWGN_FRESH_FRAMES = 400
+AWGN_BLER = 1e-2
+AWGN_LOSS_MAX_DB = 0.1
 SECONDS_MAX = 300.0
 SWD_RATIO_MAX = 0.5
 E2E_RATIO_MAX = 0.7
@@ -148,4 +156,51 @@ def bench_channelmodel_mismatch(ctx: BenchContext) -> dict[str, Any]:
     }
 
 
-BENCHMARKS = {"channelmodel.mismatch": bench_channelmodel_mismatch}
+def bench_channelmodel_awgn(ctx: BenchContext) -> dict[str, Any]:
+    from aeradio.learning.evaluate import ebn0_at_bler
+
+    ft = _finetune_bench()
+    model = ft._model(ctx)
+    work = ctx.work_dir / "channelmodel-awgn"
+    caps = work / "caps"
+    for i, ebn0 in enumerate(AWGN_EBN0_DB):
+        at = ft._settings(model, ebn0, mismatch=False)
+        _capture(ctx, model, caps, at, AWGN_FRAMES, seed=1 + i, pattern="probe")
+        _capture(ctx, model, caps, at, AWGN_FRAMES, seed=5 + i)
+    start = time.perf_counter()
+    fit = fit_channel_model(model, caps, work / "cm", progress=False, log=ctx.log)
+    e2e = finetune_end_to_end(model, caps, work / "cm", work / "e2e", progress=False, log=ctx.log,
+                              keep_unimproved=True)
+    seconds = time.perf_counter() - start
+    ctx.log(f"fit: {fit['summary']}; end-to-end: BLER through the channel model "
+            f"{e2e['bler_channel_model']['before']:.3e} -> {e2e['bler_channel_model']['after']:.3e}")
+    curves: dict[str, list[float]] = {"original": [], "e2e": []}
+    for i, ebn0 in enumerate(AWGN_EBN0_DB):
+        at = ft._settings(model, ebn0, mismatch=False)
+        for name, pair in (("original", model), ("e2e", work / "e2e")):
+            report = _capture(ctx, pair, work / f"fresh-{name}-{ebn0:g}", at, AWGN_FRESH_FRAMES, seed=40 + i)
+            curves[name].append(report["bler"] or 0.0)
+    ref = ebn0_at_bler(list(AWGN_EBN0_DB), curves["original"], AWGN_BLER)
+    new = ebn0_at_bler(list(AWGN_EBN0_DB), curves["e2e"], AWGN_BLER)
+    loss = None if ref is None or new is None else new - ref
+    return {
+        "figures": [
+            figure(f"original pair Eb/N0 at BLER {AWGN_BLER:g}, AWGN", ref, "dB"),
+            figure(f"end-to-end pair Eb/N0 at BLER {AWGN_BLER:g}, AWGN", new, "dB"),
+            figure("end-to-end pair's Eb/N0 loss on AWGN", loss, "dB", target=f"<= {AWGN_LOSS_MAX_DB:g}",
+                   passed=loss is not None and loss <= AWGN_LOSS_MAX_DB),
+            figure("fit + end-to-end fine-tuning time (AWGN captures)", seconds, "s",
+                   target=f"< {SECONDS_MAX:g}", passed=seconds < SECONDS_MAX),
+        ],
+        "ebn0_db": list(AWGN_EBN0_DB),
+        "fresh_frames_per_point": AWGN_FRESH_FRAMES,
+        "bler": curves,
+        "fit_fidelity": fit["fidelity"],
+        "end_to_end": {k: v for k, v in e2e.items() if k != "history"},
+    }
+
+
+BENCHMARKS = {
+    "channelmodel.mismatch": bench_channelmodel_mismatch,
+    "channelmodel.awgn": bench_channelmodel_awgn,
+}
