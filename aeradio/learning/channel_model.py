@@ -397,7 +397,8 @@ def fidelity(
     test = data.subset(~data.probe)
     if test.frames == 0:
         raise CaptureFormatError(
-            "no test-pattern frames to measure BLER and distances on (send tx --pattern test)"
+            f"{data.info.get('captures', 'the captures')}: no test-pattern frames to measure BLER and "
+            "distances on (send tx --pattern test while capturing)"
         )
     hw = channel.half_window
     gen_cvae = generate(channel.cvae.sample, test, hw, generator)
