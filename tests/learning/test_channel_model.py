@@ -251,3 +251,14 @@ def test_tx_pattern_probe_through_a_recording(setup: dict, tmp_path: Path) -> No
     report = json.loads(out.read_text())
     assert report["probe_frames"] == report["frames_decoded"] == 5
     assert report["blocks"] == 0 and report["bler"] is None and report["test_pattern_seeds"] == []
+
+
+def test_check_needs_test_pattern_frames(setup: dict, tmp_path: Path, capsys) -> None:
+    metas = sorted((setup["root"] / "caps").glob("*.sigmf-meta"))
+    probe_only = tmp_path / "probe-only"
+    probe_only.mkdir()
+    for suffix in (".sigmf-meta", ".sigmf-data"):  # the first recording holds the probe frames
+        shutil.copy(metas[0].with_suffix(suffix), probe_only)
+    assert main(["channel-model", "check", "--channel-model", str(setup["cm"]), "--model",
+                 str(setup["model"]), "--captures", str(probe_only)]) == 2
+    assert "no test-pattern frames" in _one_error_line(capsys)
