@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tx(sub)
     _add_rx(sub)
     _add_finetune(sub)
+    _add_channel_model(sub)
     _add_calibrate(sub)
     _add_devices(sub)
     _add_demo(sub)
@@ -168,6 +169,9 @@ def _add_tx(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--file", default=None, metavar="PATH", help="send this file's bytes")
     p.add_argument("--seed", type=int, default=0,
                    help="test-pattern seed, 0 to 4095 (the frames carry it: receivers need no seed)")
+    p.add_argument("--pattern", choices=d.TX_PATTERNS, default=d.TX_PATTERNS[0],
+                   help="known payload of the --frames: test (LUT rows of a test pattern) or probe "
+                   "(i.i.d. symbols over the amplitude range, for channel-model fit)")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibrate rx output to apply")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file: recording")
     p.add_argument("--connect-timeout-s", type=float, default=d.DEFAULT_CONNECT_TIMEOUT_S, metavar="T",
@@ -226,7 +230,37 @@ def _add_finetune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-unimproved", action="store_true",
                    help="write the model even when fine-tuning did not lower the validation BLER "
                    "(otherwise: exit 1, nothing written)")
+    p.add_argument("--channel-model", default=None, metavar="CM",
+                   help="with --end-to-end: the channel model (channel-model fit) to train through")
+    p.add_argument("--end-to-end", action="store_true",
+                   help="train the LUT and the receiver through --channel-model (a new LUT: a new "
+                   "model hash)")
+    p.add_argument("--steps", type=int, default=d.DEFAULT_END_TO_END_STEPS,
+                   help="with --end-to-end: gradient steps at most")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_handler("aeradio.apps.finetune:cmd_finetune"))
+
+
+def _add_channel_model(sub: argparse._SubParsersAction) -> None:
+    p = _command(sub, "channel-model", "learn the real channel from captures (a conditional VAE), check it")
+    cm = p.add_subparsers(dest="channel_model_command", metavar="fit|check", required=True)
+    f = _command(cm, "fit", "fit a channel model on captures of test-pattern and probe frames")
+    f.add_argument("--model", required=True, metavar="DIR", help="the model whose transmitter was captured")
+    f.add_argument("--captures", required=True, metavar="DIR", help="capture directory (rx --capture)")
+    f.add_argument("--out", required=True, metavar="CM", help="channel-model directory to write")
+    f.add_argument("--steps", type=int, default=d.DEFAULT_CHANNEL_MODEL_STEPS, help="gradient steps")
+    f.add_argument("--seed", type=int, default=0, help="seed of the held-out split and the training")
+    f.add_argument("--json", default=None, metavar="FILE", help="write the report here")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    c = _command(cm, "check", "fidelity of a channel model on other captures")
+    c.add_argument("--channel-model", required=True, metavar="CM")
+    c.add_argument("--model", required=True, metavar="DIR")
+    c.add_argument("--captures", required=True, metavar="DIR")
+    c.add_argument("--seed", type=int, default=0, help="seed of the generated samples")
+    c.add_argument("--json", default=None, metavar="FILE", help="write the figures here")
+    c.add_argument("--plots", default=None, metavar="DIR",
+                   help="write clouds.png (captured vs generated) here")
+    p.set_defaults(handler=_handler("aeradio.apps.channel_model:cmd_channel_model"))
 
 
 def _add_calibrate(sub: argparse._SubParsersAction) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.errors import ConfigError
 from aeradio.core.model_dir import load_link_config, load_lut, model_hash32
+from aeradio.dsp.probe import frame_seed
 from aeradio.flowgraphs.channel_sim import ChannelModel, ChannelSettings
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
 from aeradio.flowgraphs.tx_chain import TxChain
@@ -40,8 +41,9 @@ def annotate_results(recorder: CaptureRecorder, results: list[FrameResult], rx: 
     starting before it will be reported any more.
 
     Each annotation carries what the header said: the sequence number (the full one for
-    frames of this model, the header's 16 bits for others), the kind, the LAST flag and the
-    test-pattern seed of a test-pattern frame.
+    frames of this model, the header's 16 bits for others), the kind (payload type | LAST:
+    probe frames have payload type 2), the LAST flag and the seed of a test-pattern or probe
+    frame.
     """
     lay = rx.layout
     for r in results:
@@ -58,7 +60,7 @@ def annotate_results(recorder: CaptureRecorder, results: list[FrameResult], rx: 
             blocks=lay.blocks if r.block_errors is not None else None,
             block_errors=r.block_errors,
             last=None if h is None else h.last,
-            seed=None if h is None else h.seed,
+            seed=None if h is None else frame_seed(h),
         )
     recorder.settle(rx.settled_sample - lay.filter_delay)
 
@@ -114,8 +116,10 @@ def record_loopback_capture(
     frames_per_burst: int = LOOPBACK_FRAMES_PER_WRITE,
     idle_samples: int = 0,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    pattern: str = "test",
 ) -> dict[str, Any]:
-    """Send test-pattern frames through the loopback channel model and record what RX sees.
+    """Send test-pattern frames (``pattern="probe"``: probe frames) through the loopback
+    channel model and record what RX sees.
 
     One process does what ``aeradio tx | aeradio channel | aeradio rx --capture`` does over
     ZMQ: the TX chain of the model's LUT, the channel simulator's streaming stages
@@ -145,7 +149,7 @@ def record_loopback_capture(
         for start in range(first_seq, first_seq + frames, frames_per_burst):
             seqs = np.arange(start, min(start + frames_per_burst, first_seq + frames))
             last = seqs[-1] == first_seq + frames - 1
-            y = channel.process(np.concatenate([tx.test_pattern(seqs, seed, last=last), idle]))
+            y = channel.process(np.concatenate([tx.pattern(pattern, seqs, seed, last=last), idle]))
             recorder.write(y)
             annotate_results(recorder, rx.process(y), rx)
         tail = channel.process(np.zeros(rx.seg_len, SAMPLE_DTYPE))  # lets RX finish the last frame

@@ -1,5 +1,9 @@
 """``aeradio tx``: test-pattern frames or a file's bytes through the TX chain to any device.
 
+``--pattern probe`` sends probe frames instead of test patterns: known i.i.d. symbols over
+the amplitude range the transmitter may use (:mod:`aeradio.dsp.probe`), for learning a
+channel model (``aeradio channel-model fit``).
+
 One run numbers its frames from 0 and flags the last one (the header's LAST flag), so a
 receiver knows how many frames the run sent, a missing tail included. Test-pattern frames
 carry their seed in the header: receivers need no ``--seed``.
@@ -29,12 +33,14 @@ from aeradio.flowgraphs.tx_chain import TxChain
 from aeradio.radio.sigmf_file import SigmfFileDevice
 
 
-def _pattern_batches(tx: TxChain, frames: int, seed: int, per_write: int) -> Iterator[tuple[int, np.ndarray]]:
-    """``(frames, samples)`` of test-pattern frames 0 .. frames - 1, ``per_write`` per batch,
-    the last one flagged."""
+def _pattern_batches(
+    tx: TxChain, frames: int, seed: int, per_write: int, kind: str = "test"
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(frames, samples)`` of test-pattern (or probe) frames 0 .. frames - 1, ``per_write``
+    per batch, the last one flagged."""
     for first in range(0, frames, per_write):
         seqs = np.arange(first, min(first + per_write, frames))
-        yield len(seqs), tx.test_pattern(seqs, seed, last=seqs[-1] == frames - 1)
+        yield len(seqs), tx.pattern(kind, seqs, seed, last=seqs[-1] == frames - 1)
 
 
 def _open_data_file(path: str, capacity_bytes: int) -> tuple[BinaryIO, int]:
@@ -92,7 +98,7 @@ def cmd_tx(args: argparse.Namespace) -> int:
         batches = _file_batches(tx, source, total, per_write)
     else:
         total = args.frames  # the CLI default: aeradio.core.defaults.DEFAULT_TX_FRAMES
-        batches = _pattern_batches(tx, total, args.seed, per_write)
+        batches = _pattern_batches(tx, total, args.seed, per_write, getattr(args, "pattern", "test"))
     num_batches = -(-total // per_write)
     t_start = time.perf_counter()
     sent = frames_sent = 0

@@ -34,6 +34,9 @@ DEFAULT_SWEEP_MAX_BLOCKS = 100_000_000
 # ---- aeradio tx: aeradio.apps.tx ---------------------------------------------------------
 #: Test-pattern frames sent when neither --frames nor --file is given.
 DEFAULT_TX_FRAMES = 100
+#: Known payloads of ``tx --pattern`` (the first is the default): test patterns (LUT rows),
+#: probes (i.i.d. symbols over the amplitude range, :mod:`aeradio.dsp.probe`).
+TX_PATTERNS = ("test", "probe")
 
 # ---- aeradio rx: aeradio.apps.rx ---------------------------------------------------------
 #: Torch threads of the neural receiver (one: why in :func:`aeradio.apps.rx.cmd_rx`).
@@ -73,3 +76,9 @@ DEFAULT_DETECTION_THRESHOLD = 0.4
 #: Seconds a ZMQ transmitter waits for a peer to connect before it fails (``tx
 #: --connect-timeout-s``), :mod:`aeradio.radio.zmq_stream`.
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
+
+# ---- aeradio channel-model, finetune --end-to-end: aeradio.learning.channel_model, .end_to_end
+#: Gradient steps of ``channel-model fit``.
+DEFAULT_CHANNEL_MODEL_STEPS = 2000
+#: Gradient steps of ``finetune --end-to-end`` at most (it stops earlier on a plateau).
+DEFAULT_END_TO_END_STEPS = 2000

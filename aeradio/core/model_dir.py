@@ -148,13 +148,22 @@ def _read_lut_header(f: IO[bytes], path: Path, config: LinkConfig) -> None:
 def _check_receiver_header(
     f: IO[bytes], file_size: int, path: Path, config: LinkConfig
 ) -> tuple[int, dict[str, tuple[int, int]]]:
-    """Check the safetensors header of ``f`` (at its start, ``file_size`` bytes) against the
-    config's receiver, before a tensor is read.
+    """Check the safetensors header of ``f`` against the config's receiver
+    (:func:`stored_receiver_shapes`; see :func:`check_safetensors_header`)."""
+    expected = stored_receiver_shapes(config)
+    return check_safetensors_header(f, file_size, path, expected, "the config's receiver")
 
-    Every tensor of :func:`stored_receiver_shapes` must be there, float32, with its shape
-    and a byte range of its size, and nothing else (bar ``__metadata__``); the file must end
-    where the last tensor does. Returns the offset of the data and each tensor's byte range
-    ``(start, end)`` relative to it.
+
+def check_safetensors_header(
+    f: IO[bytes], file_size: int, path: Path, expected: dict[str, tuple[int, ...]], what: str
+) -> tuple[int, dict[str, tuple[int, int]]]:
+    """Check the safetensors header of ``f`` (at its start, ``file_size`` bytes) against
+    ``expected`` (tensor name -> shape, of ``what``), before a tensor is read.
+
+    Every expected tensor must be there, float32, with its shape and a byte range of its
+    size, and nothing else (bar ``__metadata__``); the file must end where the last tensor
+    does. Returns the offset of the data and each tensor's byte range ``(start, end)``
+    relative to it.
     """
     try:
         head = f.read(8)
@@ -165,12 +174,11 @@ def _check_receiver_header(
         header = None
     if not isinstance(header, dict):
         raise ModelFormatError(f"{path} is not a safetensors file")
-    expected = stored_receiver_shapes(config)
     names = set(header) - {"__metadata__"}
     if names != set(expected):
         odd = sorted(names ^ set(expected))
         raise ModelFormatError(
-            f"{path}: the tensors do not match the config's receiver ({short_repr(odd[0])} is "
+            f"{path}: the tensors do not match {what} ({short_repr(odd[0])} is "
             f"{'unexpected' if odd[0] in names else 'missing'}; expected {len(expected)} tensors)"
         )
     end = 0
@@ -445,14 +453,14 @@ def save_model(
                 "reads (extra_meta too large)"
             )
         (tmp / MODEL_JSON).write_bytes(text)
-        _swap_into_place(tmp, out_dir, overwrite=overwrite)
+        swap_into_place(tmp, out_dir, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
 
 
-def _swap_into_place(tmp: Path, out_dir: Path, *, overwrite: bool) -> None:
+def swap_into_place(tmp: Path, out_dir: Path, *, overwrite: bool) -> None:
     """Rename ``tmp`` to ``out_dir``. With ``overwrite`` an old model directory is moved
     aside, then deleted; without, only an absent or empty ``out_dir`` is replaced (also when
     a model appeared there while this one was written)."""
@@ -514,7 +522,7 @@ def write_model_files(out_dir: str | Path, files: dict[str, bytes]) -> Path:
         for name in MODEL_FILES:
             (tmp / name).write_bytes(files[name])
         verify_model_dir(tmp)
-        _swap_into_place(tmp, out_dir, overwrite=False)
+        swap_into_place(tmp, out_dir, overwrite=False)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -22,7 +22,8 @@ frames, vectorized over frames:
 8. ``decode``     the block decoder (the neural receiver) on the payload blocks of the
                   frames whose header names this model.
 9. ``score``      full sequence numbers, test-pattern BLER (the seed from each header),
-                  data CRC-32, statistics.
+                  data CRC-32, probe frames counted apart (no BLER: their payload is
+                  not LUT rows, :mod:`aeradio.dsp.probe`), statistics.
 
 Frames straddling ``process`` calls are handled by buffering; detection waits until a
 whole frame is in the buffer. All estimates are per frame, so each frame is independent
@@ -50,6 +51,7 @@ from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.errors import ConfigError
 from aeradio.dsp.framing import (
     PAYLOAD_DATA,
+    PAYLOAD_PROBE,
     PAYLOAD_TEST_PATTERN,
     FrameLayout,
     Header,
@@ -159,6 +161,8 @@ class RxStats:
     blocks: int = 0
     block_errors: int = 0
     data_crc_failures: int = 0
+    #: Decoded probe frames (``tx --pattern probe``): kept for channel models, no BLER.
+    probe_frames: int = 0
     # Per-frame estimates as running sums and a short recent window, never a growing list:
     # a receiver runs for days (the 10-minute soak alone decodes ~190k frames).
     snr_db_sum: float = 0.0
@@ -667,6 +671,8 @@ class RxChain:
             r.data = unpack_data(decisions, lay.k, r.header.length)
             r.data_crc_ok = r.data is not None
             s.data_crc_failures += int(r.data is None)
+        elif r.header.payload == PAYLOAD_PROBE:
+            s.probe_frames += 1
 
     # ---- report ----------------------------------------------------------------------
     def report(self, sample_rate_hz: float, frames_expected: int | None = None) -> dict[str, object]:
@@ -691,6 +697,7 @@ class RxChain:
             "block_errors": s.block_errors,
             "bler": s.block_errors / s.blocks if s.blocks else None,
             "data_crc_failures": s.data_crc_failures,
+            "probe_frames": s.probe_frames,
             "snr_db": s.mean_snr_db,
             "cfo_hz": s.mean_cfo_cps * sample_rate_hz if s.mean_cfo_cps is not None else None,
             "nonfinite_samples": s.nonfinite_samples,

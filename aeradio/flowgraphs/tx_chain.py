@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from aeradio.core.config import LinkConfig
+from aeradio.core.defaults import TX_PATTERNS
 from aeradio.core.errors import ConfigError
 from aeradio.dsp.framing import (
     FrameLayout,
@@ -27,6 +28,7 @@ from aeradio.dsp.framing import (
     pack_data,
     pattern_messages,
 )
+from aeradio.dsp.probe import probe_header, probe_radius, probe_symbols
 
 #: Samples produced per :meth:`TxChain.frames_per_write` batch at most (2 MiB of complex64,
 #: about 80 default frames), unless one frame alone is longer: a batch holds at least one
@@ -53,6 +55,8 @@ class TxChain:
         self.lut = np.asarray(lut, dtype=np.complex64)
         self.model_hash16 = int(model_hash) & 0xFFFF
         self.gap_symbols = gap_symbols
+        #: Peak amplitude of probe frames (:func:`aeradio.dsp.probe.probe_radius`).
+        self.probe_radius = probe_radius(cfg, self.lut)
 
     @property
     def frame_samples(self) -> int:
@@ -80,8 +84,12 @@ class TxChain:
         Returns:
             [samples] complex64: each frame, then its gap; the filter tail at the end.
         """
+        return self.modulate_symbols(headers, self.lut[messages])
+
+    def modulate_symbols(self, headers: list[Header], payload: np.ndarray) -> np.ndarray:
+        """Frames with these headers and payload symbols ``[F, blocks, n]`` complex64."""
         bits = np.stack([encode_header(h) for h in headers])
-        frames = self.layout.frame_symbols(bits, self.lut[messages])
+        frames = self.layout.frame_symbols(bits, payload)
         return self.layout.shape(frames, self.gap_symbols)
 
     def test_pattern(self, seqs: np.ndarray, seed: int, *, last: bool = False) -> np.ndarray:
@@ -99,6 +107,26 @@ class TxChain:
         ]
         lay = self.layout
         return self.modulate(headers, pattern_messages(seed, seqs, lay.blocks, lay.M))
+
+    def probe(self, seqs: np.ndarray, seed: int, *, last: bool = False) -> np.ndarray:
+        """Probe frames (:mod:`aeradio.dsp.probe`): known i.i.d. payload symbols in the disc
+        of :attr:`probe_radius`, mean energy 1; arguments as :meth:`test_pattern`."""
+        seqs = np.asarray(seqs, dtype=np.int64)
+        lay = self.layout
+        count = lay.blocks * lay.n
+        headers = [
+            probe_header(int(s), seed, self.model_hash16, last=last and i == len(seqs) - 1)
+            for i, s in enumerate(seqs)
+        ]
+        payload = np.stack([probe_symbols(seed, int(s), count, self.probe_radius) for s in seqs])
+        return self.modulate_symbols(headers, payload.reshape(len(seqs), lay.blocks, lay.n))
+
+    def pattern(self, kind: str, seqs: np.ndarray, seed: int, *, last: bool = False) -> np.ndarray:
+        """Known-payload frames of ``kind`` (one of :data:`~aeradio.core.defaults.TX_PATTERNS`)."""
+        if kind not in TX_PATTERNS:
+            raise ConfigError(f"--pattern must be one of {', '.join(TX_PATTERNS)}, got {kind!r}")
+        make = self.probe if kind == "probe" else self.test_pattern
+        return make(seqs, seed, last=last)
 
     def data(self, chunks: list[bytes], first_seq: int, *, last: bool = False) -> np.ndarray:
         """One data frame per chunk (each at most :attr:`data_capacity` bytes), sequence

@@ -22,6 +22,11 @@ nearly as many blocks as chance (``1 - 1/M``) has wrong labels (a wrong test-pat
 say): :class:`~aeradio.core.errors.CaptureFormatError` with the numbers, whatever the
 labels were derived from.
 
+:func:`build_symbol_dataset` keeps the probe frames too (``aeradio tx --pattern probe``)
+and yields what a channel model learns from: each payload symbol sent, with its neighbours
+(the ISI it suffers), the symbol received and the frame's SNR estimate
+(:class:`SymbolDataset`).
+
 Storage: one ``.npz`` (no pickle: plain arrays, the info as a JSON string).
 
 >>> # ds = build_dataset("captures/", "models/ae-n7-k8", rng=np.random.default_rng(0))
@@ -47,12 +52,22 @@ from aeradio.core.defaults import DEFAULT_VALIDATION_FRACTION
 from aeradio.core.errors import CaptureFormatError, ConfigError, short_repr
 from aeradio.core.npy import read_npy_header
 from aeradio.dsp.detection import ml_detect
-from aeradio.dsp.framing import PAYLOAD_TEST_PATTERN, pattern_messages
+from aeradio.dsp.framing import (
+    PAYLOAD_PROBE,
+    PAYLOAD_TEST_PATTERN,
+    FrameLayout,
+    Header,
+    encode_header,
+    pattern_messages,
+)
+from aeradio.dsp.probe import probe_radius, probe_symbols
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
 from aeradio.radio.base import DeviceSettings
 from aeradio.radio.capture import partial_recordings
 from aeradio.radio.sigmf_file import SigmfFileDevice
 
+#: Names of the payload types in messages.
+_PAYLOAD_NAMES = {PAYLOAD_TEST_PATTERN: "test-pattern", PAYLOAD_PROBE: "probe"}
 #: Samples read per RX chain call when scanning a recording.
 READ_SAMPLES = 1 << 18
 #: How to finish a recording a crash left partial.
@@ -214,8 +229,11 @@ def _no_decoder(y: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
     return np.zeros(len(y), np.int64)
 
 
-def scan_recording(meta_path: Path, config: LinkConfig, model_hash: int) -> list[FrameResult]:
-    """The test-pattern frames of this model in one recording (each with its header's seed).
+def scan_recording(
+    meta_path: Path, config: LinkConfig, model_hash: int, payloads: tuple[int, ...] = (PAYLOAD_TEST_PATTERN,)
+) -> list[FrameResult]:
+    """The test-pattern frames (``payloads``: the payload types kept, e.g. probes too) of this
+    model in one recording (each with its header's seed).
 
     The recording's capture segments (stretches kept around frames) are read back to back:
     each frame is whole with its margins. Raises :class:`CaptureFormatError` for a bad
@@ -234,14 +252,81 @@ def scan_recording(meta_path: Path, config: LinkConfig, model_hash: int) -> list
         while (x := dev.read(READ_SAMPLES)) is not None:
             frames += rx.process(x)
         rx.flush()
-    good = [r for r in frames if r.seq is not None and r.header and r.header.payload == PAYLOAD_TEST_PATTERN]
-    seeds = {r.header.seed for r in good if r.header is not None}
+    good = [r for r in frames if r.seq is not None and r.header and r.header.payload in payloads]
+    seeds = {r.header.seed for r in good if r.header is not None and r.header.seed is not None}
     if legacy_seed is not None and seeds - {legacy_seed}:
         raise CaptureFormatError(
             f"{meta_path}: frames carry test-pattern seed(s) {sorted(seeds)} but aeradio:seed is "
             f"{legacy_seed!r}: recorded before frames carried their seed, its labels are unknown"
         )
     return good
+
+
+@dataclass
+class CaptureScan:
+    """What :func:`scan_captures` found: ``rows`` (recording index, frame) in order, the
+    recordings ``used`` and ``skipped`` (name, reason), the frames' ``validation`` [F] bool."""
+
+    rows: list[tuple[int, FrameResult]]
+    used: list[str]
+    skipped: list[dict[str, str]]
+    validation: np.ndarray
+    model_hash: int
+
+
+def split_validation(count: int, validation_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """[count] bool, True for the ``round(fraction * count)`` validation frames drawn by
+    ``rng`` (at least one and one training frame left when the fraction is positive and
+    there are two frames)."""
+    validation = np.zeros(count, bool)
+    n_val = int(round(validation_fraction * count))
+    if validation_fraction > 0 and count >= 2:
+        n_val = min(max(n_val, 1), count - 1)
+    validation[rng.permutation(count)[:n_val]] = True
+    return validation
+
+
+def scan_captures(
+    captures: str | Path,
+    config: LinkConfig,
+    model_hash: int,
+    payloads: tuple[int, ...],
+    validation_fraction: float,
+    rng: np.random.Generator,
+    on_recording: Callable[[Path, int], None] | None = None,
+) -> CaptureScan:
+    """The frames of ``payloads`` types of the model ``model_hash`` in every good recording
+    of ``captures``, split by frame (:func:`split_validation`); bad recordings are skipped
+    with their reason. Raises :class:`CaptureFormatError` when no frame is left."""
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ConfigError(f"validation fraction must be in [0, 1), got {validation_fraction!r}")
+    paths = recordings_in(captures)
+    if not paths:
+        raise CaptureFormatError(f"no SigMF recordings (*.sigmf-meta) in {captures}")
+    used: list[str] = []
+    skipped = [
+        {"recording": p.name, "reason": f"unfinished recording: finish it with {RECOVER_HINT}"}
+        for p in partial_recordings(captures)
+    ]
+    what = " or ".join(_PAYLOAD_NAMES.get(p, str(p)) for p in payloads)
+    rows: list[tuple[int, FrameResult]] = []
+    for path in paths:
+        try:
+            frames = scan_recording(path, config, model_hash, payloads)
+        except CaptureFormatError as exc:
+            skipped.append({"recording": path.name, "reason": str(exc)})
+            continue
+        if not frames:
+            skipped.append({"recording": path.name, "reason": f"no {what} frames of this model"})
+            continue
+        rows += [(len(used), r) for r in frames]
+        used.append(path.name)
+        if on_recording is not None:
+            on_recording(path, len(frames))
+    if not rows:
+        reasons = "; ".join(f"{s['recording']}: {s['reason']}" for s in skipped[:3])
+        raise CaptureFormatError(f"no usable frames in {captures} ({reasons})")
+    return CaptureScan(rows, used, skipped, split_validation(len(rows), validation_fraction, rng), model_hash)
 
 
 def build_dataset(
@@ -265,53 +350,23 @@ def build_dataset(
     """
     from aeradio.core.model_dir import load_link_config, model_hash32
 
-    if not 0.0 <= validation_fraction < 1.0:
-        raise ConfigError(f"validation fraction must be in [0, 1), got {validation_fraction!r}")
     config = load_link_config(model_dir)
-    model_hash = model_hash32(model_dir)
-    paths = recordings_in(captures)
-    if not paths:
-        raise CaptureFormatError(f"no SigMF recordings (*.sigmf-meta) in {captures}")
-    lay_blocks, M = config.frame.blocks_per_frame, config.model.M
-    used: list[str] = []
-    skipped = [
-        {"recording": p.name, "reason": f"unfinished recording: finish it with {RECOVER_HINT}"}
-        for p in partial_recordings(captures)
-    ]
-    rows: list[tuple[int, FrameResult, np.ndarray]] = []
-    for path in paths:
-        try:
-            frames = scan_recording(path, config, model_hash)
-        except CaptureFormatError as exc:
-            skipped.append({"recording": path.name, "reason": str(exc)})
-            continue
-        if not frames:
-            skipped.append({"recording": path.name, "reason": "no test-pattern frames of this model"})
-            continue
-        headers = [r.header for r in frames if r.header is not None]
-        labels = pattern_messages(np.array([h.seed for h in headers]), np.array([h.seq for h in headers]),
-                                  lay_blocks, M)
-        rows += [(len(used), r, lab) for r, lab in zip(frames, labels, strict=True)]
-        used.append(path.name)
-        if on_recording is not None:
-            on_recording(path, len(frames))
-    if not rows:
-        reasons = "; ".join(f"{s['recording']}: {s['reason']}" for s in skipped[:3])
-        raise CaptureFormatError(f"no usable frames in {captures} ({reasons})")
-    count = len(rows)
-    validation = np.zeros(count, bool)
-    n_val = int(round(validation_fraction * count))
-    if validation_fraction > 0 and count >= 2:
-        n_val = min(max(n_val, 1), count - 1)
-    validation[rng.permutation(count)[:n_val]] = True
+    scan = scan_captures(captures, config, model_hash32(model_dir), (PAYLOAD_TEST_PATTERN,),
+                         validation_fraction, rng, on_recording)
+    rows = scan.rows
+    headers = [r.header for _, r in rows if r.header is not None]
+    labels = pattern_messages(np.array([h.seed for h in headers]), np.array([h.seq for h in headers]),
+                              config.frame.blocks_per_frame, config.model.M)
+    used, skipped, validation = scan.used, scan.skipped, scan.validation
+    model_hash = scan.model_hash
     dataset = FrameDataset(
-        y=np.stack([r.payload for _, r, _ in rows]).astype(SAMPLE_DTYPE),
-        labels=np.stack([lab for _, _, lab in rows]).astype(np.int64),
-        noise_var=np.array([r.noise_var for _, r, _ in rows], np.float32),
-        snr_db=np.array([r.snr_db for _, r, _ in rows], np.float32),
-        cfo_hz=np.array([r.cfo_cps * config.radio.sample_rate_hz for _, r, _ in rows], np.float32),
-        seq=np.array([r.seq for _, r, _ in rows], np.int64),
-        recording=np.array([i for i, _, _ in rows], np.int32),
+        y=np.stack([r.payload for _, r in rows]).astype(SAMPLE_DTYPE),
+        labels=labels.astype(np.int64),
+        noise_var=np.array([r.noise_var for _, r in rows], np.float32),
+        snr_db=np.array([r.snr_db for _, r in rows], np.float32),
+        cfo_hz=np.array([r.cfo_cps * config.radio.sample_rate_hz for _, r in rows], np.float32),
+        seq=np.array([r.seq for _, r in rows], np.int64),
+        recording=np.array([i for i, _ in rows], np.int32),
         validation=validation,
         info={
             "format": DATASET_FORMAT,
@@ -383,3 +438,130 @@ def check_labels(dataset: FrameDataset, model_dir: str | Path) -> None:
                 f"{min_snr_db:.1f} dB, where they should err on few: the labels are wrong "
                 "(another test-pattern seed?)"
             )
+
+
+@dataclass
+class SymbolDataset:
+    """Sent and received payload symbols of test-pattern and probe frames: what a channel
+    model p(y | x, SNR) learns from. F frames of S symbols, P payload symbols each.
+
+    Attributes:
+        sent: [F, S] complex64, every symbol each frame carried (preamble, header, pilots,
+            payload), rebuilt from its header: LUT rows of the test pattern, or the probe
+            symbols (:mod:`aeradio.dsp.probe`).
+        y: [F, P] complex64, the synchronized unit-gain payload symbols received.
+        payload_index: [P] int64, where payload symbol p sits in the frame.
+        snr_db: [F] float32 and noise_var: [F] float32 (per real component), RX estimates.
+        probe: [F] bool, True for probe frames.
+        seq: [F] int64, full frame sequence numbers (within their transmitter run).
+        labels: [F, B] int64, the messages of test-pattern frames (-1 in probe frames).
+        validation: [F] bool.
+        info: recordings, skipped, model hash, sample rate, probe radius.
+    """
+
+    sent: np.ndarray
+    y: np.ndarray
+    payload_index: np.ndarray
+    snr_db: np.ndarray
+    noise_var: np.ndarray
+    probe: np.ndarray
+    seq: np.ndarray
+    labels: np.ndarray
+    validation: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def frames(self) -> int:
+        return int(self.y.shape[0])
+
+    def subset(self, mask: np.ndarray) -> SymbolDataset:
+        """The frames where ``mask`` [F] bool is True."""
+        per_frame = ("sent", "y", "snr_db", "noise_var", "probe", "seq", "labels", "validation")
+        arrays = {name: getattr(self, name)[mask] for name in per_frame}
+        return SymbolDataset(**arrays, payload_index=self.payload_index, info=self.info)
+
+    def training_set(self) -> SymbolDataset:
+        return self.subset(~self.validation)
+
+    def validation_set(self) -> SymbolDataset:
+        return self.subset(self.validation)
+
+    def windows(self, half_window: int) -> np.ndarray:
+        """Each payload symbol with its ``half_window`` neighbours either side (the ISI it
+        suffers): [F, P, 2 half_window + 1] complex64, the symbol itself in the middle;
+        beyond the frame's ends, silence (zeros: the gap between frames)."""
+        pad = np.zeros((self.frames, half_window), SAMPLE_DTYPE)
+        padded = np.concatenate([pad, self.sent, pad], axis=1)
+        index = self.payload_index[:, None] + np.arange(2 * half_window + 1)[None, :]
+        return padded[:, index]
+
+    def centre(self) -> np.ndarray:
+        """The sent payload symbols: [F, P] complex64."""
+        return self.sent[:, self.payload_index]
+
+
+def sent_frames(
+    layout: FrameLayout, lut: np.ndarray, radius: float, headers: list[Header]
+) -> np.ndarray:
+    """The symbols of test-pattern and probe frames, rebuilt from their headers: [F, S] complex64.
+
+    ``radius``: the probe amplitude of the transmitter (:func:`aeradio.dsp.probe.probe_radius`).
+    """
+    payload = np.empty((len(headers), layout.blocks * layout.n), SAMPLE_DTYPE)
+    for i, h in enumerate(headers):
+        if h.payload == PAYLOAD_PROBE:
+            payload[i] = probe_symbols(h.length, h.seq, payload.shape[1], radius)
+        else:
+            payload[i] = lut[pattern_messages(h.length, h.seq, layout.blocks, layout.M)].reshape(-1)
+    bits = np.stack([encode_header(h) for h in headers]) if headers else np.zeros((0, 64), np.uint8)
+    return layout.frame_symbols(bits, payload.reshape(len(headers), layout.blocks, layout.n))
+
+
+def build_symbol_dataset(
+    captures: str | Path,
+    model_dir: str | Path,
+    *,
+    rng: np.random.Generator,
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+    on_recording: Callable[[Path, int], None] | None = None,
+) -> SymbolDataset:
+    """Every test-pattern and probe frame of ``model_dir``'s transmitter in ``captures``,
+    as sent and received symbols (:class:`SymbolDataset`), split by frame.
+
+    Raises:
+        CaptureFormatError: no recordings, every recording bad, or no frames found.
+    """
+    from aeradio.core.model_dir import load_link_config, load_lut, model_hash32
+
+    config, lut = load_link_config(model_dir), load_lut(model_dir)
+    scan = scan_captures(captures, config, model_hash32(model_dir), (PAYLOAD_TEST_PATTERN, PAYLOAD_PROBE),
+                         validation_fraction, rng, on_recording)
+    layout = FrameLayout(config)
+    headers = [r.header for _, r in scan.rows if r.header is not None]
+    probe = np.array([h.payload == PAYLOAD_PROBE for h in headers], bool)
+    labels = pattern_messages(np.array([h.length for h in headers]), np.array([h.seq for h in headers]),
+                              layout.blocks, layout.M)
+    labels[probe] = -1
+    radius = probe_radius(config, lut)
+    rows = scan.rows
+    return SymbolDataset(
+        sent=sent_frames(layout, lut, radius, headers),
+        y=np.stack([r.payload.reshape(-1) for _, r in rows if r.payload is not None]).astype(SAMPLE_DTYPE),
+        payload_index=layout.payload_index.astype(np.int64),
+        snr_db=np.array([r.snr_db for _, r in rows], np.float32),
+        noise_var=np.array([r.noise_var for _, r in rows], np.float32),
+        probe=probe,
+        seq=np.array([r.seq for _, r in rows], np.int64),
+        labels=labels.astype(np.int64),
+        validation=scan.validation,
+        info={
+            "captures": str(captures),
+            "recordings": scan.used,
+            "skipped": scan.skipped,
+            "model_hash32": f"{scan.model_hash:08x}",
+            "sample_rate_hz": config.radio.sample_rate_hz,
+            "probe_radius": radius,
+            "probe_frames": int(probe.sum()),
+            "test_pattern_frames": int((~probe).sum()),
+        },
+    )
