@@ -378,8 +378,8 @@ def bench_vs_gnuradio(ctx: BenchContext) -> dict[str, Any]:
         "aeradio_ms_per_s": ours,
         "gnuradio_ms_per_s": theirs,
         "figures": [
-            figure(f"RX chain / GNU Radio classical chain (medians of {VS_GNURADIO_RUNS}, {name})", ratio, "x",
-                   target=f">= {VS_GNURADIO_TARGET:g}", passed=ratio >= VS_GNURADIO_TARGET),
+            figure(f"RX chain / GNU Radio classical chain (medians of {VS_GNURADIO_RUNS}, {name})", ratio,
+                   "x", target=f">= {VS_GNURADIO_TARGET:g}", passed=ratio >= VS_GNURADIO_TARGET),
             figure("RX chain (neural receiver, 1 thread), median", float(np.median(ours)), "MS/s"),
             figure("RX chain, spread (max - min) / median", _spread(ours), "%"),
             figure("GNU Radio classical chain, median", float(np.median(theirs)), "MS/s"),
