@@ -60,6 +60,7 @@ from aeradio.dsp.framing import (
     unpack_data,
 )
 from aeradio.dsp.pulse import sample_matched
+from aeradio.dsp.segments import derotated_segments
 from aeradio.dsp.sync import (
     TimingEstimator,
     TimingRefiner,
@@ -381,12 +382,7 @@ class RxChain:
         """[F, seg_len] complex64: the buffer from absolute ``first_sample`` [F] on, derotated
         by ``coarse_cfo`` [F] cycles/sample. Samples before the stream's first are zeros (a
         detection in the zero history reaches further back than the history)."""
-        seg = linear_phasor(-coarse_cfo, np.zeros(len(first_sample)), self.seg_len)
-        for i, a in enumerate(first_sample - self._buf_start):
-            lo = max(0, -int(a))
-            seg[i, :lo] = 0
-            seg[i, lo:] *= self._buf[a + lo : a + self.seg_len]
-        return seg
+        return derotated_segments(self._buf, first_sample - self._buf_start, coarse_cfo, self.seg_len)
 
     # ---- stage 1 -------------------------------------------------------------------
     def condition(self, block: np.ndarray) -> np.ndarray:

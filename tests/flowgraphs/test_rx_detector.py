@@ -11,7 +11,7 @@ import pytest
 from aeradio.core.units import noise_var_per_real
 from aeradio.dsp import impairments as imp
 from aeradio.dsp.detector import RESYNC_POSITIONS, metric_positions, scan, scan_reference
-from tests.flowgraphs.conftest import SEED, Link, link  # noqa: F401 (the fixture)
+from tests.flowgraphs.conftest import SEED, Link
 
 
 def scan_args(rx, x: np.ndarray) -> tuple:
@@ -42,7 +42,8 @@ def test_scan_finds_the_reference_peaks_on_frames(link, ebn0_db, cfo_cps, gap):
     rx = link.rx()
     x = frames(link, 12, ebn0_db, cfo_cps, np.random.default_rng(1), gap)
     fast, (ref, metric) = scan(*scan_args(rx, x)), scan_reference(*scan_args(rx, x))
-    assert len(ref.peaks) == 12 and len(metric) == metric_positions(len(x), rx.hop, rx.lag // rx.hop, rx.terms)
+    assert len(ref.peaks) == 12
+    assert len(metric) == metric_positions(len(x), rx.hop, rx.lag // rx.hop, rx.terms)
     assert_same_scan(fast, ref)
 
 
@@ -51,7 +52,8 @@ def test_scan_matches_the_reference_on_noise_with_many_hits(link):
     rx = link.rx()
     x = imp.add_awgn(np.zeros(200_000, np.complex64), 1.0, np.random.default_rng(2))
     hop = rx.hop
-    args = (x, hop, rx.lag // hop, rx.terms, 0.02, 40, 300, 25, 5000, metric_positions(len(x), hop, 4, rx.terms))
+    last = metric_positions(len(x), hop, 4, rx.terms)
+    args = (x, hop, rx.lag // hop, rx.terms, 0.02, 40, 300, 25, 5000, last)
     fast, (ref, _) = scan(*args), scan_reference(*args)
     assert len(ref.peaks) > 100 and np.any(ref.peaks < 5000)
     assert_same_scan(fast, ref)
