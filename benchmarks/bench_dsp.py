@@ -306,14 +306,15 @@ def _recording(cfg: Any, lut: np.ndarray, mhash: int, frames: int, path: Path) -
     return len(x)
 
 
-def _run_file(rx: RxChain, path: Path, read: int = READ_BLOCK) -> float:
-    """Feed a cf32 file in read-sized blocks, reading included; returns the time (s)."""
-    t = time.perf_counter()
+def _run_file(rx: RxChain, path: Path, read: int = READ_BLOCK) -> tuple[float, float]:
+    """Feed a cf32 file in read-sized blocks, reading included; returns the wall-clock and
+    the CPU time (s)."""
+    t, cpu = time.perf_counter(), time.process_time()
     with open(path, "rb") as f:
         while block := f.read(read * 8):
             rx.process(np.frombuffer(block, np.complex64))
     rx.flush()
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - cpu
 
 
 def _gnuradio_run(path: Path, cfg: Any) -> dict[str, Any]:
@@ -360,23 +361,29 @@ def bench_vs_gnuradio(ctx: BenchContext) -> dict[str, Any]:
     path = ctx.work_dir / "rx_vs_gnuradio.cf32"
     samples = _recording(cfg, lut, mhash, VS_GNURADIO_FRAMES, path)
     ctx.log(f"recording: {samples} samples, {VS_GNURADIO_FRAMES} frames")
-    ours, theirs, decoded, symbols = [], [], [], []
+    ours, theirs, ours_cpu, theirs_cpu, decoded, symbols = [], [], [], [], [], []
     with torch_threads(1):
         _run(RxChain(cfg, runtime.decide, model_hash=mhash), np.fromfile(path, np.complex64, READ_BLOCK * 2))
         for i in range(VS_GNURADIO_RUNS):
             gr_out = _gnuradio_run(path, cfg)
             theirs.append(gr_out["samples_per_s"] / 1e6)
+            theirs_cpu.append(samples / gr_out["cpu_seconds"] / 1e6)
             symbols.append(gr_out["symbols"])
             rx = RxChain(cfg, runtime.decide, model_hash=mhash)
-            ours.append(samples / _run_file(rx, path) / 1e6)
+            wall, cpu = _run_file(rx, path)
+            ours.append(samples / wall / 1e6)
+            ours_cpu.append(samples / cpu / 1e6)
             decoded.append(rx.stats.frames_decoded)
             ctx.log(f"run {i + 1}: GNU Radio {theirs[-1]:.2f} MS/s, aeradio RX {ours[-1]:.2f} MS/s")
     ratio = float(np.median(ours) / np.median(theirs))
+    cpu_ratio = float(np.median(ours_cpu) / np.median(theirs_cpu))
     return {
         "model": name,
         "samples": samples,
         "aeradio_ms_per_s": ours,
         "gnuradio_ms_per_s": theirs,
+        "aeradio_ms_per_cpu_s": ours_cpu,
+        "gnuradio_ms_per_cpu_s": theirs_cpu,
         "figures": [
             figure(f"RX chain / GNU Radio classical chain (medians of {VS_GNURADIO_RUNS}, {name})", ratio,
                    "x", target=f">= {VS_GNURADIO_TARGET:g}", passed=ratio >= VS_GNURADIO_TARGET),
@@ -384,6 +391,10 @@ def bench_vs_gnuradio(ctx: BenchContext) -> dict[str, Any]:
             figure("RX chain, spread (max - min) / median", _spread(ours), "%"),
             figure("GNU Radio classical chain, median", float(np.median(theirs)), "MS/s"),
             figure("GNU Radio classical chain, spread (max - min) / median", _spread(theirs), "%"),
+            figure("samples per CPU second, RX chain / GNU Radio (medians; GNU Radio runs a thread per "
+                   "block, the RX chain one)", cpu_ratio, "x"),
+            figure("RX chain per CPU second, median", float(np.median(ours_cpu)), "MS/s"),
+            figure("GNU Radio classical chain per CPU second, median", float(np.median(theirs_cpu)), "MS/s"),
             figure("RX frames decoded (every run)", min(decoded) / VS_GNURADIO_FRAMES, "fraction",
                    target="1", passed=min(decoded) == VS_GNURADIO_FRAMES),
             figure("GNU Radio symbols out per sample / sps", min(symbols) * cfg.radio.samples_per_symbol

@@ -560,7 +560,8 @@ class RxChain:
         decoded = np.array([h is not None and (ours is None or h.model_hash == ours) for h in headers], bool)
         decisions = np.zeros((len(headers), lay.blocks), np.int64)
         if decoded.any():
-            blocks = y[decoded][:, lay.payload_index].reshape(-1, lay.n)
+            # One gather of the payload symbols of the decoded frames (not a copy of the frames first).
+            blocks = y[np.flatnonzero(decoded)[:, None], lay.payload_index].reshape(-1, lay.n)
             nv = np.repeat(noise_var[decoded], lay.blocks)
             decisions[decoded] = np.asarray(self.decoder(blocks, nv), np.int64).reshape(-1, lay.blocks)
         self._emit("decode", decisions=decisions, decoded=decoded)
