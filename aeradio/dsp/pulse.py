@@ -204,7 +204,13 @@ def _matched_kernel(xf, first, weights, sps, num_symbols, rel_offsets, out):  # 
     acc_re = np.empty(num_symbols, np.float32)
     acc_im = np.empty(num_symbols, np.float32)
     for f in range(frames):
-        for m in range(rows):
+        full = min(rows, max(0, (n - first[f]) // sps))  # rows inside the segment
+        for m in range(full):
+            for r in range(sps):
+                i = 2 * (first[f] + m * sps + r)
+                plane_re[r, m] = xf[f, i]
+                plane_im[r, m] = xf[f, i + 1]
+        for m in range(full, rows):  # beyond the segment's end: zeros
             for r in range(sps):
                 i = first[f] + m * sps + r
                 inside = i < n
