@@ -311,6 +311,10 @@ class RxChain:
         self._pending = False
         self._rejected = False
         self._groups = self._phase_groups()
+        # Compile (or load from numba's cache) the scan and segment kernels now, not in the
+        # first block of a stream (the matched filter's compiled above, by the refiner).
+        scan(padded, self.hop, self.lag // self.hop, self.terms, self.threshold, 1, 1, 1, 0, 0)
+        derotated_segments(padded, np.zeros(1, np.int64), np.zeros(1), 1)
 
     # ---- streaming -------------------------------------------------------------------
     @property
