@@ -1,5 +1,6 @@
 """Radio DSP benchmarks (issue 3): detection, false alarms, BLER through the synchronized
-chain against the genie-synchronized simulation, overhead, throughput and latency.
+chain against the genie-synchronized simulation, overhead, throughput and latency; the RX
+chain against a classical GNU Radio receive chain on the same recording (issue 15).
 
 Recordings are TX chain output with impairments from ``aeradio.dsp.impairments``:
 CFO, sample-clock offset, random delay and phase, AWGN at the payload Eb/N0 (symbol
@@ -8,7 +9,10 @@ energy 1, so the per-sample noise power is N0 = 1 / (R Eb/N0)).
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -273,9 +277,136 @@ def bench_multipath(ctx: BenchContext) -> dict[str, Any]:
     return {"model": name, "taps": [str(t) for t in MULTIPATH_TAPS], "points": rows, "figures": figures}
 
 
+#: GNU Radio's Python (Debian's gnuradio package), as the GNU Radio tests use it.
+GR_PYTHON = os.environ.get("GR_PYTHON", "/usr/bin/python3")
+#: The classical GNU Radio receive chain run on the recording.
+GR_PEER = checkout_path("examples") / "gnuradio" / "classical_rx.py"
+#: Frames of the side-by-side recording: ~19 M samples with the default frame and gap.
+VS_GNURADIO_FRAMES = 6000
+#: Runs of each receiver, alternating (the machine's load varies over a run).
+VS_GNURADIO_RUNS = 5
+VS_GNURADIO_TARGET = 2.0
+#: Longest run of the GNU Radio peer (s): a hung flowgraph fails the benchmark.
+GR_TIMEOUT_S = 600
+
+
+def _recording(cfg: Any, lut: np.ndarray, mhash: int, frames: int, path: Path) -> int:
+    """Write ``frames`` test-pattern frames (the config's gap between them: frames nearly all
+    of the time, the receiver's worst case) with a random lead and phase, CFO 0.01 cps and
+    AWGN at Eb/N0 8 dB to ``path`` as cf32; returns the sample count.
+
+    No clock offset: resampling tens of millions of samples costs minutes here, and neither
+    receiver's work depends on it (the classical chain tracks timing on every symbol anyway).
+    """
+    rng = np.random.default_rng(SEED + 4)
+    x = TxChain(cfg, lut, mhash, gap_symbols=cfg.frame.gap_symbols).test_pattern(np.arange(frames), SEED)
+    x = np.concatenate([np.zeros(int(rng.integers(500, 1500)), np.complex64), x])
+    x = imp.apply_cfo(x, 0.01, phase_rad=float(rng.uniform(-np.pi, np.pi)))
+    imp.add_awgn(x, 2 * noise_var_per_real(8.0, cfg.model.rate), rng).tofile(path)
+    return len(x)
+
+
+def _run_file(rx: RxChain, path: Path, read: int = READ_BLOCK) -> tuple[float, float]:
+    """Feed a cf32 file in read-sized blocks, reading included; returns the wall-clock and
+    the CPU time (s)."""
+    t, cpu = time.perf_counter(), time.process_time()
+    with open(path, "rb") as f:
+        while block := f.read(read * 8):
+            rx.process(np.frombuffer(block, np.complex64))
+    rx.flush()
+    return time.perf_counter() - t, time.process_time() - cpu
+
+
+def _gnuradio_run(path: Path, cfg: Any) -> dict[str, Any]:
+    """One run of the classical GNU Radio chain on ``path``: its JSON line."""
+    radio = cfg.radio
+    done = subprocess.run(
+        [GR_PYTHON, str(GR_PEER), "--input", str(path), "--sps", str(radio.samples_per_symbol),
+         "--rolloff", str(radio.rolloff), "--span-symbols", str(radio.rrc_span_symbols)],
+        capture_output=True, text=True, timeout=GR_TIMEOUT_S,
+    )
+    if done.returncode:
+        raise RuntimeError(f"{GR_PEER.name} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def gnuradio_missing() -> str | None:
+    """Why the GNU Radio peer cannot run here, or None."""
+    try:
+        done = subprocess.run([GR_PYTHON, "-c", "from gnuradio import gr, digital, filter, blocks"],
+                              capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{GR_PYTHON} cannot run: {exc}"
+    return f"GNU Radio is not importable by {GR_PYTHON}" if done.returncode else None
+
+
+def _spread(rates: list[float]) -> float:
+    return 100 * (max(rates) - min(rates)) / float(np.median(rates))
+
+
+def bench_vs_gnuradio(ctx: BenchContext) -> dict[str, Any]:
+    """The RX chain (neural receiver included, one thread, as `aeradio rx` runs) against a
+    classical GNU Radio receive chain (examples/gnuradio/classical_rx.py: RRC matched filter,
+    symbol_sync, Costas loop, QPSK decisions) on the same cf32 recording, read from the same
+    file, run alternately; medians and spread of samples/s and their ratio."""
+    from aeradio.learning.inference import ReceiverRuntime
+    from aeradio.learning.training import torch_threads
+
+    missing = gnuradio_missing()
+    if missing:
+        return {"skipped": missing, "figures": [figure(f"RX / GNU Radio (skipped: {missing})", None, "x")]}
+    model_dir, name = _model(ctx)
+    cfg, lut, mhash = _link(model_dir)
+    runtime = ReceiverRuntime.load(model_dir)
+    path = ctx.work_dir / "rx_vs_gnuradio.cf32"
+    samples = _recording(cfg, lut, mhash, VS_GNURADIO_FRAMES, path)
+    ctx.log(f"recording: {samples} samples, {VS_GNURADIO_FRAMES} frames")
+    ours, theirs, ours_cpu, theirs_cpu, decoded, symbols = [], [], [], [], [], []
+    with torch_threads(1):
+        _run(RxChain(cfg, runtime.decide, model_hash=mhash), np.fromfile(path, np.complex64, READ_BLOCK * 2))
+        for i in range(VS_GNURADIO_RUNS):
+            gr_out = _gnuradio_run(path, cfg)
+            theirs.append(gr_out["samples_per_s"] / 1e6)
+            theirs_cpu.append(samples / gr_out["cpu_seconds"] / 1e6)
+            symbols.append(gr_out["symbols"])
+            rx = RxChain(cfg, runtime.decide, model_hash=mhash)
+            wall, cpu = _run_file(rx, path)
+            ours.append(samples / wall / 1e6)
+            ours_cpu.append(samples / cpu / 1e6)
+            decoded.append(rx.stats.frames_decoded)
+            ctx.log(f"run {i + 1}: GNU Radio {theirs[-1]:.2f} MS/s, aeradio RX {ours[-1]:.2f} MS/s")
+    ratio = float(np.median(ours) / np.median(theirs))
+    cpu_ratio = float(np.median(ours_cpu) / np.median(theirs_cpu))
+    return {
+        "model": name,
+        "samples": samples,
+        "aeradio_ms_per_s": ours,
+        "gnuradio_ms_per_s": theirs,
+        "aeradio_ms_per_cpu_s": ours_cpu,
+        "gnuradio_ms_per_cpu_s": theirs_cpu,
+        "figures": [
+            figure(f"RX chain / GNU Radio classical chain (medians of {VS_GNURADIO_RUNS}, {name})", ratio,
+                   "x", target=f">= {VS_GNURADIO_TARGET:g}", passed=ratio >= VS_GNURADIO_TARGET),
+            figure("RX chain (neural receiver, 1 thread), median", float(np.median(ours)), "MS/s"),
+            figure("RX chain, spread (max - min) / median", _spread(ours), "%"),
+            figure("GNU Radio classical chain, median", float(np.median(theirs)), "MS/s"),
+            figure("GNU Radio classical chain, spread (max - min) / median", _spread(theirs), "%"),
+            figure("samples per CPU second, RX chain / GNU Radio (medians; GNU Radio runs a thread per "
+                   "block, the RX chain one)", cpu_ratio, "x"),
+            figure("RX chain per CPU second, median", float(np.median(ours_cpu)), "MS/s"),
+            figure("GNU Radio classical chain per CPU second, median", float(np.median(theirs_cpu)), "MS/s"),
+            figure("RX frames decoded (every run)", min(decoded) / VS_GNURADIO_FRAMES, "fraction",
+                   target="1", passed=min(decoded) == VS_GNURADIO_FRAMES),
+            figure("GNU Radio symbols out per sample / sps", min(symbols) * cfg.radio.samples_per_symbol
+                   / samples, "fraction"),
+        ],
+    }
+
+
 BENCHMARKS = {
     "dsp.detection": bench_detection,
     "dsp.bler_vs_genie": bench_bler_vs_genie,
     "dsp.throughput": bench_throughput,
     "dsp.multipath": bench_multipath,
+    "rx.vs_gnuradio": bench_vs_gnuradio,
 }

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numba
 import numpy as np
 import scipy.fft as sfft
 
@@ -189,6 +190,49 @@ def _grid_norm(rolloff: float, samples_per_symbol: int, half: int) -> float:
     return float(np.sqrt(np.sum(rrc_pulse(j, rolloff, samples_per_symbol) ** 2)))
 
 
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _matched_kernel(xf, first, weights, sps, num_symbols, rel_offsets, out):  # pragma: no cover - compiled
+    """``out[o, f]`` (interleaved re, im): frame f's filter output at ``first[f] +
+    rel_offsets[o] + half + k sps``. Each frame's window is split into its ``sps`` polyphase
+    planes (plane r, row m: sample ``first + m sps + r``), so every tap is a contiguous,
+    vectorized multiply-add over the symbols."""
+    frames, ntaps = weights.shape
+    n = xf.shape[1] // 2
+    rows = (rel_offsets.max() + ntaps - 1) // sps + num_symbols + 1
+    plane_re = np.empty((sps, rows), np.float32)
+    plane_im = np.empty((sps, rows), np.float32)
+    acc_re = np.empty(num_symbols, np.float32)
+    acc_im = np.empty(num_symbols, np.float32)
+    for f in range(frames):
+        full = min(rows, max(0, (n - first[f]) // sps))  # rows inside the segment
+        for m in range(full):
+            for r in range(sps):
+                i = 2 * (first[f] + m * sps + r)
+                plane_re[r, m] = xf[f, i]
+                plane_im[r, m] = xf[f, i + 1]
+        for m in range(full, rows):  # beyond the segment's end: zeros
+            for r in range(sps):
+                i = first[f] + m * sps + r
+                inside = i < n
+                plane_re[r, m] = xf[f, 2 * i] if inside else 0.0
+                plane_im[r, m] = xf[f, 2 * i + 1] if inside else 0.0
+        for o in range(len(rel_offsets)):
+            acc_re[:] = 0.0
+            acc_im[:] = 0.0
+            for j in range(ntaps):
+                r, q = (rel_offsets[o] + j) % sps, (rel_offsets[o] + j) // sps
+                wj = weights[f, j]
+                src_re = plane_re[r, q : q + num_symbols]
+                src_im = plane_im[r, q : q + num_symbols]
+                for k in range(num_symbols):
+                    acc_re[k] += src_re[k] * wj
+                for k in range(num_symbols):
+                    acc_im[k] += src_im[k] * wj
+            for k in range(num_symbols):
+                out[o, f, 2 * k] = acc_re[k]
+                out[o, f, 2 * k + 1] = acc_im[k]
+
+
 def sample_matched(
     x: np.ndarray,
     start_times: np.ndarray,
@@ -200,9 +244,10 @@ def sample_matched(
 ) -> np.ndarray:
     """Matched-filter outputs at ``start_times[f] + k * sps`` for ``k < num_symbols``.
 
-    Each frame has its own fractional delay, hence its own weights: the filter runs as a
-    grouped strided convolution (torch's ``conv1d``, one group per frame and real or
-    imaginary part), evaluated only at the symbol instants.
+    Each frame has its own fractional delay, hence its own weights; the filter is evaluated
+    only at the symbol instants, by a compiled kernel over each frame's polyphase planes
+    (numba: a grouped strided convolution in torch, its previous form, spent most of its
+    time copying; tests/dsp/test_pulse.py holds the float64 reference).
 
     Args:
         x: [F, num_samples] complex64, one segment per frame.
@@ -214,8 +259,6 @@ def sample_matched(
         [F, num_symbols] complex64, or [len(shifts), F, num_symbols] when ``shifts`` is
         given. Samples outside a segment count as zeros.
     """
-    import torch
-
     sps = samples_per_symbol
     offsets = (0,) if shifts is None else tuple(int(s) for s in shifts)
     lo, hi = min(offsets), max(offsets)
@@ -225,29 +268,13 @@ def sample_matched(
     ntaps = 2 * half + 1
     need = (num_symbols - 1) * sps + ntaps + hi - lo
     first = start.astype(np.int64) - half + lo
-    if first.min() < 0 or first.max() + need > x.shape[1]:  # windows leave a segment: zeros
-        pad = max(0, -int(first.min()))
-        x = np.pad(x, ((0, 0), (pad, max(0, int(first.max()) + pad + need - x.shape[1] - pad))))
+    x = np.ascontiguousarray(x, SAMPLE_DTYPE)
+    if frames and first.min() < 0:  # windows start before a segment: zeros (the end is the kernel's)
+        pad = -int(first.min())
+        x = np.pad(x, ((0, 0), (pad, 0)))
         first = first + pad
-    # Real and imaginary parts as separate channels (the weights are real).
-    planar = np.empty((frames, 2, need), np.float32)
-    for f, s in enumerate(first):
-        v = x[f, s : s + need]
-        planar[f, 0] = v.real
-        planar[f, 1] = v.imag
-    # One output channel per group: torch's fast depthwise path. Several shifts are read
-    # off one stride-1 output (cheaper than a kernel per shift).
-    stride = sps if len(offsets) == 1 else 1
-    with torch.inference_mode():
-        out = torch.nn.functional.conv1d(
-            torch.from_numpy(planar.reshape(1, 2 * frames, need)),
-            torch.from_numpy(np.repeat(weights, 2, axis=0)[:, None, :]),
-            stride=stride,
-            groups=2 * frames,
-        ).numpy().reshape(frames, 2, -1)
     z = np.empty((len(offsets), frames, num_symbols), SAMPLE_DTYPE)
-    for i, off in enumerate(offsets):
-        sel = out[:, :, off - lo :: sps // stride][:, :, :num_symbols]
-        z[i].real = sel[:, 0]
-        z[i].imag = sel[:, 1]
+    if frames and need > 0:
+        rel = np.array([o - lo for o in offsets], np.int64)
+        _matched_kernel(x.view(np.float32), first, weights, sps, num_symbols, rel, z.view(np.float32))
     return z[0] if shifts is None else z

@@ -49,6 +49,7 @@ import numpy as np
 from aeradio.core.config import LinkConfig
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.errors import ConfigError
+from aeradio.dsp.detector import metric_reference, scan, scan_reference
 from aeradio.dsp.framing import (
     PAYLOAD_DATA,
     PAYLOAD_PROBE,
@@ -61,6 +62,7 @@ from aeradio.dsp.framing import (
     unpack_data,
 )
 from aeradio.dsp.pulse import sample_matched
+from aeradio.dsp.segments import derotated_segments
 from aeradio.dsp.sync import (
     TimingEstimator,
     TimingRefiner,
@@ -69,7 +71,6 @@ from aeradio.dsp.sync import (
     fit_phase,
     lag_cfo,
     linear_phasor,
-    periodic_correlation,
 )
 
 #: Decoded frames whose estimates the live status averages.
@@ -274,12 +275,11 @@ class RxChain:
         self.ltf_threshold = detection_threshold(self.ltf_timing.length, _LTF_FALSE_ALARM_PROB)
         stf_samples = len(lay.stf) * sps
         self.peak_search = stf_samples
-        self._need = self.lag + self.terms * self.hop  # samples beyond a metric position
         # Where the LTF template starts relative to the detection peak, measured noise-free.
         clean = lay.shape(lay.preamble[None, :], gap_symbols=0)
         lead = stf_samples
         padded = np.concatenate([np.zeros(lead, SAMPLE_DTYPE), clean, np.zeros(lead, SAMPLE_DTYPE)])
-        p, e1, e2 = self._metric(padded)
+        p, _, _ = metric_reference(padded, self.hop, self.lag // self.hop, self.terms)
         peak = int(np.argmax(np.abs(p))) * self.hop
         self.ltf_offset = lead + stf_samples - peak
         # After a frame, scanning resumes just before where the next frame's peak would be if
@@ -315,6 +315,10 @@ class RxChain:
         self._pending = False
         self._rejected = False
         self._groups = self._phase_groups()
+        # Compile (or load from numba's cache) the scan and segment kernels now, not in the
+        # first block of a stream (the matched filter's compiled above, by the refiner).
+        scan(padded, self.hop, self.lag // self.hop, self.terms, self.threshold, 1, 1, 1, 0, 0)
+        derotated_segments(padded, np.zeros(1, np.int64), np.zeros(1), 1)
 
     # ---- streaming -------------------------------------------------------------------
     @property
@@ -367,20 +371,6 @@ class RxChain:
         if self.dump is not None:
             self.dump(stage, {k: np.asarray(v) for k, v in arrays.items()})
 
-    def _metric(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Detector metric terms at positions ``0, hop, 2 hop, ...`` of ``x``."""
-        hop = self.hop
-        usable = (len(x) // hop) * hop
-        if usable < self._need + hop:
-            z = np.zeros(0, np.float32)
-            return z.astype(SAMPLE_DTYPE), z, z
-        # Sums of hop samples: a low-pass filter that keeps the STF tone (half the symbol
-        # rate) and leaves disjoint sums independent under white noise.
-        sums = x[0:usable:hop].copy()
-        for i in range(1, hop):  # strided adds: much faster than a short-axis sum
-            sums += x[i:usable:hop]
-        return periodic_correlation(sums, self.lag // hop, self.terms, 1)
-
     def _phase_groups(self) -> tuple[np.ndarray, np.ndarray]:
         """Start of each phasor group in the known symbols, and the groups' centres (symbols).
 
@@ -400,12 +390,7 @@ class RxChain:
         """[F, seg_len] complex64: the buffer from absolute ``first_sample`` [F] on, derotated
         by ``coarse_cfo`` [F] cycles/sample. Samples before the stream's first are zeros (a
         detection in the zero history reaches further back than the history)."""
-        seg = linear_phasor(-coarse_cfo, np.zeros(len(first_sample)), self.seg_len)
-        for i, a in enumerate(first_sample - self._buf_start):
-            lo = max(0, -int(a))
-            seg[i, :lo] = 0
-            seg[i, lo:] *= self._buf[a + lo : a + self.seg_len]
-        return seg
+        return derotated_segments(self._buf, first_sample - self._buf_start, coarse_cfo, self.seg_len)
 
     # ---- stage 1 -------------------------------------------------------------------
     def condition(self, block: np.ndarray) -> np.ndarray:
@@ -442,47 +427,35 @@ class RxChain:
 
     # ---- stage 2 -------------------------------------------------------------------
     def detect(self) -> list[tuple[int, complex]]:
-        """Frames whose whole segment is buffered: [(absolute peak index, P at the peak)]."""
+        """Frames whose whole segment is buffered: [(absolute peak index, P at the peak)].
+
+        The compiled scan (:func:`aeradio.dsp.detector.scan`) evaluates the metric only where
+        a frame can start; with a dump sink, the numpy model of it runs instead and the
+        whole metric is dumped.
+        """
         hop = self.hop
         a = self._scan - self._buf_start
-        p, e1, e2 = self._metric(self._buf[a:])
-        power = p.real * p.real
-        power += p.imag * p.imag
-        norm = e1 * e2
-        above = power > norm * np.float32(self.threshold)
-        hits = np.flatnonzero(above)
-        search = self.peak_search // hop
-        found: list[tuple[int, complex]] = []
-        pos = 0  # in detector positions (hop samples) from the scan start
-        self._pending = False
-        i = 0
-        while i < len(hits):  # the metric stays above threshold for ~150 positions per frame
-            c = int(hits[i])
-            if c + search > len(p):
-                pos, self._pending = c, True
-                break
-            # The normalized metric decides; its plateau is wide, so |P| (which grows
-            # with the overlap of window and STF) places the peak, among the positions
-            # above threshold (|P| of the LTF and header after a cut STF can be as large).
-            d = c + int(np.argmax(power[c : c + search] * above[c : c + search]))
-            if a + d * hop - self.seg_before + self.seg_len > len(self._buf):
-                pos, self._pending = c, True
-                break
-            peak = self._scan + d * hop
-            found.append((peak, complex(p[d])))
-            # A peak before the stream's first sample (the window reached into the zero
-            # history) is a frame that began before the stream, its STF cut and its peak
-            # misplaced: resume right after it, not a frame later, lest the next frame's
-            # STF be skipped.
-            resume = self.resume_after_peak if peak >= 0 else self.peak_search // 2
-            pos = d + resume // hop
-            i = int(np.searchsorted(hits, pos))  # the first hit at or after pos
+        # The normalized metric decides; its plateau is wide, so |P| (which grows with the
+        # overlap of window and STF) places the peak, among the positions above threshold
+        # (|P| of the LTF and header after a cut STF can be as large). A peak before the
+        # stream's first sample (the window reached into the zero history) is a frame that
+        # began before the stream, its STF cut and its peak misplaced: resume right after
+        # it, not a frame later, lest the next frame's STF be skipped.
+        args = (
+            self._buf[a:], hop, self.lag // hop, self.terms, self.threshold, self.peak_search // hop,
+            self.resume_after_peak // hop, (self.peak_search // 2) // hop, -(self._scan // hop),
+            (len(self._buf) - a + self.seg_before - self.seg_len) // hop,
+        )
+        if self.dump is None:
+            res = scan(*args)
         else:
-            pos = max(len(p), pos)
-        self._scan += pos * hop
+            res, metric = scan_reference(*args)
+        found = [(self._scan + int(d) * hop, complex(pd)) for d, pd in zip(res.peaks, res.p, strict=True)]
+        self._pending = res.pending
+        self._scan += res.next_position * hop
         if self.dump is not None:
-            self._emit("detect", metric=power / np.maximum(norm, 1e-30),
-                       peaks=np.array([f[0] for f in found], np.int64), threshold=np.array(self.threshold))
+            self._emit("detect", metric=metric, peaks=np.array([f[0] for f in found], np.int64),
+                       threshold=np.array(self.threshold))
         return found
 
     # ---- stage 3 -------------------------------------------------------------------
@@ -595,7 +568,8 @@ class RxChain:
         decoded = np.array([h is not None and (ours is None or h.model_hash == ours) for h in headers], bool)
         decisions = np.zeros((len(headers), lay.blocks), np.int64)
         if decoded.any():
-            blocks = y[decoded][:, lay.payload_index].reshape(-1, lay.n)
+            # One gather of the payload symbols of the decoded frames (not a copy of the frames first).
+            blocks = y[np.flatnonzero(decoded)[:, None], lay.payload_index].reshape(-1, lay.n)
             nv = np.repeat(noise_var[decoded], lay.blocks)
             decisions[decoded] = np.asarray(self.decoder(blocks, nv), np.int64).reshape(-1, lay.blocks)
         self._emit("decode", decisions=decisions, decoded=decoded)

@@ -110,7 +110,9 @@ class ReceiverRuntime:
     def decide(self, y: np.ndarray, noise_var: float | np.ndarray | None = None) -> np.ndarray:
         """Most likely message per block, ``[B]`` int64."""
         y = np.asarray(y)
-        nv = None if noise_var is None else np.broadcast_to(np.asarray(noise_var, np.float32), (len(y),))
+        # A receiver without the noise input ignores it: no per-chunk broadcast.
+        nv = (None if noise_var is None or not self.receiver.noise_input
+              else np.broadcast_to(np.asarray(noise_var, np.float32), (len(y),)))
         out = np.empty(len(y), np.int64)
         with torch.inference_mode():
             # In chunks whose [chunk, M] logits stay in cache; numpy's argmax is SIMD and

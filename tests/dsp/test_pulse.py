@@ -59,10 +59,11 @@ def test_shape_symbols_equals_upfirdn_reference(num: int, rng: np.random.Generat
 
 
 @pytest.mark.parametrize("frac", [0.0, 0.25, 0.5, 0.83])
-def test_sample_matched_equals_float64_filter(frac: float, rng: np.random.Generator) -> None:
+@pytest.mark.parametrize("first", [40.0, 3.0, 230.0])  # windows inside, left of, right of a segment
+def test_sample_matched_equals_float64_filter(frac: float, first: float, rng: np.random.Generator) -> None:
     beta, span, sps = 0.35, 8, 4
     x = (rng.standard_normal((2, 400)) + 1j * rng.standard_normal((2, 400))).astype(np.complex64)
-    starts = np.array([40.0 + frac, 57.0 + frac])
+    starts = np.array([first + frac, first + 17.0 + frac])
     z = sample_matched(x, starts, 50, beta, sps, span)
     half = span * sps // 2
     norm = np.sqrt(np.sum(rrc_pulse(np.arange(-half, half + 1), beta, sps) ** 2))
