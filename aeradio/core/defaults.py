@@ -73,3 +73,20 @@ DEFAULT_DETECTION_THRESHOLD = 0.4
 #: Seconds a ZMQ transmitter waits for a peer to connect before it fails (``tx
 #: --connect-timeout-s``), :mod:`aeradio.radio.zmq_stream`.
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
+
+# ---- aeradio train-ota: aeradio.apps.train_ota, aeradio.learning.ota -----------------------
+#: Alternating iterations (one receiver batch and one transmitter batch each).
+DEFAULT_OTA_ITERATIONS = 200
+#: Frames per batch (receiver batch and transmitter batch alike).
+DEFAULT_OTA_FRAMES_PER_STEP = 8
+#: Standard deviation of the complex perturbation of the transmitted symbols (E|w|^2 = 1).
+DEFAULT_OTA_PERTURBATION_STD = 0.15
+#: Adam learning rates of receiver and transmitter.
+DEFAULT_OTA_RX_LEARNING_RATE = 3e-3
+DEFAULT_OTA_TX_LEARNING_RATE = 3e-2
+#: Receiver gradient steps per receiver batch.
+DEFAULT_OTA_RX_STEPS = 4
+#: The best model is written every this many iterations (when it improved).
+DEFAULT_OTA_CHECKPOINT_EVERY = 10
+#: No frame detected for this long (s) ends the run (exit 2, the last checkpoint kept).
+DEFAULT_OTA_STALL_TIMEOUT_S = 15.0

@@ -66,7 +66,9 @@ def log_policy(x_p: torch.Tensor, x: torch.Tensor, std: float) -> torch.Tensor:
     return -(x_p - math.sqrt(1.0 - std * std) * x).abs().pow(2).sum(dim=1) / (std * std)
 
 
-def policy_gradient_surrogate(x: torch.Tensor, x_p: torch.Tensor, losses: torch.Tensor, std: float) -> torch.Tensor:
+def policy_gradient_surrogate(
+    x: torch.Tensor, x_p: torch.Tensor, losses: torch.Tensor, std: float
+) -> torch.Tensor:
     """A scalar whose gradient (through ``x`` only) is the REINFORCE estimate of
     ``grad E_w[loss]`` (module docstring), leave-one-out baseline.
 
@@ -155,8 +157,9 @@ class OtaLearner:
         model = config.model
         generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)  # nn.Linear init uses the global generator
-        tx = Transmitter(model.M, model.n, normalization=model.normalization, peak_amplitude=model.peak_amplitude,
-                         dac_bits=model.dac_bits, dac_full_scale=model.dac_full_scale, generator=generator)
+        tx = Transmitter(model.M, model.n, normalization=model.normalization,
+                         peak_amplitude=model.peak_amplitude, dac_bits=model.dac_bits,
+                         dac_full_scale=model.dac_full_scale, generator=generator)
         rx = NeuralReceiver.from_config(model)
         scratch = lut is None
         if scratch != (receiver_state is None):

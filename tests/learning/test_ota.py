@@ -75,7 +75,9 @@ def test_settings_are_range_checked() -> None:
         OtaSettings(perturbation_std=1.0)
 
 
-def _awgn_batch(lut: np.ndarray, labels: np.ndarray, noise_var: float, rng: np.random.Generator) -> np.ndarray:
+def _awgn_batch(
+    lut: np.ndarray, labels: np.ndarray, noise_var: float, rng: np.random.Generator
+) -> np.ndarray:
     noise = (rng.standard_normal(lut[labels].shape) + 1j * rng.standard_normal(lut[labels].shape))
     return (lut[labels] + math.sqrt(noise_var) * noise).astype(np.complex64)
 
