@@ -276,6 +276,8 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
         tx_dev, rx_dev = _open_devices(args, dev_settings)
         try:
             check_sample_rates(tx_dev.sample_rate_hz, rx_dev.sample_rate_hz)
+            print(f"aeradio train-ota: sending to {args.tx_device}, receiving from {args.rx_device} at "
+                  f"{rx_dev.sample_rate_hz / 1e6:g} MS/s", file=sys.stderr, flush=True)
             loop = OtaLoop(tx_dev, rx_dev, tx_chain, rx_chain, seed=args.seed,
                            stall_timeout_s=args.stall_timeout_s, rx_uri=args.rx_device, stop=stop)
             bar = tqdm(total=args.iterations, desc="train-ota", disable=None if not args.quiet else True,
