@@ -174,6 +174,8 @@ class BestModel:
     snapshot: dict[str, Any] | None = None
     iteration: int = 0
     saved: bool = True
+    #: Chosen before BEST_WINDOW batches were scored: any later model replaces it.
+    provisional: bool = True
 
 
 @dataclass
@@ -303,9 +305,11 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
                     # One batch's BLER is noisy (a few hundred blocks): the best model is
                     # chosen on the last BEST_WINDOW batches' (the model moves slowly).
                     window_bler = sum(e for e, _ in window) / sum(b for _, b in window)
-                    if window_bler < best.bler:
+                    # Before the window is full, the latest model stands in (provisional).
+                    full = len(window) == BEST_WINDOW
+                    if best.provisional or window_bler < best.bler:
                         best.bler, best.snapshot, best.iteration = window_bler, scored, iteration
-                        best.saved = False
+                        best.saved, best.provisional = False, not full
                 # Transmitter batch: perturbed LUT rows, per-block losses of the receiver.
                 if not args.receiver_only:
                     seqs = loop.new_seqs(frames)
