@@ -80,7 +80,7 @@ DEFAULT_OTA_ITERATIONS = 200
 #: Frames per batch (receiver batch and transmitter batch alike).
 DEFAULT_OTA_FRAMES_PER_STEP = 8
 #: Standard deviation of the complex perturbation of the transmitted symbols (E|w|^2 = 1).
-DEFAULT_OTA_PERTURBATION_STD = 0.15
+DEFAULT_OTA_PERTURBATION_STD = 0.3
 #: Adam learning rates of receiver and transmitter.
 DEFAULT_OTA_RX_LEARNING_RATE = 3e-3
 DEFAULT_OTA_TX_LEARNING_RATE = 3e-2

@@ -48,6 +48,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from aeradio.core import defaults as d
 from aeradio.core.config import LinkConfig
 from aeradio.core.errors import ConfigError, check_range
 from aeradio.learning.receiver import NeuralReceiver
@@ -89,13 +90,13 @@ class OtaSettings:
     """Hyperparameters of the alternating algorithm (the defaults of ``aeradio train-ota``)."""
 
     #: ``s``: standard deviation of the complex perturbation (E|w|^2 = 1), in (0, 1).
-    perturbation_std: float = 0.15
+    perturbation_std: float = d.DEFAULT_OTA_PERTURBATION_STD
     #: Adam learning rate of the receiver.
-    rx_learning_rate: float = 3e-3
+    rx_learning_rate: float = d.DEFAULT_OTA_RX_LEARNING_RATE
     #: Adam learning rate of the transmitter (its embedding weights).
-    tx_learning_rate: float = 3e-2
+    tx_learning_rate: float = d.DEFAULT_OTA_TX_LEARNING_RATE
     #: Receiver gradient steps per batch of received blocks (each on all of them).
-    rx_steps: int = 4
+    rx_steps: int = d.DEFAULT_OTA_RX_STEPS
 
     def __post_init__(self) -> None:
         check_range("--perturbation-std", self.perturbation_std, 1e-3, 0.9)
