@@ -256,11 +256,13 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
                 "perturbation_std": settings.perturbation_std, "frames_per_step": args.frames_per_step,
                 "seed": args.seed, "tx_device": args.tx_device, "rx_device": args.rx_device}
 
-    def save(loop: OtaLoop, iteration: int) -> None:
+    def save(loop: OtaLoop, iteration: int, *, final: bool = False) -> None:
+        """Write the best model when it changed since the last write; ``final``: in any case
+        (model.json records the whole run)."""
         from aeradio.apps.train import thin_history
         from aeradio.core.model_dir import save_model
 
-        if best.snapshot is None or best.saved:
+        if best.snapshot is None or (best.saved and not final):
             return
         meta = {"train_ota": {**run_meta, "iterations": iteration, "best_iteration": best.iteration,
                               "best_bler": best.bler, "samples_sent": loop.samples_sent,
@@ -338,7 +340,7 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
             raise
         tx_dev.close()
         rx_dev.close()
-        save(loop, iteration)
+        save(loop, iteration, final=True)
     if best.snapshot is None:
         raise StreamError(f"no frame came back in {iteration} iterations: nothing to write")
     summary = (f"{iteration} iterations, {loop.samples_sent} samples sent ({loop.frames_sent} frames, "
