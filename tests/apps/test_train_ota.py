@@ -19,6 +19,8 @@ from aeradio.core.model_dir import load_lut, model_hash32, read_extra_meta, veri
 from aeradio.radio.zmq_stream import free_endpoint
 from tests.apps.conftest import TINY
 
+#: Seconds train-ota may take to start (torch imports) while other tests load both cores.
+STARTUP_S = 180.0
 #: Eb/N0 of the loop: QPSK's SER there is 4.7e-3, a random 4-point LUT's far higher.
 EBN0_DB = 6.0
 
@@ -100,7 +102,7 @@ def test_sigterm_writes_the_best_model(
     proc = _start(tiny_model, tx_ep, rx_ep, out, tmp_path, "--iterations", "100000",
                   "--checkpoint-every", "1000")
     try:
-        proc.wait_for(r"^aeradio train-ota: sending to", timeout_s=START_TIMEOUT_S)
+        proc.wait_for(r"^aeradio train-ota: sending to", timeout_s=STARTUP_S)
         time.sleep(4.0)  # a few iterations
         # No checkpoint yet (every 1000 iterations): what SIGTERM writes is all there is.
         assert not out.exists()
@@ -125,7 +127,7 @@ def test_a_stalled_stream_is_one_line_exit_2_and_the_checkpoint_kept(
     proc = _start(tiny_model, tx_ep, rx_ep, out, tmp_path, "--iterations", "100000",
                   "--checkpoint-every", "1", "--stall-timeout-s", "3")
     try:
-        proc.wait_for(r"^aeradio train-ota: iteration 1,", timeout_s=START_TIMEOUT_S)
+        proc.wait_for(r"^aeradio train-ota: iteration 1,", timeout_s=STARTUP_S)
         channel.popen.send_signal(signal.SIGSTOP)  # the channel freezes: nothing comes back
         code = proc.wait(timeout_s=60)
     finally:
