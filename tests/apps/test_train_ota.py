@@ -157,3 +157,17 @@ def test_receiver_only_from_scratch_is_refused(tiny_model: Path, tmp_path: Path,
                  "--receiver-only"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--receiver-only" in err[0]
+
+
+def test_a_receiving_device_at_another_sample_rate_is_one_line(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    rec = tmp_path / "rec.sigmf-meta"
+    assert main(["tx", "--model", str(tiny_model), "--device", f"file:{rec}", "--sample-rate-hz", "2e6",
+                 "--frames", "2"]) == 0
+    capsys.readouterr()
+    code = main(["train-ota", "--model", str(tiny_model), "--tx-device", f"zmq:{free_endpoint()}",
+                 "--rx-device", f"file:{rec}", "--sample-rate-hz", "1e6", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "2e+06" in err[0] and "1e+06" in err[0], err
+    assert not (tmp_path / "o").exists()
