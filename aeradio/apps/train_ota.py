@@ -334,13 +334,13 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
                           f"{loop.samples_sent} samples sent, best BLER {best.bler:.2e} (iteration "
                           f"{best.iteration}) -> {out}", file=sys.stderr, flush=True)
             bar.close()
+            save(loop, iteration, final=True)  # before closing: a device error must not lose it
         except BaseException:
             tx_dev.abort()
             rx_dev.abort()
             raise
         tx_dev.close()
         rx_dev.close()
-        save(loop, iteration, final=True)
     if best.snapshot is None:
         raise StreamError(f"no frame came back in {iteration} iterations: nothing to write")
     summary = (f"{iteration} iterations, {loop.samples_sent} samples sent ({loop.frames_sent} frames, "
