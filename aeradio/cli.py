@@ -249,8 +249,9 @@ def _add_train_ota(sub: argparse._SubParsersAction) -> None:
                    help="std of the complex Gaussian perturbation of transmitted symbols")
     p.add_argument("--rx-learning-rate", type=float, default=d.DEFAULT_OTA_RX_LEARNING_RATE,
                    help="Adam learning rate of the receiver")
-    p.add_argument("--tx-learning-rate", type=float, default=d.DEFAULT_OTA_TX_LEARNING_RATE,
-                   help="Adam learning rate of the transmitter")
+    p.add_argument("--tx-learning-rate", type=float, default=None,
+                   help=f"Adam learning rate of the transmitter (default {d.DEFAULT_OTA_TX_LEARNING_RATE:g} "
+                   f"with --from-scratch, else {d.DEFAULT_OTA_TX_LEARNING_RATE_FINETUNE:g})")
     p.add_argument("--rx-steps", type=int, default=d.DEFAULT_OTA_RX_STEPS,
                    help="receiver gradient steps per receiver batch")
     p.add_argument("--checkpoint-every", type=int, default=d.DEFAULT_OTA_CHECKPOINT_EVERY, metavar="N",

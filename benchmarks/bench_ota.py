@@ -11,9 +11,9 @@ it back through the RX chain (detection and synchronization included).
   model). Figure: the Eb/N0 the result needs for BLER 1e-2 against the simulation-trained
   AE(7,8)'s (both genie-synchronized on AWGN, :func:`aeradio.learning.evaluate.simulate_bler`),
   target within 0.3 dB; samples sent; the BLER-against-samples curve (JSON and PNG).
-- ``ota.impaired``: the simulation-trained AE(7,8) on a loopback with a Rapp PA (p 3, 3 dB
-  back-off), receiver IQ imbalance (1.5 dB, 10 degrees) and Wiener phase noise (-90 dBc/Hz at
-  10 kHz), Eb/N0 6 dB: ``AERADIO_OTA_ITERATIONS`` (default 300) iterations of train-ota
+- ``ota.impaired``: the simulation-trained AE(7,8) on a loopback with a Rapp PA (p 3, 1 dB
+  back-off: strong compression), receiver IQ imbalance (1.5 dB, 10 degrees) and Wiener phase
+  noise (-90 dBc/Hz at 10 kHz), Eb/N0 6 dB: ``AERADIO_OTA_ITERATIONS`` (default 300) iterations of train-ota
   against twice as many of ``train-ota --receiver-only`` (receiver fine-tuning through the
   same loop: the same channel and as many samples sent); then each
   model's BLER on fresh frames (``aeradio tx`` -> channel -> ``aeradio rx``, another seed),
@@ -56,7 +56,7 @@ EVAL_EBN0_DB = (3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0)
 #: The impaired loop.
 IMPAIRED_EBN0_DB = 6.0
 IMPAIRED_CHANNEL = (
-    "--pa-rapp-p", "3", "--pa-backoff-db", "3", "--iq-imbalance-db", "1.5", "--iq-imbalance-deg", "10",
+    "--pa-rapp-p", "3", "--pa-backoff-db", "1", "--iq-imbalance-db", "1.5", "--iq-imbalance-deg", "10",
     "--phase-noise-dbc", "-90", "--phase-noise-offset-hz", "10e3",
 )
 DEFAULT_ITERATIONS = 300

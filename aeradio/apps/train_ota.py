@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from aeradio.apps.processes import StopOnSignal
+from aeradio.core import defaults as d
 from aeradio.core.errors import ConfigError, StreamError, check_range
 from aeradio.dsp.framing import MAX_TEST_PATTERN_SEED, Header, pattern_messages
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
@@ -234,8 +235,12 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
     from aeradio.learning.ota import OtaLearner, OtaSettings
 
     _check_args(args)
+    tx_lr = args.tx_learning_rate
+    if tx_lr is None:  # a trained LUT takes smaller steps than a random one
+        tx_lr = (d.DEFAULT_OTA_TX_LEARNING_RATE if args.from_scratch
+                 else d.DEFAULT_OTA_TX_LEARNING_RATE_FINETUNE)
     settings = OtaSettings(perturbation_std=args.perturbation_std, rx_learning_rate=args.rx_learning_rate,
-                           tx_learning_rate=args.tx_learning_rate, rx_steps=args.rx_steps)
+                           tx_learning_rate=tx_lr, rx_steps=args.rx_steps)
     cfg = load_link_config(args.model)  # ModelFormatError: another format, one line, exit 2
     out = check_output_dir(args.out, overwrite=args.overwrite)
     source_hash = model_hash32(args.model)
@@ -253,7 +258,8 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
     best, record = BestModel(), RunRecord()
     run_meta = {"source_model": str(args.model), "source_model_hash32": f"{source_hash:08x}",
                 "from_scratch": bool(args.from_scratch), "receiver_only": bool(args.receiver_only),
-                "perturbation_std": settings.perturbation_std, "frames_per_step": args.frames_per_step,
+                "perturbation_std": settings.perturbation_std, "tx_learning_rate": settings.tx_learning_rate,
+                "frames_per_step": args.frames_per_step,
                 "seed": args.seed, "tx_device": args.tx_device, "rx_device": args.rx_device}
 
     def save(loop: OtaLoop, iteration: int, *, final: bool = False) -> None:
