@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rx(sub)
     _add_finetune(sub)
     _add_channel_model(sub)
+    _add_train_ota(sub)
     _add_calibrate(sub)
     _add_devices(sub)
     _add_demo(sub)
@@ -261,6 +262,46 @@ def _add_channel_model(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--plots", default=None, metavar="DIR",
                    help="write clouds.png (captured vs generated) here")
     p.set_defaults(handler=_handler("aeradio.apps.channel_model:cmd_channel_model"))
+def _add_train_ota(sub: argparse._SubParsersAction) -> None:
+    p = _command(sub, "train-ota", "model-free training of the transmitter through a real link")
+    p.add_argument("--model", required=True, metavar="DIR",
+                   help="the model to start from (with --from-scratch: its config only)")
+    p.add_argument("--tx-device", required=True, metavar="URI", help="where frames are sent")
+    p.add_argument("--rx-device", required=True, metavar="URI", help="where they are received")
+    p.add_argument("--out", required=True, metavar="DIR", help="the trained model (checkpoints too)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model directory --out")
+    p.add_argument("--from-scratch", action="store_true", help="start from a random LUT and receiver")
+    p.add_argument("--receiver-only", action="store_true",
+                   help="train the receiver only (the LUT stays the model's): the baseline")
+    p.add_argument("--iterations", type=int, default=d.DEFAULT_OTA_ITERATIONS,
+                   help="receiver + transmitter batches")
+    p.add_argument("--frames-per-step", type=int, default=d.DEFAULT_OTA_FRAMES_PER_STEP,
+                   help="frames per receiver batch and per transmitter batch")
+    p.add_argument("--perturbation-std", type=float, default=d.DEFAULT_OTA_PERTURBATION_STD,
+                   help="std of the complex Gaussian perturbation of transmitted symbols")
+    p.add_argument("--rx-learning-rate", type=float, default=d.DEFAULT_OTA_RX_LEARNING_RATE,
+                   help="Adam learning rate of the receiver")
+    p.add_argument("--tx-learning-rate", type=float, default=None,
+                   help=f"Adam learning rate of the transmitter (default {d.DEFAULT_OTA_TX_LEARNING_RATE:g} "
+                   f"with --from-scratch, else {d.DEFAULT_OTA_TX_LEARNING_RATE_FINETUNE:g})")
+    p.add_argument("--rx-steps", type=int, default=d.DEFAULT_OTA_RX_STEPS,
+                   help="receiver gradient steps per receiver batch")
+    p.add_argument("--checkpoint-every", type=int, default=d.DEFAULT_OTA_CHECKPOINT_EVERY, metavar="N",
+                   help="write the best model to --out every N iterations")
+    p.add_argument("--stall-timeout-s", type=float, default=d.DEFAULT_OTA_STALL_TIMEOUT_S, metavar="T",
+                   help="fail (exit 2) when no frame is detected for T seconds")
+    p.add_argument("--connect-timeout-s", type=float, default=d.DEFAULT_CONNECT_TIMEOUT_S, metavar="T",
+                   help="zmq: fail when no peer connects to --tx-device within T seconds")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the initial model, the perturbations and the test pattern (0 to 4095)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--freq-hz", type=float, default=None, help="center frequency (Hz)")
+    p.add_argument("--sample-rate-hz", type=float, default=None, help="sample rate of both devices (S/s)")
+    p.add_argument("--gain-db", type=float, default=None, help="device gain (dB)")
+    p.add_argument("--bandwidth-hz", type=float, default=None, help="analog bandwidth (Hz)")
+    p.add_argument("--antenna", default=None, help="antenna port name")
+    p.set_defaults(handler=_handler("aeradio.apps.train_ota:cmd_train_ota"))
 
 
 def _add_calibrate(sub: argparse._SubParsersAction) -> None:

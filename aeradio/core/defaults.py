@@ -82,3 +82,23 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_CHANNEL_MODEL_STEPS = 2000
 #: Gradient steps of ``finetune --end-to-end`` at most (it stops earlier on a plateau).
 DEFAULT_END_TO_END_STEPS = 2000
+# ---- aeradio train-ota: aeradio.apps.train_ota, aeradio.learning.ota -----------------------
+#: Alternating iterations (one receiver batch and one transmitter batch each).
+DEFAULT_OTA_ITERATIONS = 200
+#: Frames per batch (receiver batch and transmitter batch alike).
+DEFAULT_OTA_FRAMES_PER_STEP = 8
+#: Standard deviation of the complex perturbation of the transmitted symbols (E|w|^2 = 1).
+DEFAULT_OTA_PERTURBATION_STD = 0.3
+#: Adam learning rate of the receiver.
+DEFAULT_OTA_RX_LEARNING_RATE = 3e-3
+#: Adam learning rate of the transmitter from scratch (random LUT).
+DEFAULT_OTA_TX_LEARNING_RATE = 3e-2
+#: ... and from a trained model: 3e-2 tore the simulation-trained AE(7,8)'s LUT apart on the
+#: impaired loop of bench_ota (fresh-frame BLER 3.4e-3 -> 5.2e-3 in 100 iterations); 3e-3 did not.
+DEFAULT_OTA_TX_LEARNING_RATE_FINETUNE = 3e-3
+#: Receiver gradient steps per receiver batch.
+DEFAULT_OTA_RX_STEPS = 4
+#: The best model is written every this many iterations (when it improved).
+DEFAULT_OTA_CHECKPOINT_EVERY = 10
+#: No frame detected for this long (s) ends the run (exit 2, the last checkpoint kept).
+DEFAULT_OTA_STALL_TIMEOUT_S = 15.0

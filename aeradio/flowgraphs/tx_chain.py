@@ -87,10 +87,24 @@ class TxChain:
         return self.modulate_symbols(headers, self.lut[messages])
 
     def modulate_symbols(self, headers: list[Header], payload: np.ndarray) -> np.ndarray:
-        """Frames with these headers and payload symbols ``[F, blocks, n]`` complex64."""
+        """Frames with these headers and payload symbols of the caller's choice (not LUT
+        rows: perturbed symbols of model-free training, ``aeradio train-ota``).
+
+        Args:
+            headers: F headers.
+            payload: [F, blocks, n] complex64, on the LUT's scale (mean energy 1 per symbol).
+        Returns:
+            [samples] complex64, as :meth:`modulate`.
+        """
+        lay = self.layout
+        payload = np.asarray(payload, dtype=np.complex64)
+        if payload.shape != (len(headers), lay.blocks, lay.n):
+            raise ConfigError(
+                f"payload must have shape [F={len(headers)}, blocks={lay.blocks}, n={lay.n}], "
+                f"got {list(payload.shape)}"
+            )
         bits = np.stack([encode_header(h) for h in headers])
-        frames = self.layout.frame_symbols(bits, payload)
-        return self.layout.shape(frames, self.gap_symbols)
+        return lay.shape(lay.frame_symbols(bits, payload), self.gap_symbols)
 
     def test_pattern(self, seqs: np.ndarray, seed: int, *, last: bool = False) -> np.ndarray:
         """Test-pattern frames.

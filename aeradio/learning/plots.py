@@ -84,6 +84,36 @@ def _save(fig: Any, path: str | Path) -> Path:
 
 
 # ---- BLER ---------------------------------------------------------------------------------
+def plot_bler_vs_samples(
+    curves: dict[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | Path,
+    title: str = "",
+    smooth: int = 5,
+) -> Path:
+    """BLER against samples sent, one line per training run (``aeradio train-ota``'s history).
+
+    ``curves``: name -> (samples sent [T], BLER [T], NaN for a batch that never arrived);
+    each curve is a moving mean over ``smooth`` points (the window train-ota chooses its
+    best model on). BLER 0 is drawn at 1e-4 (the log axis).
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, (samples, bler) in curves.items():
+        x, b = np.asarray(samples, float), np.asarray(bler, float)
+        keep = np.isfinite(b)
+        x, b = x[keep], b[keep]
+        if len(b) >= smooth:
+            b = np.convolve(b, np.ones(smooth) / smooth, mode="valid")
+            x = x[len(x) - len(b):]
+        ax.semilogy(x, np.maximum(b, 1e-4), label=name)
+    ax.set_xlabel("samples sent")
+    ax.set_ylabel(f"BLER (mean of {smooth} batches)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
 def plot_bler(curves: Sequence[BlerCurve], path: str | Path, title: str = "") -> Path:
     """BLER vs Eb/N0 (dB), log scale, with 95 % Wilson intervals (see the module docstring)."""
     plt = _pyplot()

@@ -1,0 +1,255 @@
+"""Model-free training of the transmitter (Aït Aoudia and Hoydis, "Model-free training of
+end-to-end communication systems", IEEE JSAC 2019), as a library: the learner alone, no
+devices (``aeradio train-ota``, :mod:`aeradio.apps.train_ota`, drives it through a real link).
+
+No channel model and no gradient through the channel. Training alternates:
+
+- **receiver steps** (supervised): frames of known messages sent with the current LUT;
+  cross-entropy of the receiver's logits on the received blocks;
+- **transmitter steps** (policy gradient): frames of perturbed LUT symbols
+  ``x_p = sqrt(1 - s^2) x + s w``, ``w`` complex Gaussian ``CN(0, 1)`` per symbol, drawn
+  and kept by the trainer. The transmitter is a Gaussian policy
+  ``pi(x_p | x) = CN(sqrt(1 - s^2) x, s^2 I)``; the current receiver scores each received
+  block with its loss ``l_i`` (cross-entropy on the message sent), and the REINFORCE
+  estimate of the gradient of the expected loss is
+
+      g = 1/B sum_i (l_i - b_i) grad_theta log pi(x_p,i | x_theta(m_i)),
+      log pi(x_p | x) = -||x_p - sqrt(1 - s^2) x||^2 / s^2 + const,
+
+  with the leave-one-out baseline ``b_i`` (the mean loss of the other blocks): it lowers the
+  variance and keeps the estimate unbiased, ``E[g] = grad_theta E_w[l]``.
+
+``E|x_p|^2 = (1 - s^2) E|x|^2 + s^2 = 1``: the perturbed symbols keep the unit mean energy
+per channel use of the convention, and ``x`` is the transmitter's normalized LUT (its
+``[model] normalization``, and DAC grid if any), so the learned LUT keeps the model's
+power constraint.
+
+With ``tied`` (training from scratch), the receiver's linear path is the matched filter of
+the current LUT (:class:`~aeradio.learning.receiver.NeuralReceiver`, the LUT detached: no
+gradient reaches the transmitter through it) and its MLP learns the residual; the exported
+receiver has it folded into ordinary weights (:meth:`NeuralReceiver.untie`).
+
+>>> import torch
+>>> g = torch.Generator().manual_seed(0)
+>>> x = torch.ones(4, 2, dtype=torch.complex64)
+>>> xp = perturb(x, 0.1, g)
+>>> tuple(xp.shape), xp.dtype
+((4, 2), torch.complex64)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from aeradio.core import defaults as d
+from aeradio.core.config import LinkConfig
+from aeradio.core.errors import ConfigError, check_range
+from aeradio.learning.receiver import NeuralReceiver
+from aeradio.learning.training import posterior_scale
+from aeradio.learning.transmitter import Transmitter
+
+
+def perturb(x: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
+    """``sqrt(1 - std^2) x + std w``, ``w ~ CN(0, 1)`` i.i.d.; ``x`` ``[B, n]`` complex64 (detached)."""
+    w = torch.randn(*x.shape, 2, generator=generator) * math.sqrt(0.5)
+    return math.sqrt(1.0 - std * std) * x.detach() + std * torch.view_as_complex(w)
+
+
+def log_policy(x_p: torch.Tensor, x: torch.Tensor, std: float) -> torch.Tensor:
+    """``log pi(x_p | x)`` up to a constant, ``[B]``: ``x_p``, ``x`` ``[B, n]`` complex."""
+    return -(x_p - math.sqrt(1.0 - std * std) * x).abs().pow(2).sum(dim=1) / (std * std)
+
+
+def policy_gradient_surrogate(
+    x: torch.Tensor, x_p: torch.Tensor, losses: torch.Tensor, std: float
+) -> torch.Tensor:
+    """A scalar whose gradient (through ``x`` only) is the REINFORCE estimate of
+    ``grad E_w[loss]`` (module docstring), leave-one-out baseline.
+
+    ``x``: ``[B, n]`` complex, differentiable (the LUT rows of the messages sent);
+    ``x_p``: ``[B, n]`` the perturbed symbols sent; ``losses``: ``[B]`` float, the per-block
+    losses the receiver reported (no gradient). Needs ``B >= 2``.
+    """
+    b = losses.shape[0]
+    if b < 2:
+        raise ConfigError(f"a policy-gradient step needs at least 2 blocks, got {b}")
+    losses = losses.detach()
+    baseline = (losses.sum() - losses) / (b - 1)
+    return ((losses - baseline) * log_policy(x_p.detach(), x, std)).mean()
+
+
+@dataclass(frozen=True)
+class OtaSettings:
+    """Hyperparameters of the alternating algorithm (the defaults of ``aeradio train-ota``)."""
+
+    #: ``s``: standard deviation of the complex perturbation (E|w|^2 = 1), in (0, 1).
+    perturbation_std: float = d.DEFAULT_OTA_PERTURBATION_STD
+    #: Adam learning rate of the receiver.
+    rx_learning_rate: float = d.DEFAULT_OTA_RX_LEARNING_RATE
+    #: Adam learning rate of the transmitter (its embedding weights).
+    tx_learning_rate: float = d.DEFAULT_OTA_TX_LEARNING_RATE
+    #: Receiver gradient steps per batch of received blocks (each on all of them).
+    rx_steps: int = d.DEFAULT_OTA_RX_STEPS
+
+    def __post_init__(self) -> None:
+        check_range("--perturbation-std", self.perturbation_std, 1e-3, 0.9)
+        check_range("--rx-learning-rate", self.rx_learning_rate, 1e-6, 1.0)
+        check_range("--tx-learning-rate", self.tx_learning_rate, 1e-6, 10.0)
+        check_range("--rx-steps", self.rx_steps, 1, 100)
+
+
+@dataclass
+class StepResult:
+    """One step on a batch: the mean loss (nats) and the block errors of the receiver's
+    decisions before the step (on blocks it had not trained on)."""
+
+    loss: float
+    errors: int
+    blocks: int
+
+
+class OtaLearner:
+    """Transmitter and receiver under model-free training (module docstring).
+
+    Args:
+        config: the model's link config.
+        tx: the transmitter (its LUT is what is sent).
+        rx: the receiver.
+        settings: hyperparameters.
+        generator: draws the perturbations.
+        tied: the receiver's linear path is the matched filter of the current LUT.
+    """
+
+    def __init__(
+        self,
+        config: LinkConfig,
+        tx: Transmitter,
+        rx: NeuralReceiver,
+        settings: OtaSettings,
+        generator: torch.Generator,
+        *,
+        tied: bool,
+    ) -> None:
+        self.config, self.tx, self.rx, self.settings = config, tx, rx, settings
+        self.generator, self.tied = generator, tied
+        rx_params = [p for name, p in rx.named_parameters() if tied or name != "log_scale"]
+        self.rx_opt = torch.optim.Adam(rx_params, lr=settings.rx_learning_rate)
+        self.tx_opt = torch.optim.Adam(tx.parameters(), lr=settings.tx_learning_rate)
+
+    @classmethod
+    def start(
+        cls,
+        config: LinkConfig,
+        settings: OtaSettings,
+        seed: int,
+        *,
+        lut: np.ndarray | None = None,
+        receiver_state: dict[str, torch.Tensor] | None = None,
+    ) -> OtaLearner:
+        """From a model (``lut`` and ``receiver_state``), or from scratch (both None): a
+        random LUT and a receiver tied to it."""
+        model = config.model
+        generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)  # nn.Linear init uses the global generator
+        tx = Transmitter(model.M, model.n, normalization=model.normalization,
+                         peak_amplitude=model.peak_amplitude, dac_bits=model.dac_bits,
+                         dac_full_scale=model.dac_full_scale, generator=generator)
+        rx = NeuralReceiver.from_config(model)
+        scratch = lut is None
+        if scratch != (receiver_state is None):
+            raise ConfigError("a model to start from needs both its LUT and its receiver")
+        if scratch:
+            with torch.no_grad():
+                rx.log_scale.fill_(math.log(config.training.tied_scale_ratio
+                                            * posterior_scale(config.training, model.rate)))
+        else:
+            with torch.no_grad():
+                # The deployed LUT is normalized: its rows are a valid embedding of itself.
+                tx.weight.copy_(torch.view_as_real(torch.from_numpy(np.asarray(lut, np.complex64))))
+            rx.load_state_dict(receiver_state)
+        return cls(config, tx, rx, settings, generator, tied=scratch)
+
+    # ---- what is sent -------------------------------------------------------------------
+    def lut(self) -> np.ndarray:
+        """The LUT sent on receiver frames, ``[M, n]`` complex64 (the deployed one)."""
+        with torch.no_grad():
+            return self.tx.export_lut()
+
+    def perturbed(self, messages: np.ndarray) -> np.ndarray:
+        """Perturbed LUT rows of ``messages`` (any shape S, int in [0, M)): ``[*S, n]`` complex64."""
+        m = torch.from_numpy(np.asarray(messages, np.int64).reshape(-1))
+        with torch.no_grad():
+            x = self.tx.lut()[m]
+        x_p = perturb(x, self.settings.perturbation_std, self.generator)
+        return x_p.numpy().astype(np.complex64).reshape(*np.shape(messages), self.tx.n)
+
+    # ---- steps --------------------------------------------------------------------------
+    def _logits(self, y: torch.Tensor, noise_var: torch.Tensor | None) -> torch.Tensor:
+        lut = self.tx.lut().detach() if self.tied else None
+        return self.rx(y, noise_var if self.rx.noise_input else None, lut)
+
+    def receiver_step(self, y: np.ndarray, noise_var: np.ndarray, labels: np.ndarray) -> StepResult:
+        """Supervised steps on received blocks ``y`` ``[B, n]`` complex64 of known ``labels``
+        ``[B]`` (noise variance per real component ``[B]``). Errors: before the first step."""
+        yt, nv, lab = _tensors(y, noise_var, labels)
+        errors, first_loss = 0, 0.0
+        for i in range(self.settings.rx_steps):
+            logits = self._logits(yt, nv)
+            loss = nn.functional.cross_entropy(logits, lab)
+            if i == 0:
+                errors = int((logits.detach().argmax(dim=1) != lab).sum())
+                first_loss = float(loss.detach())
+            self.rx_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.rx_opt.step()
+        return StepResult(first_loss, errors, len(lab))
+
+    def transmitter_step(
+        self, y: np.ndarray, noise_var: np.ndarray, labels: np.ndarray, x_p: np.ndarray
+    ) -> StepResult:
+        """One policy-gradient step: ``x_p`` ``[B, n]`` the perturbed symbols sent for
+        ``labels``, ``y`` what the receiver got of them."""
+        yt, nv, lab = _tensors(y, noise_var, labels)
+        with torch.no_grad():
+            logits = self._logits(yt, nv)
+            losses = nn.functional.cross_entropy(logits, lab, reduction="none")
+        x = self.tx.lut()[lab]
+        surrogate = policy_gradient_surrogate(x, torch.from_numpy(np.asarray(x_p, np.complex64)), losses,
+                                              self.settings.perturbation_std)
+        self.tx_opt.zero_grad(set_to_none=True)
+        surrogate.backward()
+        self.tx_opt.step()
+        errors = int((logits.argmax(dim=1) != lab).sum())
+        return StepResult(float(losses.mean()), errors, len(lab))
+
+    # ---- export -------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The model as it stands: ``lut`` ``[M, n]`` complex64, ``receiver_state`` (untied),
+        ``lut_grid`` (None for a float LUT), all copies."""
+        rx = copy.deepcopy(self.rx)
+        with torch.no_grad():
+            if self.tied:
+                rx.untie(self.tx.lut())
+            lut_grid = self.tx.lut_grid()
+        return {
+            "lut": self.lut(),
+            "receiver_state": {k: v.detach().clone() for k, v in rx.state_dict().items()},
+            "lut_grid": lut_grid,
+        }
+
+
+def _tensors(
+    y: np.ndarray, noise_var: np.ndarray, labels: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return (
+        torch.from_numpy(np.ascontiguousarray(y, np.complex64)),
+        torch.from_numpy(np.ascontiguousarray(noise_var, np.float32)),
+        torch.from_numpy(np.ascontiguousarray(labels, np.int64)),
+    )

@@ -1,0 +1,173 @@
+"""``aeradio train-ota`` over the real loopback: the channel simulator as its own process,
+train-ota driving both of its ZMQ ends through the real TX and RX chains."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aeradio.apps.link import CHANNEL_READY, START_TIMEOUT_S, Process, aeradio_argv
+from aeradio.cli import main
+from aeradio.core.config import LinkConfig
+from aeradio.core.model_dir import load_lut, model_hash32, read_extra_meta, verify_model_dir
+from aeradio.radio.zmq_stream import free_endpoint
+from tests.apps.conftest import TINY
+
+#: Seconds train-ota may take to start (torch imports) while other tests load both cores.
+STARTUP_S = 180.0
+#: Eb/N0 of the loop: QPSK's SER there is 4.7e-3, a random 4-point LUT's far higher.
+EBN0_DB = 6.0
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from aeradio.apps.train import train_and_save
+
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    train_and_save(LinkConfig.from_dict(TINY), out, progress=False)
+    return out
+
+
+@pytest.fixture()
+def loop(tiny_model: Path, tmp_path: Path) -> Iterator[tuple[str, str, Process]]:
+    """A running channel simulator: ``(tx endpoint, rx endpoint, the channel process)``."""
+    tx_ep, rx_ep = free_endpoint(), free_endpoint()
+    channel = Process("channel", aeradio_argv(
+        "channel", "--tx", tx_ep, "--rx", rx_ep, "--sample-rate-hz", "1e6", "--ebn0-db", f"{EBN0_DB:g}",
+        "--model", str(tiny_model), "--cfo-hz", "2000", "--sco-ppm", "20", "--delay-samples", "3.3",
+        "--seed", "1",
+    ), tmp_path / "channel.log")
+    try:
+        channel.wait_for(CHANNEL_READY, timeout_s=START_TIMEOUT_S)
+        yield tx_ep, rx_ep, channel
+    finally:
+        channel.popen.send_signal(signal.SIGCONT)  # a test may have stopped it
+        channel.stop()
+
+
+def _args(model: Path, tx_ep: str, rx_ep: str, out: Path, *extra: str) -> list[str]:
+    return ["train-ota", "--model", str(model), "--tx-device", f"zmq:{tx_ep}", "--rx-device", f"zmq:{rx_ep}",
+            "--sample-rate-hz", "1e6", "--out", str(out), "--quiet", *extra]
+
+
+def test_train_ota_from_scratch_learns_through_the_loop(
+    tiny_model: Path, loop: tuple[str, str, Process], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    tx_ep, rx_ep, _ = loop
+    out = tmp_path / "ota"
+    code = main(_args(tiny_model, tx_ep, rx_ep, out, "--from-scratch", "--iterations", "40",
+                      "--checkpoint-every", "10", "--seed", "5"))
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "aeradio train-ota: 40 iterations" in err
+    meta = read_extra_meta(out)["train_ota"]
+    history = meta["history"]
+    # A loaded machine loses a few frames (a slow subscriber's samples are dropped): they are
+    # left out of their steps, and counted.
+    assert len(history) == 40 and meta["frames_sent"] == 40 * 2 * 8
+    assert meta["frames_lost"] < meta["frames_sent"] // 4, meta["frames_lost"]
+    assert meta["samples_sent"] == history[-1]["samples_sent"] > 0
+    first = np.nanmean([h["bler"] for h in history[:3]])  # the random LUT
+    # From a random 4-point LUT to about QPSK's 4.7e-3 (512 blocks per batch: pooled over 5).
+    assert first > 0.03, history[:3]
+    assert meta["best_bler"] < min(0.25 * first, 0.02), (first, meta["best_bler"])
+    # An ordinary model directory with a new hash, which tx and rx load.
+    verify_model_dir(out)
+    assert model_hash32(out) != model_hash32(tiny_model)
+    lut = load_lut(out)
+    assert np.mean(np.abs(lut) ** 2) == pytest.approx(1.0, abs=1e-5)
+    rec = tmp_path / "check.sigmf-meta"
+    assert main(["tx", "--model", str(out), "--device", f"file:{rec}", "--frames", "5"]) == 0
+    report = tmp_path / "rx.json"
+    assert main(["rx", "--model", str(out), "--device", f"file:{rec}", "--json", str(report)]) == 0
+    got = json.loads(report.read_text())
+    assert got["frames_decoded"] == 5 and got["block_errors"] == 0  # noise-free
+
+
+def _start(model: Path, tx_ep: str, rx_ep: str, out: Path, tmp_path: Path, *extra: str) -> Process:
+    return Process("train-ota", aeradio_argv(*_args(model, tx_ep, rx_ep, out, *extra)), tmp_path / "ota.log")
+
+
+def test_sigterm_writes_the_best_model(
+    tiny_model: Path, loop: tuple[str, str, Process], tmp_path: Path
+) -> None:
+    tx_ep, rx_ep, _ = loop
+    out = tmp_path / "ota"
+    proc = _start(tiny_model, tx_ep, rx_ep, out, tmp_path, "--iterations", "100000",
+                  "--checkpoint-every", "1000")
+    try:
+        proc.wait_for(r"^aeradio train-ota: sending to", timeout_s=STARTUP_S)
+        time.sleep(4.0)  # a few iterations
+        # No checkpoint yet (every 1000 iterations): what SIGTERM writes is all there is.
+        assert not out.exists()
+        proc.popen.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout_s=120)  # writing the model on a loaded machine takes a while
+    finally:
+        proc.stop(signal.SIGKILL)
+    assert code == 143, proc.tail()
+    assert "interrupted by SIGTERM" in proc.tail(1)
+    verify_model_dir(out)
+    from aeradio.learning.inference import ReceiverRuntime
+
+    assert ReceiverRuntime.load(out).decide(load_lut(out)).tolist() == [0, 1, 2, 3]
+    assert read_extra_meta(out)["train_ota"]["iterations"] >= 1
+
+
+def test_a_stalled_stream_is_one_line_exit_2_and_the_checkpoint_kept(
+    tiny_model: Path, loop: tuple[str, str, Process], tmp_path: Path
+) -> None:
+    tx_ep, rx_ep, channel = loop
+    out = tmp_path / "ota"
+    proc = _start(tiny_model, tx_ep, rx_ep, out, tmp_path, "--iterations", "100000",
+                  "--checkpoint-every", "1", "--stall-timeout-s", "3")
+    try:
+        proc.wait_for(r"^aeradio train-ota: iteration 1,", timeout_s=STARTUP_S)
+        channel.popen.send_signal(signal.SIGSTOP)  # the channel freezes: nothing comes back
+        code = proc.wait(timeout_s=60)
+    finally:
+        proc.stop(signal.SIGKILL)
+    assert code == 2, proc.tail()
+    errors = [line for line in proc.lines if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("aeradio train-ota: error: "), proc.tail()
+    assert "no frame detected" in errors[0] or "did not accept samples" in errors[0]
+    verify_model_dir(out)  # the last checkpoint, whole
+    assert read_extra_meta(out)["train_ota"]["iterations"] >= 1
+
+
+def test_a_model_of_another_format_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "model.json").write_text(json.dumps({"format_version": 999}))
+    code = main(["train-ota", "--model", str(bad), "--tx-device", "zmq:tcp://127.0.0.1:1",
+                 "--rx-device", "zmq:tcp://127.0.0.1:2", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("aeradio train-ota: error:"), err
+
+
+def test_receiver_only_from_scratch_is_refused(tiny_model: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    code = main(["train-ota", "--model", str(tiny_model), "--tx-device", "zmq:tcp://127.0.0.1:1",
+                 "--rx-device", "zmq:tcp://127.0.0.1:2", "--out", str(tmp_path / "o"), "--from-scratch",
+                 "--receiver-only"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--receiver-only" in err[0]
+
+
+def test_a_receiving_device_at_another_sample_rate_is_one_line(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    rec = tmp_path / "rec.sigmf-meta"
+    assert main(["tx", "--model", str(tiny_model), "--device", f"file:{rec}", "--sample-rate-hz", "2e6",
+                 "--frames", "2"]) == 0
+    capsys.readouterr()
+    code = main(["train-ota", "--model", str(tiny_model), "--tx-device", f"zmq:{free_endpoint()}",
+                 "--rx-device", f"file:{rec}", "--sample-rate-hz", "1e6", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "2e+06" in err[0] and "1e+06" in err[0], err
+    assert not (tmp_path / "o").exists()
