@@ -177,6 +177,7 @@ def test_train_with_a_bad_constraint_is_one_line_exit_2(tmp_path, capsys, line, 
         ("ae-n7-k4-energy", "energy", 0),
         ("ae-n7-k8-dac8", "average", 8),
         ("ae-n7-k8-dac4", "average", 4),
+        ("ae-n7-k8-dac3", "average", 3),
         ("ae-n7-k8-dac2", "average", 2),
     ],
 )
