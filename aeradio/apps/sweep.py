@@ -292,8 +292,10 @@ class SweepOutcome:
     busy_s: float = 0.0
     #: Task slots the run used (Ray CPUs of a local Ray, or --workers).
     slots: int = 0
-    #: Seconds from the start until every slot's worker had imported torch (0 if none had to).
+    #: Seconds from the start until every slot's worker had imported torch (0 if none had
+    #: to), and the blocks simulated by then (by the workers that were ready first).
     startup_s: float = 0.0
+    startup_blocks: int = 0
 
 
 def _existing_model(out_dir: Path, subject: Subject) -> dict[str, bytes] | None:
@@ -349,6 +351,7 @@ class _Driver:
         self.progress: dict[int, PointProgress] = {}
         self.blocks_simulated = self.trained = self.points_run = 0
         self.busy_s = self.startup_s = 0.0
+        self.startup_blocks = 0
         self.started = time.perf_counter()
         self.show_progress = progress
         self.last_save = 0.0
@@ -415,6 +418,7 @@ class _Driver:
             return
         if what[0] == "warm":
             self.startup_s = time.perf_counter() - self.started
+            self.startup_blocks = self.blocks_simulated
             return
         if what[0] == "train":
             from aeradio.core.model_dir import write_model_files
@@ -534,7 +538,8 @@ def run_sweep(
                 run_info["elapsed_s"] = round(outcome.elapsed_s, 3)
                 run_info["blocks_simulated"] = driver.blocks_simulated
                 run_info["busy_s"] = round(driver.busy_s, 3)
-                outcome.busy_s, outcome.slots, outcome.startup_s = driver.busy_s, slots, driver.startup_s
+                outcome.busy_s, outcome.slots = driver.busy_s, slots
+                outcome.startup_s, outcome.startup_blocks = driver.startup_s, driver.startup_blocks
                 if stop.requested:
                     outcome.status = "interrupted"
                 elif driver.failures or len(driver.rows) < len(points):

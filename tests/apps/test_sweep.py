@@ -285,6 +285,9 @@ def test_workers_simulate_on_one_torch_thread_each(first_sweep, tmp_path):
     assert {r["errors"] for r in outcome.rows} == {1}
     # Every chunk's simulation time is counted, and the run's slots are those of the Ray.
     assert outcome.slots == 2 and 0 < outcome.busy_s < outcome.slots * outcome.elapsed_s
+    # Both workers warmed up at the start (torch imported), before the run ended.
+    assert 0 < outcome.startup_s < outcome.elapsed_s
+    assert 0 <= outcome.startup_blocks <= outcome.blocks_simulated
 
 
 @pytest.mark.slow
