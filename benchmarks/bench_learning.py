@@ -8,8 +8,10 @@ AE(7,8) >= 1.0 dB better than Hamming(7,4) soft-MLD on I and Q, its neural recei
 Transmit constraints (issue 18, ``learning.tx.``): the default model's LUT on a DAC grid,
 trained quantization-aware (QAT) vs the float model's LUT rounded to the same grid, ML
 detection of each LUT, the same noise for every LUT at each Eb/N0: 8-bit QAT within
-0.05 dB of float, 4-bit QAT >= 0.5 dB better than rounding; the energy-normalized AE(7,4)
-at least as good as Hamming(7,4) soft ML decoding.
+0.05 dB of float, 4-bit QAT >= 0.5 dB better than rounding (3 and 2 bits reported); the
+energy-normalized AE(7,4) at least as good as Hamming(7,4) soft ML decoding.
+``learning.tx.dac_bound``: rounding's loss by the union bound over full scales, the bound
+on what QAT can win over rounding.
 """
 
 from __future__ import annotations
