@@ -216,22 +216,15 @@ def _train_task(config_doc: dict[str, Any]) -> dict[str, bytes]:
 
 def _worker_setup() -> None:
     """Prepare this worker process for chunks: torch and the simulation code imported (the
-    seconds of a first ``import torch``), torch at :data:`WORKER_TORCH_THREADS` thread(s)."""
+    seconds of a first ``import torch``), torch at :data:`WORKER_TORCH_THREADS` thread(s).
+    Run before every chunk, and as a warm-up task per slot at the start of a run, so the
+    workers import torch at the same time rather than one after another as chunks reach them."""
     import torch
 
     import aeradio.learning.inference  # noqa: F401  (what a model's simulator imports)
 
     if torch.get_num_threads() != WORKER_TORCH_THREADS:
         torch.set_num_threads(WORKER_TORCH_THREADS)
-
-
-def _warm_task() -> int:
-    """Run :func:`_worker_setup`; one per task slot at the start of a run, so the workers
-    import torch at the same time rather than one after another as chunks reach them."""
-    import os
-
-    _worker_setup()
-    return os.getpid()
 
 
 def _simulator(payload: dict[str, Any]) -> PointSimulator:
@@ -341,7 +334,7 @@ class _Driver:
         self.window = CHUNKS_PER_SLOT * slots
         self.train_remote = ray.remote(max_retries=TASK_MAX_RETRIES, num_cpus=1)(_train_task)
         self.chunk_remote = ray.remote(max_retries=TASK_MAX_RETRIES, num_cpus=1)(_chunk_task)
-        self.warm_remote = ray.remote(max_retries=0, num_cpus=1)(_warm_task)
+        self.warm_remote = ray.remote(max_retries=0, num_cpus=1)(_worker_setup)
         self.slots = slots
         self.runs = runs
         self.rows: dict[files.PointId, dict] = {}
@@ -352,7 +345,7 @@ class _Driver:
         self.blocks_simulated = self.trained = self.points_run = 0
         self.busy_s = self.startup_s = 0.0
         self.startup_blocks = 0
-        self.started = time.perf_counter()
+        self.started = 0.0  # set when run() starts
         self.show_progress = progress
         self.last_save = 0.0
 
