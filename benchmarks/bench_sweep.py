@@ -7,7 +7,11 @@ own loop (tasks, merge, saving), not Ray's start-up; the workers' first import o
 in it. Target: 2 workers >= 1.8x faster (median over the repetitions). On a 2-core machine
 shared with other work the spread says how much to trust it: the load average is reported,
 and a control runs the same simulation in 1 and 2 plain processes without Ray, which says
-what speed-up the machine had to give at the time.
+what speed-up the machine had to give at the time. Where the time went: the workers'
+start-up (until every worker has imported torch, a fixed cost that 2 workers do not halve),
+the speed-up of the rest of the run (blocks per second after the start-up), and the share
+of the task slots' time spent simulating (``busy_s / (slots * elapsed_s)``; what is not
+simulation is Ray, the start-up and the tail).
 
 ``sweep.ae-n7-k8.bler_1e-6``: a pilot sweep (6 to 7 dB) gives the curve and the rate in
 blocks/s; log10(BLER) is extrapolated to 1e-6 and the time for :data:`LOW_BLER_ERRORS` errors
@@ -111,6 +115,9 @@ def _control(model_dir: Path, processes: int, blocks: int) -> float:
 def bench_speedup(ctx: BenchContext) -> dict[str, Any]:
     spec = _spec((SPEEDUP_EBN0_DB,), 10**7, SPEEDUP_BLOCKS)
     times: dict[int, list[float]] = {1: [], 2: []}
+    startup: dict[int, list[float]] = {1: [], 2: []}
+    rate_after: dict[int, list[float]] = {1: [], 2: []}
+    busy: dict[int, list[float]] = {1: [], 2: []}
     control: dict[int, list[float]] = {1: [], 2: []}
     counts = set()
     load = os.getloadavg()[0]
@@ -124,14 +131,26 @@ def bench_speedup(ctx: BenchContext) -> dict[str, Any]:
             assert outcome.status == "complete" and outcome.blocks_simulated == SPEEDUP_BLOCKS
             counts.add((outcome.rows[0]["blocks"], outcome.rows[0]["errors"]))
             times[workers].append(outcome.elapsed_s)
+            startup[workers].append(outcome.startup_s)
+            rate_after[workers].append(
+                (outcome.blocks_simulated - outcome.startup_blocks) / (outcome.elapsed_s - outcome.startup_s)
+            )
+            busy[workers].append(outcome.busy_s / (outcome.slots * outcome.elapsed_s))
             rate = SPEEDUP_BLOCKS / outcome.elapsed_s / 1e6
-            ctx.log(f"{workers} worker(s): {outcome.elapsed_s:.2f} s ({rate:.2f} M blocks/s)")
+            share = busy[workers][-1]
+            ctx.log(f"{workers} worker(s): {outcome.elapsed_s:.2f} s ({rate:.2f} M blocks/s), "
+                    f"start-up {outcome.startup_s:.2f} s, simulating {share:.0%} of the time")  # fmt: skip
     ratios = [a / b for a, b in zip(times[1], times[2], strict=True)]
     speedup = statistics.median(times[1]) / statistics.median(times[2])
     machine = statistics.median(control[1]) / statistics.median(control[2])
+    med = statistics.median
+    after = med(rate_after[2]) / med(rate_after[1])
     return {
         "times_s": times,
         "control_times_s": control,
+        "startup_s": startup,
+        "rate_after_startup": rate_after,
+        "busy_fraction": busy,
         "load_average_before": load,
         "load_average_after": os.getloadavg()[0],
         "cpus": os.cpu_count(),
@@ -141,6 +160,11 @@ def bench_speedup(ctx: BenchContext) -> dict[str, Any]:
             figure("1 worker, median", statistics.median(times[1]), "s"),
             figure("2 workers, median", statistics.median(times[2]), "s"),
             figure("2 workers, rate", SPEEDUP_BLOCKS / statistics.median(times[2]), "blocks/s"),
+            figure("workers' start-up (torch imported), 1 worker, median", med(startup[1]), "s"),
+            figure("workers' start-up (torch imported), 2 workers, median", med(startup[2]), "s"),
+            figure("speed-up after the workers' start-up (median rates)", after, "x"),
+            figure("slots simulating, share of the time, 1 worker (median)", med(busy[1]), ""),
+            figure("slots simulating, share of the time, 2 workers (median)", med(busy[2]), ""),
             figure("speed-up per repetition, min", min(ratios), "x"),
             figure("speed-up per repetition, max", max(ratios), "x"),
             figure("speed-up (medians)", speedup, "x", target=f">= {SPEEDUP_TARGET:g}",

@@ -6,6 +6,13 @@ merge of :mod:`aeradio.learning.montecarlo`: the counts of a point depend on the
 only, not on the number of workers or the order tasks ran in. With ``--address`` the
 same tasks run on a Ray cluster (:mod:`aeradio.apps.ray_session`).
 
+Workers: a task reserves one CPU, and a worker simulates on one torch thread
+(:data:`WORKER_TORCH_THREADS`, whatever OMP_NUM_THREADS says). A worker process keeps the
+models it loaded (:data:`WORKER_CACHE_SIZE`); at the start of a run one warm-up task per
+slot imports torch, so the workers pay that (seconds) at the same time, not one after the
+other as the first chunks reach them. :class:`SweepOutcome` tells where the run's time went:
+``busy_s`` (the workers' simulation), ``startup_s`` (until every worker was ready).
+
 Tasks whose worker process dies (killed, out of memory, a node lost) are rerun by Ray up
 to :data:`~aeradio.apps.ray_session.TASK_MAX_RETRIES` times: a chunk's result does not
 depend on the worker, so a rerun gives the same counts. Trained models are written to
@@ -66,6 +73,10 @@ POLL_S = 0.5
 SAVE_INTERVAL_S = 2.0
 #: Models a worker keeps loaded (a sweep's points come model after model).
 WORKER_CACHE_SIZE = 8
+#: Torch threads of a worker process: a task reserves one CPU (``num_cpus=1``), and Ray's
+#: own ``OMP_NUM_THREADS=1`` is not applied when the user's environment sets it, so without
+#: this two workers of a 2-core machine would each run several threads and slow each other.
+WORKER_TORCH_THREADS = 1
 
 #: A chunk: ``(simulator, ebn0_db, channel, plan, point stream, chunk index) -> counts``.
 ChunkFn = Callable[[PointSimulator, float, str, ChunkPlan, np.random.SeedSequence, int], ChunkCounts]
@@ -203,6 +214,19 @@ def _train_task(config_doc: dict[str, Any]) -> dict[str, bytes]:
         return read_model_files(train_and_save(cfg, Path(tmp) / "model", progress=False))
 
 
+def _worker_setup() -> None:
+    """Prepare this worker process for chunks: torch and the simulation code imported (the
+    seconds of a first ``import torch``), torch at :data:`WORKER_TORCH_THREADS` thread(s).
+    Run before every chunk, and as a warm-up task per slot at the start of a run, so the
+    workers import torch at the same time rather than one after another as chunks reach them."""
+    import torch
+
+    import aeradio.learning.inference  # noqa: F401  (what a model's simulator imports)
+
+    if torch.get_num_threads() != WORKER_TORCH_THREADS:
+        torch.set_num_threads(WORKER_TORCH_THREADS)
+
+
 def _simulator(payload: dict[str, Any]) -> PointSimulator:
     """The payload's simulator, loaded once per worker process (models verified on load)."""
     from aeradio.core.model_dir import write_model_files
@@ -228,11 +252,15 @@ def _chunk_task(
     plan_doc: dict[str, int],
     eval_seed: int,
     index: int,
-) -> tuple[int, int]:
-    """Chunk ``index`` of a point: ``(blocks, errors)``."""
+) -> tuple[int, int, float]:
+    """Chunk ``index`` of a point: ``(blocks, errors, seconds)``, the seconds of the
+    simulation alone (the worker's share of a run's time, for :attr:`SweepOutcome.busy_s`)."""
+    _worker_setup()
     point = point_seed_sequence(eval_seed, payload["subject"], ebn0_db)
-    counts = chunk_fn(_simulator(payload), ebn0_db, channel, ChunkPlan(**plan_doc), point, index)
-    return counts.blocks, counts.errors
+    sim = _simulator(payload)
+    start = time.perf_counter()
+    counts = chunk_fn(sim, ebn0_db, channel, ChunkPlan(**plan_doc), point, index)
+    return counts.blocks, counts.errors, time.perf_counter() - start
 
 
 # ---- the driver ---------------------------------------------------------------------------
@@ -252,6 +280,15 @@ class SweepOutcome:
     points_before: int = 0
     blocks_simulated: int = 0
     elapsed_s: float = 0.0
+    #: Seconds the workers spent simulating chunks (summed over workers): ``busy_s /
+    #: (slots * elapsed_s)`` is the share of the run's task slots that did simulation.
+    busy_s: float = 0.0
+    #: Task slots the run used (Ray CPUs of a local Ray, or --workers).
+    slots: int = 0
+    #: Seconds from the start until every slot's worker had imported torch (0 if none had
+    #: to), and the blocks simulated by then (by the workers that were ready first).
+    startup_s: float = 0.0
+    startup_blocks: int = 0
 
 
 def _existing_model(out_dir: Path, subject: Subject) -> dict[str, bytes] | None:
@@ -297,6 +334,8 @@ class _Driver:
         self.window = CHUNKS_PER_SLOT * slots
         self.train_remote = ray.remote(max_retries=TASK_MAX_RETRIES, num_cpus=1)(_train_task)
         self.chunk_remote = ray.remote(max_retries=TASK_MAX_RETRIES, num_cpus=1)(_chunk_task)
+        self.warm_remote = ray.remote(max_retries=0, num_cpus=1)(_worker_setup)
+        self.slots = slots
         self.runs = runs
         self.rows: dict[files.PointId, dict] = {}
         self.payloads: dict[str, Any] = {}
@@ -304,6 +343,9 @@ class _Driver:
         self.in_flight: dict[Any, tuple] = {}
         self.progress: dict[int, PointProgress] = {}
         self.blocks_simulated = self.trained = self.points_run = 0
+        self.busy_s = self.startup_s = 0.0
+        self.startup_blocks = 0
+        self.started = 0.0  # set when run() starts
         self.show_progress = progress
         self.last_save = 0.0
 
@@ -356,6 +398,8 @@ class _Driver:
         try:
             value = self.ray.get(ref)
         except RayError as exc:
+            if what[0] == "warm":  # a chunk on that worker will say what is wrong, if anything
+                return
             if what[0] == "train":
                 self._fail_subject(what[1], _failure_line(f"training {what[1].key}", exc))
                 bar.update(1)
@@ -364,6 +408,10 @@ class _Driver:
                 self.failures.append(_failure_line(f"{subject.key} at {ebn0:g} dB, chunk {what[2]}", exc))
                 del self.progress[what[1]]
                 bar.update(1)
+            return
+        if what[0] == "warm":
+            self.startup_s = time.perf_counter() - self.started
+            self.startup_blocks = self.blocks_simulated
             return
         if what[0] == "train":
             from aeradio.core.model_dir import write_model_files
@@ -376,10 +424,11 @@ class _Driver:
             return
         _, idx, ci = what
         self.blocks_simulated += value[0]
+        self.busy_s += value[2]
         prog = self.progress.get(idx)
         if prog is None:  # the point is finished (or failed): a chunk past its count
             return
-        prog.record(ci, ChunkCounts(*value))
+        prog.record(ci, ChunkCounts(value[0], value[1]))
         result = prog.result()
         if result is None:
             return
@@ -403,6 +452,7 @@ class _Driver:
         from tqdm import tqdm
 
         self.rows = dict(state)
+        self.started = time.perf_counter()
         for subject in self.spec.subjects():
             if subject.kind == "baseline" or models.get(subject.key) is not None:
                 self.payloads[subject.key] = self._payload(subject, models.get(subject.key))
@@ -415,6 +465,9 @@ class _Driver:
         self.save("running")
         with tqdm(total=len(pending_models) + len(self.progress), desc="sweep", unit="task",
                   disable=not self.show_progress, file=sys.stderr, mininterval=1.0) as bar:  # fmt: skip
+            if self.progress:  # points to simulate: every slot imports torch now, in parallel
+                for _ in range(self.slots):
+                    self.in_flight[self.warm_remote.remote()] = ("warm",)
             for subject in pending_models:
                 assert subject.config is not None
                 self.in_flight[self.train_remote.remote(subject.config.to_dict())] = ("train", subject)
@@ -477,6 +530,9 @@ def run_sweep(
                 outcome.elapsed_s = time.perf_counter() - start
                 run_info["elapsed_s"] = round(outcome.elapsed_s, 3)
                 run_info["blocks_simulated"] = driver.blocks_simulated
+                run_info["busy_s"] = round(driver.busy_s, 3)
+                outcome.busy_s, outcome.slots = driver.busy_s, slots
+                outcome.startup_s, outcome.startup_blocks = driver.startup_s, driver.startup_blocks
                 if stop.requested:
                     outcome.status = "interrupted"
                 elif driver.failures or len(driver.rows) < len(points):

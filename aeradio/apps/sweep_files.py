@@ -5,9 +5,9 @@ configs with their full link configuration, seeds, Eb/N0 points, channel, target
 max blocks, evaluation seed, chunk plan, baselines), ``status`` (``running``, ``complete``,
 ``interrupted``, ``failed``), ``rows`` (one per finished point, in plan order, keys
 :data:`ROW_FIELDS`), ``runs`` (one entry per invocation: start time, workers, address,
-wall time, blocks simulated). Rewritten atomically as points finish (every 2 s at most)
-and at the end: Ctrl-C, SIGTERM or a failed task lose only the points in progress, a
-crash of the driver at most the points of its last 2 s.
+wall time, blocks simulated, seconds the workers spent simulating). Rewritten atomically
+as points finish (every 2 s at most) and at the end: Ctrl-C, SIGTERM or a failed task
+lose only the points in progress, a crash of the driver at most the points of its last 2 s.
 ``DIR/sweep.csv``: the rows, one line each, columns :data:`ROW_FIELDS`.
 ``DIR/bler.png``: every BLER curve with its 95 % intervals, the baselines' Monte Carlo
 curves and their exact formulas.

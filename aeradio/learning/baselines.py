@@ -122,6 +122,42 @@ def reference_luts(k: int, n: int) -> dict[str, np.ndarray]:
     return {name: make() for name, make in table.get((k, n), {}).items()}
 
 
+def union_bound_bler(lut: np.ndarray, ebn0_db: float, rate: float) -> float:
+    """Union bound on the ML block error rate of ``lut`` ``[M, n]`` complex on AWGN.
+
+    ``(1/M) sum_m sum_{m' != m} Q(d_mm' / (2 sigma))``, sigma^2 = the noise variance per
+    real component at ``ebn0_db`` and ``rate`` (bits per complex use). An upper bound, tight
+    at low BLER (within a few percent of the Monte Carlo at 1e-3 for AE(7,8)): deterministic
+    and cheap (M^2 distances), so it compares LUTs that differ by hundredths of a dB.
+
+    >>> bool(np.isclose(union_bound_bler(bpsk_lut(), 6.0, 1.0), bpsk_ber(6.0)))  # one neighbour: exact
+    True
+    """
+    from aeradio.core.units import noise_var_per_real
+
+    sigma = math.sqrt(noise_var_per_real(ebn0_db, rate))
+    return float(q_function(_pair_distances(lut) / (2.0 * sigma)).sum() / lut.shape[0])
+
+
+def _pair_distances(lut: np.ndarray) -> np.ndarray:
+    """Euclidean distances between distinct rows of ``lut`` ``[M, n]`` complex, float64 ``[M (M-1)]``."""
+    x = np.concatenate([lut.real, lut.imag], axis=1).astype(np.float64)
+    sq = np.sum(x * x, axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (x @ x.T), 0.0)
+    return np.sqrt(d2[~np.eye(len(x), dtype=bool)])
+
+
+def union_bound_ebn0_db(lut: np.ndarray, rate: float, bler: float) -> float:
+    """Eb/N0 (dB) where :func:`union_bound_bler` of ``lut`` equals ``bler`` (bisection to 1e-4 dB)."""
+    lo, hi = -10.0, 40.0
+    if not union_bound_bler(lut, hi, rate) < bler:
+        raise ValueError(f"the union bound of this LUT stays above {bler:g} up to {hi:g} dB")
+    while hi - lo > 1e-4:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if union_bound_bler(lut, mid, rate) > bler else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
 def analytic_curves(k: int, n: int, ebn0_db: np.ndarray) -> dict[str, np.ndarray]:
     """Exact BLER/SER formulas of the classical schemes with the same (k, n), by name."""
     table = {

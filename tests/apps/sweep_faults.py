@@ -5,7 +5,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from aeradio.learning.montecarlo import PointSimulator
+from aeradio.learning.montecarlo import ChunkCounts, PointSimulator
 
 
 def crash_once(marker: str, sim, ebn0_db, channel, plan, point, index):
@@ -31,3 +31,10 @@ def source_digest() -> tuple[str, str]:
     import aeradio.apps.sweep as sweep
 
     return str(Path(sweep.__file__).resolve()), hashlib.sha256(Path(sweep.__file__).read_bytes()).hexdigest()
+
+
+def reports_threads(sim, ebn0_db, channel, plan, point, index):
+    """A chunk whose "errors" are the torch threads its worker runs (1 expected)."""
+    import torch
+
+    return ChunkCounts(plan.size(index), torch.get_num_threads())

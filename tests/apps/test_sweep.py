@@ -3,6 +3,7 @@ local Ray for the module (2 workers), the same counts as a serial run, a worker 
 mid-sweep, resume, workers running this checkout's code, nothing listening beyond
 127.0.0.1; and one run of the command as a user runs it (its own Ray, started and stopped)."""
 
+import dataclasses
 import functools
 import ipaddress
 import json
@@ -188,6 +189,9 @@ def local_ray(tmp_path_factory):
     from aeradio.apps.ray_session import ray_session
 
     saved, cwd = os.environ.pop("PYTHONPATH", None), os.getcwd()
+    # A user's OMP_NUM_THREADS, which Ray leaves as it is: the workers must still run 1 thread.
+    saved_omp = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "3"
     os.chdir(tmp_path_factory.mktemp("driver"))
     try:
         with ray_session(None, 2, extra_modules=[ROOT / "tests"]) as slots:
@@ -196,6 +200,10 @@ def local_ray(tmp_path_factory):
         os.chdir(cwd)
         if saved is not None:
             os.environ["PYTHONPATH"] = saved
+        if saved_omp is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = saved_omp
 
 
 def _serial_counts(spec: SweepSpec, out_dir: Path) -> dict:
@@ -259,6 +267,27 @@ def test_a_killed_worker_is_retried_and_the_counts_stay_exact(first_sweep, tmp_p
     assert not _running(pid)  # that worker process is gone
     assert outcome.status == "complete" and outcome.trained == 0 and not outcome.failures
     assert _counts(outcome.rows) == _counts(first.rows)
+
+
+@pytest.mark.slow
+def test_workers_simulate_on_one_torch_thread_each(first_sweep, tmp_path):
+    """Regression: workers ran as many torch threads as the user's OMP_NUM_THREADS (3 here,
+    see local_ray), so 2 workers on 2 cores oversubscribed them."""
+    from tests.apps.sweep_faults import reports_threads
+
+    spec, first_out, _ = first_sweep
+    spec = dataclasses.replace(spec, target_errors=1)
+    out = tmp_path / "threads"
+    shutil.copytree(first_out / "models", out / "models")
+    files.write_document(out, spec.parameters(), [], "running", [])
+    outcome = run_sweep(spec, out, chunk_fn=reports_threads)
+    assert outcome.status == "complete" and len(outcome.rows) == 6
+    assert {r["errors"] for r in outcome.rows} == {1}
+    # Every chunk's simulation time is counted, and the run's slots are those of the Ray.
+    assert outcome.slots == 2 and 0 < outcome.busy_s < outcome.slots * outcome.elapsed_s
+    # Both workers warmed up at the start (torch imported), before the run ended.
+    assert 0 < outcome.startup_s < outcome.elapsed_s
+    assert 0 <= outcome.startup_blocks <= outcome.blocks_simulated
 
 
 @pytest.mark.slow

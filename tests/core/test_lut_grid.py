@@ -1,5 +1,6 @@
 """The DAC grid of a quantized LUT (``[model] dac_bits``): config, model directory, tx."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -177,12 +178,15 @@ def test_train_with_a_bad_constraint_is_one_line_exit_2(tmp_path, capsys, line, 
         ("ae-n7-k4-energy", "energy", 0),
         ("ae-n7-k8-dac8", "average", 8),
         ("ae-n7-k8-dac4", "average", 4),
+        ("ae-n7-k8-dac3", "average", 3),
         ("ae-n7-k8-dac2", "average", 2),
     ],
 )
 def test_transmitter_configs_load(name, normalization, dac_bits):
     cfg = LinkConfig.from_toml(checkout_path("configs") / f"{name}.toml")
     assert (cfg.model.normalization, cfg.model.dac_bits) == (normalization, dac_bits)
-    if dac_bits:  # the quantized variants train as the default model does
+    if dac_bits:  # the quantized variants train as the default model does (3 and 2 bits longer)
         default = LinkConfig.from_toml(checkout_path("configs") / "ae-n7-k8.toml")
-        assert cfg.training == default.training and (cfg.model.k, cfg.model.n) == (8, 7)
+        steps = default.training.steps * (2 if dac_bits <= 3 else 1)
+        assert cfg.training == dataclasses.replace(default.training, steps=steps)
+        assert (cfg.model.k, cfg.model.n) == (8, 7)

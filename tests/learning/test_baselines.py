@@ -101,3 +101,24 @@ def test_hamming_soft_mld_against_design_table(ebn0_db, reference):
     lo, hi = res["bler_ci"]
     # The table's 2 digits carry +-5 % rounding on top of the Monte Carlo interval.
     assert 0.9 * lo <= reference <= 1.1 * hi
+
+
+@pytest.mark.parametrize("ebn0_db", [4.0, 6.0, 8.0])
+def test_union_bound_of_qpsk_is_its_two_neighbours_and_the_opposite_point(ebn0_db):
+    q = float(bl.bpsk_ber(ebn0_db))
+    sigma_ratio = np.sqrt(2.0 * bl._ebn0(ebn0_db))  # d / (2 sigma) of the two nearest neighbours
+    expected = 2.0 * q + float(bl.q_function(np.sqrt(2.0) * sigma_ratio))
+    bound = bl.union_bound_bler(bl.qpsk_lut(), ebn0_db, 2.0)
+    assert bound == pytest.approx(expected, rel=1e-4)
+    assert bound >= float(bl.qpsk_ser(ebn0_db))
+
+
+def test_union_bound_of_the_hamming_pair_bounds_and_nears_its_ml_bler():
+    lut = bl.hamming74_pair_lut()
+    bound = bl.union_bound_bler(lut, 6.0, 8 / 7)
+    assert 1.6e-3 <= bound <= 1.6e-3 * 1.5  # docs/contracts.md: soft MLD 1.6e-3 at 6 dB
+    ebn0 = bl.union_bound_ebn0_db(lut, 8 / 7, 1e-3)
+    assert bl.union_bound_bler(lut, ebn0, 8 / 7) == pytest.approx(1e-3, rel=1e-3)
+    assert 6.0 < ebn0 < 6.5
+    with pytest.raises(ValueError, match="stays above"):
+        bl.union_bound_ebn0_db(np.concatenate([lut, lut[:1]]), 8 / 7, 1e-3)  # two equal rows
