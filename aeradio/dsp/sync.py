@@ -289,25 +289,34 @@ class GardnerTiming:
 
 
 def timing_line(
-    centres: np.ndarray, offsets: np.ndarray, at: float, slope_prior_std: float, offset_std: float
+    centres: np.ndarray, offsets: np.ndarray, weights: np.ndarray, at: float, slope_prior_std: float,
+    offset_std: float,
 ) -> np.ndarray:
-    """A line through per-group timing offsets, evaluated at ``at`` (same units as ``centres``).
+    """A weighted line through per-group timing offsets, evaluated at ``at``.
 
     The slope (a clock offset) has a zero-mean Gaussian prior of ``slope_prior_std``
-    (samples per symbol) against measurements of ``offset_std`` (samples): while the groups
-    span little time, a noisy slope is not extrapolated (MAP estimate of the line).
+    (samples per symbol) against measurements of ``offset_std`` (samples, at weight 1):
+    while the groups span little time, a noisy slope is not extrapolated (the MAP line).
 
     Args:
         centres: [G] float, the groups' centres (symbols).
         offsets: [F, G] float, each group's estimated offset (samples).
+        weights: [G] float, each estimate's inverse variance relative to ``offset_std``.
     Returns:
-        [F] float64, the line's offset at ``at``.
+        [F] float64, the line's offset at ``at`` (samples).
+
+    >>> c, w = np.array([0.0, 100.0, 200.0]), np.ones(3)
+    >>> timing_line(c, np.array([[0.0, 0.1, 0.2]]), w, 300.0, 1e-3, 1e-3).round(3)
+    array([0.3])
+    >>> timing_line(c, np.array([[0.0, 0.1, 0.2]]), w, 300.0, 1e-6, 1.0).round(3)  # slope held back
+    array([0.1])
     """
-    mean_c = float(np.mean(centres))
-    mean_o = np.mean(offsets, axis=1)
+    sw = float(np.sum(weights))
+    mean_c = float(weights @ centres) / sw
+    mean_o = offsets @ weights / sw
     dc = centres - mean_c
     reg = (offset_std / slope_prior_std) ** 2
-    slope = (offsets - mean_o[:, None]) @ dc / (float(dc @ dc) + reg)
+    slope = (offsets - mean_o[:, None]) @ (weights * dc) / (float(weights @ dc**2) + reg)
     return mean_o + slope * (at - mean_c)
 
 
