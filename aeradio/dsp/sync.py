@@ -241,9 +241,10 @@ class GardnerTiming:
 
     ``e_k = Re(conj(z(t_k + sps/2)) (z(t_{k+1}) - z(t_k)))`` needs no decisions and no
     carrier phase, and its mean is an odd function of the timing error for any zero-mean
-    symbols (learned constellations included). Normalized by the symbols' mean energy, its
-    slope (and, for an odd ``sps``, its offset at zero error) is measured once on noise-free
-    shaped random QPSK, so :meth:`error` returns samples.
+    symbols (learned constellations included). The mid-symbol sample of an odd ``sps`` is
+    the mean of its two neighbours. Normalized by the symbols' mean energy, its slope (and
+    offset at zero error) is measured once on noise-free shaped random QPSK, so
+    :meth:`error` returns samples.
 
     Args:
         rolloff, samples_per_symbol, span_symbols: the pulse.
@@ -257,35 +258,38 @@ class GardnerTiming:
         from aeradio.dsp.pulse import rrc_taps, sample_matched, shape_symbols
 
         self.pulse = (rolloff, samples_per_symbol, span_symbols)
-        #: Sample offset of the mid-symbol sample (``shifts=(0, half)`` in sample_matched).
-        self.half = samples_per_symbol // 2
+        #: Sample offsets :meth:`error` needs (``shifts`` of sample_matched): the symbol
+        #: instant and the samples around the middle of the symbol.
+        self.shifts = (0, samples_per_symbol // 2, (samples_per_symbol + 1) // 2)
         symbols = qpsk_sequence(self.CALIBRATION_SYMBOLS, np.random.default_rng(0x6A7))
         x = shape_symbols(symbols, rrc_taps(rolloff, span_symbols, samples_per_symbol), samples_per_symbol)
         t_true = span_symbols * samples_per_symbol // 2
         probe = 0.1
         t = np.array([t_true - probe, t_true, t_true + probe])
         z = sample_matched(np.repeat(x[None, :], 3, axis=0), t, self.CALIBRATION_SYMBOLS, *self.pulse,
-                           shifts=(0, self.half))
-        g = self._mean_error(z[0], z[1])
+                           shifts=self.shifts)
+        g = self._mean_error(z)
         self.slope = (g[0] - g[2]) / (2 * probe)
         self.bias = g[1]
 
     @staticmethod
-    def _mean_error(z: np.ndarray, zh: np.ndarray) -> np.ndarray:
+    def _mean_error(zs: np.ndarray) -> np.ndarray:
+        z, zh = zs[0], 0.5 * (zs[1] + zs[2])
         e = np.real(np.conj(zh[:, :-1]) * (z[:, 1:] - z[:, :-1]))
         energy = np.mean(z.real**2 + z.imag**2, axis=1)
         return np.mean(e, axis=1) / np.maximum(energy, 1e-30)
 
-    def error(self, z: np.ndarray, zh: np.ndarray) -> np.ndarray:
+    def error(self, zs: np.ndarray) -> np.ndarray:
         """Timing error (samples: the true instants are this much later) of a group.
 
         Args:
-            z: [F, L] complex, matched-filter outputs at the assumed symbol instants.
-            zh: [F, L] complex, the same ``half`` samples later.
+            zs: [3, F, L] complex, matched-filter outputs at the assumed symbol instants
+                shifted by :attr:`shifts` (``sample_matched(..., shifts=self.shifts)``).
         Returns:
-            [F] float64, within about +-sps/4 (Gardner's S-curve is linear there).
+            [F] float64; exact within about +-0.08 symbol, compressed beyond (Gardner's
+            S-curve is a sine).
         """
-        return (self._mean_error(z, zh) - self.bias) / self.slope
+        return (self._mean_error(zs) - self.bias) / self.slope
 
 
 def timing_line(

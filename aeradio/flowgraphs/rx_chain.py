@@ -315,7 +315,7 @@ class RxChain:
         # template starts filter_delay samples before its first symbol).
         filter_span = 2 * lay.filter_delay + 1
         # The timing track may move the last symbols this far (and samples half a symbol on).
-        drift_samples = math.ceil(lay.num_symbols * sps * MAX_CLOCK_OFFSET_PPM * 1e-6) + self.gardner.half
+        drift_samples = math.ceil(lay.num_symbols * sps * MAX_CLOCK_OFFSET_PPM * 1e-6) + max(self.gardner.shifts)
         self.seg_before = stf_samples - self.ltf_offset + self.ltf_search + _SEGMENT_SLACK_SAMPLES
         self.seg_len = (
             self.seg_before + self.ltf_offset + self.ltf_search - stf_samples
@@ -563,9 +563,9 @@ class RxChain:
                                slope_std, _GROUP_TIMING_STD_SAMPLES)
             count = min(end + 1, lay.num_symbols) - first  # one more: Gardner's next symbol
             zz = sample_matched(segments, t0 + first * sps + pred, count, lay.rolloff, sps, lay.span,
-                                shifts=(0, gardner.half))
+                                shifts=gardner.shifts)
             z[:, first:end] = zz[0, :, : end - first]
-            error = np.clip(gardner.error(zz[0], zz[1]), -sps / 4, sps / 4)
+            error = np.clip(gardner.error(zz), -sps / 4, sps / 4)
             centres.append(centre)
             offsets.append(pred + error)
             weights.append((end - first) / _TIMING_GROUP_SYMBOLS)
