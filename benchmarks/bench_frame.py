@@ -117,7 +117,9 @@ def bench_overhead(ctx: BenchContext) -> dict[str, Any]:
     }
 
 
-def _header_failures(lay: FrameLayout, ebn0_db: float, trials: int, rng: np.random.Generator) -> tuple[float, float]:
+def _header_failures(
+    lay: FrameLayout, ebn0_db: float, trials: int, rng: np.random.Generator
+) -> tuple[float, float]:
     """(failure rate, decoding time per header in s) of random headers on AWGN."""
     esn0 = lay.k / lay.n * 10 ** (ebn0_db / 10)
     failures, seconds, batch = 0, 0.0, 2000
@@ -185,7 +187,8 @@ def bench_detection(ctx: BenchContext) -> dict[str, Any]:
             figure("header failures among detected frames (chain)", header_failures, "fraction",
                    target=f"<= {MAX_HEADER_FAILURES:g}", passed=header_failures <= MAX_HEADER_FAILURES),
             figure(f"false alarms per 1e7 noise samples ({noise_samples} samples)", false_alarms, "count",
-                   target=f"<= {MAX_FALSE_ALARMS_PER_1E7:g}", passed=false_alarms <= MAX_FALSE_ALARMS_PER_1E7),
+                   target=f"<= {MAX_FALSE_ALARMS_PER_1E7:g}",
+                   passed=false_alarms <= MAX_FALSE_ALARMS_PER_1E7),
         ],
     }
 

@@ -315,7 +315,8 @@ class RxChain:
         # template starts filter_delay samples before its first symbol).
         filter_span = 2 * lay.filter_delay + 1
         # The timing track may move the last symbols this far (and samples half a symbol on).
-        drift_samples = math.ceil(lay.num_symbols * sps * MAX_CLOCK_OFFSET_PPM * 1e-6) + max(self.gardner.shifts)
+        drift_samples = math.ceil(lay.num_symbols * sps * MAX_CLOCK_OFFSET_PPM * 1e-6)
+        drift_samples += max(self.gardner.shifts)
         self.seg_before = stf_samples - self.ltf_offset + self.ltf_search + _SEGMENT_SLACK_SAMPLES
         self.seg_len = (
             self.seg_before + self.ltf_offset + self.ltf_search - stf_samples
@@ -616,7 +617,7 @@ class RxChain:
 
     # ---- stage 7 -------------------------------------------------------------------
     def header(self, y: np.ndarray) -> list[Header | None]:
-        """Soft header bits, Chase decoding, CRC-16: each frame's header, or None."""
+        """Soft coded header bits, Viterbi decoding, CRC-16: each frame's header, or None."""
         lay = self.layout
         llr = lay.header_llr(y[:, lay.header_start : lay.header_start + lay.header_len])
         headers = decode_headers(llr)

@@ -122,7 +122,7 @@ def test_header_decoding_at_low_snr(rng: np.random.Generator) -> None:
     esn0 = 10 ** 0.2 * 8 / 7
     y = x + (rng.normal(size=x.shape) + 1j * rng.normal(size=x.shape)) * np.sqrt(0.5 / esn0)
     got = decode_headers(lay.header_llr(y.astype(np.complex64)))
-    assert sum(g != h for g, h in zip(got, headers)) <= 1
+    assert sum(g != h for g, h in zip(got, headers, strict=True)) <= 1
 
 
 def test_header_fields_are_range_checked() -> None:
