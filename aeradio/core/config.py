@@ -339,22 +339,24 @@ class FrameConfig:
     coded at rate 1/3, QPSK: 105 symbols), then ``blocks_per_frame`` AE blocks with one
     pilot after every ``pilot_spacing_symbols`` payload symbols.
 
-    The defaults spend 19.8 % of the frame's symbols on overhead (0.96 dB of Eb/N0) with
+    The defaults spend 19.7 % of the frame's symbols on overhead (0.95 dB of Eb/N0) with
     k = 8, n = 7: an STF of 64 symbols, the shortest that detects 99.9 % of the frames at
-    Eb/N0 4 dB with the false-alarm target (48 missed 0.5 %), an LTF of 24, the coded header
-    of 105 and 28 pilots for 896 payload symbols (docs/contracts.md, Frames).
+    Eb/N0 4 dB with the false-alarm target (48 missed 0.5 %), an LTF of 32 (24 let a
+    stream that starts inside a frame detect it twice: the LTF check is what rejects false
+    detections), the coded header of 105 and 19 pilots for 896 payload symbols
+    (docs/contracts.md, Frames).
     """
 
     #: AE blocks (n complex symbols each) in one frame's payload.
     blocks_per_frame: int = 128
     #: One pilot symbol after every this many payload symbols.
-    pilot_spacing_symbols: int = 32
+    pilot_spacing_symbols: int = 48
     #: Period of the repeated STF pattern; the coarse CFO range is +-1/(2 period sps) cps.
     stf_period_symbols: int = 2
     #: Length of the STF in symbols (a multiple of the period).
     stf_symbols: int = 64
     #: Length of the LTF (pseudo-random QPSK) in symbols.
-    ltf_symbols: int = 24
+    ltf_symbols: int = 32
     #: Silence between frames sent as bursts, in symbols.
     gap_symbols: int = 32
     #: Probability that noise alone crosses the detection threshold at one sample position.

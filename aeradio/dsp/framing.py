@@ -28,7 +28,7 @@ full number with :func:`extend_seq` (as RTP's extended sequence number).
 >>> from aeradio.core.config import LinkConfig
 >>> lay = FrameLayout(LinkConfig.from_dict({"model": {"k": 8, "n": 7}}))
 >>> lay.num_symbols, len(lay.payload_index), len(lay.pilot_index), lay.header_len
-(1117, 896, 28, 105)
+(1116, 896, 19, 105)
 """
 
 from __future__ import annotations

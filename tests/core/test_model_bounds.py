@@ -90,7 +90,7 @@ def test_config_bounds_the_receiver_the_lut_and_the_frame() -> None:
         "radio": {"samples_per_symbol": 64},
         "frame": {"blocks_per_frame": 4096, "pilot_spacing_symbols": 2, "gap_symbols": 1_000_000},
     }
-    with pytest.raises(ConfigError, match=rf"at most {MAX_FRAME_SAMPLES} samples, got 89188352"):
+    with pytest.raises(ConfigError, match=rf"at most {MAX_FRAME_SAMPLES} samples, got 89188864"):
         LinkConfig.from_dict(biggest)
     # What configs/ and the defaults use is far inside.
     default = LinkConfig.from_dict({"model": {"k": 8, "n": 7}})

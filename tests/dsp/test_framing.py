@@ -45,8 +45,8 @@ def test_layout_partitions_the_frame() -> None:
     header = np.arange(lay.header_start, lay.header_start + lay.header_len)
     parts = np.concatenate([np.arange(len(lay.preamble)), header, lay.payload_index, lay.pilot_index])
     np.testing.assert_array_equal(np.sort(parts), np.arange(lay.num_symbols))
-    # 70 payload symbols, one pilot after every 32 and after the last partial group.
-    assert len(lay.pilot_index) == 3
+    # 70 payload symbols, one pilot after every 48 and after the last partial group.
+    assert len(lay.pilot_index) == 2
     assert lay.pilot_index[-1] == lay.num_symbols - 1
     assert sum(lay.overhead.values()) == pytest.approx(1.0)
 
