@@ -340,8 +340,8 @@ class FrameConfig:
     pilot after every ``pilot_spacing_symbols`` payload symbols.
 
     The defaults spend 19.7 % of the frame's symbols on overhead (0.95 dB of Eb/N0) with
-    k = 8, n = 7: an STF of 64 symbols, the shortest that detects 99.9 % of the frames at
-    Eb/N0 4 dB with the false-alarm target (48 missed 0.5 %), an LTF of 32 (24 let a
+    k = 8, n = 7: an STF of 64 symbols, as long as detection needs at Eb/N0 4 dB with the
+    false-alarm target (it detected all of 1500 frames, 48 symbols missed 0.5 %), an LTF of 32 (24 let a
     stream that starts inside a frame detect it twice: the LTF check is what rejects false
     detections), the coded header of 105 and 19 pilots for 896 payload symbols
     (docs/contracts.md, Frames).
