@@ -211,3 +211,24 @@ def test_extend_seq_across_the_wrap() -> None:
         got.append(ref)
     assert got == list(range(SEQ_MODULUS - 3, SEQ_MODULUS + 3))
     assert extend_seq(SEQ_MODULUS - 1, 3) == SEQ_MODULUS - 1  # never below 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(seq=st.integers(0, SEQ_MODULUS - 1), kind=st.integers(0, 15), length=st.integers(0, 4095),
+       model_hash=st.integers(0, 0xFFFF), flips=st.lists(st.integers(0, HEADER_CODED_BITS - 1), max_size=7))
+def test_any_header_survives_seven_hard_errors(seq: int, kind: int, length: int, model_hash: int,
+                                               flips: list[int]) -> None:
+    h = Header(seq=seq, kind=kind, length=length, model_hash=model_hash)
+    lay = FrameLayout(LinkConfig.from_dict({"model": {"k": 4, "n": 2}, "frame": {"blocks_per_frame": 8}}))
+    llr = lay.header_llr(lay.header_symbols(encode_header(h)[None, :]))
+    llr[0, sorted(set(flips))] *= -1
+    assert decode_headers(llr) == [h]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, width=32), min_size=HEADER_CODED_BITS, max_size=HEADER_CODED_BITS))
+def test_any_soft_header_decodes_to_a_valid_header_or_none(values: list[float]) -> None:
+    # Whatever the air delivers (finite soft values: the RX zeroes non-finite samples), the
+    # decoder returns a header whose fields are in range, or None; it never raises.
+    got = decode_header(np.array(values, np.float32))
+    assert got is None or (0 <= got.seq < SEQ_MODULUS and 0 <= got.length <= 4095 and 0 <= got.kind <= 15)
