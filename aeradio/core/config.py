@@ -52,7 +52,7 @@ MAX_LUT_SYMBOLS = 1 << 20
 #: k = 16, n = 16 with the default width has 1.1e7.
 MAX_RECEIVER_PARAMETERS = 50_000_000
 #: Samples of one frame and its gap at most: 16 Mi samples (128 MiB of complex64, 16 s at
-#: 1 MS/s). The default frame has about 3200.
+#: 1 MS/s). The default frame has about 4600.
 MAX_FRAME_SAMPLES = 1 << 24
 #: Frame header symbols counted by :meth:`LinkConfig.frame_samples_bound`: the header has
 #: 105 today (``aeradio.dsp.framing.HEADER_SYMBOLS``); counting 256 keeps the bound an upper

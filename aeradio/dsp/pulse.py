@@ -237,7 +237,7 @@ def sample_matched(
         planar[f, 1] = v.imag
     # One output channel per group: torch's fast depthwise path. Several shifts are read
     # off one stride-1 output (cheaper than a kernel per shift).
-    stride = sps if len(offsets) == 1 else 1
+    stride = math.gcd(sps, *(off - lo for off in offsets))  # sps for one offset
     with torch.inference_mode():
         out = torch.nn.functional.conv1d(
             torch.from_numpy(planar.reshape(1, 2 * frames, need)),
@@ -247,7 +247,7 @@ def sample_matched(
         ).numpy().reshape(frames, 2, -1)
     z = np.empty((len(offsets), frames, num_symbols), SAMPLE_DTYPE)
     for i, off in enumerate(offsets):
-        sel = out[:, :, off - lo :: sps // stride][:, :, :num_symbols]
+        sel = out[:, :, (off - lo) // stride :: sps // stride][:, :, :num_symbols]
         z[i].real = sel[:, 0]
         z[i].imag = sel[:, 1]
     return z[0] if shifts is None else z

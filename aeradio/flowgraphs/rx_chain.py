@@ -99,9 +99,9 @@ _LTF_SEARCH_MARGIN_SAMPLES = 8
 #: range: the timing refiner moves symbol 0 by up to 1 sample, its early/late probes reach
 #: 1 sample further, and flooring the fractional time 1 more.
 _SEGMENT_SLACK_SAMPLES = 3
-#: Symbols per group of the timing track (stage 4): at 200 ppm the instants drift 0.1
-#: sample over a group of 128 at 4 samples per symbol.
-_TIMING_GROUP_SYMBOLS = 128
+#: Symbols per group of the timing track (stage 4): at 200 ppm the instants drift 0.2
+#: sample over a group of 256 at 4 samples per symbol (+-0.025 symbol about its centre).
+_TIMING_GROUP_SYMBOLS = 256
 #: Sample-clock offset (ppm) the timing track is built for: the prior of its slope, and the
 #: room left at the end of each frame's segment.
 MAX_CLOCK_OFFSET_PPM = 200.0
