@@ -46,7 +46,12 @@ from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.errors import AeradioError, ModelFormatError, short_repr
 from aeradio.core.npy import read_npy_header
 
-FORMAT_VERSION = 1
+#: 2: the frame header is convolutionally coded (``[frame] header_repetition`` is gone).
+FORMAT_VERSION = 2
+#: Older versions still read: format 1 differs only by ``[frame] header_repetition`` (its
+#: weights fit the coded header as well: the header is framing, not part of the model), so
+#: it loads with that key dropped; both ends of a link must run a version that codes it.
+READABLE_FORMAT_VERSIONS = (1, FORMAT_VERSION)
 MODEL_JSON = "model.json"
 LUT_FILE = "tx_lut.npy"
 RECEIVER_FILE = "receiver.safetensors"
@@ -93,8 +98,13 @@ def _read_meta(model_dir: Path) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise ModelFormatError(f"{path} must hold a JSON object")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ModelFormatError(f"{path}: format_version must be {FORMAT_VERSION}, got {short_repr(version)}")
+    if version not in READABLE_FORMAT_VERSIONS:
+        raise ModelFormatError(
+            f"{path}: format_version must be one of {', '.join(map(str, READABLE_FORMAT_VERSIONS))}, "
+            f"got {short_repr(version)}"
+        )
+    if version == 1:
+        meta = _from_format_1(meta)
     files = meta.get("files")
     if not isinstance(files, dict) or set(files) != set(WEIGHT_FILES):
         raise ModelFormatError(f"{path}: 'files' must list the sha256 of {', '.join(WEIGHT_FILES)}")
@@ -102,6 +112,15 @@ def _read_meta(model_dir: Path) -> dict[str, Any]:
         entry = files[name]
         if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
             raise ModelFormatError(f"{path}: files.{name} must be an object with a sha256 string")
+    return meta
+
+
+def _from_format_1(meta: dict[str, Any]) -> dict[str, Any]:
+    """model.json of format 1 as format 2: ``[frame] header_repetition`` dropped."""
+    config = meta.get("config")
+    if isinstance(config, dict) and isinstance(config.get("frame"), dict):
+        frame = {k: v for k, v in config["frame"].items() if k != "header_repetition"}
+        meta = {**meta, "config": {**config, "frame": frame}}
     return meta
 
 

@@ -2,14 +2,16 @@
 
 A frame, in symbols (all of unit energy, like the LUT)::
 
-    | STF (repeated pattern) | LTF (random QPSK) | header (BPSK x rep) | payload + pilots |
+    | STF (repeated pattern) | LTF (random QPSK) | header (coded QPSK) | payload + pilots |
 
 - STF: ``stf_symbols`` repeating one cycle of a tone every ``stf_period_symbols``
   (``+1, -1, ...`` by default): periodic, so detection and coarse CFO need no knowledge
   of the carrier; free of DC, so DC removal leaves it alone.
 - LTF: a pseudo-random QPSK sequence for timing (cross-correlation) and fine CFO.
 - Header: 64 bits = seq (16) | kind (4) | length (12) | model hash (16) | CRC-16,
-  scrambled, BPSK, each bit repeated ``header_repetition`` times. ``kind`` is the payload
+  convolutionally coded (rate 1/3, K = 7, zero tail: :mod:`aeradio.dsp.conv_code`; 210
+  coded bits), scrambled, QPSK: :data:`HEADER_SYMBOLS` = 105 symbols. The receiver decodes
+  it with a soft Viterbi decoder and checks the CRC. ``kind`` is the payload
   type (bits 0-2) and the LAST flag (bit 3: the last frame of a transmitter's run);
   ``length`` is the byte count of a data frame and the test-pattern seed of a test-pattern
   frame, so a receiver needs nothing but the frames (see :class:`Header`).
@@ -25,13 +27,12 @@ full number with :func:`extend_seq` (as RTP's extended sequence number).
 
 >>> from aeradio.core.config import LinkConfig
 >>> lay = FrameLayout(LinkConfig.from_dict({"model": {"k": 8, "n": 7}}))
->>> lay.num_symbols, len(lay.payload_index), len(lay.pilot_index)
-(764, 448, 28)
+>>> lay.num_symbols, len(lay.payload_index), len(lay.pilot_index), lay.header_len
+(1116, 896, 19, 105)
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,7 @@ import numpy as np
 from aeradio.core.config import LinkConfig
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.errors import ConfigError, check_range
+from aeradio.dsp import conv_code
 from aeradio.dsp.crc import crc16, crc16_rows, crc32
 from aeradio.dsp.pulse import rrc_taps, shape_bursts
 
@@ -58,11 +60,11 @@ SEQ_MODULUS = 1 << 16
 MAX_RUN_FRAMES = 1 << 31
 #: Header size in bits (including the CRC-16).
 HEADER_BITS = 64
+#: Coded header bits (rate 1/3 with the zero tail) and the QPSK symbols that carry them.
+HEADER_CODED_BITS = conv_code.coded_length(HEADER_BITS)
+HEADER_SYMBOLS = HEADER_CODED_BITS // 2
 #: Largest ``length`` field (12 bits): data bytes in one frame.
 MAX_FRAME_DATA_BYTES = 4095
-#: Bits flipped at most by the Chase decoder of the header, among its least reliable bits.
-_CHASE_MAX_FLIPS = 2
-_CHASE_CANDIDATES = 6
 #: Fixed seed of the pilot and scrambler sequences (a property of the waveform).
 _SEQUENCE_SEED = 0xAE0
 
@@ -202,44 +204,27 @@ class Header:
 
 
 def encode_header(header: Header) -> np.ndarray:
-    """Header bits with CRC-16: [64] uint8."""
+    """Header bits with CRC-16 (before the channel code): [64] uint8."""
     body = header.to_bytes()
     return np.unpackbits(np.frombuffer(body + crc16(body).to_bytes(2, "big"), np.uint8))
 
 
-def _check_bits(bits: np.ndarray) -> Header | None:
-    raw = np.packbits(bits).tobytes()
-    if crc16(raw[:6]) != int.from_bytes(raw[6:8], "big"):
-        return None
-    return Header.from_bytes(raw)
+def decode_headers(llr: np.ndarray) -> list[Header | None]:
+    """Soft Viterbi decoding of coded headers, then the CRC-16 of each.
+
+    Args:
+        llr: [F, HEADER_CODED_BITS] float, the coded bits' soft values (positive: bit 0).
+    Returns:
+        F headers, None where the CRC fails.
+    """
+    raw = np.packbits(conv_code.decode(llr), axis=1)
+    ok = crc16_rows(raw[:, :6]) == (raw[:, 6].astype(np.int64) << 8 | raw[:, 7])
+    return [Header.from_bytes(raw[i].tobytes()) if ok[i] else None for i in range(len(llr))]
 
 
 def decode_header(llr: np.ndarray) -> Header | None:
-    """Chase decoding: the hard decision, then flips of up to 2 of the 6 least reliable bits.
-
-    Args:
-        llr: [64] float, positive means bit 0.
-    Returns:
-        The first candidate whose CRC-16 checks, or None.
-    """
-    hard = (llr < 0).astype(np.uint8)
-    weakest = np.argsort(np.abs(llr))[:_CHASE_CANDIDATES]
-    for flips in range(_CHASE_MAX_FLIPS + 1):
-        for combo in itertools.combinations(weakest, flips):
-            bits = hard.copy()
-            bits[list(combo)] ^= 1
-            header = _check_bits(bits)
-            if header is not None:
-                return header
-    return None
-
-
-def decode_headers(llr: np.ndarray) -> list[Header | None]:
-    """:func:`decode_header` of each row of ``llr`` [F, 64]; the CRC of the hard decisions
-    is checked for all rows at once, the Chase search runs only on the rows that fail."""
-    raw = np.packbits((llr < 0).astype(np.uint8), axis=1)
-    ok = crc16_rows(raw[:, :6]) == (raw[:, 6].astype(np.int64) << 8 | raw[:, 7])
-    return [Header.from_bytes(raw[i].tobytes()) if ok[i] else decode_header(llr[i]) for i in range(len(llr))]
+    """:func:`decode_headers` of one header's soft values [HEADER_CODED_BITS]."""
+    return decode_headers(np.asarray(llr)[None, :])[0]
 
 
 def data_capacity_bytes(k: int, blocks: int) -> int:
@@ -289,10 +274,10 @@ class FrameLayout:
         rng = np.random.default_rng(_SEQUENCE_SEED)
         self.ltf = qpsk_sequence(fc.ltf_symbols, rng)
         self.preamble = np.concatenate([self.stf, self.ltf])
-        self.header_rep = fc.header_repetition
-        self.header_scrambler = (1 - 2 * rng.integers(0, 2, HEADER_BITS * self.header_rep)).astype(np.float32)
+        # Scrambled coded bits: a header of zeros is no line in the spectrum.
+        self.header_scrambler = (1 - 2 * rng.integers(0, 2, HEADER_CODED_BITS)).astype(np.float32)
         self.header_start = len(self.preamble)
-        self.header_len = HEADER_BITS * self.header_rep
+        self.header_len = HEADER_SYMBOLS
         payload_start = self.header_start + self.header_len
         nsym = self.blocks * self.n
         spacing = fc.pilot_spacing_symbols
@@ -321,14 +306,19 @@ class FrameLayout:
         }
 
     def header_symbols(self, bits: np.ndarray) -> np.ndarray:
-        """[..., 64] bits -> [..., header_len] BPSK symbols (repeated, scrambled)."""
-        bpsk = 1.0 - 2.0 * np.asarray(bits, np.float32)
-        return (np.tile(bpsk, self.header_rep) * self.header_scrambler).astype(SAMPLE_DTYPE)
+        """[F, 64] bits -> [F, HEADER_SYMBOLS] unit-energy QPSK symbols: coded, scrambled,
+        coded bit 2 i on the real and 2 i + 1 on the imaginary part of symbol i."""
+        signs = (1.0 - 2.0 * conv_code.encode(bits).astype(np.float32)) * self.header_scrambler
+        return ((signs[:, 0::2] + 1j * signs[:, 1::2]) * np.sqrt(0.5)).astype(SAMPLE_DTYPE)
 
     def header_llr(self, y: np.ndarray) -> np.ndarray:
-        """Soft header bits from unit-gain header symbols: [..., header_len] -> [..., 64]."""
-        soft = np.real(y) * self.header_scrambler
-        return soft.reshape(*soft.shape[:-1], self.header_rep, HEADER_BITS).sum(axis=-2)
+        """Soft coded header bits from unit-gain header symbols: [F, HEADER_SYMBOLS] ->
+        [F, HEADER_CODED_BITS] float32, positive for bit 0 (scaled as the symbols: the
+        Viterbi decoder needs no noise variance)."""
+        soft = np.empty((y.shape[0], HEADER_CODED_BITS), np.float32)
+        soft[:, 0::2] = np.real(y)
+        soft[:, 1::2] = np.imag(y)
+        return soft * self.header_scrambler
 
     def frame_symbols(self, header_bits: np.ndarray, payload: np.ndarray) -> np.ndarray:
         """Assemble frames.

@@ -66,7 +66,10 @@ def test_tx_file_then_rx_file_reports_json(
     assert got["last_frame_seen"] is True and got["last_frame_seq"] == FRAMES - 1
     assert got["blocks"] == FRAMES * 8 and got["block_errors"] == 0
     assert got["header_crc_failures"] == 0 and got["samples_dropped"] == 0
-    assert abs(got["cfo_hz"]) < 20.0 and got["snr_db"] > 25  # noise-free: ISI of the pulse only
+    # Noise-free: the ISI of the pulse and the DC blocker, which takes part of these short
+    # frames' own mean (16 random LUT symbols of payload; 25.0 dB since the coded header
+    # shortened the frame, 34.5 dB without DC removal).
+    assert abs(got["cfo_hz"]) < 20.0 and got["snr_db"] > 24
     assert 0 < got["processing_s"] < got["elapsed_s"]
     assert got["processing_msps"] == pytest.approx(got["samples"] / got["processing_s"] / 1e6)
 

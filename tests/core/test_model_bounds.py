@@ -15,7 +15,7 @@ import pytest
 
 from aeradio.core import model_dir as model_io
 from aeradio.core.config import (
-    HEADER_BITS_BOUND,
+    HEADER_SYMBOLS_BOUND,
     MAX_FRAME_SAMPLES,
     MAX_LUT_SYMBOLS,
     MAX_RECEIVER_PARAMETERS,
@@ -90,7 +90,7 @@ def test_config_bounds_the_receiver_the_lut_and_the_frame() -> None:
         "radio": {"samples_per_symbol": 64},
         "frame": {"blocks_per_frame": 4096, "pilot_spacing_symbols": 2, "gap_symbols": 1_000_000},
     }
-    with pytest.raises(ConfigError, match=rf"at most {MAX_FRAME_SAMPLES} samples, got 89221632"):
+    with pytest.raises(ConfigError, match=rf"at most {MAX_FRAME_SAMPLES} samples, got 89188864"):
         LinkConfig.from_dict(biggest)
     # What configs/ and the defaults use is far inside.
     default = LinkConfig.from_dict({"model": {"k": 8, "n": 7}})
@@ -99,20 +99,20 @@ def test_config_bounds_the_receiver_the_lut_and_the_frame() -> None:
 
 
 def test_frame_samples_bound_is_an_upper_bound_of_the_tx_chain() -> None:
-    from aeradio.dsp.framing import HEADER_BITS
+    from aeradio.dsp.framing import HEADER_SYMBOLS
     from aeradio.flowgraphs.tx_chain import TxChain
 
     for frame, radio, n in [
         ({}, {}, 7),
         ({"blocks_per_frame": 5, "gap_symbols": 0}, {"samples_per_symbol": 8}, 3),
-        ({"pilot_spacing_symbols": 2, "header_repetition": 5}, {"rrc_span_symbols": 16}, 1),
+        ({"pilot_spacing_symbols": 2}, {"rrc_span_symbols": 16}, 1),
     ]:
         cfg = LinkConfig.from_dict({"model": {"k": 2, "n": n}, "frame": frame, "radio": radio})
         lut = np.ones((4, n), np.complex64)
         tx = TxChain(cfg, lut, 0)
         two = len(tx.test_pattern(np.arange(2), seed=0))
         one_frame = two - tx.frame_samples  # the stream of one frame, its gap and the filter tail
-        header_allowance = (HEADER_BITS_BOUND - HEADER_BITS) * cfg.frame.header_repetition
+        header_allowance = HEADER_SYMBOLS_BOUND - HEADER_SYMBOLS
         assert cfg.frame_samples_bound == one_frame + header_allowance * cfg.radio.samples_per_symbol
 
 

@@ -46,6 +46,25 @@ def test_round_trip(tmp_path):
     assert not list(tmp_path.glob(".m.*"))  # no temporary left behind
 
 
+def test_format_1_models_load_without_their_header_repetition(tmp_path):
+    # Format 1 stored [frame] header_repetition (the header was repeated, not coded): such a
+    # model still loads, with the key dropped and its other frame settings kept.
+    _save(tmp_path / "m")
+    meta_path = tmp_path / "m" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    meta["format_version"] = 1
+    meta["config"]["frame"].update(header_repetition=3, blocks_per_frame=64, pilot_spacing_symbols=16)
+    meta_path.write_text(json.dumps(meta))
+    cfg = model_io.load_link_config(tmp_path / "m")
+    assert (cfg.frame.blocks_per_frame, cfg.frame.pilot_spacing_symbols) == (64, 16)
+    assert isinstance(model_io.model_hash32(tmp_path / "m"), int)
+    # A format 2 model.json with the old key is refused: unknown key, one line.
+    meta["format_version"] = 2
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelFormatError, match="header_repetition"):
+        model_io.load_link_config(tmp_path / "m")
+
+
 def test_hash32_identifies_the_weights(tmp_path):
     _save(tmp_path / "a", seed=0)
     _save(tmp_path / "b", seed=1)
@@ -88,7 +107,7 @@ def test_missing_model_json_and_bad_version(tmp_path):
     meta = json.loads(meta_path.read_text())
     meta["format_version"] = 99
     meta_path.write_text(json.dumps(meta))
-    with pytest.raises(ModelFormatError, match="format_version must be 1, got 99"):
+    with pytest.raises(ModelFormatError, match="format_version must be one of 1, 2, got 99"):
         model_io.load_link_config(tmp_path / "m")
     meta_path.unlink()
     with pytest.raises(ModelFormatError, match="model.json is missing"):

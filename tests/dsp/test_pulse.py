@@ -76,7 +76,7 @@ def test_sample_matched_equals_float64_filter(frac: float, first: float, rng: np
         np.testing.assert_allclose(z[f], ref, atol=1e-4)
 
 
-@pytest.mark.parametrize("shifts", [(-1, 0, 1), (0, 2), (-3,)])
+@pytest.mark.parametrize("shifts", [(-1, 0, 1), (0, 2), (-3,), (0, 2, 2), (-4, 0, 4)])
 def test_sample_matched_shifts_equal_separate_calls(shifts: tuple[int, ...], rng: np.random.Generator
                                                     ) -> None:
     x = (rng.standard_normal((3, 500)) + 1j * rng.standard_normal((3, 500))).astype(np.complex64)

@@ -9,6 +9,7 @@ from aeradio.dsp import impairments as imp
 from aeradio.dsp.framing import qpsk_sequence
 from aeradio.dsp.pulse import rrc_taps, shape_symbols
 from aeradio.dsp.sync import (
+    GardnerTiming,
     TimingEstimator,
     amplitude_noise,
     detection_threshold,
@@ -16,6 +17,7 @@ from aeradio.dsp.sync import (
     lag_cfo,
     linear_phasor,
     periodic_correlation,
+    timing_line,
 )
 
 
@@ -88,3 +90,38 @@ def test_timing_estimator_fractional_delay(delay: float, rng: np.random.Generato
     lag, quality = est.estimate(y[None, :], 30, 40)
     assert lag[0] == pytest.approx(50 + delay, abs=0.05)
     assert quality[0] > 0.8  # the integer-lag peak, up to half a sample off
+
+
+@pytest.mark.parametrize("sps", [4, 5])
+def test_gardner_timing_measures_a_timing_error(sps: int) -> None:
+    # Noise-free shaped symbols (another sequence than the calibration's) sampled off their
+    # instants by a known error: the group estimate returns it, in samples, either sign.
+    from aeradio.dsp.pulse import sample_matched
+
+    rolloff, span = 0.35, 8
+    gardner = GardnerTiming(rolloff, sps, span)
+    symbols = qpsk_sequence(600, np.random.default_rng(5))
+    x = shape_symbols(symbols, rrc_taps(rolloff, span, sps), sps)
+    true = span * sps // 2
+    for err in (-0.7, -0.3, -0.1, 0.0, 0.2, 0.3, 0.7):
+        z = sample_matched(x[None, :], np.array([true - err]), 512, rolloff, sps, span, shifts=gardner.shifts)
+        got = gardner.error(z)[0]
+        if abs(err) <= 0.3:  # the linear part of the S-curve
+            assert got == pytest.approx(err, abs=0.04)
+        else:  # beyond, compressed (a sine) but of the right sign
+            assert 0.6 * abs(err) < got * np.sign(err) < abs(err)
+
+
+def test_timing_line_holds_its_slope_back_until_the_groups_span_time(rng: np.random.Generator) -> None:
+    # A clock offset of 1e-3 samples per symbol, estimates with noise 0.05 samples.
+    centres = np.arange(20) * 128.0
+    offsets = 1e-3 * centres[None, :] + rng.normal(0, 0.05, (200, 20))
+    weights = np.ones(20)
+    far = timing_line(centres, offsets, weights, 20 * 128.0, 1e-3, 0.05)
+    assert abs(np.mean(far) - 2.56) < 0.05 and np.std(far) < 0.06
+    # Two groups 16 symbols apart, no clock offset: the prior keeps their noisy slope from
+    # being extrapolated a group on; without it (a wide prior) the prediction is far noisier.
+    noise = offsets[:, :2] - 1e-3 * centres[:2]
+    held = timing_line(centres[:2] / 8, noise, weights[:2], 144.0, 2e-4, 0.05)
+    free = timing_line(centres[:2] / 8, noise, weights[:2], 144.0, 1e3, 0.05)
+    assert np.std(held) < 0.06 < 0.2 < np.std(free)

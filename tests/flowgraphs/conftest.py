@@ -38,7 +38,9 @@ class Link:
 @pytest.fixture(scope="module")
 def link() -> Link:
     """AE(n=7, k=8) framing with a random LUT; 16 blocks per frame keeps tests fast."""
-    cfg = LinkConfig.from_dict({"model": {"k": 8, "n": 7}, "frame": {"blocks_per_frame": 16}})
+    # A pilot every 16 payload symbols (7 per frame), as the tests were written for.
+    frame = {"blocks_per_frame": 16, "pilot_spacing_symbols": 16}
+    cfg = LinkConfig.from_dict({"model": {"k": 8, "n": 7}, "frame": frame})
     lut = random_lut(cfg.model.M, cfg.model.n, np.random.default_rng(2024))
     return Link(cfg, lut, TxChain(cfg, lut, MODEL_HASH))
 

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from aeradio.core.config import LinkConfig
 from aeradio.core.units import noise_var_per_real
 from aeradio.dsp import impairments as imp
 from aeradio.dsp.framing import SEQ_MODULUS, pattern_messages
 from aeradio.flowgraphs.rx_chain import MAX_SAMPLE_MAGNITUDE, FrameResult, RxChain
-from tests.flowgraphs.conftest import SEED, Link
+from aeradio.flowgraphs.tx_chain import TxChain
+from tests.flowgraphs.conftest import MODEL_HASH, SEED, Link, random_lut
 from tests.flowgraphs.test_rx_fuzz import check_consistent
 
 FRAMES = 24
@@ -310,3 +312,34 @@ def test_out_of_range_samples_are_zeroed_and_counted(link: Link, new_rx: Callabl
         assert _run(rx, y) == []
     overrange = rx.report(1e6)["overrange_samples"]
     assert overrange == np.sum(np.abs(y) > MAX_SAMPLE_MAGNITUDE) > len(y) // 2
+
+
+@pytest.fixture(scope="module")
+def long_link() -> Link:
+    """Frames of 256 AE(7, 8) blocks: four times the payload the frame had before issue 15."""
+    cfg = LinkConfig.from_dict({"model": {"k": 8, "n": 7}, "frame": {"blocks_per_frame": 256}})
+    lut = random_lut(cfg.model.M, cfg.model.n, np.random.default_rng(2024))
+    return Link(cfg, lut, TxChain(cfg, lut, MODEL_HASH))
+
+
+def _long_frames_block_errors(link: Link, sco_ppm: float, *, track: bool) -> tuple[int, int]:
+    rng = np.random.default_rng(15)
+    case = Impairment(cfo_cps=0.01, sco_ppm=sco_ppm, delay_samples=0.3, phase_rad=1.0, ebn0_db=8.0)
+    rx = link.rx()
+    if not track:  # the timing of the preamble for the whole frame, as before issue 15
+        rx.gardner.error = lambda zs: np.zeros(zs.shape[1])
+    _run(rx, _recording(link, case, rng, frames=4), block=1 << 16)
+    assert rx.stats.frames_decoded == 4
+    return rx.stats.block_errors, rx.stats.blocks
+
+
+@pytest.mark.parametrize("sco_ppm", [200.0, -200.0])
+def test_timing_track_keeps_long_frames_at_200_ppm(long_link: Link, sco_ppm: float) -> None:
+    # Regression (issue 15): timing estimated once per frame drifts 0.75 symbol over a
+    # 3.7k-symbol frame at 200 ppm and loses ~5 % of the blocks at Eb/N0 8 dB (ML detection
+    # of a random LUT; ~0.1 % when synchronized). Tracked, the frame decodes as at 0 ppm.
+    errors, blocks = _long_frames_block_errors(long_link, sco_ppm, track=True)
+    assert errors <= 8, f"{errors} of {blocks} blocks in error"
+    if sco_ppm > 0:
+        untracked, _ = _long_frames_block_errors(long_link, sco_ppm, track=False)
+        assert untracked >= 25, f"untracked: {untracked} of {blocks} blocks in error"
