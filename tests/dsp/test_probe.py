@@ -7,6 +7,7 @@ import pytest
 
 from aeradio.core.config import LinkConfig
 from aeradio.core.errors import ConfigError
+from aeradio.dsp import conv_code
 from aeradio.dsp.framing import PAYLOAD_PROBE, decode_header, encode_header
 from aeradio.dsp.probe import MIN_PROBE_RADIUS, frame_seed, probe_header, probe_radius, probe_symbols
 
@@ -37,7 +38,7 @@ def test_probe_symbols_follow_seed_and_seq_only() -> None:
 
 def test_probe_header_roundtrip_carries_the_seed() -> None:
     h = probe_header(70000, seed=77, model_hash=0xBEEF, last=True)
-    back = decode_header(4.0 * (1 - 2 * encode_header(h).astype(float)))
+    back = decode_header(4.0 * (1 - 2 * conv_code.encode(encode_header(h)[None, :])[0].astype(float)))
     assert back == h and back.payload == PAYLOAD_PROBE and back.last and frame_seed(back) == 77
     assert back.seed is None  # the test-pattern seed property stays test-pattern only
 
