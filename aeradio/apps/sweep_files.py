@@ -85,13 +85,19 @@ def make_row(
     }
 
 
+def _key_text(key: Any) -> str:
+    """A key of a stored file as error messages show it: as is when short and printable, else
+    its short repr (a key read from a file may hold a newline or be 4 MB long)."""
+    return key if isinstance(key, str) and key.isprintable() and len(key) <= 40 else short_repr(key)
+
+
 def _first_difference(old: Any, new: Any, where: str = "") -> str | None:
     """Where two JSON values first differ (``"target_errors: 100 vs 200"``), or None."""
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new), key=str):
             if key not in old or key not in new:
-                return f"{where}{key}: present in only one"
-            diff = _first_difference(old[key], new[key], f"{where}{key}.")
+                return f"{where}{_key_text(key)}: present in only one"
+            diff = _first_difference(old[key], new[key], f"{where}{_key_text(key)}.")
             if diff:
                 return diff
         return None

@@ -178,6 +178,17 @@ def test_fuzzed_sweep_files_load_or_fail_in_one_line(tmp_path, tiny_toml, key, v
             assert all(0 <= r["errors"] <= r["blocks"] for r in state.values()) and isinstance(runs, list)
 
 
+def test_a_stored_parameter_key_with_a_newline_is_one_line(tmp_path, tiny_toml):
+    """Regression (found by the fuzz test above): a key of the stored parameters holding a
+    newline was echoed as is, making the 'another sweep' message two lines."""
+    spec = _spec(tiny_toml)
+    doc = _valid_doc(spec)
+    (tmp_path / files.SWEEP_JSON).write_text(json.dumps({**doc, "parameters": {"\n": None}}))
+    with pytest.raises(ConfigError, match="another sweep") as info:
+        files.load_state(tmp_path, spec.parameters(), _planned(spec))
+    assert "\n" not in str(info.value) and "'\\n'" in str(info.value)
+
+
 # ---- on Ray -------------------------------------------------------------------------------
 
 
