@@ -18,6 +18,7 @@ import argparse
 import sys
 
 from aeradio.core.atomic import write_json_atomic
+from aeradio.core.paths import check_dir_output, check_file_output
 
 
 def _bins(report: dict) -> list[str]:
@@ -40,6 +41,10 @@ def cmd_channel_model(args: argparse.Namespace) -> int:
     def log(msg: str) -> None:
         print(f"aeradio channel-model: {msg}", file=sys.stderr)
 
+    if getattr(args, "json", None):
+        check_file_output(args.json, "--json")
+    if getattr(args, "plots", None) is not None:
+        check_dir_output(args.plots, "--plots")
     if args.channel_model_command == "fit":
         settings = FitSettings(steps=args.steps)
         report = fit_channel_model(args.model, args.captures, args.out, settings=settings, seed=args.seed,

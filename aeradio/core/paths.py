@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from aeradio.core.errors import AeradioError
+from aeradio.core.errors import AeradioError, ConfigError
 
 #: Environment variable that overrides the cache directory (default ~/.cache/aeradio).
 CACHE_ENV = "AERADIO_CACHE"
@@ -26,3 +26,34 @@ def cache_dir() -> Path:
     """``$AERADIO_CACHE`` or ``~/.cache/aeradio`` (not created here)."""
     env = os.environ.get(CACHE_ENV)
     return Path(env) if env else Path.home() / ".cache" / "aeradio"
+
+
+
+def _check_parents(path: Path, option: str, given: Path) -> None:
+    """ConfigError when the nearest existing one of ``path`` and its parents is not a directory."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                raise ConfigError(f"{option} {given}: {candidate} is not a directory")
+            return
+
+
+def check_dir_output(path: str | os.PathLike[str], option: str) -> None:
+    """Make the output directory ``option DIR`` (``--plots``, ...) before any work, or raise
+    :class:`ConfigError` naming it: DIR or a parent an existing file, no permission."""
+    path = Path(path)
+    _check_parents(path, option, path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: {exc.strerror or exc}") from None
+
+
+def check_file_output(path: str | os.PathLike[str], option: str) -> None:
+    """Refuse an output file ``option FILE`` (``--json``, ...) before any work when FILE is a
+    directory or one of its parents an existing non-directory: :class:`ConfigError` naming
+    it, instead of a traceback from the write at the end of a run."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a directory; give a file name")
+    _check_parents(path.parent, option, path)

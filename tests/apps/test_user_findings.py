@@ -84,3 +84,46 @@ def test_calibrate_tx_takes_the_connect_timeout(capsys: pytest.CaptureFixture) -
                  "--connect-timeout-s", "0.3"]) == 2
     line = _one_line(capsys)
     assert "no ZMQ peer" in line and "within 0.3 s (--connect-timeout-s)" in line
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["channel-model", "check", "--channel-model", "CM", "--model", "M", "--captures", "C",
+         "--json", "DIR"],
+        ["channel-model", "fit", "--model", "M", "--captures", "C", "--out", "OUT", "--json", "DIR"],
+        ["finetune", "--model", "M", "--captures", "C", "--out", "OUT", "--json", "DIR"],
+        ["finetune", "--model", "M", "--captures", "C", "--out", "OUT", "--end-to-end", "--channel-model", "CM",
+         "--json", "DIR"],
+        ["rx", "--model", "M", "--device", "file:C/x.sigmf-meta", "--json", "DIR"],
+        ["channel-model", "fit", "--model", "M", "--captures", "C", "--out", "OUT",
+         "--json", "FILE/x.json"],
+    ],
+)
+def test_json_report_path_is_checked_before_any_work(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, argv: list[str]
+) -> None:
+    """--json naming a directory (or under a file) was a traceback after the whole run."""
+    (tmp_path / "DIR").mkdir()
+    (tmp_path / "FILE").write_text("x")
+    subst = {"M": str(model_dir), "DIR": str(tmp_path / "DIR"), "C": str(tmp_path / "no-captures"),
+             "OUT": str(tmp_path / "out"), "CM": str(tmp_path / "no-cm"),
+             "FILE/x.json": str(tmp_path / "FILE/x.json"),
+             "file:C/x.sigmf-meta": f"file:{tmp_path / 'no-captures' / 'x.sigmf-meta'}"}
+    assert main([subst.get(a, a) for a in argv]) == 2
+    line = _one_line(capsys)
+    assert "--json" in line and ("is a directory" in line or "is not a directory" in line), line
+    assert not (tmp_path / "out").exists()
+
+
+def test_channel_model_check_plots_under_a_file(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """--plots naming a file was a FileExistsError traceback after the fidelity run."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for plots in (blocker, blocker / "sub"):
+        assert main(["channel-model", "check", "--channel-model", str(tmp_path / "cm"),
+                     "--model", str(model_dir), "--captures", str(tmp_path), "--plots", str(plots)]) == 2
+        assert f"{blocker} is not a directory" in _one_line(capsys)
+    assert blocker.read_text() == "x"
