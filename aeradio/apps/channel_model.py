@@ -18,6 +18,7 @@ import argparse
 import sys
 
 from aeradio.core.atomic import write_json_atomic
+from aeradio.core.errors import check_range
 from aeradio.core.paths import check_dir_output, check_file_output
 
 
@@ -41,6 +42,7 @@ def cmd_channel_model(args: argparse.Namespace) -> int:
     def log(msg: str) -> None:
         print(f"aeradio channel-model: {msg}", file=sys.stderr)
 
+    check_range("--seed", args.seed, 0, 2**63 - 1)
     if getattr(args, "json", None):
         check_file_output(args.json, "--json")
     if getattr(args, "plots", None) is not None:

@@ -127,3 +127,24 @@ def test_channel_model_check_plots_under_a_file(
                      "--model", str(model_dir), "--captures", str(tmp_path), "--plots", str(plots)]) == 2
         assert f"{blocker} is not a directory" in _one_line(capsys)
     assert blocker.read_text() == "x"
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**64)])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["channel-model", "check", "--channel-model", "CM", "--model", "M", "--captures", "C"],
+        ["channel-model", "fit", "--model", "M", "--captures", "C", "--out", "OUT"],
+        ["finetune", "--model", "M", "--captures", "C", "--out", "OUT"],
+        ["finetune", "--model", "M", "--captures", "C", "--out", "OUT", "--end-to-end",
+         "--channel-model", "CM"],
+    ],
+)
+def test_a_negative_or_huge_seed_is_one_line(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, argv: list[str], seed: str
+) -> None:
+    """--seed -1 was a numpy ValueError traceback once the captures were read."""
+    subst = {"M": str(model_dir), "C": str(tmp_path / "no-captures"), "OUT": str(tmp_path / "out"),
+             "CM": str(tmp_path / "no-cm")}
+    assert main([*(subst.get(a, a) for a in argv), "--seed", seed]) == 2
+    assert f"--seed must be in [0, {2**63 - 1}], got {seed}" in _one_line(capsys)
