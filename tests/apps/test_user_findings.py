@@ -148,3 +148,18 @@ def test_a_negative_or_huge_seed_is_one_line(
              "CM": str(tmp_path / "no-cm")}
     assert main([*(subst.get(a, a) for a in argv), "--seed", seed]) == 2
     assert f"--seed must be in [0, {2**63 - 1}], got {seed}" in _one_line(capsys)
+
+
+def test_tx_pattern_probe_with_a_file_is_refused(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """--pattern probe --file F sent the file and silently dropped the probe pattern."""
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"x" * 100)
+    rec = tmp_path / "r.sigmf-meta"
+    assert main(["tx", "--model", str(model_dir), "--device", f"file:{rec}", "--file", str(data),
+                 "--pattern", "probe"]) == 2
+    assert "--pattern probe" in _one_line(capsys)
+    assert not rec.exists()
+    assert main(["tx", "--model", str(model_dir), "--device", f"file:{rec}", "--frames", "1",
+                 "--pattern", "probe"]) == 0
