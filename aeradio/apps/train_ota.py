@@ -249,7 +249,7 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
     settings = OtaSettings(perturbation_std=args.perturbation_std, rx_learning_rate=args.rx_learning_rate,
                            tx_learning_rate=tx_lr, rx_steps=args.rx_steps)
     cfg = load_link_config(args.model)  # ModelFormatError: another format, one line, exit 2
-    out = check_output_dir(args.out, overwrite=args.overwrite)
+    out = check_output_dir(args.out, overwrite=args.overwrite, source=args.model)
     source_hash = model_hash32(args.model)
     torch.set_num_threads(args.threads)
     if args.from_scratch:

@@ -189,3 +189,13 @@ def test_a_loop_that_cannot_return_frames_is_refused_at_once(
     assert code == 2 and len(err) == 1 and says in err[0], err
     assert time.monotonic() - start < 3.0
     assert not (tmp_path / "o").exists() and not (tmp_path / "r.sigmf-meta").exists()
+
+
+def test_out_is_never_the_model_it_starts_from(tiny_model: Path, capsys: pytest.CaptureFixture) -> None:
+    """--out = --model with --overwrite replaced the source model (finetune refuses it)."""
+    before = {p.name: p.read_bytes() for p in tiny_model.iterdir()}
+    code = main(["train-ota", "--model", str(tiny_model), "--tx-device", "zmq:tcp://127.0.0.1:1",
+                 "--rx-device", "zmq:tcp://127.0.0.1:2", "--out", str(tiny_model), "--overwrite"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "is the --model directory" in err[0], err
+    assert {p.name: p.read_bytes() for p in tiny_model.iterdir()} == before

@@ -163,3 +163,15 @@ def test_tx_pattern_probe_with_a_file_is_refused(
     assert not rec.exists()
     assert main(["tx", "--model", str(model_dir), "--device", f"file:{rec}", "--frames", "1",
                  "--pattern", "probe"]) == 0
+
+
+@pytest.mark.parametrize("end_to_end", [[], ["--end-to-end", "--channel-model", "CM"]])
+def test_finetune_never_replaces_its_source_model(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, end_to_end: list[str]
+) -> None:
+    before = {p.name: p.read_bytes() for p in model_dir.iterdir()}
+    argv = ["finetune", "--model", str(model_dir), "--captures", str(tmp_path), "--out", f"{model_dir}/",
+            "--overwrite", *end_to_end]
+    assert main([str(tmp_path / "cm") if a == "CM" else a for a in argv]) == 2
+    assert "is the --model directory" in _one_line(capsys)
+    assert {p.name: p.read_bytes() for p in model_dir.iterdir()} == before
