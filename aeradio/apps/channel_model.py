@@ -19,7 +19,7 @@ import sys
 
 from aeradio.core.atomic import write_json_atomic
 from aeradio.core.errors import check_range
-from aeradio.core.paths import check_dir_output, check_file_output
+from aeradio.core.paths import check_dir_output, check_file_output, check_parents
 
 
 def _bins(report: dict) -> list[str]:
@@ -45,6 +45,8 @@ def cmd_channel_model(args: argparse.Namespace) -> int:
     check_range("--seed", args.seed, 0, 2**63 - 1)
     if getattr(args, "json", None):
         check_file_output(args.json, "--json")
+    if args.channel_model_command == "fit":
+        check_parents(args.out, "--out")
     if getattr(args, "plots", None) is not None:
         check_dir_output(args.plots, "--plots")
     if args.channel_model_command == "fit":

@@ -45,6 +45,7 @@ from aeradio.core.config import LinkConfig, dac_max_code, parse_json, read_bound
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.errors import AeradioError, ConfigError, ModelFormatError, short_repr
 from aeradio.core.npy import read_npy_header
+from aeradio.core.paths import check_parents
 
 FORMAT_VERSION = 1
 MODEL_JSON = "model.json"
@@ -371,6 +372,7 @@ def check_output_dir(
         raise ConfigError(f"--out {out_dir} is the --model directory; the original model is never replaced")
     if out_dir.exists() and not out_dir.is_dir():
         raise ModelFormatError(f"--out {out_dir} exists and is not a directory")
+    check_parents(out_dir, "--out")
     if out_dir.is_dir() and any(out_dir.iterdir()):
         if not _is_model_dir(out_dir):
             raise ModelFormatError(

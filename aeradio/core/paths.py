@@ -29,12 +29,14 @@ def cache_dir() -> Path:
 
 
 
-def _check_parents(path: Path, option: str, given: Path) -> None:
-    """ConfigError when the nearest existing one of ``path`` and its parents is not a directory."""
-    for candidate in (path, *path.parents):
-        if candidate.exists():
-            if not candidate.is_dir():
-                raise ConfigError(f"{option} {given}: {candidate} is not a directory")
+def check_parents(path: str | os.PathLike[str], option: str) -> None:
+    """ConfigError naming ``option PATH`` when the nearest existing parent of PATH is not a
+    directory (PATH could never be created there)."""
+    path = Path(path)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{option} {path}: {parent} is not a directory")
             return
 
 
@@ -42,7 +44,9 @@ def check_dir_output(path: str | os.PathLike[str], option: str) -> None:
     """Make the output directory ``option DIR`` (``--plots``, ...) before any work, or raise
     :class:`ConfigError` naming it: DIR or a parent an existing file, no permission."""
     path = Path(path)
-    _check_parents(path, option, path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path}: {path} is not a directory")
+    check_parents(path, option)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -56,4 +60,4 @@ def check_file_output(path: str | os.PathLike[str], option: str) -> None:
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{option} {path} is a directory; give a file name")
-    _check_parents(path.parent, option, path)
+    check_parents(path, option)

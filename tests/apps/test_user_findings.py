@@ -175,3 +175,35 @@ def test_finetune_never_replaces_its_source_model(
     assert main([str(tmp_path / "cm") if a == "CM" else a for a in argv]) == 2
     assert "is the --model directory" in _one_line(capsys)
     assert {p.name: p.read_bytes() for p in model_dir.iterdir()} == before
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["channel-model", "fit", "--model", "M", "--captures", "C", "--out", "OUT"],
+        ["finetune", "--model", "M", "--captures", "C", "--out", "OUT"],
+        ["finetune", "--model", "M", "--captures", "C", "--out", "OUT", "--end-to-end",
+         "--channel-model", "CM"],
+        ["train-ota", "--model", "M", "--tx-device", "zmq:tcp://127.0.0.1:1", "--rx-device",
+         "zmq:tcp://127.0.0.1:2", "--out", "OUT"],
+    ],
+)
+def test_out_under_a_file_is_one_line(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, argv: list[str]
+) -> None:
+    """--out a-file/x was a FileExistsError traceback (after the training, for fit)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    subst = {"M": str(model_dir), "C": str(tmp_path), "OUT": str(blocker / "x"), "CM": str(tmp_path / "cm")}
+    assert main([subst.get(a, a) for a in argv]) == 2
+    assert f"--out {blocker / 'x'}: {blocker} is not a directory" in _one_line(capsys)
+    assert blocker.read_text() == "x"
+
+
+def test_check_output_dir_under_a_file(tmp_path: Path) -> None:
+    from aeradio.core.model_dir import check_output_dir
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match="is not a directory"):
+        check_output_dir(tmp_path / "f" / "deeper" / "m")
+    assert check_output_dir(tmp_path / "new" / "m") == tmp_path / "new" / "m"
