@@ -207,3 +207,20 @@ def test_check_output_dir_under_a_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is not a directory"):
         check_output_dir(tmp_path / "f" / "deeper" / "m")
     assert check_output_dir(tmp_path / "new" / "m") == tmp_path / "new" / "m"
+
+
+@pytest.mark.parametrize("rate", ["1", "1e15", "nan", "-1000"])
+def test_device_sample_rate_outside_the_radio_range_is_one_line(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, rate: str
+) -> None:
+    """--sample-rate-hz 1 (S/s typed for MS/s) or 1e15 ran train-ota and tx over zmq, where
+    train-ota's waits for a lost frame scale with 1 / rate; the range is the config's."""
+    argvs = [
+        ["tx", "--model", str(model_dir), "--device", f"file:{tmp_path / 'r.sigmf-meta'}", "--frames", "1"],
+        ["train-ota", "--model", str(model_dir), "--tx-device", "zmq:tcp://127.0.0.1:1",
+         "--rx-device", "zmq:tcp://127.0.0.1:2", "--out", str(tmp_path / "o")],
+    ]
+    for argv in argvs:
+        assert main([*argv, "--sample-rate-hz", rate]) == 2
+        assert "sample rate must be in [1000, 1e+09] Hz" in _one_line(capsys)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "r.sigmf-meta").exists()
