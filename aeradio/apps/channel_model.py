@@ -18,6 +18,8 @@ import argparse
 import sys
 
 from aeradio.core.atomic import write_json_atomic
+from aeradio.core.errors import check_range
+from aeradio.core.paths import check_dir_output, check_file_output, check_parents
 
 
 def _bins(report: dict) -> list[str]:
@@ -40,6 +42,13 @@ def cmd_channel_model(args: argparse.Namespace) -> int:
     def log(msg: str) -> None:
         print(f"aeradio channel-model: {msg}", file=sys.stderr)
 
+    check_range("--seed", args.seed, 0, 2**63 - 1)
+    if getattr(args, "json", None):
+        check_file_output(args.json, "--json")
+    if args.channel_model_command == "fit":
+        check_parents(args.out, "--out")
+    if getattr(args, "plots", None) is not None:
+        check_dir_output(args.plots, "--plots")
     if args.channel_model_command == "fit":
         settings = FitSettings(steps=args.steps)
         report = fit_channel_model(args.model, args.captures, args.out, settings=settings, seed=args.seed,

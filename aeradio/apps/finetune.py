@@ -7,7 +7,8 @@ import sys
 from typing import Any
 
 from aeradio.core.atomic import write_json_atomic
-from aeradio.core.errors import ConfigError
+from aeradio.core.errors import ConfigError, check_range
+from aeradio.core.paths import check_file_output
 from aeradio.learning.finetune import FinetuneSettings, finetune_model
 
 #: Exit code of a fine-tuning that learned nothing and wrote no model (user errors are 2).
@@ -35,6 +36,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     then the ones through the channel model (the real channel judges the new pair over the
     air).
     """
+    check_range("--seed", args.seed, 0, 2**63 - 1)
+    if getattr(args, "json", None):
+        check_file_output(args.json, "--json")
     if getattr(args, "end_to_end", False) or getattr(args, "channel_model", None) is not None:
         return _end_to_end(args)
     settings = FinetuneSettings(learning_rate=args.learning_rate, max_epochs=args.max_epochs)

@@ -69,6 +69,7 @@ from aeradio.apps.processes import StopOnSignal
 from aeradio.apps.rx_out import FileTransfer, check_out_path
 from aeradio.core.atomic import save_npy_atomic, write_json_atomic
 from aeradio.core.errors import ConfigError, check_range
+from aeradio.core.paths import check_file_output
 from aeradio.dsp.framing import PAYLOAD_DATA, PAYLOAD_TEST_PATTERN, data_capacity_bytes
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain, StageDumper
 
@@ -282,6 +283,8 @@ def _check_args(args: argparse.Namespace) -> None:
         check_range("--duration-s", args.duration_s, 0.0, 1e7, unit="s")
     if args.out is not None:
         check_out_path(args.out, overwrite=getattr(args, "overwrite", False))
+    if args.json is not None:
+        check_file_output(args.json, "--json")
     if getattr(args, "monitor", None) is not None:
         parse_monitor_address(args.monitor)
 

@@ -13,6 +13,7 @@ from aeradio.core.atomic import write_json_atomic
 from aeradio.core.config import LinkConfig, parse_channel_spec
 from aeradio.core.errors import ConfigError
 from aeradio.core.model_dir import check_output_dir
+from aeradio.core.paths import check_dir_output
 
 
 def load_training_config(path: str | Path, seed: int | None = None, steps: int | None = None) -> LinkConfig:
@@ -97,14 +98,6 @@ def eval_channel_spec(spec: str) -> str:
     return "+".join(names) if "awgn" in names else "+".join((*names, "awgn"))
 
 
-def _check_plot_dir(path: str) -> None:
-    """``--plots DIR`` exists as a directory or can be made; ConfigError otherwise."""
-    try:
-        Path(path).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"--plots {path}: {exc.strerror or exc}") from None
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
@@ -118,7 +111,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.max_blocks < 1:
         raise ConfigError(f"--max-blocks must be >= 1, got {args.max_blocks}")
     if args.plots:  # before the simulation, not after it
-        _check_plot_dir(args.plots)
+        check_dir_output(args.plots, "--plots")
     doc = sweep_model(
         args.model,
         ebn0,

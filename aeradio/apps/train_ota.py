@@ -54,6 +54,7 @@ from aeradio.dsp.framing import MAX_TEST_PATTERN_SEED, Header, pattern_messages
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
 from aeradio.flowgraphs.tx_chain import TxChain
 from aeradio.radio.base import Device, DeviceSettings
+from aeradio.radio.uri import split_uri
 
 #: Most samples per RX read.
 READ_SAMPLES = 1 << 20
@@ -222,6 +223,12 @@ def _check_args(args: argparse.Namespace) -> None:
     check_range("--threads", args.threads, 1, 64)
     if args.from_scratch and args.receiver_only:
         raise ConfigError("--receiver-only keeps the model's LUT: it cannot start --from-scratch")
+    if split_uri(args.tx_device)[0] == "file":  # a recording sends nothing back: a 15 s stall
+        raise ConfigError(f"--tx-device {args.tx_device}: train-ota needs a live loop (a radio or zmq:), "
+                          "not a recording")
+    if args.tx_device == args.rx_device and split_uri(args.tx_device)[0] == "zmq":
+        raise ConfigError(f"--tx-device and --rx-device are both {args.tx_device}: the channel's TX "
+                          "(PULL) and RX (PUB) endpoints differ")
 
 
 def cmd_train_ota(args: argparse.Namespace) -> int:
@@ -242,7 +249,7 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
     settings = OtaSettings(perturbation_std=args.perturbation_std, rx_learning_rate=args.rx_learning_rate,
                            tx_learning_rate=tx_lr, rx_steps=args.rx_steps)
     cfg = load_link_config(args.model)  # ModelFormatError: another format, one line, exit 2
-    out = check_output_dir(args.out, overwrite=args.overwrite)
+    out = check_output_dir(args.out, overwrite=args.overwrite, source=args.model)
     source_hash = model_hash32(args.model)
     torch.set_num_threads(args.threads)
     if args.from_scratch:

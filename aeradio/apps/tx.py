@@ -77,6 +77,9 @@ def cmd_tx(args: argparse.Namespace) -> int:
     """Send test-pattern frames (``--frames``) or a file's bytes (``--file``)."""
     from aeradio.core.model_dir import load_link_config, load_lut, model_hash32
 
+    if args.file is not None and getattr(args, "pattern", "test") != "test":
+        raise ConfigError(f"--pattern {args.pattern} sets the payload of --frames; "
+                          "--file sends the file's bytes")
     cfg = load_link_config(args.model)
     tx = TxChain(cfg, load_lut(args.model), model_hash32(args.model))
     settings = device_settings(args, cfg.radio)

@@ -43,8 +43,9 @@ import numpy as np
 
 from aeradio.core.config import LinkConfig, dac_max_code, parse_json, read_bounded
 from aeradio.core.constants import SAMPLE_DTYPE
-from aeradio.core.errors import AeradioError, ModelFormatError, short_repr
+from aeradio.core.errors import AeradioError, ConfigError, ModelFormatError, short_repr
 from aeradio.core.npy import read_npy_header
+from aeradio.core.paths import check_parents
 
 #: 2: the frame header is convolutionally coded (``[frame] header_repetition`` is gone).
 FORMAT_VERSION = 2
@@ -379,13 +380,18 @@ def _is_model_dir(path: Path) -> bool:
     return (path / MODEL_JSON).is_file()
 
 
-def check_output_dir(out_dir: str | Path, *, overwrite: bool = False) -> Path:
+def check_output_dir(
+    out_dir: str | Path, *, overwrite: bool = False, source: str | Path | None = None
+) -> Path:
     """Raise ModelFormatError unless ``out_dir`` may receive a model: absent, empty, or (with
     ``overwrite``) a model directory. A non-empty directory that is not a model directory is
-    never accepted."""
+    never accepted, nor (ConfigError) the ``source`` model directory a command starts from."""
     out_dir = Path(out_dir)
+    if source is not None and Path(source).resolve() == out_dir.resolve():
+        raise ConfigError(f"--out {out_dir} is the --model directory; the original model is never replaced")
     if out_dir.exists() and not out_dir.is_dir():
         raise ModelFormatError(f"--out {out_dir} exists and is not a directory")
+    check_parents(out_dir, "--out")
     if out_dir.is_dir() and any(out_dir.iterdir()):
         if not _is_model_dir(out_dir):
             raise ModelFormatError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from aeradio.core.errors import AeradioError
+from aeradio.core.errors import AeradioError, ConfigError
 
 #: Environment variable that overrides the cache directory (default ~/.cache/aeradio).
 CACHE_ENV = "AERADIO_CACHE"
@@ -26,3 +26,38 @@ def cache_dir() -> Path:
     """``$AERADIO_CACHE`` or ``~/.cache/aeradio`` (not created here)."""
     env = os.environ.get(CACHE_ENV)
     return Path(env) if env else Path.home() / ".cache" / "aeradio"
+
+
+
+def check_parents(path: str | os.PathLike[str], option: str) -> None:
+    """ConfigError naming ``option PATH`` when the nearest existing parent of PATH is not a
+    directory (PATH could never be created there)."""
+    path = Path(path)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{option} {path}: {parent} is not a directory")
+            return
+
+
+def check_dir_output(path: str | os.PathLike[str], option: str) -> None:
+    """Make the output directory ``option DIR`` (``--plots``, ...) before any work, or raise
+    :class:`ConfigError` naming it: DIR or a parent an existing file, no permission."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path}: {path} is not a directory")
+    check_parents(path, option)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: {exc.strerror or exc}") from None
+
+
+def check_file_output(path: str | os.PathLike[str], option: str) -> None:
+    """Refuse an output file ``option FILE`` (``--json``, ...) before any work when FILE is a
+    directory or one of its parents an existing non-directory: :class:`ConfigError` naming
+    it, instead of a traceback from the write at the end of a run."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a directory; give a file name")
+    check_parents(path, option)

@@ -41,7 +41,7 @@ from torch import nn
 
 from aeradio.core.config import LinkConfig
 from aeradio.core.defaults import DEFAULT_END_TO_END_STEPS
-from aeradio.core.errors import ConfigError, check_range
+from aeradio.core.errors import check_range
 from aeradio.core.model_dir import (
     check_output_dir,
     load_link_config,
@@ -157,9 +157,7 @@ def finetune_end_to_end(
 
     settings = settings or EndToEndSettings()
     say = log or (lambda _msg: None)
-    if Path(model_dir).resolve() == Path(out_dir).resolve():
-        raise ConfigError(f"--out {out_dir} is the --model directory; the original model is never replaced")
-    check_output_dir(out_dir, overwrite=overwrite)
+    check_output_dir(out_dir, overwrite=overwrite, source=model_dir)
     channel = load_channel_model(cm_dir, model_dir)
     config, lut = load_link_config(model_dir), load_lut(model_dir)
     data = build_symbol_dataset(captures, model_dir, rng=np.random.default_rng(seed), validation_fraction=0.0,

@@ -224,10 +224,6 @@ def _finetune(
     )
 
 
-def _same_dir(a: str | Path, b: str | Path) -> bool:
-    return Path(a).resolve() == Path(b).resolve()
-
-
 def unimproved_reason(original: BlerCount, result: FinetuneResult) -> str | None:
     """Why fine-tuning learned nothing, or None when the validation BLER went down.
 
@@ -287,9 +283,7 @@ def finetune_model(
         CaptureFormatError: no usable frames, or labels that do not match the frames.
     """
     settings = settings or FinetuneSettings()
-    if _same_dir(model_dir, out_dir):
-        raise ConfigError(f"--out {out_dir} is the --model directory; the original model is never replaced")
-    check_output_dir(out_dir, overwrite=overwrite)
+    check_output_dir(out_dir, overwrite=overwrite, source=model_dir)
     config, lut = load_link_config(model_dir), load_lut(model_dir)
     say = log or (lambda _msg: None)
     rng = np.random.default_rng(seed)

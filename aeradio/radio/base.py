@@ -26,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-from aeradio.core.errors import ConfigError
+from aeradio.core.errors import ConfigError, check_range
 from aeradio.core.eventlog import EventLog
 
 Direction = Literal["rx", "tx"]
@@ -43,8 +43,9 @@ class DeviceSettings:
     antenna: str | None = None
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.sample_rate_hz) and self.sample_rate_hz > 0):
-            raise ConfigError(f"sample rate must be a positive number of Hz, got {self.sample_rate_hz!r}")
+        # The range of a config's radio.sample_rate_hz and of `aeradio channel`: a rate
+        # outside it is a typo (MS/s for S/s), and train-ota's waits scale with 1 / rate.
+        check_range("sample rate", self.sample_rate_hz, 1e3, 1e9, unit="Hz")
         if self.freq_hz is not None and not (math.isfinite(self.freq_hz) and self.freq_hz >= 0):
             raise ConfigError(f"frequency must be >= 0 Hz, got {self.freq_hz!r}")
         if self.gain_db is not None and not (-50.0 <= self.gain_db <= 120.0):

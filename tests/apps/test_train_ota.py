@@ -171,3 +171,31 @@ def test_a_receiving_device_at_another_sample_rate_is_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "2e+06" in err[0] and "1e+06" in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("tx", "rx", "says"), [
+    ("file:{tmp}/r.sigmf-meta", "zmq:tcp://127.0.0.1:2", "needs a live loop"),
+    ("zmq:tcp://127.0.0.1:2", "zmq:tcp://127.0.0.1:2", "are both"),
+])
+def test_a_loop_that_cannot_return_frames_is_refused_at_once(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture, tx: str, rx: str, says: str
+) -> None:
+    """A recording as --tx-device, or one zmq endpoint for both, stalled for
+    --stall-timeout-s (15 s) before saying anything."""
+    start = time.monotonic()
+    code = main(["train-ota", "--model", str(tiny_model), "--tx-device", tx.format(tmp=tmp_path),
+                 "--rx-device", rx, "--out", str(tmp_path / "o"), "--connect-timeout-s", "5"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and says in err[0], err
+    assert time.monotonic() - start < 3.0
+    assert not (tmp_path / "o").exists() and not (tmp_path / "r.sigmf-meta").exists()
+
+
+def test_out_is_never_the_model_it_starts_from(tiny_model: Path, capsys: pytest.CaptureFixture) -> None:
+    """--out = --model with --overwrite replaced the source model (finetune refuses it)."""
+    before = {p.name: p.read_bytes() for p in tiny_model.iterdir()}
+    code = main(["train-ota", "--model", str(tiny_model), "--tx-device", "zmq:tcp://127.0.0.1:1",
+                 "--rx-device", "zmq:tcp://127.0.0.1:2", "--out", str(tiny_model), "--overwrite"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "is the --model directory" in err[0], err
+    assert {p.name: p.read_bytes() for p in tiny_model.iterdir()} == before
