@@ -303,7 +303,9 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         if self.tx_init not in TX_INITS:
-            raise ConfigError(f"training.tx_init must be one of {', '.join(TX_INITS)}, got {short_repr(self.tx_init)}")
+            raise ConfigError(
+                f"training.tx_init must be one of {', '.join(TX_INITS)}, got {short_repr(self.tx_init)}"
+            )
         if "awgn" not in parse_channel_spec(self.channel):
             raise ConfigError(
                 "training.channel must include 'awgn' (the noise set by Eb/N0), "
@@ -433,7 +435,9 @@ class CodeConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in CODE_KINDS:
-            raise ConfigError(f"code.kind must be one of {', '.join(CODE_KINDS)}, got {short_repr(self.kind)}")
+            raise ConfigError(
+                f"code.kind must be one of {', '.join(CODE_KINDS)}, got {short_repr(self.kind)}"
+            )
         if not any(math.isclose(self.rate, r, rel_tol=1e-9) for r in CODE_RATES):
             rates = ", ".join(f"{r:.6g}" for r in CODE_RATES)
             raise ConfigError(f"code.rate must be one of {rates}, got {short_repr(self.rate)}")
@@ -527,7 +531,9 @@ class LinkConfig:
     def __post_init__(self) -> None:
         if self.code is not None:
             if not self.model.bitwise:
-                raise ConfigError('a [code] section needs model.receiver = "bitwise" (the decoder takes bit LLRs)')
+                raise ConfigError(
+                    'a [code] section needs model.receiver = "bitwise" (the decoder takes bit LLRs)'
+                )
             if self.code.codeword_bits % self.model.k:
                 raise ConfigError(
                     f"code.codeword_bits must be a multiple of model.k ({self.model.k}: whole blocks per "

@@ -131,7 +131,9 @@ def _config_from_meta(meta: dict[str, Any], model_dir: Path) -> LinkConfig:
         )
     code = config.to_dict().get("code")
     if "code" in meta and meta["code"] != code:
-        raise ModelFormatError(f"{path}: code is {short_repr(meta['code'])} but the config says {short_repr(code)}")
+        raise ModelFormatError(
+            f"{path}: code is {short_repr(meta['code'])} but the config says {short_repr(code)}"
+        )
     return config
 
 

@@ -95,7 +95,9 @@ class BitwiseReceiver(nn.Module):
     ``log10(noise_var)`` (noise variance per real component).
     """
 
-    def __init__(self, k: int, n: int, hidden_width: int, hidden_layers: int, noise_input: bool = True) -> None:
+    def __init__(
+        self, k: int, n: int, hidden_width: int, hidden_layers: int, noise_input: bool = True
+    ) -> None:
         super().__init__()
         self.k, self.n, self.noise_input = k, n, noise_input
         width = 2 * n + (1 if noise_input else 0)
@@ -135,7 +137,9 @@ class BitwiseRuntime:
 
         config = load_link_config(model_dir)
         if not config.model.bitwise:
-            raise ModelFormatError(f"{model_dir}: not a bit-wise model (model.receiver is {config.model.receiver!r})")
+            raise ModelFormatError(
+                f"{model_dir}: not a bit-wise model (model.receiver is {config.model.receiver!r})"
+            )
         receiver = BitwiseReceiver.from_config(config.model)
         receiver.load_state_dict(load_receiver_state(model_dir))
         return cls(config, receiver)
@@ -198,7 +202,9 @@ def train_bitwise(
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
         messages = torch.randint(0, model.M, (cfg.batch_size,), generator=generator)
-        noise_var = draw_noise_var(cfg.batch_size, cfg.ebn0_db_min, cfg.ebn0_db_max, config.info_rate, generator)
+        noise_var = draw_noise_var(
+            cfg.batch_size, cfg.ebn0_db_min, cfg.ebn0_db_max, config.info_rate, generator
+        )
         y = channel(tx(messages), noise_var, generator)
         llrs = rx(y, noise_var)
         bits = labels_table[messages]

@@ -77,8 +77,8 @@ def simulate_coded(
     ch = build_channel(channel, config.training)
     lut_t = torch.from_numpy(np.ascontiguousarray(lut, dtype=np.complex64))
     blocks_per_word = code.codeword_bits // k
-    counts = {name: dict.fromkeys(("errors", "bit_errors", "raw_bit_errors", "raw_block_errors", "failures"), 0)
-              for name in demappers}
+    keys = ("errors", "bit_errors", "raw_bit_errors", "raw_block_errors", "failures")
+    counts = {name: dict.fromkeys(keys, 0) for name in demappers}
     words_sent = 0
     while words_sent < max_codewords and min(c["errors"] for c in counts.values()) < target_errors:
         batch = min(BATCH_CODEWORDS, max_codewords - words_sent)
@@ -206,7 +206,7 @@ def coded_document(
         "ml_bler_ci": col("app", "bler_ci"),
         "ml_errors": col("app", "errors"),
         "ml_uncoded_ber": col("app", "uncoded_ber"),
-        "blocks": [None if c is None else c * code.codeword_bits // config.model.k for c in col("neural", "codewords")],
+        "blocks": [c * code.codeword_bits // config.model.k for c in col("neural", "codewords")],
         "baselines": {},
         "baselines_ci": {},
     }
@@ -224,12 +224,33 @@ def uncoded_bler_bound(uncoded_ber: float, codeword_bits: int) -> float:
     return 1.0 - (1.0 - uncoded_ber) ** codeword_bits
 
 
+def coded_curves(doc: dict[str, Any]) -> list[Any]:
+    """The curves of a coded sweep's BLER plot: the model (neural receiver, APP demapping of
+    its LUT), the baseline, and the uncoded curve (:func:`uncoded_bler_bound` of the neural
+    receiver's raw bit errors over the information bits of a codeword)."""
+    from aeradio.learning.plots import BlerCurve
+
+    ebn0 = doc["ebn0_db"]
+    info_bits = int(round(doc["code"]["rate"] * doc["code"]["codeword_bits"]))
+    curves = [BlerCurve(f"{doc['model']} (neural demapper) + LDPC", ebn0, doc["bler"], doc["bler_ci"])]
+    if any(v is not None for v in doc["ml_bler"]):
+        curves.append(BlerCurve("same constellation, APP demapping + LDPC", ebn0, doc["ml_bler"],
+                                doc["ml_bler_ci"]))
+    for name, values in doc["baselines"].items():
+        curves.append(BlerCurve(name, ebn0, values, doc["baselines_ci"][name]))
+    uncoded = [None if b is None else uncoded_bler_bound(b, info_bits) for b in doc["uncoded_ber"]]
+    curves.append(BlerCurve(f"uncoded: 1 - (1 - raw BER)^{info_bits}", ebn0, uncoded, analytic=True))
+    return curves
+
+
 def format_coded_table(doc: dict[str, Any]) -> str:
     """A text table of a coded sweep: Eb/N0, coded BLER (neural, APP, baseline), BER, uncoded BER."""
     base = next(iter(doc["baselines"].values()), [None] * len(doc["ebn0_db"]))
-    lines = [f"{doc['model']}: {doc['code']['kind']} rate {doc['code']['rate']:g} n {doc['code']['codeword_bits']}, "
+    code = doc["code"]
+    lines = [f"{doc['model']}: {code['kind']} rate {code['rate']:g} n {code['codeword_bits']}, "
              f"{doc['channel']}; {doc['ebn0_convention']}",
-             f"{'Eb/N0 dB':>8} {'BLER':>10} {'APP BLER':>10} {'baseline':>10} {'BER':>10} {'uncoded BER':>12} {'codewords':>10}"]
+             f"{'Eb/N0 dB':>8} {'BLER':>10} {'APP BLER':>10} {'baseline':>10} {'BER':>10} "
+             f"{'uncoded BER':>12} {'codewords':>10}"]
 
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:.3e}"

@@ -65,7 +65,8 @@ class Ldpc5GCode:
         self.config = code
         self.info_bits, self.codeword_bits = code.info_bits, code.codeword_bits
         try:
-            self._encoder = LDPC5GEncoder(self.info_bits, self.codeword_bits, num_bits_per_symbol=bits_per_symbol)
+            self._encoder = LDPC5GEncoder(self.info_bits, self.codeword_bits,
+                                          num_bits_per_symbol=bits_per_symbol)
         except ValueError as exc:
             raise ConfigError(f"code: 5G NR LDPC does not support rate {code.rate:g} with "
                               f"codeword_bits {code.codeword_bits}: {exc}") from None
