@@ -81,10 +81,10 @@ def app_llrs(y: np.ndarray, lut: np.ndarray, noise_var: float | np.ndarray) -> n
 
 def marginal_llrs(log_posterior: torch.Tensor, k: int) -> torch.Tensor:
     """``[B, M]`` message log-posteriors (up to a constant per row) -> ``[B, k]`` bit LLRs."""
-    labels = torch.from_numpy(message_bits(1 << k, k).astype(bool))  # [M, k]
-    ones = torch.where(labels.T[None], log_posterior[:, None, :], -math.inf)
-    zeros = torch.where(~labels.T[None], log_posterior[:, None, :], -math.inf)
-    return torch.logsumexp(ones, dim=2) - torch.logsumexp(zeros, dim=2)
+    labels = message_bits(1 << k, k).T.astype(bool)  # [k, M]
+    ones = torch.from_numpy(np.stack([np.flatnonzero(row) for row in labels]))  # [k, M/2]
+    zeros = torch.from_numpy(np.stack([np.flatnonzero(~row) for row in labels]))
+    return torch.logsumexp(log_posterior[:, ones], dim=2) - torch.logsumexp(log_posterior[:, zeros], dim=2)
 
 
 class BitwiseReceiver(nn.Module):
