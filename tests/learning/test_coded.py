@@ -217,3 +217,10 @@ def test_bitwise_training_learns_bit_llrs():
         llrs = rx(torch.from_numpy(y.astype(np.complex64)), torch.full((20_000,), nv)).numpy()
     ber = np.mean((llrs > 0) != message_bits(4, 2)[messages].astype(bool))
     assert ber < 2 * 2.4e-3  # QPSK at Eb/N0 = 6 dB: Q(sqrt(2 Eb/N0)) = 2.4e-3
+
+
+def test_a_coded_model_given_to_the_gnuradio_receiver_is_one_line(coded_model):
+    from aeradio.gnuradio.model import NumpyReceiver
+
+    with pytest.raises(ModelFormatError, match="bit-wise receiver"):
+        NumpyReceiver.load(coded_model)
