@@ -31,7 +31,7 @@ from aeradio.core.paths import checkout_path
 from aeradio.learning.bitwise import BitwiseRuntime, qam_gray_lut
 from aeradio.learning.coded import EBN0_CONVENTION, app_demapper, simulate_coded
 from aeradio.learning.evaluate import ebn0_at_bler
-from aeradio.learning.ldpc import Ldpc5GCode
+from aeradio.learning.ldpc import Ldpc5GCode, timed_decode
 
 CONFIG = "ae-n1-k6-ldpc"
 EBN0_DB = 6.5
@@ -114,20 +114,6 @@ def autoencoder(ctx: BenchContext) -> dict[str, Any]:
     }
 
 
-def _decode_worker(args: tuple[dict[str, Any], int, np.ndarray, str]) -> tuple[float, float, np.ndarray]:
-    """In a worker process: decode ``llrs``; returns (wall s, CPU s, decoded bits)."""
-    import torch as worker_torch
-
-    worker_torch.set_num_threads(1)
-    code_dict, k, llrs, decoder = args
-    cfg = LinkConfig.from_dict({"model": {"k": k, "n": 1, "receiver": "bitwise"}, "code": code_dict})
-    code = Ldpc5GCode(cfg.code, k)
-    code.decode(llrs[:2], decoder)  # build the decoder outside the timing
-    wall, cpu = time.perf_counter(), time.process_time()
-    bits, _ = code.decode(llrs, decoder)
-    return time.perf_counter() - wall, time.process_time() - cpu, bits
-
-
 def decoder(ctx: BenchContext) -> dict[str, Any]:
     cfg = _config()
     code = Ldpc5GCode(cfg.code, cfg.model.k)
@@ -145,13 +131,13 @@ def decoder(ctx: BenchContext) -> dict[str, Any]:
     y = sym + np.sqrt(nv) * (rng.normal(size=sym.shape) + 1j * rng.normal(size=sym.shape))
     llrs = app_llrs(y.astype(np.complex64), qam, nv).reshape(total, code.codeword_bits)
     figures, decoded = [], {}
-    code_dict = cfg.to_dict()["code"]
     for name in ("ldpc", "sionna"):
         ctx.log(f"decoding {total} codewords with {name} on {workers} processes")
         chunks = np.array_split(llrs, workers)
         start = time.perf_counter()
         with ProcessPoolExecutor(workers) as pool:
-            parts = list(pool.map(_decode_worker, [(code_dict, cfg.model.k, c, name) for c in chunks]))
+            parts = list(pool.map(timed_decode, [cfg.code] * workers, [cfg.model.k] * workers, chunks,
+                                  [name] * workers))
         wall = max(p[0] for p in parts)
         cpu = sum(p[1] for p in parts)
         decoded[name] = np.concatenate([p[2] for p in parts])
