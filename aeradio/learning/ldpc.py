@@ -19,6 +19,13 @@ columns), as in Sionna's tutorial: each symbol's bits come from different parts 
 codeword, which with Gray-labelled QAM puts the systematic bits on the strong bit
 positions (without it, 64-QAM's BLER at 6.5 dB is ten times the reference's).
 
+Why ``"ldpc"`` by default: on the 64-QAM baseline's LLRs at Eb/N0 = 6.5 dB (rate 1/2,
+n = 1500, 20 iterations; ``aeradio bench --only coded.decoder``), it decoded 0.13 Mbit/s of
+information bits per CPU-second against Sionna's 0.055 (2.4 times as fast: it stops at a
+zero syndrome, Sionna always runs every iteration), with the same decision on all 600
+codewords (BLER 5e-3 for both). Neither comes near 5 Mbit/s on two cores; product-sum is
+kept over min-sum, which was faster but lost codewords that sum-product decodes.
+
 The graph both decoders work on is the lifted base graph pruned as Sionna prunes it: the
 filler columns (known zeros) are removed, and so is every parity bit of degree one that
 is never sent, with its check (it carries no information). Punctured systematic bits stay,
