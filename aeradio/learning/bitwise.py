@@ -30,6 +30,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -40,6 +41,9 @@ from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.errors import ConfigError, ModelFormatError
 from aeradio.learning.channels import build_channel, draw_noise_var
 from aeradio.learning.receiver import complex_to_features
+
+if TYPE_CHECKING:
+    from aeradio.learning.training import TrainResult
 
 
 def message_bits(M: int, k: int) -> np.ndarray:
@@ -145,6 +149,7 @@ class BitwiseRuntime:
         return cls(config, receiver)
 
     def llrs(self, y: np.ndarray, noise_var: float | np.ndarray) -> np.ndarray:
+        """``[B, n]`` complex64 blocks, noise variance per real component -> ``[B, k]`` LLRs."""
         y = np.ascontiguousarray(y, dtype=SAMPLE_DTYPE)
         nv = torch.from_numpy(np.array(np.broadcast_to(np.asarray(noise_var, np.float32), (len(y),))))
         with torch.inference_mode():
@@ -162,7 +167,7 @@ def _initial_weight(config: LinkConfig, generator: torch.Generator) -> torch.Ten
 
 def train_bitwise(
     config: LinkConfig, *, progress: bool = True, on_step: Callable[[int, float, float], None] | None = None
-):
+) -> TrainResult:
     """Train a bit-wise autoencoder (transmitter and :class:`BitwiseReceiver` jointly).
 
     Adam on binary cross-entropy between the receiver's LLRs and the bits of random
