@@ -112,15 +112,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
-    p = _command(sub, "eval", "Monte Carlo BLER of a model against ML detection")
+    p = _command(sub, "eval", "Monte Carlo BLER of a model against ML detection (coded: codeword BLER)")
     p.add_argument("--model", required=True, metavar="DIR")
     p.add_argument("--ebn0-db", required=True, metavar="START:STOP:STEP")
     p.add_argument("--channel", default="awgn", help="evaluation channel")
     p.add_argument("--json", default=None, metavar="FILE")
     p.add_argument("--target-errors", type=int, default=d.DEFAULT_EVAL_TARGET_ERRORS,
-                   help="simulate each point until this many block errors")
+                   help="simulate each point until this many block errors (coded model: codeword errors)")
     p.add_argument("--max-blocks", type=int, default=d.DEFAULT_EVAL_MAX_BLOCKS,
-                   help="... or this many blocks")
+                   help="... or this many blocks (codewords for a coded model)")
     p.add_argument("--seed", type=int, default=d.DEFAULT_EVAL_SEED, help="seed of the simulation")
     p.add_argument("--plots", default=None, metavar="DIR", help="write PNG plots here")
     p.add_argument("--quiet", action="store_true",

@@ -112,6 +112,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-blocks must be >= 1, got {args.max_blocks}")
     if args.plots:  # before the simulation, not after it
         check_dir_output(args.plots, "--plots")
+    from aeradio.core.model_dir import load_link_config
+
+    if load_link_config(args.model).code is not None:
+        return _eval_coded(args, ebn0, channel)
     doc = sweep_model(
         args.model,
         ebn0,
@@ -146,5 +150,33 @@ def cmd_eval(args: argparse.Namespace) -> int:
         plot_bler(comparison_curves(doc, baselines), plots / "bler.png",
                   title=f"{doc['model']} on {channel}: up to {args.target_errors} block errors per point")
         plot_constellation(load_lut(args.model), plots / "constellation.png")
+    sys.stdout.flush()
+    return 0
+
+
+def _eval_coded(args: argparse.Namespace, ebn0: list[float], channel: str) -> int:
+    """``aeradio eval`` of a coded model: coded BLER (codeword errors, ``--target-errors``
+    counting them, ``--max-blocks`` bounding the codewords), BER, the uncoded figures, APP
+    demapping of the LUT, and the QAM + Gray + APP + same-code baseline
+    (:mod:`aeradio.learning.coded`)."""
+    from aeradio.learning.coded import format_coded_table, sweep_coded
+
+    doc = sweep_coded(args.model, ebn0, channel, target_errors=args.target_errors,
+                      max_codewords=args.max_blocks, seed=args.seed, progress=not args.quiet)
+    print(format_coded_table(doc))
+    if args.json:
+        write_json_atomic(args.json, doc)
+    if args.plots:
+        from aeradio.core.model_dir import load_lut
+        from aeradio.learning.coded import coded_curves
+        from aeradio.learning.plots import plot_bler, plot_constellation
+
+        plots = Path(args.plots)
+        plot_bler(coded_curves(doc), plots / "bler.png",
+                  title=f"{doc['model']} on {channel}, LDPC rate {doc['code']['rate']:g} "
+                        f"n {doc['code']['codeword_bits']}\nEb/N0 per information bit, N0 = 1/(Eb/N0 r k/n); "
+                        f"up to {args.target_errors} codeword errors")
+        plot_constellation(load_lut(args.model), plots / "constellation.png", bit_labels=True,
+                           title=f"{doc['model']}: learned constellation and bit labels")
     sys.stdout.flush()
     return 0

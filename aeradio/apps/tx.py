@@ -27,7 +27,7 @@ import numpy as np
 
 from aeradio.apps.device_args import device_settings, load_args_calibration, open_args_device
 from aeradio.apps.processes import StopOnSignal
-from aeradio.core.errors import ConfigError, check_range
+from aeradio.core.errors import ConfigError, ModelFormatError, check_range
 from aeradio.dsp.framing import MAX_RUN_FRAMES, MAX_TEST_PATTERN_SEED
 from aeradio.flowgraphs.tx_chain import TxChain
 from aeradio.radio.sigmf_file import SigmfFileDevice
@@ -81,6 +81,11 @@ def cmd_tx(args: argparse.Namespace) -> int:
         raise ConfigError(f"--pattern {args.pattern} sets the payload of --frames; "
                           "--file sends the file's bytes")
     cfg = load_link_config(args.model)
+    if cfg.model.bitwise:
+        raise ModelFormatError(
+            f"--model {args.model} is a bit-wise (coded) model: frames of coded models are not "
+            "implemented yet (docs/contracts.md, Coded models); use aeradio eval to simulate it"
+        )
     tx = TxChain(cfg, load_lut(args.model), model_hash32(args.model))
     settings = device_settings(args, cfg.radio)
     cal = load_args_calibration(args, settings.sample_rate_hz)

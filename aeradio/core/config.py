@@ -10,6 +10,8 @@ Sections (TOML tables) and their dataclasses:
 - ``[training]`` -> :class:`TrainingConfig`: channel, Eb/N0 range, optimizer, budget.
 - ``[radio]`` -> :class:`RadioConfig`: sample rate, pulse shape.
 - ``[frame]`` -> :class:`FrameConfig`: preamble, header, pilots, payload blocks.
+- ``[code]`` -> :class:`CodeConfig` (optional): an outer 5G NR LDPC code around bit-wise
+  blocks; a configuration without it is an uncoded link, as every model before it.
 
 Defaults are defined here once (those the CLI shows too in :mod:`aeradio.core.defaults`);
 a TOML file states only what differs from them.
@@ -68,6 +70,21 @@ NORMALIZATIONS = ("average", "energy", "peak")
 LR_SCHEDULES = ("cosine", "constant")
 #: Receivers of the joint training phase (see TrainingConfig.joint_receiver).
 JOINT_RECEIVERS = ("auto", "matched_filter", "tied", "free")
+#: Receiver outputs of ``[model] receiver``: "message" (M logits, cross-entropy on the
+#: message) or "bitwise" (k bit LLRs, binary cross-entropy; Sionna's neural demapper).
+RECEIVER_KINDS = ("message", "bitwise")
+#: Transmitter initializations of ``[training] tx_init``: "random" (Gaussian) or "qam" (square
+#: Gray-labelled QAM, n = 1 and even k: Sionna's trainable constellation starts there).
+TX_INITS = ("random", "qam")
+#: Outer codes of ``[code] kind``.
+CODE_KINDS = ("ldpc5g",)
+#: Code rates of ``[code] rate``: those of the 5G NR LDPC base graphs' usual range (the
+#: encoder takes 1/5 < r <= 0.95; these are the ones tested here).
+CODE_RATES = (1 / 3, 2 / 5, 1 / 2, 2 / 3, 3 / 4, 5 / 6)
+#: Information bits of one codeword (5G NR LDPC: 12 <= K <= 8448, base graphs 1 and 2).
+CODE_INFO_BITS_RANGE = (12, 8448)
+#: Codeword length in bits at most (a frame carries whole codewords).
+MAX_CODEWORD_BITS = 16384
 
 
 def read_bounded(
@@ -149,8 +166,15 @@ class ModelConfig:
     #: Nominal DAC full scale of one real component, in units of the table's RMS amplitude
     #: per complex use (1): the grid step is dac_full_scale / (2^(dac_bits-1) - 1).
     dac_full_scale: float = 2.0
+    #: "message": M logits (the default); "bitwise": k bit LLRs ``log P(b=1)/P(b=0)`` from an
+    #: MLP with no linear path (Sionna's neural demapper), trained with binary cross-entropy.
+    receiver: str = "message"
 
     def __post_init__(self) -> None:
+        if self.receiver not in RECEIVER_KINDS:
+            raise ConfigError(
+                f"model.receiver must be one of {', '.join(RECEIVER_KINDS)}, got {short_repr(self.receiver)}"
+            )
         check_range("model.k", self.k, 1, 16)
         check_range("model.n", self.n, 1, 64)
         check_range("model.hidden_width", self.hidden_width, 1, 8192)
@@ -194,13 +218,20 @@ class ModelConfig:
         """R = k / n information bits per complex channel use."""
         return self.k / self.n
 
+    @property
+    def bitwise(self) -> bool:
+        """True when the receiver outputs k bit LLRs (``receiver = "bitwise"``)."""
+        return self.receiver == "bitwise"
+
     def receiver_parameter_shapes(self) -> dict[str, tuple[int, ...]]:
         """Name -> shape of every tensor of the neural receiver's state dict.
 
         Mirrors ``aeradio.learning.receiver.NeuralReceiver`` (a test keeps the two equal):
         ``hidden_layers`` Linear + ReLU pairs of ``hidden_width`` on ``2n (+1)`` inputs, the
-        output layer and the linear path to M logits, and the matched-filter log-scale.
-        Computed without building anything, so a file's sizes are checked first.
+        output layer and the linear path to M logits, and the matched-filter log-scale; a
+        bit-wise receiver (``aeradio.learning.bitwise.BitwiseReceiver``) has the hidden layers
+        and an output layer to k LLRs only. Computed without building anything, so a file's
+        sizes are checked first.
         """
         in_features = 2 * self.n + (1 if self.noise_input else 0)
         shapes: dict[str, tuple[int, ...]] = {}
@@ -209,6 +240,10 @@ class ModelConfig:
             shapes[f"hidden.{2 * layer}.weight"] = (self.hidden_width, width)
             shapes[f"hidden.{2 * layer}.bias"] = (self.hidden_width,)
             width = self.hidden_width
+        if self.bitwise:
+            shapes["out.weight"] = (self.k, width)
+            shapes["out.bias"] = (self.k,)
+            return shapes
         shapes["out.weight"] = (self.M, width)
         shapes["out.bias"] = (self.M,)
         shapes["linear.weight"] = (self.M, in_features)
@@ -263,8 +298,14 @@ class TrainingConfig:
     rapp_backoff_db: float = DEFAULT_RAPP_BACKOFF_DB
     multipath_taps: int = 2
     multipath_decay: float = 0.3
+    #: Start of the transmitter's table (:data:`TX_INITS`).
+    tx_init: str = "random"
 
     def __post_init__(self) -> None:
+        if self.tx_init not in TX_INITS:
+            raise ConfigError(
+                f"training.tx_init must be one of {', '.join(TX_INITS)}, got {short_repr(self.tx_init)}"
+            )
         if "awgn" not in parse_channel_spec(self.channel):
             raise ConfigError(
                 "training.channel must include 'awgn' (the noise set by Eb/N0), "
@@ -377,6 +418,49 @@ class FrameConfig:
         check_range("frame.detection_false_alarm_prob", self.detection_false_alarm_prob, 1e-15, 1e-2)
 
 
+@dataclass(frozen=True)
+class CodeConfig:
+    """An outer code (``[code]``): the 5G NR LDPC code of ``rate`` and ``codeword_bits``.
+
+    ``rate * codeword_bits`` information bits are encoded (5G NR base graph, lifting and
+    rate matching of 3GPP TS 38.212) into ``codeword_bits`` coded bits, mapped k at a time
+    onto the model's blocks; the receiver's bit LLRs are decoded by belief propagation with
+    ``bp_iterations`` iterations at most. Eb/N0 of a coded model counts information bits:
+    ``N0 = 1 / (Eb/N0 * rate * k / n)`` (Sionna's ``ebnodb2no``).
+
+    >>> CodeConfig(rate=0.5, codeword_bits=1500).info_bits
+    750
+    """
+
+    kind: str = "ldpc5g"
+    rate: float = 0.5
+    codeword_bits: int = 1500
+    bp_iterations: int = 20
+
+    def __post_init__(self) -> None:
+        if self.kind not in CODE_KINDS:
+            raise ConfigError(
+                f"code.kind must be one of {', '.join(CODE_KINDS)}, got {short_repr(self.kind)}"
+            )
+        if not any(math.isclose(self.rate, r, rel_tol=1e-9) for r in CODE_RATES):
+            rates = ", ".join(f"{r:.6g}" for r in CODE_RATES)
+            raise ConfigError(f"code.rate must be one of {rates}, got {short_repr(self.rate)}")
+        check_range("code.codeword_bits", self.codeword_bits, 16, MAX_CODEWORD_BITS)
+        info = self.rate * self.codeword_bits
+        low, high = CODE_INFO_BITS_RANGE
+        if abs(info - round(info)) > 1e-6 or not low <= round(info) <= high:
+            raise ConfigError(
+                f"code: rate x codeword_bits must be a whole number of information bits in [{low}, {high}] "
+                f"(5G NR LDPC), got {self.rate:.6g} x {self.codeword_bits} = {info:.6g}"
+            )
+        check_range("code.bp_iterations", self.bp_iterations, 1, 200)
+
+    @property
+    def info_bits(self) -> int:
+        """Information bits per codeword, ``rate * codeword_bits``."""
+        return int(round(self.rate * self.codeword_bits))
+
+
 #: TOML table name -> dataclass.
 _SECTIONS: dict[str, type] = {
     "model": ModelConfig,
@@ -384,6 +468,8 @@ _SECTIONS: dict[str, type] = {
     "radio": RadioConfig,
     "frame": FrameConfig,
 }
+#: Optional sections: absent from a configuration (and from its ``to_dict``) when not used.
+_OPTIONAL_SECTIONS: dict[str, type] = {"code": CodeConfig}
 
 
 def _coerce(section: str, name: str, value: Any, kind: Any) -> Any:
@@ -443,8 +529,20 @@ class LinkConfig:
     frame: FrameConfig = field(default_factory=FrameConfig)
     #: A short name for logs and file names (the TOML file's stem by default).
     name: str = "link"
+    #: The outer code; None: an uncoded link.
+    code: CodeConfig | None = None
 
     def __post_init__(self) -> None:
+        if self.code is not None:
+            if not self.model.bitwise:
+                raise ConfigError(
+                    'a [code] section needs model.receiver = "bitwise" (the decoder takes bit LLRs)'
+                )
+            if self.code.codeword_bits % self.model.k:
+                raise ConfigError(
+                    f"code.codeword_bits must be a multiple of model.k ({self.model.k}: whole blocks per "
+                    f"codeword), got {self.code.codeword_bits}"
+                )
         samples = self.frame_samples_bound
         if samples > MAX_FRAME_SAMPLES:
             raise ConfigError(
@@ -453,6 +551,17 @@ class LinkConfig:
                 f"gap_symbols {self.frame.gap_symbols}, samples_per_symbol "
                 f"{self.radio.samples_per_symbol}); shorten the frame or the gap"
             )
+
+    @property
+    def info_rate(self) -> float:
+        """Information bits per complex channel use: ``k / n``, times the code rate of a coded
+        link. Eb/N0 counts these bits: the noise variance per real component is
+        ``1 / (2 info_rate Eb/N0)`` (for a coded link Sionna's ``ebnodb2no``, N0 / 2).
+
+        >>> LinkConfig.from_dict({"model": {"k": 6, "n": 1, "receiver": "bitwise"}, "code": {}}).info_rate
+        3.0
+        """
+        return self.model.rate * (self.code.rate if self.code is not None else 1.0)
 
     @property
     def frame_samples_bound(self) -> int:
@@ -473,15 +582,17 @@ class LinkConfig:
         cfg_name = data.pop("name", name or "link")
         if not isinstance(cfg_name, str) or not cfg_name:
             raise ConfigError(f"name must be a non-empty string, got {short_repr(cfg_name)}")
-        unknown = sorted(set(data) - set(_SECTIONS))
+        allowed = {**_SECTIONS, **_OPTIONAL_SECTIONS}
+        unknown = sorted(set(data) - set(allowed), key=str)
         if unknown:
             u = unknown[0]
             name = f"[{u}]" if isinstance(u, str) and u.isprintable() and len(u) <= 64 else short_repr(u)
-            raise ConfigError(f"unknown section {name}; allowed: {', '.join(_SECTIONS)}")
+            raise ConfigError(f"unknown section {name}; allowed: {', '.join(allowed)}")
         if "model" not in data:
             raise ConfigError("the configuration has no [model] section (k and n are required)")
         sections = {s: _build_section(s, c, data.get(s, {})) for s, c in _SECTIONS.items()}
-        return cls(name=cfg_name, **sections)
+        optional = {s: _build_section(s, c, data[s]) for s, c in _OPTIONAL_SECTIONS.items() if s in data}
+        return cls(name=cfg_name, **sections, **optional)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> LinkConfig:
@@ -501,6 +612,9 @@ class LinkConfig:
         out: dict[str, Any] = {"name": self.name}
         for section in _SECTIONS:
             out[section] = dataclasses.asdict(getattr(self, section))
+        for section in _OPTIONAL_SECTIONS:
+            if getattr(self, section) is not None:
+                out[section] = dataclasses.asdict(getattr(self, section))
         return out
 
     def replace(self, **sections: Any) -> LinkConfig:

@@ -7,6 +7,14 @@ complex64; ``DIR/receiver.safetensors``: the receiver weights. No pickle anywher
 stores its LUT's DAC grid in model.json (``lut_grid``: ``step`` and measured figures), and
 every load checks that each LUT value is ``float32(q * step)`` with ``|q| <= 2^(bits-1) - 1``.
 
+Bit-wise and coded models (docs/contracts.md, "Coded models") use the same files:
+``model.json`` states ``receiver_output`` ("bit_llrs" for ``[model] receiver = "bitwise"``,
+"message_logits" otherwise) and, for a coded model, carries the ``[code]`` section in its
+config (and in ``code`` at the top level, for readers that look no deeper). Row ``m`` of
+the LUT carries the bits of ``m``, most significant first (the learned labels). A model
+directory written before these keys existed has neither and loads as an uncoded message
+model; a ``receiver_output`` or ``code`` that disagrees with the config is refused.
+
 Loading checks before it allocates: ``model.json`` is read only if it holds at most
 :data:`MAX_MODEL_JSON_BYTES`; its link configuration is validated, which bounds the sizes
 of the LUT, the receiver and a frame (:mod:`aeradio.core.config`); the ``.npy`` header of
@@ -136,7 +144,22 @@ def _config_from_meta(meta: dict[str, Any], model_dir: Path) -> LinkConfig:
     for key, value in (("k", model.k), ("n", model.n), ("M", model.M)):
         if key in meta and meta[key] != value:
             raise ModelFormatError(f"{path}: {key} is {short_repr(meta[key])} but the config says {value}")
+    if "receiver_output" in meta and meta["receiver_output"] != receiver_output(config):
+        raise ModelFormatError(
+            f"{path}: receiver_output is {short_repr(meta['receiver_output'])} but the config's receiver "
+            f"gives {receiver_output(config)!r}"
+        )
+    code = config.to_dict().get("code")
+    if "code" in meta and meta["code"] != code:
+        raise ModelFormatError(
+            f"{path}: code is {short_repr(meta['code'])} but the config says {short_repr(code)}"
+        )
     return config
+
+
+def receiver_output(config: LinkConfig) -> str:
+    """What the receiver outputs: "bit_llrs" (k LLRs per block) or "message_logits" (M)."""
+    return "bit_llrs" if config.model.bitwise else "message_logits"
 
 
 def _read_lut_header(f: IO[bytes], path: Path, config: LinkConfig) -> None:
@@ -345,6 +368,8 @@ def load_receiver_arrays(model_dir: str | Path) -> tuple[LinkConfig, dict[str, n
 
 #: Link-config sections the transmitted waveform depends on (hashed with the LUT).
 WAVEFORM_SECTIONS = ("radio", "frame")
+#: ... and the outer code, hashed only when present (so uncoded models keep their id).
+OPTIONAL_WAVEFORM_SECTIONS = ("code",)
 
 
 def hash32_from_meta(meta: dict[str, Any]) -> int:
@@ -354,7 +379,9 @@ def hash32_from_meta(meta: dict[str, Any]) -> int:
     link config) keeps the id, so it accepts frames from the deployed transmitter.
     """
     config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-    waveform = json.dumps({s: config.get(s) for s in WAVEFORM_SECTIONS}, sort_keys=True)
+    sections = {s: config.get(s) for s in WAVEFORM_SECTIONS}
+    sections.update({s: config[s] for s in OPTIONAL_WAVEFORM_SECTIONS if config.get(s) is not None})
+    waveform = json.dumps(sections, sort_keys=True)
     text = f"{LUT_FILE}:{meta['files'][LUT_FILE]['sha256']}\n{waveform}\n"
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
 
@@ -464,10 +491,13 @@ def save_model(
             "k": config.model.k,
             "n": config.model.n,
             "M": config.model.M,
+            "receiver_output": receiver_output(config),
             "config": config.to_dict(),
             "files": {name: {"sha256": sha256_file(tmp / name)} for name in WEIGHT_FILES},
             "meta": extra_meta or {},
         }
+        if config.code is not None:
+            meta["code"] = config.to_dict()["code"]
         if lut_grid is not None:
             meta[LUT_GRID_KEY] = lut_grid
         meta["model_hash32"] = f"{hash32_from_meta(meta):08x}"

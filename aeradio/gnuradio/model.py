@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from aeradio.core.config import LinkConfig
-from aeradio.core.errors import ConfigError
+from aeradio.core.errors import ConfigError, ModelFormatError
 from aeradio.core.model_dir import load_link_config, load_lut, load_receiver_arrays
 from aeradio.core.units import noise_var_per_real
 
@@ -128,6 +128,11 @@ class NumpyReceiver:
         """The verified receiver of ``model_dir``; :class:`~aeradio.core.errors.ModelFormatError`
         otherwise."""
         config, weights = load_receiver_arrays(model_dir)
+        if config.model.bitwise:
+            raise ModelFormatError(
+                f"{model_dir} has a bit-wise receiver (LLR outputs); the GNU Radio blocks need a "
+                'message receiver (model.receiver = "message")'
+            )
         return cls(config, weights)
 
     def _features(self, y: np.ndarray, noise_var: float | np.ndarray | None) -> np.ndarray:

@@ -43,7 +43,17 @@ def load_receiver_state(model_dir: str | Path) -> dict[str, torch.Tensor]:
 
 
 def _receiver_of(model_dir: str | Path, config: LinkConfig) -> NeuralReceiver:
-    """The receiver of a model directory verified to hold ``config`` (its checked weights)."""
+    """The receiver of a model directory verified to hold ``config`` (its checked weights).
+
+    A bit-wise model (LLR outputs, ``aeradio.learning.bitwise``) is refused with one line:
+    the paths that take a message receiver cannot use it.
+    """
+    if config.model.bitwise:
+        coded = " and an outer code" if config.code is not None else ""
+        raise ModelFormatError(
+            f"{Path(model_dir)} has a bit-wise receiver (LLR outputs){coded}; this command needs a "
+            "message receiver (model.receiver = \"message\"): use aeradio eval for coded models"
+        )
     receiver = NeuralReceiver.from_config(config.model)
     try:
         receiver.load_state_dict(_read_state(model_dir))

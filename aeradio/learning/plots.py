@@ -193,12 +193,12 @@ def _iq_axes(ax: Any, lim: float, *, xlabel: bool = True, ylabel: bool = True) -
         ax.set_ylabel("quadrature Q")
 
 
-def _label_points(ax: Any, points: np.ndarray, k: int) -> None:
+def _label_points(ax: Any, points: np.ndarray, k: int, fontsize: float = 7) -> None:
     """Each point's message bits, just outside the point (away from the origin)."""
     for m, p in enumerate(points):
         direction = p / abs(p) if abs(p) > 1e-6 else 1j
         ax.annotate(_bits(m, k), (p.real, p.imag), xytext=(9 * direction.real, 9 * direction.imag),
-                    textcoords="offset points", ha="center", va="center", fontsize=7, color="0.15")
+                    textcoords="offset points", ha="center", va="center", fontsize=fontsize, color="0.15")
 
 
 def _use_grid(plt: Any, panels: int, size: float) -> tuple[Any, list[Any]]:
@@ -259,22 +259,29 @@ def _distance_panel(ax: Any, lut: np.ndarray, reference: dict[str, np.ndarray]) 
 
 
 def plot_constellation(
-    lut: np.ndarray, path: str | Path, title: str = "", *, reference: dict[str, np.ndarray] | None = None
+    lut: np.ndarray,
+    path: str | Path,
+    title: str = "",
+    *,
+    reference: dict[str, np.ndarray] | None = None,
+    bit_labels: bool | None = None,
 ) -> Path:
     """The LUT ``[M, n]`` complex (see the module docstring). ``reference``: classical LUTs
     of the same shape to compare codeword distances with (n > 1); by default those of
-    :func:`aeradio.learning.baselines.reference_luts`."""
+    :func:`aeradio.learning.baselines.reference_luts`. ``bit_labels``: write each point's
+    bits (by default when M <= 16; a bit-wise model's 64 learned labels on a larger figure)."""
     plt = _pyplot()
     M, n = lut.shape
     k = int(round(math.log2(M)))
     lim = 1.25 * max(float(np.max(np.abs(lut))) if lut.size else 1.0, 1.0)
-    label = M <= MAX_LABELLED_MESSAGES
+    label = M <= MAX_LABELLED_MESSAGES if bit_labels is None else bit_labels
     if n == 1:
-        fig, ax = plt.subplots(figsize=(4.8, 4.8))
+        crowded = label and M > MAX_LABELLED_MESSAGES
+        fig, ax = plt.subplots(figsize=(7.5, 7.5) if crowded else (4.8, 4.8))
         ax.scatter(lut[:, 0].real, lut[:, 0].imag, s=28 if M <= 64 else 10, color="C0", zorder=3)
         _iq_axes(ax, lim)
         if label:
-            _label_points(ax, lut[:, 0], k)
+            _label_points(ax, lut[:, 0], k, fontsize=5.5 if crowded else 7)
         ax.set_title(title or f"learned constellation, M = {M} (k = {k}), n = 1", fontsize=10)
         return _save(fig, path)
     if reference is None:

@@ -178,9 +178,14 @@ def train_autoencoder(
     """Train transmitter and receiver jointly per ``config.training``.
 
     ``progress`` shows a tqdm bar (stderr) with loss and running BLER. ``on_step`` is
-    called as ``on_step(step, loss, running_bler)`` after each step.
+    called as ``on_step(step, loss, running_bler)`` after each step. A bit-wise model
+    (``model.receiver = "bitwise"``) trains with :func:`aeradio.learning.bitwise.train_bitwise`.
     """
     with torch_threads(config.training.threads):
+        if config.model.bitwise:
+            from aeradio.learning.bitwise import train_bitwise
+
+            return train_bitwise(config, progress=progress, on_step=on_step)
         return _train(config, progress, on_step)
 
 

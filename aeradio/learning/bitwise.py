@@ -1,0 +1,239 @@
+"""Bit-wise autoencoders: k bits -> n complex symbols with learned labels -> k bit LLRs.
+
+This is the setting of Sionna's autoencoder tutorial (``configs/ae-n1-k6-ldpc.toml``): the
+transmitter is the same power-normalized table as a message model
+(:class:`~aeradio.learning.transmitter.Transmitter`), row ``m`` carrying the k bits of
+``m`` (most significant first, :func:`message_bits`), so where a bit pattern lands in the
+constellation is learned: the bit labelling is learned with the geometry. The receiver
+(:class:`BitwiseReceiver`, Sionna's neural demapper) is an MLP from ``[Re y, Im y]`` per
+symbol and ``log10(noise variance)`` to k LLRs, trained with binary cross-entropy, whose
+minimum is the bit-metric decoding rate an outer code works with.
+
+LLR convention: ``LLR = log P(b = 1 | y) / P(b = 0 | y)`` (the logit of binary
+cross-entropy, and Sionna's), so a positive LLR decides 1.
+
+The classical counterpart, :func:`app_llrs`, is the exact APP demapper of any table on
+AWGN (the max-free log-sum-exp over the points whose label has the bit set or clear);
+with :func:`qam_gray_lut` it is the tutorial's baseline, 64-QAM + Gray + APP.
+
+>>> message_bits(4, 2).tolist()
+[[0, 0], [0, 1], [1, 0], [1, 1]]
+>>> lut = qam_gray_lut(2)
+>>> llr = app_llrs(lut[[2]], lut, noise_var=0.05)   # message 2 = bits 1, 0
+>>> (llr > 0).astype(int).tolist()
+[[1, 0]]
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+
+from aeradio.core.config import LinkConfig, ModelConfig
+from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.errors import ConfigError, ModelFormatError
+from aeradio.learning.channels import build_channel, draw_noise_var
+from aeradio.learning.receiver import complex_to_features
+
+if TYPE_CHECKING:
+    from aeradio.learning.training import TrainResult
+
+
+def message_bits(M: int, k: int) -> np.ndarray:
+    """``[M, k]`` uint8: the bits of each message index, most significant first."""
+    return ((np.arange(M)[:, None] >> np.arange(k - 1, -1, -1)) & 1).astype(np.uint8)
+
+
+def bits_to_messages(bits: np.ndarray) -> np.ndarray:
+    """``[..., k]`` bits (MSB first) -> ``[...]`` int64 message indices."""
+    bits = np.asarray(bits, dtype=np.int64)
+    return bits @ (1 << np.arange(bits.shape[-1] - 1, -1, -1))
+
+
+def qam_gray_lut(k: int) -> np.ndarray:
+    """Square 2^k-QAM with Gray labels as 5G NR defines it, ``[2^k, 1]`` complex64, mean
+    energy 1: Sionna's ``Constellation("qam", k)`` (3GPP TS 38.211, 5.1: the even bits of
+    a label select the in-phase level, the odd bits the quadrature level, most
+    significant first), row m the point labelled m.
+    """
+    from sionna.phy.mapping import Constellation
+
+    if k % 2 or not 2 <= k <= 16:
+        raise ConfigError(f"square QAM needs an even number of bits per symbol in [2, 16], got k={k}")
+    with torch.no_grad():
+        points = Constellation("qam", k)().numpy().astype(np.complex128)
+    points = points / np.sqrt(np.mean(np.abs(points) ** 2))  # exactly 1 after the float32 round trip
+    return points.reshape(-1, 1).astype(SAMPLE_DTYPE)
+
+
+def app_llrs(y: np.ndarray, lut: np.ndarray, noise_var: float | np.ndarray) -> np.ndarray:
+    """Exact per-bit LLRs ``[B, k]`` float32 of blocks ``y [B, n]`` sent with ``lut [M, n]``
+    on AWGN of ``noise_var`` per real component (float or ``[B]``), equiprobable messages."""
+    y = torch.as_tensor(np.ascontiguousarray(y, dtype=SAMPLE_DTYPE))
+    table = torch.as_tensor(np.ascontiguousarray(lut, dtype=SAMPLE_DTYPE))
+    nv = torch.as_tensor(np.asarray(noise_var, dtype=np.float32)).reshape(-1, 1)
+    distance = (y[:, None, :] - table[None, :, :]).abs().pow(2).sum(dim=2)  # [B, M]
+    return marginal_llrs(-distance / (2.0 * nv), int(round(math.log2(len(lut))))).numpy()
+
+
+def marginal_llrs(log_posterior: torch.Tensor, k: int) -> torch.Tensor:
+    """``[B, M]`` message log-posteriors (up to a constant per row) -> ``[B, k]`` bit LLRs."""
+    labels = message_bits(1 << k, k).T.astype(bool)  # [k, M]
+    ones = torch.from_numpy(np.stack([np.flatnonzero(row) for row in labels]))  # [k, M/2]
+    zeros = torch.from_numpy(np.stack([np.flatnonzero(~row) for row in labels]))
+    return torch.logsumexp(log_posterior[:, ones], dim=2) - torch.logsumexp(log_posterior[:, zeros], dim=2)
+
+
+class BitwiseReceiver(nn.Module):
+    """``forward(y [B, n] complex64, noise_var [B] | None) -> [B, k]`` float32 LLRs.
+
+    ``hidden_layers`` Linear + ReLU layers of ``hidden_width``, then a linear layer to k
+    LLRs (Sionna's demapper: 128-128-k). With ``noise_input`` the network also sees
+    ``log10(noise_var)`` (noise variance per real component).
+    """
+
+    def __init__(
+        self, k: int, n: int, hidden_width: int, hidden_layers: int, noise_input: bool = True
+    ) -> None:
+        super().__init__()
+        self.k, self.n, self.noise_input = k, n, noise_input
+        width = 2 * n + (1 if noise_input else 0)
+        layers: list[nn.Module] = []
+        for _ in range(hidden_layers):
+            layers += [nn.Linear(width, hidden_width), nn.ReLU()]
+            width = hidden_width
+        self.hidden = nn.Sequential(*layers)
+        self.out = nn.Linear(width, k)
+
+    @classmethod
+    def from_config(cls, model: ModelConfig) -> BitwiseReceiver:
+        return cls(model.k, model.n, model.hidden_width, model.hidden_layers, model.noise_input)
+
+    def forward(self, y: torch.Tensor, noise_var: torch.Tensor | None = None) -> torch.Tensor:
+        x = complex_to_features(y)
+        if self.noise_input:
+            if noise_var is None:
+                raise ValueError("this receiver needs noise_var (built with noise_input=True)")
+            nv = torch.as_tensor(noise_var, dtype=x.dtype).expand(x.shape[0])
+            x = torch.cat([x, torch.log10(nv).unsqueeze(1)], dim=1)
+        return self.out(self.hidden(x))
+
+
+class BitwiseRuntime:
+    """A loaded bit-wise receiver: ``llrs(y [B, n] complex64, noise_var) -> [B, k]`` float32."""
+
+    def __init__(self, config: LinkConfig, receiver: BitwiseReceiver) -> None:
+        self.config = config
+        self.receiver = receiver.eval()
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> BitwiseRuntime:
+        """The verified bit-wise receiver of a model directory (ModelFormatError otherwise)."""
+        from aeradio.core.model_dir import load_link_config
+        from aeradio.learning.inference import load_receiver_state
+
+        config = load_link_config(model_dir)
+        if not config.model.bitwise:
+            raise ModelFormatError(
+                f"{model_dir}: not a bit-wise model (model.receiver is {config.model.receiver!r})"
+            )
+        receiver = BitwiseReceiver.from_config(config.model)
+        receiver.load_state_dict(load_receiver_state(model_dir))
+        return cls(config, receiver)
+
+    def llrs(self, y: np.ndarray, noise_var: float | np.ndarray) -> np.ndarray:
+        """``[B, n]`` complex64 blocks, noise variance per real component -> ``[B, k]`` LLRs."""
+        y = np.ascontiguousarray(y, dtype=SAMPLE_DTYPE)
+        nv = torch.from_numpy(np.array(np.broadcast_to(np.asarray(noise_var, np.float32), (len(y),))))
+        with torch.inference_mode():
+            return self.receiver(torch.from_numpy(y), nv).numpy()
+
+
+def _initial_weight(config: LinkConfig, generator: torch.Generator) -> torch.Tensor | None:
+    """The transmitter's starting table ``[M, n, 2]`` for ``training.tx_init`` (None: random)."""
+    if config.training.tx_init == "random":
+        return None
+    if config.model.n != 1:
+        raise ConfigError(f'training.tx_init = "qam" needs model.n = 1, got {config.model.n}')
+    return torch.view_as_real(torch.from_numpy(qam_gray_lut(config.model.k))).clone()
+
+
+def train_bitwise(
+    config: LinkConfig, *, progress: bool = True, on_step: Callable[[int, float, float], None] | None = None
+) -> TrainResult:
+    """Train a bit-wise autoencoder (transmitter and :class:`BitwiseReceiver` jointly).
+
+    Adam on binary cross-entropy between the receiver's LLRs and the bits of random
+    messages, Eb/N0 ~ U[ebn0_db_min, ebn0_db_max] dB per block, counted per information
+    bit (``config.info_rate``: the code rate included for a coded model, as Sionna's
+    tutorial trains). Returns a :class:`~aeradio.learning.training.TrainResult` whose
+    history's ``bler`` is the running rate of blocks with any bit wrong.
+    """
+    from tqdm import tqdm
+
+    from aeradio.learning.training import EMA_WEIGHT, PROGRESS_EVERY, TrainResult, learning_rate_at
+    from aeradio.learning.transmitter import Transmitter
+
+    cfg, model = config.training, config.model
+    generator = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    tx = Transmitter(model.M, model.n, normalization=model.normalization, peak_amplitude=model.peak_amplitude,
+                     dac_bits=model.dac_bits, dac_full_scale=model.dac_full_scale, generator=generator)
+    start_weight = _initial_weight(config, generator)
+    if start_weight is not None:
+        with torch.no_grad():
+            tx.weight.copy_(start_weight)
+    rx = BitwiseReceiver.from_config(model)
+    channel = build_channel(cfg.channel, cfg)
+    optimizer = torch.optim.Adam(
+        [{"params": list(tx.parameters()), "lr_scale": cfg.tx_lr_scale},
+         {"params": list(rx.parameters()), "lr_scale": 1.0}],
+        lr=cfg.learning_rate,
+    )
+    labels_table = torch.from_numpy(message_bits(model.M, model.k).astype(np.float32))
+    history: list[dict[str, float]] = []
+    ema_loss = ema_bler = None
+    start = time.perf_counter()
+    bar = tqdm(total=cfg.steps, desc=f"train {config.name}", disable=None if progress else True, leave=False)
+    for step in range(1, cfg.steps + 1):
+        lr = learning_rate_at(step - 1, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr * group["lr_scale"]
+        messages = torch.randint(0, model.M, (cfg.batch_size,), generator=generator)
+        noise_var = draw_noise_var(
+            cfg.batch_size, cfg.ebn0_db_min, cfg.ebn0_db_max, config.info_rate, generator
+        )
+        y = channel(tx(messages), noise_var, generator)
+        llrs = rx(y, noise_var)
+        bits = labels_table[messages]
+        loss = nn.functional.binary_cross_entropy_with_logits(llrs, bits)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_value = float(loss.detach())
+        bler = float(((llrs.detach() > 0) != bits.bool()).any(dim=1).float().mean())
+        ema_loss = loss_value if ema_loss is None else ema_loss + EMA_WEIGHT * (loss_value - ema_loss)
+        ema_bler = bler if ema_bler is None else ema_bler + EMA_WEIGHT * (bler - ema_bler)
+        if on_step is not None:
+            on_step(step, loss_value, ema_bler)
+        if step % PROGRESS_EVERY == 0 or step == cfg.steps:
+            history.append({"step": step, "loss": ema_loss, "bler": ema_bler, "lr": lr})
+            bar.update(step - bar.n)
+            bar.set_postfix(bce=f"{ema_loss:.4f}", bler=f"{ema_bler:.2e}")
+    bar.close()
+    return TrainResult(
+        lut=tx.export_lut(),
+        receiver_state={k: v.detach().clone() for k, v in rx.state_dict().items()},
+        history=history,
+        steps=cfg.steps,
+        seconds=time.perf_counter() - start,
+        stopped="budget",
+        lut_grid=tx.lut_grid(),
+    )
