@@ -54,6 +54,7 @@ from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.errors import ConfigError
 from aeradio.dsp.detector import metric_reference, scan, scan_reference
 from aeradio.dsp.framing import (
+    HEADER_CODED_BITS,
     PAYLOAD_DATA,
     PAYLOAD_PROBE,
     PAYLOAD_TEST_PATTERN,
@@ -338,10 +339,11 @@ class RxChain:
         self._pending = False
         self._rejected = False
         self._groups = self._phase_groups()
-        # Compile (or load from numba's cache) the scan and segment kernels now, not in the
-        # first block of a stream (the matched filter's compiled above, by the refiner).
+        # Compile (or load from numba's cache) the scan, segment and header kernels now, not
+        # in the first block of a stream (the matched filter's compiled above, by the refiner).
         scan(padded, self.hop, self.lag // self.hop, self.terms, self.threshold, 1, 1, 1, 0, 0)
         derotated_segments(padded, np.zeros(1, np.int64), np.zeros(1), 1)
+        decode_headers(np.zeros((1, HEADER_CODED_BITS), np.float32))
 
     # ---- streaming -------------------------------------------------------------------
     @property

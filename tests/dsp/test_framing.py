@@ -232,3 +232,15 @@ def test_any_soft_header_decodes_to_a_valid_header_or_none(values: list[float]) 
     # decoder returns a header whose fields are in range, or None; it never raises.
     got = decode_header(np.array(values, np.float32))
     assert got is None or (0 <= got.seq < SEQ_MODULUS and 0 <= got.length <= 4095 and 0 <= got.kind <= 15)
+
+
+@pytest.mark.parametrize("noise_std", [0.5, 1.3, 3.0])
+def test_compiled_viterbi_decides_as_the_numpy_trellis(noise_std: float) -> None:
+    """decode (compiled) and decode_reference (numpy) make the same decisions, including on
+    words too noisy to decode right (where ties and wrong paths are common)."""
+    rng = np.random.default_rng(7)
+    bits = rng.integers(0, 2, (400, HEADER_BITS)).astype(np.uint8)
+    llr = (1.0 - 2.0 * conv_code.encode(bits)) + rng.normal(0.0, noise_std, (400, HEADER_CODED_BITS))
+    llr[:5] = np.round(llr[:5])  # integer soft bits: exact ties in the add-compare-select
+    assert np.array_equal(conv_code.decode(llr), conv_code.decode_reference(llr))
+    assert conv_code.decode(llr[:0]).shape == (0, HEADER_BITS)
