@@ -65,6 +65,12 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         f"{report['epochs']} epochs (best {report['best_epoch']}, stopped: {report['stopped']}) "
         f"in {report['seconds']:.1f} s on {report['train_frames']} frames; {written}"
     )
+    return _conclude(args, report)
+
+
+def _conclude(args: argparse.Namespace, report: dict) -> int:
+    """Write ``--json``; exit 0 when the model learned (or was kept with --keep-unimproved),
+    else say why on stderr and return the exit code of an unimproved model."""
     if getattr(args, "json", None):
         write_json_atomic(args.json, report)
     if report["learned"]:
@@ -97,11 +103,4 @@ def _end_to_end(args: argparse.Namespace) -> int:
                else "no model written")
     print(f"{report['steps']} steps (best {report['best_step']}, stopped: {report['stopped']}) in "
           f"{report['seconds']:.1f} s; {written}")
-    if getattr(args, "json", None):
-        write_json_atomic(args.json, report)
-    if report["learned"]:
-        return 0
-    what = ("written anyway (--keep-unimproved)" if report["written"]
-            else "not written (--keep-unimproved writes it anyway)")
-    print(f"aeradio finetune: learned nothing: {report['unimproved']}; the model was {what}", file=sys.stderr)
-    return 0 if report["written"] else EXIT_UNIMPROVED
+    return _conclude(args, report)
