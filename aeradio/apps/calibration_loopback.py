@@ -22,6 +22,11 @@ from aeradio.radio.zmq_stream import free_endpoint
 
 #: Time for the channel to bind and the receiver to subscribe (ZMQ slow joiner), s.
 STARTUP_S = 1.5
+#: The channel's pace (times real time) unless ``channel_args`` set one: real time, as a
+#: radio would deliver. Unpaced, the compiled channel simulator (tens of MS/s) outran
+#: ``calibrate rx`` (numpy), whose SUB socket then dropped millions of samples, the bursts
+#: among them: a CI failure about one run in five (still failing at 4x real time).
+CHANNEL_SPEED = 1.0
 
 
 def run_loopback_calibration(
@@ -38,6 +43,8 @@ def run_loopback_calibration(
     ``channel_args`` are the impairments, e.g. ``["--snr-db", "20", "--cfo-hz", "3000"]``.
     """
     tx, rx = free_endpoint(), free_endpoint()
+    if not {"--realtime", "--speed"} & set(channel_args):
+        channel_args = [*channel_args, "--speed", f"{CHANNEL_SPEED:g}"]
     out = Path(work_dir) / "loopback-calibration.json"
     rate = f"{sample_rate_hz:g}"
     with open(Path(work_dir) / "loopback-channel.log", "w") as log:
