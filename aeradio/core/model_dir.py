@@ -44,6 +44,8 @@ import os
 import shutil
 import struct
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -481,9 +483,7 @@ def save_model(
         check_lut_grid(lut.astype(SAMPLE_DTYPE), config.model.dac_bits, lut_grid.get("step"), "LUT")
     arrays = _receiver_arrays(config, receiver_state_dict)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with staged_directory(out_dir, overwrite=overwrite) as tmp:
         np.save(tmp / LUT_FILE, lut.astype(SAMPLE_DTYPE), allow_pickle=False)
         save_file(arrays, str(tmp / RECEIVER_FILE), metadata={"format": "aeradio-receiver"})
         meta = {
@@ -508,11 +508,22 @@ def save_model(
                 "reads (extra_meta too large)"
             )
         (tmp / MODEL_JSON).write_bytes(text)
+    return out_dir
+
+
+@contextmanager
+def staged_directory(out_dir: Path, *, overwrite: bool) -> Iterator[Path]:
+    """A temporary sibling of ``out_dir`` to fill: renamed into place
+    (:func:`swap_into_place`) when the block ends, deleted when it raises, so ``out_dir`` is
+    either the old directory or the whole new one, never a part."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        yield tmp
         swap_into_place(tmp, out_dir, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out_dir
 
 
 def swap_into_place(tmp: Path, out_dir: Path, *, overwrite: bool) -> None:
@@ -571,14 +582,8 @@ def write_model_files(out_dir: str | Path, files: dict[str, bytes]) -> Path:
         )
     if len(files[MODEL_JSON]) > MAX_MODEL_JSON_BYTES:
         raise ModelFormatError(f"{MODEL_JSON} is larger than {MAX_MODEL_JSON_BYTES} bytes, the most allowed")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with staged_directory(out_dir, overwrite=False) as tmp:
         for name in MODEL_FILES:
             (tmp / name).write_bytes(files[name])
         verify_model_dir(tmp)
-        swap_into_place(tmp, out_dir, overwrite=False)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir

@@ -39,8 +39,6 @@ Storage: :mod:`aeradio.core.channel_model_dir` (JSON + safetensors, checked befo
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -62,7 +60,7 @@ from aeradio.core.channel_model_dir import (
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.defaults import DEFAULT_CHANNEL_MODEL_STEPS
 from aeradio.core.errors import CaptureFormatError, ModelFormatError, check_range
-from aeradio.core.model_dir import sha256_file, swap_into_place
+from aeradio.core.model_dir import sha256_file, staged_directory
 from aeradio.learning.dataset import SymbolDataset
 
 #: Directions of the sliced Wasserstein distance (evenly spaced over half a turn).
@@ -494,9 +492,7 @@ def save_channel_model(out_dir: str | Path, channel: LearnedChannel) -> Path:
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ModelFormatError(f"--out {out_dir} exists and is not empty; refusing to overwrite it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with staged_directory(out_dir, overwrite=False) as tmp:
         state = {k: v.detach().contiguous().float() for k, v in channel.cvae.state_dict().items()}
         save_file(state, str(tmp / CHANNEL_WEIGHTS), metadata={"format": "aeradio-channel-model"})
         meta = {
@@ -510,10 +506,6 @@ def save_channel_model(out_dir: str | Path, channel: LearnedChannel) -> Path:
                 f"{CHANNEL_JSON} would be {len(text)} bytes, more than {MAX_CHANNEL_JSON_BYTES}"
             )
         (tmp / CHANNEL_JSON).write_bytes(text)
-        swap_into_place(tmp, out_dir, overwrite=False)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
