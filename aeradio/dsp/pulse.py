@@ -190,20 +190,76 @@ def _grid_norm(rolloff: float, samples_per_symbol: int, half: int) -> float:
     return float(np.sqrt(np.sum(rrc_pulse(j, rolloff, samples_per_symbol) ** 2)))
 
 
+@numba.njit(nogil=True, cache=True)
+def _tap_trig(rolloff, sps, half):  # pragma: no cover - compiled
+    """[4, 2 half + 1] float64: sin and cos of ``a j`` and of ``b j`` for the taps ``j`` in
+    ``[-half, half]``, ``a, b = pi (1 -+ rolloff) / sps`` (for :func:`_weights_into`)."""
+    a = math.pi * (1.0 - rolloff) / sps
+    b = math.pi * (1.0 + rolloff) / sps
+    trig = np.empty((4, 2 * half + 1))
+    for i in range(2 * half + 1):
+        j = float(i - half)
+        trig[0, i], trig[1, i] = math.sin(a * j), math.cos(a * j)
+        trig[2, i], trig[3, i] = math.sin(b * j), math.cos(b * j)
+    return trig
+
+
+@numba.njit(nogil=True, cache=True)
+def _weights_into(frac, rolloff, sps, half, norm, trig, w):  # pragma: no cover - compiled
+    """:func:`matched_filter_weights` of one fractional time into ``w`` [2 half + 1] float32.
+
+    The sine and cosine of ``pi ts (1 -+ rolloff)`` at ``ts = (frac - j) / sps`` come from
+    those of ``frac`` and of the integer ``j`` (``trig``, :func:`_tap_trig`) by the
+    angle-addition identities: four trigonometric calls per frame instead of two per tap
+    (equal to the direct evaluation within float64 rounding).
+    """
+    a = math.pi * (1.0 - rolloff) / sps
+    b = math.pi * (1.0 + rolloff) / sps
+    sa, ca = math.sin(a * frac), math.cos(a * frac)
+    sb, cb = math.sin(b * frac), math.cos(b * frac)
+    h0 = 1.0 - rolloff + 4.0 * rolloff / math.pi
+    h_sing = rolloff / math.sqrt(2.0) * (
+        (1.0 + 2.0 / math.pi) * math.sin(math.pi / (4.0 * rolloff))
+        + (1.0 - 2.0 / math.pi) * math.cos(math.pi / (4.0 * rolloff))
+    )
+    scale = 1.0 / math.sqrt(sps)
+    for i in range(2 * half + 1):
+        t = frac - float(i - half)
+        if abs(t) > half:  # the symmetric truncation of the TX taps
+            w[i] = 0.0
+            continue
+        ts = t / sps
+        if abs(ts) < 1e-9:
+            h = h0
+        elif abs(abs(ts) - 1.0 / (4.0 * rolloff)) < 1e-9:
+            h = h_sing
+        else:
+            sin_a = sa * trig[1, i] - ca * trig[0, i]  # sin(a (frac - j))
+            cos_b = cb * trig[3, i] + sb * trig[2, i]  # cos(b (frac - j))
+            h = (sin_a + 4.0 * rolloff * ts * cos_b) / (math.pi * ts * (1.0 - (4.0 * rolloff * ts) ** 2))
+        w[i] = h * scale / norm
+
+
 @numba.njit(nogil=True, cache=True, fastmath=True)
-def _matched_kernel(xf, first, weights, sps, num_symbols, rel_offsets, out):  # pragma: no cover - compiled
+def _matched_kernel(xf, first, frac, rolloff, sps, half, norm, num_symbols, rel_offsets, out
+                    ):  # pragma: no cover - compiled
     """``out[o, f]`` (interleaved re, im): frame f's filter output at ``first[f] +
-    rel_offsets[o] + half + k sps``. Each frame's window is split into its ``sps`` polyphase
-    planes (plane r, row m: sample ``first + m sps + r``), so every tap is a contiguous,
-    vectorized multiply-add over the symbols."""
-    frames, ntaps = weights.shape
+    rel_offsets[o] + half + frac[f] + k sps``. Each frame's window is split into its ``sps``
+    polyphase planes (plane r, row m: sample ``first + m sps + r``), so every tap is a
+    contiguous, vectorized multiply-add over the symbols; the weights are computed per frame
+    (:func:`_weights_into`)."""
+    frames = len(first)
+    ntaps = 2 * half + 1
     n = xf.shape[1] // 2
     rows = (rel_offsets.max() + ntaps - 1) // sps + num_symbols + 1
+    weights = np.empty(ntaps, np.float32)
+    trig = _tap_trig(rolloff, sps, half)
     plane_re = np.empty((sps, rows), np.float32)
     plane_im = np.empty((sps, rows), np.float32)
     acc_re = np.empty(num_symbols, np.float32)
     acc_im = np.empty(num_symbols, np.float32)
     for f in range(frames):
+        _weights_into(frac[f], rolloff, sps, half, norm, trig, weights)
         full = min(rows, max(0, (n - first[f]) // sps))  # rows inside the segment
         for m in range(full):
             for r in range(sps):
@@ -221,7 +277,7 @@ def _matched_kernel(xf, first, weights, sps, num_symbols, rel_offsets, out):  # 
             acc_im[:] = 0.0
             for j in range(ntaps):
                 r, q = (rel_offsets[o] + j) % sps, (rel_offsets[o] + j) // sps
-                wj = weights[f, j]
+                wj = weights[j]
                 src_re = plane_re[r, q : q + num_symbols]
                 src_im = plane_im[r, q : q + num_symbols]
                 for k in range(num_symbols):
@@ -247,7 +303,8 @@ def sample_matched(
     Each frame has its own fractional delay, hence its own weights; the filter is evaluated
     only at the symbol instants, by a compiled kernel over each frame's polyphase planes
     (numba: a grouped strided convolution in torch, its previous form, spent most of its
-    time copying; tests/dsp/test_pulse.py holds the float64 reference).
+    time copying; tests/dsp/test_pulse.py holds the float64 reference). A shift given twice
+    is computed once.
 
     Args:
         x: [F, num_samples] complex64, one segment per frame.
@@ -261,10 +318,12 @@ def sample_matched(
     """
     sps = samples_per_symbol
     offsets = (0,) if shifts is None else tuple(int(s) for s in shifts)
-    lo, hi = min(offsets), max(offsets)
+    distinct = sorted(set(offsets))
+    lo, hi = distinct[0], distinct[-1]
     frames = x.shape[0]
     start = np.floor(np.asarray(start_times, dtype=np.float64))
-    weights, half = matched_filter_weights(start_times - start, rolloff, sps, span_symbols)
+    frac = np.asarray(start_times, dtype=np.float64) - start
+    half = span_symbols * sps // 2
     ntaps = 2 * half + 1
     need = (num_symbols - 1) * sps + ntaps + hi - lo
     first = start.astype(np.int64) - half + lo
@@ -273,8 +332,11 @@ def sample_matched(
         pad = -int(first.min())
         x = np.pad(x, ((0, 0), (pad, 0)))
         first = first + pad
-    z = np.empty((len(offsets), frames, num_symbols), SAMPLE_DTYPE)
+    z = np.empty((len(distinct), frames, num_symbols), SAMPLE_DTYPE)
     if frames and need > 0:
-        rel = np.array([o - lo for o in offsets], np.int64)
-        _matched_kernel(x.view(np.float32), first, weights, sps, num_symbols, rel, z.view(np.float32))
+        rel = np.array([o - lo for o in distinct], np.int64)
+        _matched_kernel(x.view(np.float32), first, frac, float(rolloff), sps, half,
+                        _grid_norm(float(rolloff), sps, half), num_symbols, rel, z.view(np.float32))
+    if len(distinct) < len(offsets):
+        z = z[[distinct.index(o) for o in offsets]]
     return z[0] if shifts is None else z

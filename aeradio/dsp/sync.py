@@ -259,8 +259,9 @@ class GardnerTiming:
 
         self.pulse = (rolloff, samples_per_symbol, span_symbols)
         #: Sample offsets :meth:`error` needs (``shifts`` of sample_matched): the symbol
-        #: instant and the samples around the middle of the symbol.
-        self.shifts = (0, samples_per_symbol // 2, (samples_per_symbol + 1) // 2)
+        #: instant and the middle of the symbol (an even sps), or the two samples around it.
+        half_symbol = samples_per_symbol // 2
+        self.shifts = (0, half_symbol) if samples_per_symbol % 2 == 0 else (0, half_symbol, half_symbol + 1)
         symbols = qpsk_sequence(self.CALIBRATION_SYMBOLS, np.random.default_rng(0x6A7))
         x = shape_symbols(symbols, rrc_taps(rolloff, span_symbols, samples_per_symbol), samples_per_symbol)
         t_true = span_symbols * samples_per_symbol // 2
@@ -274,7 +275,7 @@ class GardnerTiming:
 
     @staticmethod
     def _mean_error(zs: np.ndarray) -> np.ndarray:
-        z, zh = zs[0], 0.5 * (zs[1] + zs[2])
+        z, zh = zs[0], zs[1] if len(zs) == 2 else 0.5 * (zs[1] + zs[2])
         e = np.real(np.conj(zh[:, :-1]) * (z[:, 1:] - z[:, :-1]))
         energy = np.mean(z.real**2 + z.imag**2, axis=1)
         return np.mean(e, axis=1) / np.maximum(energy, 1e-30)
@@ -283,8 +284,8 @@ class GardnerTiming:
         """Timing error (samples: the true instants are this much later) of a group.
 
         Args:
-            zs: [3, F, L] complex, matched-filter outputs at the assumed symbol instants
-                shifted by :attr:`shifts` (``sample_matched(..., shifts=self.shifts)``).
+            zs: [len(shifts), F, L] complex, matched-filter outputs at the assumed symbol
+                instants shifted by :attr:`shifts` (``sample_matched(..., shifts=self.shifts)``).
         Returns:
             [F] float64; exact within about +-0.08 symbol, compressed beyond (Gardner's
             S-curve is a sine).

@@ -107,3 +107,26 @@ def test_shape_bursts_equals_shaping_the_padded_stream(gap: int, rng: np.random.
     got = shape_bursts(frames, h, 4, (50 + gap) * 4)
     assert len(got) == 5 * (50 + gap) * 4 + len(h) - 1
     np.testing.assert_allclose(got[: len(ref)], ref, atol=2e-5 * np.max(np.abs(ref)))
+
+
+@pytest.mark.parametrize(("beta", "sps", "span"), [(0.35, 4, 8), (0.25, 4, 8), (0.5, 2, 6), (0.2, 5, 10)])
+def test_compiled_weights_equal_the_numpy_model(beta: float, sps: int, span: int) -> None:
+    # The kernel's weights (angle-addition identities) against matched_filter_weights (the
+    # pulse at every tap), the truncation and the removable singularities included: frac 0
+    # puts taps on t = 0 and, for beta 0.25 and 0.2 (sps / (4 beta) = 4, 6.25), on t = +-4.
+    from aeradio.dsp.pulse import _grid_norm, _tap_trig, _weights_into, matched_filter_weights
+
+    fracs = np.array([0.0, 1e-12, 0.25, 0.5, 0.75, 0.999999])
+    ref, half = matched_filter_weights(fracs, beta, sps, span)
+    got = np.empty_like(ref)
+    for f, frac in enumerate(fracs):
+        _weights_into(frac, beta, sps, half, _grid_norm(beta, sps, half), _tap_trig(beta, sps, half), got[f])
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-7)
+
+
+def test_sample_matched_repeated_shift_is_computed_once_and_returned_twice(rng: np.random.Generator) -> None:
+    x = (rng.standard_normal((2, 300)) + 1j * rng.standard_normal((2, 300))).astype(np.complex64)
+    z = sample_matched(x, np.array([20.4, 33.9]), 40, 0.35, 4, 8, shifts=(2, 0, 2))
+    assert z.shape == (3, 2, 40)
+    np.testing.assert_array_equal(z[0], z[2])
+    np.testing.assert_array_equal(z[1], sample_matched(x, np.array([20.4, 33.9]), 40, 0.35, 4, 8))
