@@ -244,3 +244,16 @@ def test_compiled_viterbi_decides_as_the_numpy_trellis(noise_std: float) -> None
     llr[:5] = np.round(llr[:5])  # integer soft bits: exact ties in the add-compare-select
     assert np.array_equal(conv_code.decode(llr), conv_code.decode_reference(llr))
     assert conv_code.decode(llr[:0]).shape == (0, HEADER_BITS)
+
+
+@pytest.mark.parametrize("words", [1, 3, 63, 64, 65, 130])
+def test_compiled_viterbi_decides_each_word_alone_as_in_a_batch(words: int) -> None:
+    """The compiled decoder runs up to 64 words side by side: any batch size, a partial last
+    batch included, decides each word as the numpy trellis and as the word alone."""
+    rng = np.random.default_rng(words)
+    bits = rng.integers(0, 2, (words, HEADER_BITS)).astype(np.uint8)
+    llr = (1.0 - 2.0 * conv_code.encode(bits)) + rng.normal(0.0, 1.3, (words, HEADER_CODED_BITS))
+    batch = conv_code.decode(llr)
+    assert np.array_equal(batch, conv_code.decode_reference(llr))
+    for i in (0, words // 2, words - 1):
+        assert np.array_equal(conv_code.decode(llr[i : i + 1])[0], batch[i])
