@@ -13,9 +13,9 @@ No kept library fits: ``scikit-commpy``'s Viterbi decodes one word at a time in 
 ``galois`` decodes BCH codes from hard decisions only. :func:`decode` runs a compiled
 add-compare-select (numba, like the RX chain's other per-frame kernels) over up to 64
 words side by side, one SIMD lane each (2 to 2.5 us per word, against 8 to 15 us one word
-at a time): the receiver decodes every detected frame's header, and the numpy trellis (:func:`decode_reference`,
-vectorized over words, one Python step per trellis step) was a quarter of the RX chain's
-time on short frames. Where numba is missing (GNU Radio's own Python runs
+at a time): the receiver decodes every detected frame's header, and the numpy trellis
+(:func:`decode_reference`, vectorized over words, one Python step per trellis step) was a
+quarter of the RX chain's time on short frames. Where numba is missing (GNU Radio's own Python runs
 :mod:`aeradio.gnuradio`), :func:`decode` is the numpy one; the tests check both decide alike.
 
 >>> bits = np.array([[1, 0, 1, 1, 0, 0, 1, 0]], np.uint8)

@@ -75,7 +75,7 @@ from aeradio.dsp.sync import (
     detection_threshold,
     fit_phase,
     lag_cfo,
-    linear_phasor,
+    rotate_linear,
     timing_line,
 )
 
@@ -573,7 +573,7 @@ class RxChain:
         starts, centres = self._groups
         phase0, slope = fit_phase(np.add.reduceat(c, starts, axis=1), centres)
         cfo_residual = fine + slope / (2 * math.pi * sps)  # cycles/sample
-        u = z * linear_phasor(-cfo_residual * sps, -phase0, lay.num_symbols)
+        u = rotate_linear(z, -cfo_residual * sps, -phase0)
         cfo = coarse_cfo + cfo_residual
         self._emit("phase", symbols=u, fine_cfo_cps=fine, phase0_rad=phase0, cfo_cps=cfo)
         return u, cfo

@@ -17,6 +17,7 @@ from aeradio.dsp.sync import (
     lag_cfo,
     linear_phasor,
     periodic_correlation,
+    rotate_linear,
     timing_line,
 )
 
@@ -58,6 +59,15 @@ def test_linear_phasor_equals_float64_exp() -> None:
     ph = np.array([0.3, -2.0, 1.0])
     ref = np.exp(1j * (ph[:, None] + 2 * np.pi * f[:, None] * np.arange(1000)))
     np.testing.assert_allclose(linear_phasor(f, ph, 1000), ref, atol=2e-5)
+
+
+@pytest.mark.parametrize("length", [1, 63, 64, 1000, 1116])
+def test_rotate_linear_equals_the_product_with_linear_phasor(length: int, rng: np.random.Generator) -> None:
+    z = (rng.standard_normal((3, length)) + 1j * rng.standard_normal((3, length))).astype(np.complex64)
+    f, ph = np.array([0.013, -0.031, 0.0]), np.array([0.3, -2.0, 1.0])
+    got = rotate_linear(z, f, ph)
+    assert got.dtype == np.complex64 and got.shape == z.shape
+    np.testing.assert_allclose(got, z * linear_phasor(f, ph, length), rtol=1e-6, atol=1e-6)
 
 
 def test_lag_cfo_and_phase_fit_recover_a_phase_line(rng: np.random.Generator) -> None:
