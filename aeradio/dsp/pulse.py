@@ -240,53 +240,57 @@ def _weights_into(frac, rolloff, sps, half, norm, trig, w):  # pragma: no cover 
         w[i] = h * scale / norm
 
 
+#: Taps the matched-filter kernel adds in one pass over the symbols (the weights padded with
+#: zeros to a multiple).
+_TAPS_PER_PASS = 4
+
+
 @numba.njit(nogil=True, cache=True, fastmath=True)
 def _matched_kernel(xf, first, frac, rolloff, sps, half, norm, num_symbols, rel_offsets, out
                     ):  # pragma: no cover - compiled
     """``out[o, f]`` (interleaved re, im): frame f's filter output at ``first[f] +
     rel_offsets[o] + half + frac[f] + k sps``. Each frame's window is split into its ``sps``
-    polyphase planes (plane r, row m: sample ``first + m sps + r``), so every tap is a
-    contiguous, vectorized multiply-add over the symbols; the weights are computed per frame
-    (:func:`_weights_into`)."""
+    polyphase planes (plane r, row m: sample ``first + m sps + r``, re and im interleaved),
+    so every tap is a contiguous, vectorized multiply-add over the symbols, four taps per
+    pass over the accumulator; the weights are computed per frame (:func:`_weights_into`)."""
     frames = len(first)
     ntaps = 2 * half + 1
+    padded = -(-ntaps // _TAPS_PER_PASS) * _TAPS_PER_PASS
     n = xf.shape[1] // 2
-    rows = (rel_offsets.max() + ntaps - 1) // sps + num_symbols + 1
-    weights = np.empty(ntaps, np.float32)
+    rows = (rel_offsets.max() + padded - 1) // sps + num_symbols + 1
+    weights = np.zeros(padded, np.float32)
     trig = _tap_trig(rolloff, sps, half)
-    plane_re = np.empty((sps, rows), np.float32)
-    plane_im = np.empty((sps, rows), np.float32)
-    acc_re = np.empty(num_symbols, np.float32)
-    acc_im = np.empty(num_symbols, np.float32)
+    plane = np.empty((sps, 2 * rows), np.float32)
+    width = 2 * num_symbols
+    acc = np.empty(width, np.float32)
     for f in range(frames):
-        _weights_into(frac[f], rolloff, sps, half, norm, trig, weights)
-        full = min(rows, max(0, (n - first[f]) // sps))  # rows inside the segment
+        _weights_into(frac[f], rolloff, sps, half, norm, trig, weights[:ntaps])
+        a = first[f]
+        row = xf[f]
+        full = min(rows, max(0, (n - a) // sps))  # rows inside the segment
         for m in range(full):
             for r in range(sps):
-                i = 2 * (first[f] + m * sps + r)
-                plane_re[r, m] = xf[f, i]
-                plane_im[r, m] = xf[f, i + 1]
+                i = 2 * (a + m * sps + r)
+                plane[r, 2 * m] = row[i]
+                plane[r, 2 * m + 1] = row[i + 1]
         for m in range(full, rows):  # beyond the segment's end: zeros
             for r in range(sps):
-                i = first[f] + m * sps + r
+                i = a + m * sps + r
                 inside = i < n
-                plane_re[r, m] = xf[f, 2 * i] if inside else 0.0
-                plane_im[r, m] = xf[f, 2 * i + 1] if inside else 0.0
+                plane[r, 2 * m] = row[2 * i] if inside else 0.0
+                plane[r, 2 * m + 1] = row[2 * i + 1] if inside else 0.0
         for o in range(len(rel_offsets)):
-            acc_re[:] = 0.0
-            acc_im[:] = 0.0
-            for j in range(ntaps):
-                r, q = (rel_offsets[o] + j) % sps, (rel_offsets[o] + j) // sps
-                wj = weights[j]
-                src_re = plane_re[r, q : q + num_symbols]
-                src_im = plane_im[r, q : q + num_symbols]
-                for k in range(num_symbols):
-                    acc_re[k] += src_re[k] * wj
-                for k in range(num_symbols):
-                    acc_im[k] += src_im[k] * wj
-            for k in range(num_symbols):
-                out[o, f, 2 * k] = acc_re[k]
-                out[o, f, 2 * k + 1] = acc_im[k]
+            acc[:] = 0.0
+            for j in range(0, padded, _TAPS_PER_PASS):
+                p = rel_offsets[o] + j
+                s0 = plane[p % sps, 2 * (p // sps) :]
+                s1 = plane[(p + 1) % sps, 2 * ((p + 1) // sps) :]
+                s2 = plane[(p + 2) % sps, 2 * ((p + 2) // sps) :]
+                s3 = plane[(p + 3) % sps, 2 * ((p + 3) // sps) :]
+                w0, w1, w2, w3 = weights[j], weights[j + 1], weights[j + 2], weights[j + 3]
+                for k in range(width):
+                    acc[k] += s0[k] * w0 + s1[k] * w1 + s2[k] * w2 + s3[k] * w3
+            out[o, f, :] = acc
 
 
 def sample_matched(
