@@ -11,7 +11,7 @@
 - :class:`TimingRefiner`: data-aided early-late timing on the whole preamble.
 - :class:`GardnerTiming`, :func:`timing_line`: timing tracked across a frame (a sample-clock
   offset makes the symbol instants drift): Gardner's non-data-aided error on each group of
-  symbols and a line through the per-group estimates.
+  symbols (compiled) and a line through the per-group estimates.
 - :func:`lag_cfo`, :func:`fit_phase`, :func:`amplitude_noise`: fine CFO, phase track,
   gain and noise from the known symbols (preamble and pilots).
 """
@@ -324,10 +324,13 @@ class GardnerTiming:
 
     @staticmethod
     def _mean_error(zs: np.ndarray) -> np.ndarray:
-        z, zh = zs[0], zs[1] if len(zs) == 2 else 0.5 * (zs[1] + zs[2])
-        e = np.real(np.conj(zh[:, :-1]) * (z[:, 1:] - z[:, :-1]))
-        energy = np.mean(z.real**2 + z.imag**2, axis=1)
-        return np.mean(e, axis=1) / np.maximum(energy, 1e-30)
+        """[F] float64: the mean error over the group divided by the symbols' mean energy
+        (one compiled pass, :func:`_gardner_kernel`; :func:`gardner_mean_error_reference`
+        is its numpy model)."""
+        zs = np.ascontiguousarray(zs, SAMPLE_DTYPE)
+        out = np.empty(zs.shape[1])
+        _gardner_kernel(zs.view(np.float32), out)
+        return out
 
     def error(self, zs: np.ndarray) -> np.ndarray:
         """Timing error (samples: the true instants are this much later) of a group.
@@ -340,6 +343,36 @@ class GardnerTiming:
             S-curve is a sine).
         """
         return (self._mean_error(zs) - self.bias) / self.slope
+
+
+@numba.njit(nogil=True, cache=True)
+def _gardner_kernel(zf, out):  # pragma: no cover - compiled
+    """:func:`gardner_mean_error_reference` on the interleaved float32 view ``zf`` [S, F, 2 L]
+    (S = 2: the mid-symbol sample is row 1; S = 3: the mean of rows 1 and 2), float64 sums."""
+    two = zf.shape[0] == 2
+    length = zf.shape[2] // 2
+    for f in range(zf.shape[1]):
+        z, h1, h2 = zf[0, f], zf[1, f], zf[zf.shape[0] - 1, f]
+        err = 0.0
+        energy = 0.0
+        for k in range(length):
+            zr, zi = z[2 * k], z[2 * k + 1]
+            energy += zr * zr + zi * zi
+            if k + 1 < length:
+                hr, hi = (h1[2 * k], h1[2 * k + 1]) if two else (
+                    0.5 * (h1[2 * k] + h2[2 * k]), 0.5 * (h1[2 * k + 1] + h2[2 * k + 1]))
+                err += hr * (z[2 * k + 2] - zr) + hi * (z[2 * k + 3] - zi)  # Re(conj(h) (z' - z))
+        out[f] = (err / (length - 1)) / max(energy / length, 1e-30) if length > 1 else np.nan
+
+
+def gardner_mean_error_reference(zs: np.ndarray) -> np.ndarray:
+    """The numpy model of :meth:`GardnerTiming._mean_error`: ``mean_k Re(conj(zh_k) (z_{k+1}
+    - z_k)) / mean_k |z_k|^2`` per frame, ``zh`` the mid-symbol sample (``zs[1]``, or the mean
+    of ``zs[1]`` and ``zs[2]``). zs: [2 or 3, F, L] complex; returns [F] float."""
+    z, zh = zs[0], zs[1] if len(zs) == 2 else 0.5 * (zs[1] + zs[2])
+    e = np.real(np.conj(zh[:, :-1]) * (z[:, 1:] - z[:, :-1]))
+    energy = np.mean(z.real**2 + z.imag**2, axis=1)
+    return np.mean(e, axis=1) / np.maximum(energy, 1e-30)
 
 
 def timing_line(

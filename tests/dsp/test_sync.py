@@ -14,6 +14,7 @@ from aeradio.dsp.sync import (
     amplitude_noise,
     detection_threshold,
     fit_phase,
+    gardner_mean_error_reference,
     lag_cfo,
     linear_phasor,
     periodic_correlation,
@@ -135,3 +136,11 @@ def test_timing_line_holds_its_slope_back_until_the_groups_span_time(rng: np.ran
     held = timing_line(centres[:2] / 8, noise, weights[:2], 144.0, 2e-4, 0.05)
     free = timing_line(centres[:2] / 8, noise, weights[:2], 144.0, 1e3, 0.05)
     assert np.std(held) < 0.06 < 0.2 < np.std(free)
+
+
+@pytest.mark.parametrize("shifts", [2, 3])
+def test_compiled_gardner_error_equals_the_numpy_model(shifts: int, rng: np.random.Generator) -> None:
+    shape = (shifts, 5, 257)
+    zs = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+    np.testing.assert_allclose(GardnerTiming._mean_error(zs), gardner_mean_error_reference(zs), rtol=1e-5,
+                               atol=1e-7)
