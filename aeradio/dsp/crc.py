@@ -15,6 +15,11 @@ import zlib
 
 import numpy as np
 
+try:  # compiled where numba is installed (not in GNU Radio's own Python; see conv_code)
+    import numba
+except ImportError:  # pragma: no cover - exercised by GNU Radio's Python
+    numba = None
+
 
 def _crc16_table() -> tuple[int, ...]:
     table = []
@@ -37,13 +42,30 @@ def crc16(data: bytes) -> int:
     return crc
 
 
+_CRC16_TABLE_ARRAY = np.array(_CRC16_TABLE, np.int64)
+
+
+def _crc16_rows(data: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
+    """:func:`crc16` of each row of ``data`` into ``out`` (compiled when numba is installed)."""
+    for f in range(data.shape[0]):
+        crc = 0xFFFF
+        for i in range(data.shape[1]):
+            crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ data[f, i]) & 0xFF]
+        out[f] = crc
+
+
+_crc16_rows_kernel = numba.njit(nogil=True, cache=True)(_crc16_rows) if numba is not None else _crc16_rows
+
+
 def crc16_rows(data: np.ndarray) -> np.ndarray:
-    """CRC-16/CCITT-FALSE of each row of ``data`` ([F, nbytes] uint8) -> [F] int64."""
-    table = np.asarray(_CRC16_TABLE, np.int64)
-    crc = np.full(data.shape[0], 0xFFFF, np.int64)
-    for i in range(data.shape[1]):
-        crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ data[:, i]) & 0xFF]
-    return crc
+    """CRC-16/CCITT-FALSE of each row of ``data`` ([F, nbytes] uint8) -> [F] int64.
+
+    Compiled (the RX chain checks every detected frame's header: a numpy loop over the
+    bytes cost tens of microseconds per call); :func:`crc16` is its model.
+    """
+    out = np.empty(data.shape[0], np.int64)
+    _crc16_rows_kernel(np.ascontiguousarray(data, np.uint8), _CRC16_TABLE_ARRAY, out)
+    return out
 
 
 def crc32(data: bytes) -> int:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from aeradio.core.config import LinkConfig
 from aeradio.core.errors import ConfigError
 from aeradio.dsp import conv_code
-from aeradio.dsp.crc import crc16, crc32
+from aeradio.dsp.crc import crc16, crc16_rows, crc32
 from aeradio.dsp.framing import (
     HEADER_BITS,
     HEADER_CODED_BITS,
@@ -257,3 +257,10 @@ def test_compiled_viterbi_decides_each_word_alone_as_in_a_batch(words: int) -> N
     assert np.array_equal(batch, conv_code.decode_reference(llr))
     for i in (0, words // 2, words - 1):
         assert np.array_equal(conv_code.decode(llr[i : i + 1])[0], batch[i])
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.binary(min_size=6, max_size=6), min_size=1, max_size=5))
+def test_crc16_rows_equals_crc16_of_each_row(rows: list[bytes]) -> None:
+    data = np.frombuffer(b"".join(rows), np.uint8).reshape(len(rows), 6)
+    assert crc16_rows(data).tolist() == [crc16(r) for r in rows]
