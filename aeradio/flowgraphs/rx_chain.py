@@ -52,6 +52,7 @@ import numpy as np
 from aeradio.core.config import LinkConfig
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.errors import ConfigError
+from aeradio.dsp.conditioning import power_and_sum
 from aeradio.dsp.detector import metric_reference, scan, scan_reference
 from aeradio.dsp.framing import (
     HEADER_CODED_BITS,
@@ -344,6 +345,7 @@ class RxChain:
         scan(padded, self.hop, self.lag // self.hop, self.terms, self.threshold, 1, 1, 1, 0, 0)
         derotated_segments(padded, np.zeros(1, np.int64), np.zeros(1), 1)
         decode_headers(np.zeros((1, HEADER_CODED_BITS), np.float32))
+        power_and_sum(padded)
 
     # ---- streaming -------------------------------------------------------------------
     @property
@@ -422,11 +424,10 @@ class RxChain:
         """Zero non-finite and out-of-range samples (counted); remove the running DC estimate."""
         x = np.ascontiguousarray(block, SAMPLE_DTYPE)
         if len(x):
-            # One pass gives the power, and tells whether any sample may be bad: not
-            # finite, or beyond MAX_SAMPLE_MAGNITUDE (einsum, not BLAS: OpenBLAS would start
-            # threads that spin on the cores TX and the channel need in the loopback).
-            v = x.view(np.float32)
-            energy = float(np.einsum("i,i->", v, v))
+            # One compiled pass gives the power and the sum; the power tells whether any
+            # sample may be bad: not finite, or beyond MAX_SAMPLE_MAGNITUDE (not BLAS:
+            # OpenBLAS would start threads that spin on the cores TX and the channel need).
+            energy, total = power_and_sum(x)
             if not energy < MAX_SAMPLE_MAGNITUDE**2:
                 nonfinite = ~np.isfinite(x)
                 overrange = np.abs(np.where(nonfinite, 0, x)) > MAX_SAMPLE_MAGNITUDE
@@ -435,9 +436,8 @@ class RxChain:
                     self.stats.nonfinite_samples += int(nonfinite.sum())
                     self.stats.overrange_samples += int(overrange.sum())
                     x = np.where(bad, 0, x).astype(SAMPLE_DTYPE)
-                    v = x.view(np.float32)
-                    energy = float(np.einsum("i,i->", v, v))
-            m = complex(x.sum()) / len(x)  # finite: every |sample| <= MAX_SAMPLE_MAGNITUDE
+                    energy, total = power_and_sum(x)
+            m = total / len(x)  # finite: every |sample| <= MAX_SAMPLE_MAGNITUDE
             if not self._dc_init:
                 self._dc, self._dc_init = m, True
             else:
