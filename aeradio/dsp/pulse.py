@@ -245,52 +245,71 @@ def _weights_into(frac, rolloff, sps, half, norm, trig, w):  # pragma: no cover 
 _TAPS_PER_PASS = 4
 
 
+@numba.njit(nogil=True, cache=True)
+def _plane_rows(half, sps, num_symbols, max_offset):  # pragma: no cover - compiled
+    """Rows of the polyphase planes :func:`_matched_frame` needs."""
+    padded = -(-(2 * half + 1) // _TAPS_PER_PASS) * _TAPS_PER_PASS
+    return (max_offset + padded - 1) // sps + num_symbols + 1
+
+
 @numba.njit(nogil=True, cache=True, fastmath=True)
+def _matched_frame(row, a, frac, rolloff, sps, half, norm, trig, num_symbols, rel_offsets, weights, plane,
+                   acc, out, f):  # pragma: no cover - compiled
+    """One frame of :func:`_matched_kernel`: ``out[o, f]`` (interleaved re, im), the filter
+    output at ``a + rel_offsets[o] + half + frac + k sps`` of ``row`` (a segment's interleaved
+    float32 view; samples outside it count as zeros). The window is split into its ``sps``
+    polyphase planes (plane r, row m: sample ``a + m sps + r``, re and im interleaved), so
+    every tap is a contiguous, vectorized multiply-add over the symbols, four taps per pass
+    over the accumulator ``acc``; the weights are computed here (:func:`_weights_into`).
+    ``weights`` [padded taps], ``plane`` [sps, 2 rows], ``acc`` [2 num_symbols]: scratch."""
+    ntaps = 2 * half + 1
+    padded = len(weights)
+    n = len(row) // 2
+    rows = plane.shape[1] // 2
+    _weights_into(frac, rolloff, sps, half, norm, trig, weights[:ntaps])
+    lo = min(rows, max(0, -(a // sps)))  # rows starting before the segment: checked one by one
+    full = min(rows, max(lo, (n - a) // sps))  # rows inside the segment from lo on
+    for m in range(lo, full):
+        for r in range(sps):
+            i = 2 * (a + m * sps + r)
+            plane[r, 2 * m] = row[i]
+            plane[r, 2 * m + 1] = row[i + 1]
+    for m in range(rows):
+        if lo <= m < full:
+            continue
+        for r in range(sps):
+            i = a + m * sps + r
+            inside = 0 <= i < n
+            plane[r, 2 * m] = row[2 * i] if inside else 0.0
+            plane[r, 2 * m + 1] = row[2 * i + 1] if inside else 0.0
+    width = 2 * num_symbols
+    for o in range(len(rel_offsets)):
+        acc[:width] = 0.0
+        for j in range(0, padded, _TAPS_PER_PASS):
+            p = rel_offsets[o] + j
+            s0 = plane[p % sps, 2 * (p // sps) :]
+            s1 = plane[(p + 1) % sps, 2 * ((p + 1) // sps) :]
+            s2 = plane[(p + 2) % sps, 2 * ((p + 2) // sps) :]
+            s3 = plane[(p + 3) % sps, 2 * ((p + 3) // sps) :]
+            w0, w1, w2, w3 = weights[j], weights[j + 1], weights[j + 2], weights[j + 3]
+            for k in range(width):
+                acc[k] += s0[k] * w0 + s1[k] * w1 + s2[k] * w2 + s3[k] * w3
+        out[o, f, :width] = acc[:width]
+
+
+@numba.njit(nogil=True, cache=True)
 def _matched_kernel(xf, first, frac, rolloff, sps, half, norm, num_symbols, rel_offsets, out
                     ):  # pragma: no cover - compiled
-    """``out[o, f]`` (interleaved re, im): frame f's filter output at ``first[f] +
-    rel_offsets[o] + half + frac[f] + k sps``. Each frame's window is split into its ``sps``
-    polyphase planes (plane r, row m: sample ``first + m sps + r``, re and im interleaved),
-    so every tap is a contiguous, vectorized multiply-add over the symbols, four taps per
-    pass over the accumulator; the weights are computed per frame (:func:`_weights_into`)."""
-    frames = len(first)
-    ntaps = 2 * half + 1
-    padded = -(-ntaps // _TAPS_PER_PASS) * _TAPS_PER_PASS
-    n = xf.shape[1] // 2
-    rows = (rel_offsets.max() + padded - 1) // sps + num_symbols + 1
+    """:func:`_matched_frame` of every frame f of ``xf`` [F, 2 N] at ``first[f]``."""
+    padded = -(-(2 * half + 1) // _TAPS_PER_PASS) * _TAPS_PER_PASS
+    rows = _plane_rows(half, sps, num_symbols, rel_offsets.max())
     weights = np.zeros(padded, np.float32)
     trig = _tap_trig(rolloff, sps, half)
     plane = np.empty((sps, 2 * rows), np.float32)
-    width = 2 * num_symbols
-    acc = np.empty(width, np.float32)
-    for f in range(frames):
-        _weights_into(frac[f], rolloff, sps, half, norm, trig, weights[:ntaps])
-        a = first[f]
-        row = xf[f]
-        full = min(rows, max(0, (n - a) // sps))  # rows inside the segment
-        for m in range(full):
-            for r in range(sps):
-                i = 2 * (a + m * sps + r)
-                plane[r, 2 * m] = row[i]
-                plane[r, 2 * m + 1] = row[i + 1]
-        for m in range(full, rows):  # beyond the segment's end: zeros
-            for r in range(sps):
-                i = a + m * sps + r
-                inside = i < n
-                plane[r, 2 * m] = row[2 * i] if inside else 0.0
-                plane[r, 2 * m + 1] = row[2 * i + 1] if inside else 0.0
-        for o in range(len(rel_offsets)):
-            acc[:] = 0.0
-            for j in range(0, padded, _TAPS_PER_PASS):
-                p = rel_offsets[o] + j
-                s0 = plane[p % sps, 2 * (p // sps) :]
-                s1 = plane[(p + 1) % sps, 2 * ((p + 1) // sps) :]
-                s2 = plane[(p + 2) % sps, 2 * ((p + 2) // sps) :]
-                s3 = plane[(p + 3) % sps, 2 * ((p + 3) // sps) :]
-                w0, w1, w2, w3 = weights[j], weights[j + 1], weights[j + 2], weights[j + 3]
-                for k in range(width):
-                    acc[k] += s0[k] * w0 + s1[k] * w1 + s2[k] * w2 + s3[k] * w3
-            out[o, f, :] = acc
+    acc = np.empty(2 * num_symbols, np.float32)
+    for f in range(len(first)):
+        _matched_frame(xf[f], first[f], frac[f], rolloff, sps, half, norm, trig, num_symbols, rel_offsets,
+                       weights, plane, acc, out, f)
 
 
 def sample_matched(
@@ -332,10 +351,6 @@ def sample_matched(
     need = (num_symbols - 1) * sps + ntaps + hi - lo
     first = start.astype(np.int64) - half + lo
     x = np.ascontiguousarray(x, SAMPLE_DTYPE)
-    if frames and first.min() < 0:  # windows start before a segment: zeros (the end is the kernel's)
-        pad = -int(first.min())
-        x = np.pad(x, ((0, 0), (pad, 0)))
-        first = first + pad
     z = np.empty((len(distinct), frames, num_symbols), SAMPLE_DTYPE)
     if frames and need > 0:
         rel = np.array([o - lo for o in distinct], np.int64)

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from aeradio.core.constants import SAMPLE_DTYPE
-from aeradio.dsp.pulse import rrc_pulse
+from aeradio.dsp.pulse import _TAPS_PER_PASS, _grid_norm, _matched_frame, _plane_rows, _tap_trig, rrc_pulse
 
 
 def linear_phasor(cycles_per_step: np.ndarray, phase_rad: np.ndarray, length: int) -> np.ndarray:
@@ -405,6 +405,119 @@ def timing_line(
     reg = (offset_std / slope_prior_std) ** 2
     slope = (offsets - mean_o[:, None]) @ (weights * dc) / (float(weights @ dc**2) + reg)
     return mean_o + slope * (at - mean_c)
+
+
+@numba.njit(nogil=True, cache=True)
+def _track_kernel(xf, t0, group_first, group_end, centres, weights, slope_std, offset_std, rolloff, sps,
+                  half, norm, lo, rel_offsets, bias, slope, z_out, offsets_out
+                  ):  # pragma: no cover - compiled
+    """:func:`sample_tracked_reference`, frame by frame, group by group (see there)."""
+    frames, groups = len(t0), len(group_first)
+    num_symbols = z_out.shape[1] // 2
+    max_count = 0
+    for g in range(groups):
+        max_count = max(max_count, min(group_end[g] + 1, num_symbols) - group_first[g])
+    padded = -(-(2 * half + 1) // _TAPS_PER_PASS) * _TAPS_PER_PASS
+    tap_weights = np.zeros(padded, np.float32)
+    trig = _tap_trig(rolloff, sps, half)
+    plane = np.empty((sps, 2 * _plane_rows(half, sps, max_count, rel_offsets.max())), np.float32)
+    acc = np.empty(2 * max_count, np.float32)
+    zz = np.empty((len(rel_offsets), 1, 2 * max_count), np.float32)
+    mean_error = np.empty(1)
+    reg = (offset_std / slope_std) ** 2
+    for f in range(frames):
+        offs = offsets_out[f]
+        offs[0] = 0.0
+        for g in range(groups):
+            first, end = group_first[g], group_end[g]
+            # timing_line through the offsets so far, at the group's centre
+            sw = sc = so = 0.0
+            for i in range(g + 1):
+                sw += weights[i]
+                sc += weights[i] * centres[i]
+                so += weights[i] * offs[i]
+            mean_c, mean_o = sc / sw, so / sw
+            num = den = 0.0
+            for i in range(g + 1):
+                dc = centres[i] - mean_c
+                num += (offs[i] - mean_o) * weights[i] * dc
+                den += weights[i] * dc * dc
+            pred = mean_o + num / (den + reg) * (centres[g + 1] - mean_c)
+            t = t0[f] + first * sps + pred
+            start = math.floor(t)
+            count = min(end + 1, num_symbols) - first  # one more: Gardner's next symbol
+            _matched_frame(xf[f], int(start) - half + lo, t - start, rolloff, sps, half, norm, trig, count,
+                           rel_offsets, tap_weights, plane, acc, zz, 0)
+            for k in range(2 * (end - first)):
+                z_out[f, 2 * first + k] = zz[0, 0, k]
+            _gardner_kernel(zz[:, :, : 2 * count], mean_error)
+            error = min(max((mean_error[0] - bias) / slope, -sps / 4), sps / 4)
+            offs[g + 1] = pred + error
+
+
+def sample_tracked(
+    x: np.ndarray, t0: np.ndarray, groups: list[tuple[int, int]], num_symbols: int, preamble_centre: float,
+    preamble_weight: float, full_group_symbols: int, slope_prior_std: float, offset_std: float,
+    gardner: GardnerTiming,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sample_tracked_reference` compiled: per frame, group by group, the timing line,
+    the matched filter (:func:`aeradio.dsp.pulse.sample_matched`'s kernel) and Gardner's
+    error in one pass, without a Python step per group (equal to the reference within
+    float rounding)."""
+    rolloff, sps, span = gardner.pulse
+    half = span * sps // 2
+    lo = min(gardner.shifts)
+    firsts = np.array([g[0] for g in groups], np.int64)
+    ends = np.array([g[1] for g in groups], np.int64)
+    centres = np.array([preamble_centre] + [(a + b - 1) / 2 for a, b in groups])
+    weights = np.array([preamble_weight] + [(b - a) / full_group_symbols for a, b in groups])
+    z = np.empty((len(t0), num_symbols), SAMPLE_DTYPE)
+    offsets = np.zeros((len(t0), len(groups) + 1))
+    rel = np.array([d - lo for d in gardner.shifts], np.int64)
+    xf = np.ascontiguousarray(x, SAMPLE_DTYPE).view(np.float32)
+    norm = _grid_norm(float(rolloff), sps, half)
+    _track_kernel(xf, np.asarray(t0, np.float64), firsts, ends, centres, weights, float(slope_prior_std),
+                  float(offset_std), float(rolloff), sps, half, norm, lo, rel, float(gardner.bias),
+                  float(gardner.slope), z.view(np.float32), offsets)
+    return z, offsets
+
+
+def sample_tracked_reference(
+    x: np.ndarray, t0: np.ndarray, groups: list[tuple[int, int]], num_symbols: int, preamble_centre: float,
+    preamble_weight: float, full_group_symbols: int, slope_prior_std: float, offset_std: float,
+    gardner: GardnerTiming,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Matched-filter outputs at the symbol instants with the timing tracked across frames.
+
+    Group by group (``groups``: [first, end) symbols), the symbols are sampled at ``t0 + k
+    sps`` plus the offset that a line (:func:`timing_line`) through the earlier groups'
+    estimates predicts (the preamble's, at ``preamble_centre`` with ``preamble_weight``,
+    counting as 0); the group's own Gardner error (clipped to a quarter symbol) then adds its
+    estimate. A group weighs its symbols over ``full_group_symbols``.
+
+    Args:
+        x: [F, N] complex64 segments; t0: [F] float, time of symbol 0 in each.
+    Returns:
+        (symbols [F, num_symbols] complex64, offsets [F, len(groups) + 1] float64: the
+        preamble's 0, then each group's estimate, in samples).
+    """
+    from aeradio.dsp.pulse import sample_matched
+
+    rolloff, sps, span = gardner.pulse
+    z = np.empty((len(t0), num_symbols), SAMPLE_DTYPE)
+    centres, offsets, weights = [preamble_centre], [np.zeros(len(t0))], [preamble_weight]
+    for first, end in groups:
+        centre = (first + end - 1) / 2
+        pred = timing_line(np.array(centres), np.stack(offsets, axis=1), np.array(weights), centre,
+                           slope_prior_std, offset_std)
+        count = min(end + 1, num_symbols) - first  # one more: Gardner's next symbol
+        zz = sample_matched(x, t0 + first * sps + pred, count, rolloff, sps, span, shifts=gardner.shifts)
+        z[:, first:end] = zz[0, :, : end - first]
+        error = np.clip(gardner.error(zz), -sps / 4, sps / 4)
+        centres.append(centre)
+        offsets.append(pred + error)
+        weights.append((end - first) / full_group_symbols)
+    return z, np.stack(offsets, axis=1)
 
 
 def lag_cfo(c: np.ndarray, lag_symbols: int, samples_per_symbol: int) -> np.ndarray:

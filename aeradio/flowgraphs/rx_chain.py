@@ -66,7 +66,6 @@ from aeradio.dsp.framing import (
     pattern_messages,
     unpack_data,
 )
-from aeradio.dsp.pulse import sample_matched
 from aeradio.dsp.segments import derotated_segments
 from aeradio.dsp.sync import (
     GardnerTiming,
@@ -77,7 +76,7 @@ from aeradio.dsp.sync import (
     fit_phase,
     lag_cfo,
     rotate_linear,
-    timing_line,
+    sample_tracked,
 )
 
 #: Decoded frames whose estimates the live status averages.
@@ -529,27 +528,17 @@ class RxChain:
         predicts (the preamble's, ``t0``, counting as 0); the group's own Gardner error then
         adds its estimate. A line, because a sample-clock offset drifts the instants
         linearly; its slope is held back (:func:`~aeradio.dsp.sync.timing_line`) while the
-        groups span little time.
+        groups span little time. Compiled, frame by frame
+        (:func:`~aeradio.dsp.sync.sample_tracked`; its model:
+        :func:`~aeradio.dsp.sync.sample_tracked_reference`).
         """
-        lay, sps, gardner = self.layout, self.layout.sps, self.gardner
-        z = np.empty((len(t0), lay.num_symbols), SAMPLE_DTYPE)
-        centres = [(len(lay.preamble) - 1) / 2]
-        offsets = [np.zeros(len(t0))]
-        weights = [_PREAMBLE_TIMING_WEIGHT]
-        slope_std = MAX_CLOCK_OFFSET_PPM * 1e-6 * sps
-        for first, end in self._timing_groups:
-            centre = (first + end - 1) / 2
-            pred = timing_line(np.array(centres), np.stack(offsets, axis=1), np.array(weights), centre,
-                               slope_std, _GROUP_TIMING_STD_SAMPLES)
-            count = min(end + 1, lay.num_symbols) - first  # one more: Gardner's next symbol
-            zz = sample_matched(segments, t0 + first * sps + pred, count, lay.rolloff, sps, lay.span,
-                                shifts=gardner.shifts)
-            z[:, first:end] = zz[0, :, : end - first]
-            error = np.clip(gardner.error(zz), -sps / 4, sps / 4)
-            centres.append(centre)
-            offsets.append(pred + error)
-            weights.append((end - first) / _TIMING_GROUP_SYMBOLS)
-        self._emit("sample", symbols=z, t0=t0, timing_offsets_samples=np.stack(offsets, axis=1))
+        lay, sps = self.layout, self.layout.sps
+        z, offsets = sample_tracked(
+            segments, t0, self._timing_groups, lay.num_symbols, (len(lay.preamble) - 1) / 2,
+            _PREAMBLE_TIMING_WEIGHT, _TIMING_GROUP_SYMBOLS, MAX_CLOCK_OFFSET_PPM * 1e-6 * sps,
+            _GROUP_TIMING_STD_SAMPLES, self.gardner,
+        )
+        self._emit("sample", symbols=z, t0=t0, timing_offsets_samples=offsets)
         return z
 
     # ---- stage 5 -------------------------------------------------------------------

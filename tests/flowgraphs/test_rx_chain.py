@@ -327,7 +327,7 @@ def _long_frames_block_errors(link: Link, sco_ppm: float, *, track: bool) -> tup
     case = Impairment(cfo_cps=0.01, sco_ppm=sco_ppm, delay_samples=0.3, phase_rad=1.0, ebn0_db=8.0)
     rx = link.rx()
     if not track:  # the timing of the preamble for the whole frame, as before issue 15
-        rx.gardner.error = lambda zs: np.zeros(zs.shape[1])
+        rx.gardner.slope = math.inf  # every group's Gardner error reads 0 (the compiled track too)
     _run(rx, _recording(link, case, rng, frames=4), block=1 << 16)
     assert rx.stats.frames_decoded == 4
     return rx.stats.block_errors, rx.stats.blocks
