@@ -339,12 +339,15 @@ class RxChain:
         self._pending = False
         self._rejected = False
         self._groups = self._phase_groups()
-        # Compile (or load from numba's cache) the scan, segment and header kernels now, not
-        # in the first block of a stream (the matched filter's compiled above, by the refiner).
+        # Compile (or load from numba's cache) the kernels now, not in the first block of a
+        # stream (the matched filter's compiled above, by the refiner).
         scan(padded, self.hop, self.lag // self.hop, self.terms, self.threshold, 1, 1, 1, 0, 0)
         derotated_segments(padded, np.zeros(1, np.int64), np.zeros(1), 1)
         decode_headers(np.zeros((1, HEADER_CODED_BITS), np.float32))
         power_and_sum(padded)
+        sample_tracked(np.zeros((1, self.seg_len), SAMPLE_DTYPE), np.full(1, float(self.seg_before)),
+                       self._timing_groups, lay.num_symbols, 0.0, 1.0, 1, 1.0, 1.0, self.gardner)
+        rotate_linear(np.zeros((1, 1), SAMPLE_DTYPE), np.zeros(1), np.zeros(1))
 
     # ---- streaming -------------------------------------------------------------------
     @property
