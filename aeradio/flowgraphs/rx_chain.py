@@ -73,8 +73,7 @@ from aeradio.dsp.sync import (
     TimingRefiner,
     amplitude_noise,
     detection_threshold,
-    fit_phase,
-    lag_cfo,
+    phase_line,
     rotate_linear,
     sample_tracked,
 )
@@ -348,6 +347,8 @@ class RxChain:
         sample_tracked(np.zeros((1, self.seg_len), SAMPLE_DTYPE), np.full(1, float(self.seg_before)),
                        self._timing_groups, lay.num_symbols, 0.0, 1.0, 1, 1.0, 1.0, self.gardner)
         rotate_linear(np.zeros((1, 1), SAMPLE_DTYPE), np.zeros(1), np.zeros(1))
+        phase_line(np.ones((1, lay.num_symbols), SAMPLE_DTYPE), lay.known_index, lay.known_symbols,
+                   len(lay.preamble), _FINE_CFO_LAG_SYMBOLS, lay.sps, *self._groups)
 
     # ---- streaming -------------------------------------------------------------------
     @property
@@ -553,17 +554,12 @@ class RxChain:
             CFO [F] cycles/sample: coarse plus residual).
         """
         lay, sps = self.layout, self.layout.sps
-        npre = len(lay.preamble)
-        c = z[:, lay.known_index] * np.conj(lay.known_symbols)
         # Two lags: the short one is unambiguous over the coarse error, the long one (half
-        # the preamble) is precise enough to unwrap phases across the header to the pilots.
-        fine = lag_cfo(c[:, :npre], _FINE_CFO_LAG_SYMBOLS, sps)
-        c = c * np.exp(-2j * np.pi * sps * fine[:, None] * lay.known_index[None, :])
-        finer = lag_cfo(c[:, :npre], npre // 2, sps)
-        c = c * np.exp(-2j * np.pi * sps * finer[:, None] * lay.known_index[None, :])
-        fine = fine + finer
+        # the preamble) is precise enough to unwrap phases across the header to the pilots
+        # (compiled, :func:`~aeradio.dsp.sync.phase_line`; its model: ``phase_line_reference``).
         starts, centres = self._groups
-        phase0, slope = fit_phase(np.add.reduceat(c, starts, axis=1), centres)
+        fine, phase0, slope = phase_line(z, lay.known_index, lay.known_symbols, len(lay.preamble),
+                                         _FINE_CFO_LAG_SYMBOLS, sps, starts, centres)
         cfo_residual = fine + slope / (2 * math.pi * sps)  # cycles/sample
         u = rotate_linear(z, -cfo_residual * sps, -phase0)
         cfo = coarse_cfo + cfo_residual

@@ -169,3 +169,28 @@ def test_compiled_timing_track_equals_the_numpy_model(sps: int, sco_ppm: float, 
     np.testing.assert_allclose(offsets, offsets_ref, atol=1e-6)
     np.testing.assert_allclose(z, z_ref, atol=1e-5)
     assert np.ptp(offsets[:, 1:]) > 0.05  # the groups' estimates moved (a track, not constants)
+
+
+@pytest.mark.parametrize("cfo_cps", [0.0, 3e-4, -1.2e-3])
+def test_compiled_phase_line_equals_the_numpy_model(cfo_cps: float, rng: np.random.Generator) -> None:
+    # The default frame's known symbols (preamble, pilots) with a residual CFO, a phase that
+    # wraps across the frame, and noise: the same fine CFO, phase and slope as the numpy model.
+    from aeradio.core.config import LinkConfig
+    from aeradio.dsp.framing import FrameLayout
+    from aeradio.dsp.sync import phase_line, phase_line_reference
+
+    lay = FrameLayout(LinkConfig.from_dict({"model": {"k": 8, "n": 7}}))
+    npre, sps, frames = len(lay.preamble), lay.sps, 6
+    z = np.exp(2j * np.pi * rng.random((frames, lay.num_symbols))).astype(np.complex64)
+    z[:, lay.known_index] = lay.known_symbols
+    n = np.arange(lay.num_symbols)
+    z = z * np.exp(1j * (rng.uniform(-np.pi, np.pi, (frames, 1)) + 2 * np.pi * cfo_cps * sps * n))
+    z = (z + 0.2 * (rng.standard_normal(z.shape) + 1j * rng.standard_normal(z.shape))).astype(np.complex64)
+    starts = np.concatenate([np.arange(0, npre, 16), npre + np.arange(0, len(lay.pilot_index), 2)])
+    sizes = np.diff(np.append(starts, len(lay.known_index)))
+    centres = np.add.reduceat(lay.known_index.astype(np.float64), starts) / sizes
+    args = (z, lay.known_index, lay.known_symbols, npre, 8, sps, starts, centres)
+    for got, ref in zip(phase_line(*args), phase_line_reference(*args), strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-8)
+    fine, _, slope = phase_line(*args)
+    assert np.all(np.abs(fine + slope / (2 * np.pi * sps) - cfo_cps) < 2e-5)
