@@ -223,6 +223,16 @@ class TimingEstimator:
             (lag [F] float64, quality [F] float64 in [0, 1]).
         """
         corr = self.correlate(x, first, count)
+        lag, quality = np.empty(x.shape[0]), np.empty(x.shape[0])
+        xf = np.ascontiguousarray(x, SAMPLE_DTYPE).view(np.float32)
+        _peak_kernel(np.ascontiguousarray(corr, np.float32), xf, first, self.length, self.template_energy,
+                     self._est, self._true, lag, quality)
+        return lag, quality
+
+    def estimate_reference(self, x: np.ndarray, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`estimate` by numpy (the model of its compiled peak search): the largest
+        correlation, its parabolic offset unbiased by the calibration curve, and the quality."""
+        corr = self.correlate(x, first, count)
         rows = np.arange(x.shape[0])
         k = np.clip(np.argmax(corr, axis=1), 1, count - 2)
         off = parabolic_peak(corr[rows, k - 1], corr[rows, k], corr[rows, k + 1])
@@ -234,6 +244,33 @@ class TimingEstimator:
         energy = np.sum(win.real**2 + win.imag**2, axis=1) * self.template_energy
         quality = corr[rows, k].astype(np.float64) ** 2 / np.maximum(energy, 1e-30)
         return lag, quality
+
+
+@numba.njit(nogil=True, cache=True)
+def _peak_kernel(corr, xf, first, length, template_energy, est, true, lag, quality
+                 ):  # pragma: no cover - compiled
+    """:meth:`TimingEstimator.estimate_reference` after the correlation, frame by frame: the
+    parabola in float32 as :func:`parabolic_peak` on float32 input, ``np.interp`` of its
+    vertex, the window's energy summed in float64."""
+    count = corr.shape[1]
+    for f in range(corr.shape[0]):
+        k = min(max(np.argmax(corr[f]), 1), count - 2)
+        ym, y0, yp = corr[f, k - 1], corr[f, k], corr[f, k + 1]
+        den = ym - np.float32(2) * y0 + yp
+        off = np.float32(0.5) * (ym - yp) / den if den < 0 else np.float32(0.0)
+        off = min(max(np.float64(off), -0.5), 0.5)
+        if off <= est[0]:
+            unbiased = true[0]
+        elif off >= est[-1]:
+            unbiased = true[-1]
+        else:
+            j = np.searchsorted(est, off, side="right") - 1
+            unbiased = (true[j + 1] - true[j]) / (est[j + 1] - est[j]) * (off - est[j]) + true[j]
+        lag[f] = first + k + unbiased
+        energy = 0.0
+        for i in range(2 * (first + k), 2 * (first + k + length)):
+            energy += np.float64(xf[f, i]) * xf[f, i]
+        quality[f] = np.float64(y0) ** 2 / max(energy * template_energy, 1e-30)
 
 
 class TimingRefiner:

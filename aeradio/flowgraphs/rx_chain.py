@@ -347,6 +347,8 @@ class RxChain:
         sample_tracked(np.zeros((1, self.seg_len), SAMPLE_DTYPE), np.full(1, float(self.seg_before)),
                        self._timing_groups, lay.num_symbols, 0.0, 1.0, 1, 1.0, 1.0, self.gardner)
         rotate_linear(np.zeros((1, 1), SAMPLE_DTYPE), np.zeros(1), np.zeros(1))
+        zero_segment = np.zeros((1, self.seg_len), SAMPLE_DTYPE)
+        self.ltf_timing.estimate(zero_segment, self._ltf_first, 2 * self.ltf_search + 1)
         phase_line(np.ones((1, lay.num_symbols), SAMPLE_DTYPE), lay.known_index, lay.known_symbols,
                    len(lay.preamble), _FINE_CFO_LAG_SYMBOLS, lay.sps, *self._groups)
 

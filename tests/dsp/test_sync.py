@@ -103,6 +103,23 @@ def test_timing_estimator_fractional_delay(delay: float, rng: np.random.Generato
     assert quality[0] > 0.8  # the integer-lag peak, up to half a sample off
 
 
+def test_compiled_timing_peak_equals_the_numpy_model(rng: np.random.Generator) -> None:
+    # Several frames, delays across a sample, noise from weak to none, one frame of noise
+    # only: the compiled peak search gives the numpy model's lag and quality.
+    taps = rrc_taps(0.35, 8, 4)
+    ltf = qpsk_sequence(32, np.random.default_rng(2))
+    est = TimingEstimator(ltf, taps, 0.35, 4)
+    x = np.concatenate([np.zeros(50, np.complex64), shape_symbols(ltf, taps, 4), np.zeros(50, np.complex64)])
+    rows = [imp.add_awgn(imp.apply_delay(x, d), nv, rng) for d, nv in
+            [(0.0, 0.0), (0.3, 0.01), (0.71, 0.3), (0.5, 1.0), (0.95, 0.05)]]
+    rows.append(imp.add_awgn(np.zeros_like(x), 1.0, rng))
+    y = np.stack(rows).astype(np.complex64)
+    lag, quality = est.estimate(y, 30, 40)
+    lag_ref, quality_ref = est.estimate_reference(y, 30, 40)
+    np.testing.assert_allclose(lag, lag_ref, atol=1e-6)
+    np.testing.assert_allclose(quality, quality_ref, rtol=1e-5)
+
+
 @pytest.mark.parametrize("sps", [4, 5])
 def test_gardner_timing_measures_a_timing_error(sps: int) -> None:
     # Noise-free shaped symbols (another sequence than the calibration's) sampled off their
