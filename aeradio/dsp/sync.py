@@ -62,15 +62,24 @@ def _phasor_tables(cycles_per_step: np.ndarray, phase_rad: np.ndarray, length: i
 
 
 @numba.njit(nogil=True, cache=True)
-def _rotate_kernel(zf, coarse, fine, out):  # pragma: no cover - compiled
-    """``out[f, n] = z[f, n] coarse[f, n // 64] fine[f, n % 64]`` on interleaved float32 views."""
+def _rotate_kernel(zf, cycles_per_step, phase_rad, out):  # pragma: no cover - compiled
+    """``out[f, n] = z[f, n] coarse[n // 64] fine[n % 64]`` on interleaved float32 views, the
+    tables of :func:`_phasor_tables` (complex64 roundings of float64 exponentials) built per
+    frame here."""
     frames, length = zf.shape[0], zf.shape[1] // 2
-    inner = fine.shape[1] // 2
+    inner = _PHASOR_INNER
+    fine_re = np.empty(inner, np.float32)
+    fine_im = np.empty(inner, np.float32)
     for i in range(frames):
-        for b in range(coarse.shape[1] // 2):
-            cr, ci = coarse[i, 2 * b], coarse[i, 2 * b + 1]
+        f, ph = cycles_per_step[i], phase_rad[i]
+        for k in range(inner):
+            fine_re[k] = math.cos(2 * math.pi * f * k)
+            fine_im[k] = math.sin(2 * math.pi * f * k)
+        for b in range(-(-length // inner)):
+            angle = ph + 2 * math.pi * f * inner * b
+            cr, ci = np.float32(math.cos(angle)), np.float32(math.sin(angle))
             for k in range(min(inner, length - b * inner)):
-                fr, fi = fine[i, 2 * k], fine[i, 2 * k + 1]
+                fr, fi = fine_re[k], fine_im[k]
                 pr = cr * fr - ci * fi
                 pi = cr * fi + ci * fr
                 n = 2 * (b * inner + k)
@@ -90,9 +99,9 @@ def rotate_linear(z: np.ndarray, cycles_per_step: np.ndarray, phase_rad: np.ndar
         [F, L] complex64.
     """
     z = np.ascontiguousarray(z, SAMPLE_DTYPE)
-    coarse, fine = _phasor_tables(cycles_per_step, phase_rad, z.shape[1])
     out = np.empty_like(z)
-    _rotate_kernel(z.view(np.float32), coarse.view(np.float32), fine.view(np.float32), out.view(np.float32))
+    _rotate_kernel(z.view(np.float32), np.asarray(cycles_per_step, np.float64).reshape(-1),
+                   np.asarray(phase_rad, np.float64).reshape(-1), out.view(np.float32))
     return out
 
 
