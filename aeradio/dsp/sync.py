@@ -315,6 +315,17 @@ class TimingRefiner:
         self.slope = (late - early) / (2 * probe)
 
     def _ratio(self, x: np.ndarray, t0: np.ndarray) -> np.ndarray:
+        """The early-late ratio of each frame (one compiled pass; :meth:`_ratio_reference`
+        is its numpy model)."""
+        rolloff, sps, span = self.pulse
+        half = span * sps // 2
+        t0 = np.asarray(t0, np.float64)
+        out = np.empty(len(t0))
+        _early_late_kernel(np.ascontiguousarray(x, SAMPLE_DTYPE).view(np.float32), t0, self.known, self.chunk,
+                           self.step, float(rolloff), sps, half, _grid_norm(float(rolloff), sps, half), out)
+        return out
+
+    def _ratio_reference(self, x: np.ndarray, t0: np.ndarray) -> np.ndarray:
         from aeradio.dsp.pulse import sample_matched
 
         f = x.shape[0]
@@ -329,6 +340,40 @@ class TimingRefiner:
     def refine(self, x: np.ndarray, t0: np.ndarray) -> np.ndarray:
         """Refined times of symbol 0: [F] float (segments x [F, N] complex64, CFO-corrected)."""
         return t0 + np.clip(self._ratio(x, t0) / self.slope, -1.0, 1.0)
+
+
+@numba.njit(nogil=True, cache=True)
+def _early_late_kernel(xf, t0, known, chunk, step, rolloff, sps, half, norm, out
+                       ):  # pragma: no cover - compiled
+    """:meth:`TimingRefiner._ratio_reference` frame by frame: the matched filter at ``t0 +
+    k sps`` shifted by ``-step, 0, step`` (:func:`aeradio.dsp.pulse._matched_frame`), then the
+    chunk sums and their ratio in complex128."""
+    chunks = len(known) // chunk
+    n = chunks * chunk
+    rel = np.array([0, step, 2 * step], np.int64)
+    padded = -(-(2 * half + 1) // _TAPS_PER_PASS) * _TAPS_PER_PASS
+    tap_weights = np.zeros(padded, np.float32)
+    trig = _tap_trig(rolloff, sps, half)
+    plane = np.empty((sps, 2 * _plane_rows(half, sps, n, 2 * step)), np.float32)
+    acc = np.empty(2 * n, np.float32)
+    zz = np.empty((3, 1, 2 * n), np.float32)
+    for f in range(len(t0)):
+        start = math.floor(t0[f])
+        _matched_frame(xf[f], int(start) - half - step, t0[f] - start, rolloff, sps, half, norm, trig, n, rel,
+                       tap_weights, plane, acc, zz, 0)
+        num = 0.0
+        den = 0.0
+        for c in range(chunks):
+            a = 0j
+            e = 0j
+            for k in range(c * chunk, (c + 1) * chunk):
+                ref = np.conj(complex(known[k]))
+                early, mid, late = zz[0, 0], zz[1, 0], zz[2, 0]
+                a += complex(mid[2 * k], mid[2 * k + 1]) * ref
+                e += complex(late[2 * k] - early[2 * k], late[2 * k + 1] - early[2 * k + 1]) * ref
+            num += (e * np.conj(a)).real
+            den += a.real * a.real + a.imag * a.imag
+        out[f] = num / max(den, 1e-30)
 
 
 class GardnerTiming:
