@@ -126,6 +126,13 @@ class SweepSpec:
         check_range("number of configs", len(self.configs), 1, MAX_CONFIGS)
         if not self.ebn0_db:
             raise ConfigError("--ebn0-db gives no point")
+        for cfg in self.configs:  # refused before anything trains: its points could not be scored
+            if cfg.model.bitwise:
+                coded = " with an outer code ([code])" if cfg.code is not None else ""
+                raise ConfigError(
+                    f"--configs: {cfg.name} is a bit-wise model{coded}; sweep measures the block error "
+                    f"rate of message-wise models: evaluate it with `aeradio eval`"
+                )
         names = [c.name for c in self.configs]
         if len(set(names)) != len(names):
             raise ConfigError(f"--configs must name distinct configs, got {', '.join(names)}")
