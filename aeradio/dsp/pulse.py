@@ -253,8 +253,9 @@ def _plane_rows(half, sps, num_symbols, max_offset):  # pragma: no cover - compi
 
 
 # aeradio.dsp.sync's compiled timing track and refiner call _matched_frame, _weights_into
-# and _tap_trig: numba's cache checks only the file of the function it caches, so after a
-# change here, touch sync.py too (or remove its __pycache__) or they keep the old code.
+# and _tap_trig. numba's cache checks only the file of the function it caches; the cache
+# directory keyed by every source (aeradio/dsp/jit.py) is what recompiles them after a
+# change here.
 @numba.njit(nogil=True, cache=True, fastmath=True)
 def _matched_frame(row, a, frac, rolloff, sps, half, norm, trig, num_symbols, rel_offsets, weights, plane,
                    acc, out, f):  # pragma: no cover - compiled
