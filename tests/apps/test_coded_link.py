@@ -147,3 +147,25 @@ def test_coded_and_uncoded_models_do_not_mix(coded_model: Path, plain_model: Pat
     assert code == 1 and got["code_mismatches"] == got["model_mismatches"] >= 1
     failed = [line for line in capsys.readouterr().err.splitlines() if "FAILED" in line]
     assert len(failed) == 1 and "sent with an uncoded model, and --model is coded" in failed[0]
+
+
+def test_commands_that_need_a_message_receiver_refuse_a_coded_model(
+    coded_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Captures of a coded model are recorded, but fine-tuning, channel models and OTA
+    training work with message receivers only: one line each, exit 2."""
+    clean = tmp_path / "clean.sigmf-meta"
+    assert main(["tx", "--model", str(coded_model), "--device", f"file:{clean}", "--frames", "3"]) == 0
+    assert main(["rx", "--model", str(coded_model), "--device", f"file:{clean}",
+                 "--capture", str(tmp_path / "caps")]) == 0
+    capsys.readouterr()
+    model = ["--model", str(coded_model)]
+    for argv in (["finetune", *model, "--captures", str(tmp_path / "caps"), "--out", str(tmp_path / "ft")],
+                 ["channel-model", "fit", *model, "--captures", str(tmp_path / "caps"),
+                  "--out", str(tmp_path / "cm")],
+                 ["train-ota", *model, "--tx-device", "zmq:tcp://127.0.0.1:1",
+                  "--rx-device", "zmq:tcp://127.0.0.1:2", "--out", str(tmp_path / "ota")]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "bit-wise receiver (LLR outputs) and an outer code" in err[0], err
+        assert "needs a message receiver" in err[0]
