@@ -169,3 +169,21 @@ def test_commands_that_need_a_message_receiver_refuse_a_coded_model(
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "bit-wise receiver (LLR outputs) and an outer code" in err[0], err
         assert "needs a message receiver" in err[0]
+
+
+def test_a_bitwise_model_without_a_code_sends_and_receives_blocks(coded_model: Path, tmp_path: Path) -> None:
+    """The same points and bit-wise receiver re-saved without [code]: uncoded frames, the
+    LLRs' hard decisions as the block decisions."""
+    import dataclasses
+
+    from aeradio.core.model_dir import save_model
+    from aeradio.learning.inference import load_receiver_state
+
+    cfg = load_link_config(coded_model)
+    plain = cfg.replace(code=None, frame=dataclasses.replace(cfg.frame, blocks_per_frame=cfg.payload_blocks))
+    model = save_model(tmp_path / "uncoded", plain, load_lut(coded_model), load_receiver_state(coded_model))
+    rec = tmp_path / "u.sigmf-meta"
+    assert main(["tx", "--model", str(model), "--device", f"file:{rec}", "--frames", "4"]) == 0
+    code, got = rx_json(model, rec, tmp_path / "rx.json")
+    assert code == 0 and not got["coded"] and got["frames_decoded"] == 4
+    assert got["blocks"] == 4 * 240 and got["block_errors"] == 0 and got["codewords"] == 0

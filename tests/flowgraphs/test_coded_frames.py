@@ -177,3 +177,14 @@ def test_frames_of_a_coded_model_at_an_uncoded_receiver_are_code_mismatches(link
     report = rx.report(plain_cfg.radio.sample_rate_hz)
     assert report["frames_decoded"] == 0
     assert report["model_mismatches"] == report["code_mismatches"] == 3
+
+
+def test_probe_frames_of_a_coded_model_are_received_without_decoding(link):
+    """Probe frames carry known symbols, not codewords: no CODED flag, no decoding."""
+    cfg, tx, make_rx = link
+    rx = make_rx()
+    results = _receive(rx, tx.probe(np.arange(3), seed=2, last=True))
+    report = rx.report(cfg.radio.sample_rate_hz)
+    assert report["frames_decoded"] == report["probe_frames"] == 3
+    assert report["code_mismatches"] == report["decoder_failures"] == report["codewords"] == 0
+    assert all(r.parity_ok is None and r.info_bits is None for r in results)
