@@ -138,6 +138,8 @@ class _RxStatus:
         self.next_time = now + RX_STATUS_INTERVAL_S
         st = rx.stats
         bler = f"{st.block_errors / st.blocks:.2e}" if st.blocks else "-"
+        if st.codewords:
+            bler += f" | coded BLER {st.codeword_errors / st.codewords:.2e}"
         recent = np.array(st.recent, dtype=np.float64).reshape(-1, 2)
         snr = f"{recent[:, 0].mean():.1f} dB" if len(recent) else "-"
         cfo = f"{recent[:, 1].mean() * self.sample_rate_hz:.0f} Hz" if len(recent) else "-"
