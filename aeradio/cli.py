@@ -362,7 +362,8 @@ def _add_channel_args(p: argparse.ArgumentParser) -> None:
     snr = p.add_mutually_exclusive_group()
     snr.add_argument("--snr-db", type=float, default=None,
                      help="frame power (1/sps) over noise power per sample, full band")
-    snr.add_argument("--ebn0-db", type=float, default=None, help="Eb/N0 with the --model's rate")
+    snr.add_argument("--ebn0-db", type=float, default=None,
+                     help="Eb/N0 per information bit of the --model (k / n, times a coded model's code rate)")
     p.add_argument("--model", default=None, metavar="DIR",
                    help="code rate (for --ebn0-db) and samples per symbol of the link")
     p.add_argument("--samples-per-symbol", type=int, default=None, metavar="SPS",

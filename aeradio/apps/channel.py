@@ -65,7 +65,7 @@ def settings_from_args(args: argparse.Namespace) -> ChannelSettings:
         if cfg is None:
             raise ConfigError("--ebn0-db needs --model DIR (the code rate and samples per symbol)")
         check_range("--ebn0-db", args.ebn0_db, -30.0, 100.0, unit="dB")
-        snr_db = snr_db_from_ebn0_db(args.ebn0_db, cfg.model.rate, sps)
+        snr_db = snr_db_from_ebn0_db(args.ebn0_db, cfg.info_rate, sps)
         noise_power = signal_power * 10.0 ** (-snr_db / 10.0)
     elif args.snr_db is not None:
         check_range("--snr-db", args.snr_db, -30.0, 100.0, unit="dB")

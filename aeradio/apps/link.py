@@ -182,11 +182,11 @@ def run_loopback(model_dir: str | Path, out_dir: str | Path, s: LoopbackSettings
     ``rx_exit_code`` and, for a file, ``transfer``.
     """
     from aeradio.apps.rx_out import partial_paths
-    from aeradio.core.model_dir import load_link_config, load_lut
-    from aeradio.flowgraphs.tx_chain import TxChain
+    from aeradio.core.model_dir import load_link_config
+    from aeradio.dsp.framing import FrameLayout
     from aeradio.radio.zmq_stream import free_endpoint
 
-    capacity = TxChain(load_link_config(model_dir), load_lut(model_dir), 0).data_capacity
+    capacity = FrameLayout(load_link_config(model_dir)).data_capacity
     data_frames = max(1, -(-s.file_bytes // capacity))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

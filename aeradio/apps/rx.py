@@ -26,6 +26,15 @@ without either), detected and decoded, header CRC failures, model mismatches, bl
 samples (dropped, non-finite), malformed messages, device faults and the ``--out`` outcome
 (rare counts are left out when zero).
 
+A coded model (a ``[code]`` section) is received with its bit-wise receiver (LLRs, the
+frame's noise variance as the demapper was trained) and its outer code's decoder: the
+summary line and the report add the coded BLER (``codewords``, ``codeword_errors``,
+``coded_bler`` of the test-pattern frames; ``bler`` stays the AE blocks' error rate before
+decoding) and ``decoder_failures`` (codewords whose decoding ended with parity
+unsatisfied); a data frame with such a codeword is not passed on (``data_decode_failures``),
+so ``--out`` lists it missing. Frames of a coded model at a receiver of an uncoded one (or
+the reverse) are model mismatches, counted apart as ``code_mismatches`` and named so.
+
 Exit code 0: the result is usable. Losses that leave it usable are counted on the summary
 line and named on a ``warning:`` line: expected frames not decoded (not detected, header
 CRC failures, frames of another model), data CRC failures, frames cut off by the end of the
@@ -70,7 +79,7 @@ from aeradio.apps.rx_out import FileTransfer, check_out_path
 from aeradio.core.atomic import save_npy_atomic, write_json_atomic
 from aeradio.core.errors import ConfigError, check_range
 from aeradio.core.paths import check_file_output
-from aeradio.dsp.framing import PAYLOAD_DATA, PAYLOAD_TEST_PATTERN, data_capacity_bytes
+from aeradio.dsp.framing import PAYLOAD_DATA, PAYLOAD_TEST_PATTERN
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain, StageDumper
 
 #: Most samples per device read. Large: the RX chain works on whole batches of frames
@@ -129,6 +138,8 @@ class _RxStatus:
         self.next_time = now + RX_STATUS_INTERVAL_S
         st = rx.stats
         bler = f"{st.block_errors / st.blocks:.2e}" if st.blocks else "-"
+        if st.codewords:
+            bler += f" | coded BLER {st.codeword_errors / st.codewords:.2e}"
         recent = np.array(st.recent, dtype=np.float64).reshape(-1, 2)
         snr = f"{recent[:, 0].mean():.1f} dB" if len(recent) else "-"
         cfo = f"{recent[:, 1].mean() * self.sample_rate_hz:.0f} Hz" if len(recent) else "-"
@@ -169,6 +180,15 @@ def _why_nothing_decoded(report: dict[str, Any]) -> str:
         return f"all {samples} samples were non-finite or out of range (|x| > 1e6), zeroed"
     if not detected:
         return f"no frame detected in {samples} samples"
+    if report["code_mismatches"]:
+        if report["coded"]:
+            what = "an uncoded model, and --model is coded (a [code] section)"
+        else:
+            what = "a coded model (LDPC codewords), and --model has no [code] section"
+        return (
+            f"{report['code_mismatches']} of {detected} frames were sent with {what}: "
+            "give rx the transmitter's model"
+        )
     if report["model_mismatches"]:
         return (
             f"{report['model_mismatches']} of {detected} frames were sent with another model "
@@ -210,6 +230,7 @@ def assess(report: dict[str, Any]) -> tuple[list[str], list[str]]:
     nonfinite = report["nonfinite_samples"]
     for count, what in (
         (report["data_crc_failures"], "data frames failed their CRC-32"),
+        (report["data_decode_failures"], "data frames with a codeword that did not decode"),
         (report["frames_truncated"], "frames cut off by the end of the stream"),
         (report["samples_dropped"], "samples dropped"),
         (nonfinite if nonfinite < report["samples"] else 0, "non-finite samples (zeroed)"),
@@ -236,8 +257,15 @@ def summary_line(report: dict[str, Any]) -> str:
     frames += ")"
     if report["blocks"]:  # test-pattern frames: the BLER measurement
         frames += f", {report['block_errors']}/{report['blocks']} block errors (BLER {report['bler']:.2e})"
+    if report["codewords"]:  # coded test-pattern frames: after decoding
+        frames += (f", {report['codeword_errors']}/{report['codewords']} codeword errors "
+                   f"(coded BLER {report['coded_bler']:.2e})")
+    if report["decoder_failures"]:
+        frames += f", {report['decoder_failures']} codewords not decoded (parity unsatisfied)"
     if report["data_crc_failures"]:
         frames += f", {report['data_crc_failures']} data CRC failures"
+    if report["data_decode_failures"]:
+        frames += f", {report['data_decode_failures']} data frames not decoded"
     samples = f"{report['samples']} samples, {report['samples_dropped']} dropped"
     if report["nonfinite_samples"]:
         samples += f", {report['nonfinite_samples']} non-finite"
@@ -306,16 +334,31 @@ def _open_monitor(args: argparse.Namespace, cfg: Any, run_info: dict[str, Any]) 
     return monitor
 
 
+def receiver_for(model_dir: str, cfg: Any) -> tuple[Any, Any]:
+    """``(decoder, code)`` for :class:`RxChain` of a model directory: the message receiver's
+    decisions; a bit-wise model's LLRs and its outer code (coded), or its hard decisions
+    (uncoded)."""
+    if not cfg.model.bitwise:
+        from aeradio.learning.inference import ReceiverRuntime
+
+        return ReceiverRuntime.load(model_dir).decide, None
+    from aeradio.learning.bitwise import BitwiseRuntime
+    from aeradio.learning.coded import outer_code
+
+    runtime = BitwiseRuntime.load(model_dir)
+    code = outer_code(cfg)
+    return (runtime.decide if code is None else runtime.llrs), code
+
+
 def cmd_rx(args: argparse.Namespace) -> int:
     """Receive, decode and report; 0 when the result is usable, 1 when not (module docstring)."""
     from aeradio.core.model_dir import load_link_config, model_hash32
     from aeradio.core.version import __version__
-    from aeradio.learning.inference import ReceiverRuntime
 
     _check_args(args)
     started_utc = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     cfg = load_link_config(args.model)
-    runtime = ReceiverRuntime.load(args.model)
+    decoder, code = receiver_for(args.model, cfg)
     # One torch thread by default: in the loopback, channel, TX and RX share the cores, and
     # a second thread fighting them made decoding several times slower, not faster.
     import torch
@@ -323,7 +366,7 @@ def cmd_rx(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     model_hash = model_hash32(args.model)
     dump = StageDumper(args.dump_dir) if getattr(args, "dump_dir", None) else None
-    rx = RxChain(cfg, runtime.decide, model_hash=model_hash, dump=dump)
+    rx = RxChain(cfg, decoder, model_hash=model_hash, dump=dump, code=code)
     settings = device_settings(args, cfg.radio)
     cal = load_args_calibration(args, settings.sample_rate_hz)
     corrector = cal.rx_corrector() if cal is not None else None
@@ -421,7 +464,7 @@ class _FrameSink:
         self.test_pattern_frames = 0
         self.seeds: set[int] = set()  # test-pattern seeds, from the frames' headers
         self.transfer = (
-            FileTransfer(data_capacity_bytes(rx.layout.k, rx.layout.blocks)) if args.out else None
+            FileTransfer(rx.layout.data_capacity) if args.out else None
         )
         self.constellation = _SymbolKeeper() if getattr(args, "constellation", None) else None
 

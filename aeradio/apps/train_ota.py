@@ -237,7 +237,13 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from aeradio.apps.device_args import device_settings
-    from aeradio.core.model_dir import check_output_dir, load_link_config, load_lut, model_hash32
+    from aeradio.core.model_dir import (
+        check_output_dir,
+        load_link_config,
+        load_lut,
+        model_hash32,
+        require_message_receiver,
+    )
     from aeradio.learning.inference import load_receiver_state
     from aeradio.learning.ota import OtaLearner, OtaSettings
 
@@ -249,6 +255,7 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
     settings = OtaSettings(perturbation_std=args.perturbation_std, rx_learning_rate=args.rx_learning_rate,
                            tx_learning_rate=tx_lr, rx_steps=args.rx_steps)
     cfg = load_link_config(args.model)  # ModelFormatError: another format, one line, exit 2
+    require_message_receiver(cfg, args.model, "train-ota")
     out = check_output_dir(args.out, overwrite=args.overwrite, source=args.model)
     source_hash = model_hash32(args.model)
     torch.set_num_threads(args.threads)

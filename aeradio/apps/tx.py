@@ -4,6 +4,11 @@
 the amplitude range the transmitter may use (:mod:`aeradio.dsp.probe`), for learning a
 channel model (``aeradio channel-model fit``).
 
+A coded model (a ``[code]`` section) sends whole codewords per frame: the test pattern's
+information bits or the file's bytes with their CRC-32, LDPC-encoded, k bits per block
+(:mod:`aeradio.dsp.framing`). Its encoder is the 5G NR LDPC code of
+:mod:`aeradio.learning.ldpc` (torch and Sionna); an uncoded model's TX needs no torch.
+
 One run numbers its frames from 0 and flags the last one (the header's LAST flag), so a
 receiver knows how many frames the run sent, a missing tail included. Test-pattern frames
 carry their seed in the header: receivers need no ``--seed``.
@@ -27,7 +32,7 @@ import numpy as np
 
 from aeradio.apps.device_args import device_settings, load_args_calibration, open_args_device
 from aeradio.apps.processes import StopOnSignal
-from aeradio.core.errors import ConfigError, ModelFormatError, check_range
+from aeradio.core.errors import ConfigError, check_range
 from aeradio.dsp.framing import MAX_RUN_FRAMES, MAX_TEST_PATTERN_SEED
 from aeradio.flowgraphs.tx_chain import TxChain
 from aeradio.radio.sigmf_file import SigmfFileDevice
@@ -47,8 +52,8 @@ def _open_data_file(path: str, capacity_bytes: int) -> tuple[BinaryIO, int]:
     """``--file``, open, and the frames it takes (:class:`ConfigError` if it cannot be read
     or needs more than MAX_RUN_FRAMES frames)."""
     if capacity_bytes < 1:
-        raise ConfigError("--file: frames of this model carry no data (blocks_per_frame x k bits must "
-                          "exceed the 32-bit CRC)")
+        raise ConfigError("--file: frames of this model carry no data (blocks_per_frame x k bits, or a "
+                          "coded frame's information bits, must exceed the 32-bit CRC)")
     try:
         f = open(path, "rb")  # noqa: SIM115 - the caller closes it
     except OSError as exc:
@@ -81,12 +86,15 @@ def cmd_tx(args: argparse.Namespace) -> int:
         raise ConfigError(f"--pattern {args.pattern} sets the payload of --frames; "
                           "--file sends the file's bytes")
     cfg = load_link_config(args.model)
-    if cfg.model.bitwise:
-        raise ModelFormatError(
-            f"--model {args.model} is a bit-wise (coded) model: frames of coded models are not "
-            "implemented yet (docs/contracts.md, Coded models); use aeradio eval to simulate it"
-        )
-    tx = TxChain(cfg, load_lut(args.model), model_hash32(args.model))
+    code = None
+    if cfg.code is not None:  # torch and Sionna only for a coded model
+        import torch
+
+        from aeradio.learning.coded import outer_code
+
+        torch.set_num_threads(1)  # the encoder is small; in the loopback, the cores are RX's
+        code = outer_code(cfg)
+    tx = TxChain(cfg, load_lut(args.model), model_hash32(args.model), code=code)
     settings = device_settings(args, cfg.radio)
     cal = load_args_calibration(args, settings.sample_rate_hz)
     check_range("--seed", args.seed, 0, MAX_TEST_PATTERN_SEED)

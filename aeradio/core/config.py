@@ -547,7 +547,7 @@ class LinkConfig:
         if samples > MAX_FRAME_SAMPLES:
             raise ConfigError(
                 f"frame: one frame and its gap must take at most {MAX_FRAME_SAMPLES} samples, got "
-                f"{samples} (blocks_per_frame {self.frame.blocks_per_frame} x n {self.model.n}, "
+                f"{samples} (payload blocks {self.payload_blocks} x n {self.model.n}, "
                 f"gap_symbols {self.frame.gap_symbols}, samples_per_symbol "
                 f"{self.radio.samples_per_symbol}); shorten the frame or the gap"
             )
@@ -564,11 +564,38 @@ class LinkConfig:
         return self.model.rate * (self.code.rate if self.code is not None else 1.0)
 
     @property
+    def codewords_per_frame(self) -> int:
+        """Whole codewords one frame of a coded link carries: ``frame.blocks_per_frame``
+        rounded up to whole codewords of ``codeword_bits / k`` blocks (0 for an uncoded link).
+
+        >>> coded = {"model": {"k": 6, "n": 1, "receiver": "bitwise"}, "code": {}}
+        >>> LinkConfig.from_dict(coded).codewords_per_frame
+        1
+        """
+        if self.code is None:
+            return 0
+        per_codeword = self.code.codeword_bits // self.model.k
+        return -(-self.frame.blocks_per_frame // per_codeword)
+
+    @property
+    def payload_blocks(self) -> int:
+        """AE blocks in one frame's payload: ``frame.blocks_per_frame``, rounded up to whole
+        codewords for a coded link (:attr:`codewords_per_frame`).
+
+        >>> coded = {"model": {"k": 6, "n": 1, "receiver": "bitwise"}, "code": {}}
+        >>> LinkConfig.from_dict(coded).payload_blocks
+        250
+        """
+        if self.code is None:
+            return self.frame.blocks_per_frame
+        return self.codewords_per_frame * (self.code.codeword_bits // self.model.k)
+
+    @property
     def frame_samples_bound(self) -> int:
         """Samples of one frame, its gap and the pulse-shaping tail (span x sps samples), at
         most: exact but for the header, counted as :data:`HEADER_SYMBOLS_BOUND` symbols."""
         fc, sps = self.frame, self.radio.samples_per_symbol
-        payload = fc.blocks_per_frame * self.model.n
+        payload = self.payload_blocks * self.model.n
         pilots = -(-payload // fc.pilot_spacing_symbols)
         symbols = fc.stf_symbols + fc.ltf_symbols + HEADER_SYMBOLS_BOUND + payload + pilots + fc.gap_symbols
         return (symbols + self.radio.rrc_span_symbols) * sps

@@ -164,6 +164,17 @@ def receiver_output(config: LinkConfig) -> str:
     return "bit_llrs" if config.model.bitwise else "message_logits"
 
 
+def require_message_receiver(config: LinkConfig, model_dir: str | Path, what: str) -> None:
+    """Raise :class:`ModelFormatError` (one line) when ``config`` is a bit-wise model (LLR
+    outputs; coded or not): ``what`` works with message receivers only."""
+    if config.model.bitwise:
+        coded = " and an outer code" if config.code is not None else ""
+        raise ModelFormatError(
+            f"{Path(model_dir)} has a bit-wise receiver (LLR outputs){coded}; {what} needs a message "
+            "receiver (model.receiver = \"message\"); coded models run with tx, rx, channel and eval"
+        )
+
+
 def _read_lut_header(f: IO[bytes], path: Path, config: LinkConfig) -> None:
     """Read and check the .npy header of the LUT against ``config``, leaving ``f`` at the data.
 

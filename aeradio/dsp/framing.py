@@ -12,7 +12,8 @@ A frame, in symbols (all of unit energy, like the LUT)::
   convolutionally coded (rate 1/3, K = 7, zero tail: :mod:`aeradio.dsp.conv_code`; 210
   coded bits), scrambled, QPSK: :data:`HEADER_SYMBOLS` = 105 symbols. The receiver decodes
   it with a soft Viterbi decoder and checks the CRC. ``kind`` is the payload
-  type (bits 0-2) and the LAST flag (bit 3: the last frame of a transmitter's run);
+  type (bits 0-1), the CODED flag (bit 2: the payload is codewords of an outer code) and
+  the LAST flag (bit 3: the last frame of a transmitter's run);
   ``length`` is the byte count of a data frame and the test-pattern seed of a test-pattern
   frame, so a receiver needs nothing but the frames (see :class:`Header`).
 - Payload: ``blocks_per_frame`` AE blocks of n symbols, one pilot after every
@@ -20,6 +21,15 @@ A frame, in symbols (all of unit energy, like the LUT)::
 
 Test-pattern payloads are messages drawn from ``(seed, seq)``; data payloads carry bytes
 followed by their CRC-32, packed k bits per message.
+
+Frames of a coded model (a ``[code]`` section) carry whole codewords: the payload is
+:attr:`FrameLayout.codewords` codewords of ``codeword_bits`` bits, k bits per block (most
+significant first), ``frame.blocks_per_frame`` rounded up to whole codewords
+(:attr:`~aeradio.core.config.LinkConfig.payload_blocks`). The information bits of the
+codewords (:attr:`FrameLayout.info_bits`) hold what an uncoded frame's messages hold: the
+test-pattern bits of ``(seed, seq)`` (:func:`pattern_bits`), or the data bytes and their
+CRC-32 (:func:`pack_data` with k = 1); the header says so with its CODED flag. The code
+itself is the caller's (:class:`OuterCode`): the chains take it as an argument.
 
 Sequence numbers: a transmitter's run numbers its frames 0, 1, 2, ... (up to
 :data:`MAX_RUN_FRAMES`); the header carries the low 16 bits, and a receiver recovers the
@@ -34,6 +44,7 @@ full number with :func:`extend_seq` (as RTP's extended sequence number).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -49,7 +60,9 @@ PAYLOAD_TEST_PATTERN = 0
 PAYLOAD_DATA = 1
 #: Reserved: known i.i.d. probe symbols over the amplitude range (``tx --pattern probe``).
 PAYLOAD_PROBE = 2
-_PAYLOAD_MASK = 0x7
+_PAYLOAD_MASK = 0x3
+#: Bit 2 of ``kind``: the payload is codewords of the model's outer code (a coded model).
+CODED_FLAG = 0x4
 #: Bit 3 of ``kind``: the last frame of a transmitter's run (``tx --frames N``, ``tx --file``).
 LAST_FLAG = 0x8
 #: Largest test-pattern seed: it travels in the 12-bit ``length`` field.
@@ -167,15 +180,20 @@ class Header:
         check_range("header.model_hash", self.model_hash, 0, 0xFFFF)
 
     @classmethod
-    def test_pattern(cls, seq: int, seed: int, model_hash: int, *, last: bool = False) -> Header:
-        """A test-pattern frame's header (``seq`` taken modulo 2**16; ``seed`` in [0, 4095])."""
+    def test_pattern(
+        cls, seq: int, seed: int, model_hash: int, *, last: bool = False, coded: bool = False
+    ) -> Header:
+        """A test-pattern frame's header (``seq`` taken modulo 2**16; ``seed`` in [0, 4095];
+        ``coded``: its payload is codewords)."""
         check_range("test-pattern seed", seed, 0, MAX_TEST_PATTERN_SEED)
-        return cls(seq % SEQ_MODULUS, PAYLOAD_TEST_PATTERN | (LAST_FLAG if last else 0), seed, model_hash)
+        return cls(seq % SEQ_MODULUS, PAYLOAD_TEST_PATTERN | _flags(last, coded), seed, model_hash)
 
     @classmethod
-    def data(cls, seq: int, nbytes: int, model_hash: int, *, last: bool = False) -> Header:
+    def data(
+        cls, seq: int, nbytes: int, model_hash: int, *, last: bool = False, coded: bool = False
+    ) -> Header:
         """A data frame's header (``seq`` taken modulo 2**16) for ``nbytes`` data bytes."""
-        return cls(seq % SEQ_MODULUS, PAYLOAD_DATA | (LAST_FLAG if last else 0), nbytes, model_hash)
+        return cls(seq % SEQ_MODULUS, PAYLOAD_DATA | _flags(last, coded), nbytes, model_hash)
 
     @property
     def payload(self) -> int:
@@ -186,6 +204,11 @@ class Header:
     def last(self) -> bool:
         """True for the last frame of a transmitter's run."""
         return bool(self.kind & LAST_FLAG)
+
+    @property
+    def coded(self) -> bool:
+        """True when the payload is codewords of an outer code (a coded model's frame)."""
+        return bool(self.kind & CODED_FLAG)
 
     @property
     def seed(self) -> int | None:
@@ -201,6 +224,11 @@ class Header:
     def from_bytes(cls, data: bytes) -> Header:
         word = int.from_bytes(data[:6], "big")
         return cls(word >> 32, (word >> 28) & 0xF, (word >> 16) & 0xFFF, word & 0xFFFF)
+
+
+def _flags(last: bool, coded: bool) -> int:
+    """The LAST and CODED bits of a header's ``kind``."""
+    return (LAST_FLAG if last else 0) | (CODED_FLAG if coded else 0)
 
 
 def encode_header(header: Header) -> np.ndarray:
@@ -245,11 +273,73 @@ def pack_data(data: bytes, k: int, blocks: int) -> np.ndarray:
 
 def unpack_data(messages: np.ndarray, k: int, length: int) -> bytes | None:
     """Inverse of :func:`pack_data`: the ``length`` data bytes, or None if the CRC-32 fails."""
-    bits = ((np.asarray(messages, np.int64)[:, None] >> np.arange(k - 1, -1, -1)) & 1).astype(np.uint8)
+    bits = messages_to_bits(messages, k)
     raw = np.packbits(bits.reshape(-1)[: (length + 4) * 8]).tobytes()
     if len(raw) < length + 4 or crc32(raw[:length]) != int.from_bytes(raw[length : length + 4], "big"):
         return None
     return raw[:length]
+
+
+def messages_to_bits(messages: np.ndarray, k: int) -> np.ndarray:
+    """``[...]`` messages -> ``[..., k]`` uint8 bits, most significant first.
+
+    >>> messages_to_bits(np.array([2, 3]), 2).tolist()
+    [[1, 0], [1, 1]]
+    """
+    return ((np.asarray(messages, np.int64)[..., None] >> np.arange(k - 1, -1, -1)) & 1).astype(np.uint8)
+
+
+def bits_to_messages(bits: np.ndarray, k: int) -> np.ndarray:
+    """``[..., m k]`` bits -> ``[..., m]`` int64 messages of k bits, most significant first.
+
+    >>> bits_to_messages(np.array([1, 0, 1, 1]), 2).tolist()
+    [2, 3]
+    """
+    bits = np.asarray(bits, np.int64)
+    grouped = bits.reshape(*bits.shape[:-1], bits.shape[-1] // k, k)
+    return grouped @ (1 << np.arange(k - 1, -1, -1, dtype=np.int64))
+
+
+def pattern_bits(seed: int | np.ndarray, seqs: np.ndarray | int, nbits: int) -> np.ndarray:
+    """Test-pattern information bits of a coded model's frames: :func:`pattern_messages`
+    with M = 2, ``[F, nbits]`` (or ``[nbits]``) uint8."""
+    return pattern_messages(seed, seqs, nbits, 2).astype(np.uint8)
+
+
+class OuterCode(Protocol):
+    """What the TX and RX chains need of a coded model's outer code
+    (``aeradio.learning.ldpc.Ldpc5GCode`` is one): ``info_bits`` K and ``codeword_bits`` N,
+    ``encode(bits [B, K] uint8) -> [B, N] uint8`` and ``decode(llrs [B, N] float32, LLR =
+    log P(1)/P(0)) -> (bits [B, K] uint8, parity_ok [B] bool)``."""
+
+    info_bits: int
+    codeword_bits: int
+
+    def encode(self, bits: np.ndarray) -> np.ndarray: ...
+
+    def decode(self, llrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def check_outer_code(cfg: LinkConfig, code: OuterCode | None) -> None:
+    """Raise ConfigError unless ``code`` is given exactly for a coded ``cfg``, with its sizes."""
+    if cfg.code is None:
+        if code is not None:
+            raise ConfigError("an outer code was given for an uncoded link (its model has no [code] section)")
+        return
+    if code is None:
+        raise ConfigError("a coded model's frames need its outer code ([code] section): none was given")
+    if (code.info_bits, code.codeword_bits) != (cfg.code.info_bits, cfg.code.codeword_bits):
+        raise ConfigError(
+            f"the outer code has {code.info_bits} information bits in {code.codeword_bits}, the model's "
+            f"[code] section {cfg.code.info_bits} in {cfg.code.codeword_bits}"
+        )
+
+
+def encode_payload(code: OuterCode, info_bits: np.ndarray, k: int) -> np.ndarray:
+    """Information bits ``[F, C K]`` -> the codewords' messages ``[F, C N / k]`` int64."""
+    f = len(info_bits)
+    words = code.encode(np.asarray(info_bits, np.uint8).reshape(-1, code.info_bits))
+    return bits_to_messages(words.reshape(f, -1), k)
 
 
 class FrameLayout:
@@ -262,7 +352,10 @@ class FrameLayout:
         fc, rc = cfg.frame, cfg.radio
         self.cfg = cfg
         self.k, self.n, self.M = cfg.model.k, cfg.model.n, cfg.model.M
-        self.blocks = fc.blocks_per_frame
+        self.blocks = cfg.payload_blocks
+        #: Codewords per frame (0: an uncoded link), and their information bits in all.
+        self.codewords = cfg.codewords_per_frame
+        self.info_bits = 0 if cfg.code is None else self.codewords * cfg.code.info_bits
         self.sps = rc.samples_per_symbol
         self.rolloff = rc.rolloff
         self.span = rc.rrc_span_symbols
@@ -293,6 +386,19 @@ class FrameLayout:
         self.known_symbols = np.concatenate([self.preamble, self.pilot_symbols])
         self.gap_symbols = fc.gap_symbols
         self.filter_delay = (len(self.taps) - 1) // 2
+
+    @property
+    def coded(self) -> bool:
+        """True for the frames of a coded model (whole codewords)."""
+        return self.codewords > 0
+
+    @property
+    def data_capacity(self) -> int:
+        """Data bytes one data frame carries (after its CRC-32): in the codewords'
+        information bits for a coded model, in the blocks' k bits otherwise."""
+        if self.coded:
+            return data_capacity_bytes(1, self.info_bits)
+        return data_capacity_bytes(self.k, self.blocks)
 
     @property
     def overhead(self) -> dict[str, float]:

@@ -23,10 +23,19 @@ frames, vectorized over frames:
                   variance per real component, SNR.
 7. ``header``     soft QPSK, Viterbi decoding of the convolutional code, CRC-16.
 8. ``decode``     the block decoder (the neural receiver) on the payload blocks of the
-                  frames whose header names this model.
-9. ``score``      full sequence numbers, test-pattern BLER (the seed from each header),
-                  data CRC-32, probe frames counted apart (no BLER: their payload is
+                  frames whose header names this model; for a coded model, the bit
+                  demapper's LLRs (their hard decisions are the blocks' decisions), then
+                  the outer code's decoder on each codeword.
+9. ``score``      full sequence numbers, test-pattern BLER (the seed from each header;
+                  for a coded model also codeword errors, the coded BLER), data CRC-32
+                  (a coded data frame's data only when every codeword decoded, parity
+                  satisfied), probe frames counted apart (no BLER: their payload is
                   not LUT rows, :mod:`aeradio.dsp.probe`), statistics.
+
+A coded model (``[code]``) is received by giving the chain a bit demapper as its decoder
+(``(y [B, n], noise_var [B]) -> [B, k]`` LLRs, ``log P(1)/P(0)``) and the outer code
+(``code``, an :class:`~aeradio.dsp.framing.OuterCode`): this layer imports neither torch
+nor the code's library; the command that builds the chain does.
 
 Frames straddling ``process`` calls are handled by buffering; detection waits until a
 whole frame is in the buffer. All estimates are per frame, so each frame is independent
@@ -61,8 +70,13 @@ from aeradio.dsp.framing import (
     PAYLOAD_TEST_PATTERN,
     FrameLayout,
     Header,
+    OuterCode,
+    bits_to_messages,
+    check_outer_code,
     decode_headers,
+    encode_payload,
     extend_seq,
+    pattern_bits,
     pattern_messages,
     unpack_data,
 )
@@ -82,6 +96,8 @@ from aeradio.dsp.sync import (
 RECENT_FRAMES = 50
 #: (y [B, n] complex64 unit-energy symbols, noise variance per real component [B]) -> [B] int64.
 BlockDecoder = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: A coded model's decoder: the same inputs -> [B, k] float32 bit LLRs, log P(1)/P(0).
+BitDemapper = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: Debug sink: (stage name, arrays and estimates of that stage).
 DumpSink = Callable[[str, dict[str, np.ndarray]], None]
 
@@ -159,6 +175,12 @@ class FrameResult:
     #: The full sequence number in its run (the header's 16 bits extended) of a decoded
     #: frame (header CRC good, this model); None for the others.
     seq: int | None = None
+    #: Coded model, decoded frame: the codewords' decoded information bits [C K] uint8 and
+    #: whether each codeword ended with every parity check satisfied [C] bool.
+    info_bits: np.ndarray | None = None
+    parity_ok: np.ndarray | None = None
+    #: Coded test-pattern frame: codewords whose information bits are not all right.
+    codeword_errors: int | None = None
 
 
 @dataclass
@@ -174,10 +196,20 @@ class RxStats:
     frames_truncated: int = 0
     header_crc_failures: int = 0
     model_mismatches: int = 0
+    #: Of the model mismatches, frames whose CODED flag differs from this model's (the frames
+    #: of a coded model at an uncoded receiver, or the reverse).
+    code_mismatches: int = 0
     false_detections: int = 0
     blocks: int = 0
     block_errors: int = 0
+    #: Coded models: codewords of test-pattern frames, those decoded wrong (coded BLER), and
+    #: codewords of any frame whose decoding ended with parity unsatisfied.
+    codewords: int = 0
+    codeword_errors: int = 0
+    decoder_failures: int = 0
     data_crc_failures: int = 0
+    #: Coded data frames not passed on because a codeword did not decode (listed missing).
+    data_decode_failures: int = 0
     #: Decoded probe frames (``tx --pattern probe``): kept for channel models, no BLER.
     probe_frames: int = 0
     # Per-frame estimates as running sums and a short recent window, never a growing list:
@@ -260,9 +292,11 @@ class RxChain:
     Args:
         cfg: the link config stored with the model.
         decoder: the block decoder (the neural receiver's ``decide``, or minimum-distance
-            detection :func:`aeradio.dsp.detection.ml_detect` of the LUT).
+            detection :func:`aeradio.dsp.detection.ml_detect` of the LUT); for a coded
+            model, a :data:`BitDemapper` (the bit-wise receiver's LLRs).
         model_hash: the model's hash; frames of another model are counted, not decoded.
         dump: optional debug sink called after every stage.
+        code: a coded model's outer code (required then, refused otherwise).
 
     The test-pattern seed comes from each frame's header.
     """
@@ -274,9 +308,11 @@ class RxChain:
         *,
         model_hash: int | None = None,
         dump: DumpSink | None = None,
+        code: OuterCode | None = None,
     ) -> None:
+        check_outer_code(cfg, code)
         lay = FrameLayout(cfg)
-        self.layout, self.decoder, self.dump = lay, decoder, dump
+        self.layout, self.decoder, self.dump, self.code = lay, decoder, dump, code
         self.model_hash16 = None if model_hash is None else int(model_hash) & 0xFFFF
         sps = lay.sps
         self.lag = lay.stf_period * sps
@@ -388,8 +424,8 @@ class RxChain:
         u, cfo = self.phase(z, coarse_cfo)
         y, noise_var, snr_db = self.level(u)
         headers = self.header(y)
-        decisions, decoded = self.decode(y, noise_var, headers)
-        return self.score(first_sample + t0, cfo, snr_db, noise_var, y, headers, decisions, decoded)
+        decisions, decoded, coded = self.decode(y, noise_var, headers)
+        return self.score(first_sample + t0, cfo, snr_db, noise_var, y, headers, decisions, decoded, coded)
 
     def flush(self) -> list[FrameResult]:
         """End of stream: a frame still waiting for samples is counted as truncated."""
@@ -599,23 +635,46 @@ class RxChain:
     # ---- stage 8 -------------------------------------------------------------------
     def decode(
         self, y: np.ndarray, noise_var: np.ndarray, headers: list[Header | None]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The block decoder on the payload of the frames with a header of this model.
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """The block decoder on the payload of the frames with a header of this model (and
+        of its kind: coded or not); for a coded model, the outer code's decoder after it.
 
         Returns:
-            (decisions [F, blocks] int64 (zeros for frames not decoded), decoded [F] bool).
+            (decisions [F, blocks] int64 (zeros for frames not decoded), decoded [F] bool,
+            None for an uncoded model, else (information bits [F, C K] uint8, parity
+            satisfied [F, C] bool), zeros for frames not decoded).
         """
         lay = self.layout
         ours = self.model_hash16
-        decoded = np.array([h is not None and (ours is None or h.model_hash == ours) for h in headers], bool)
+        # Probe frames carry symbols, not codewords: no CODED flag, whatever the model.
+        decoded = np.array(
+            [h is not None and (ours is None or h.model_hash == ours)
+             and (h.coded == lay.coded or h.payload == PAYLOAD_PROBE) for h in headers],
+            bool,
+        )
         decisions = np.zeros((len(headers), lay.blocks), np.int64)
+        coded = None
+        if self.code is not None:
+            coded = (np.zeros((len(headers), lay.info_bits), np.uint8),
+                     np.zeros((len(headers), lay.codewords), bool))
         if decoded.any():
             # One gather of the payload symbols of the decoded frames (not a copy of the frames first).
             blocks = y[np.flatnonzero(decoded)[:, None], lay.payload_index].reshape(-1, lay.n)
             nv = np.repeat(noise_var[decoded], lay.blocks)
-            decisions[decoded] = np.asarray(self.decoder(blocks, nv), np.int64).reshape(-1, lay.blocks)
-        self._emit("decode", decisions=decisions, decoded=decoded)
-        return decisions, decoded
+            if coded is None:
+                decisions[decoded] = np.asarray(self.decoder(blocks, nv), np.int64).reshape(-1, lay.blocks)
+            else:
+                index = np.flatnonzero(decoded)
+                llrs = np.asarray(self.decoder(blocks, nv), np.float32).reshape(len(index), -1)
+                decisions[decoded] = bits_to_messages(llrs > 0, lay.k)
+                words = np.array([headers[i].payload != PAYLOAD_PROBE for i in index], bool)  # type: ignore[union-attr]
+                if words.any():
+                    bits, ok = self.code.decode(llrs[words].reshape(-1, self.code.codeword_bits))
+                    coded[0][index[words]] = np.asarray(bits, np.uint8).reshape(-1, lay.info_bits)
+                    coded[1][index[words]] = np.asarray(ok, bool).reshape(-1, lay.codewords)
+        extra = {} if coded is None else {"info_bits": coded[0], "parity_ok": coded[1]}
+        self._emit("decode", decisions=decisions, decoded=decoded, **extra)
+        return decisions, decoded, coded
 
     # ---- stage 9 -------------------------------------------------------------------
     def score(
@@ -628,45 +687,62 @@ class RxChain:
         headers: list[Header | None],
         decisions: np.ndarray,
         decoded: np.ndarray,
+        coded: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> list[FrameResult]:
-        """Full sequence numbers, test-pattern block errors, data CRC-32 and statistics.
+        """Full sequence numbers, test-pattern block (and codeword) errors, data CRC-32 and
+        statistics.
 
         Args:
             start_sample: [F] float, absolute time of symbol 0; cfo_cps, snr_db, noise_var:
                 [F] estimates; y: [F, num_symbols] unit-gain symbols; headers, decisions,
-                decoded: the outputs of the header and decode stages.
+                decoded, coded: the outputs of the header and decode stages.
         Returns:
             One :class:`FrameResult` per frame, in stream order.
         """
         lay = self.layout
         payload = y[:, lay.payload_index].reshape(len(headers), lay.blocks, lay.n)
-        errors = self._block_errors(headers, decisions, decoded)
+        errors, word_errors = self._block_errors(headers, decisions, decoded, coded)
         results = []
         for i, h in enumerate(headers):
             r = FrameResult(float(start_sample[i]), float(cfo_cps[i]), float(snr_db[i]), float(noise_var[i]),
                             h, payload[i])
-            self._account(r, decisions[i] if decoded[i] else None, int(errors[i]))
+            if coded is not None and decoded[i] and h is not None and h.payload != PAYLOAD_PROBE:
+                r.info_bits, r.parity_ok = coded[0][i], coded[1][i]
+            self._account(r, decisions[i] if decoded[i] else None, int(errors[i]), int(word_errors[i]))
             results.append(r)
-        self._emit("score", block_errors=errors,
+        self._emit("score", block_errors=errors, codeword_errors=word_errors,
                    seq=np.array([-1 if r.seq is None else r.seq for r in results], np.int64))
         return results
 
     def _block_errors(
-        self, headers: list[Header | None], decisions: np.ndarray, decoded: np.ndarray
-    ) -> np.ndarray:
-        """Block errors of each decoded test-pattern frame (-1 for the others), all frames at
-        once; each frame's pattern from its own header (seed and sequence number)."""
+        self, headers: list[Header | None], decisions: np.ndarray, decoded: np.ndarray,
+        coded: tuple[np.ndarray, np.ndarray] | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Block errors and codeword errors (coded model) of each decoded test-pattern frame
+        (-1 for the others), all frames at once; each frame's pattern from its own header
+        (seed and sequence number). A coded frame's blocks are compared with the codewords'
+        bits (the demapper's hard decisions, before decoding), its codewords by their
+        information bits (after decoding)."""
         lay = self.layout
         errors = np.full(len(headers), -1, np.int64)
+        word_errors = np.full(len(headers), -1, np.int64)
         tp = [i for i, h in enumerate(headers) if decoded[i] and h and h.payload == PAYLOAD_TEST_PATTERN]
         if tp:
             seeds = np.array([headers[i].seed for i in tp])  # type: ignore[union-attr]
             seqs = np.array([headers[i].seq for i in tp])  # type: ignore[union-attr]
-            expected = pattern_messages(seeds, seqs, lay.blocks, lay.M)
+            if coded is None or self.code is None:
+                expected = pattern_messages(seeds, seqs, lay.blocks, lay.M)
+            else:
+                bits = pattern_bits(seeds, seqs, lay.info_bits)
+                expected = encode_payload(self.code, bits, lay.k)
+                wrong = (coded[0][tp] != bits).reshape(len(tp), lay.codewords, -1)
+                word_errors[tp] = np.sum(wrong.any(axis=2), axis=1)
             errors[tp] = np.sum(decisions[tp] != expected, axis=1)
-        return errors
+        return errors, word_errors
 
-    def _account(self, r: FrameResult, decisions: np.ndarray | None, block_errors: int) -> None:
+    def _account(
+        self, r: FrameResult, decisions: np.ndarray | None, block_errors: int, codeword_errors: int
+    ) -> None:
         """Fill in one frame's result and count it in the statistics."""
         s, lay = self.stats, self.layout
         s.frames_detected += 1
@@ -675,16 +751,31 @@ class RxChain:
             return
         if decisions is None:
             s.model_mismatches += 1
+            s.code_mismatches += int(r.header.coded != lay.coded and r.header.payload != PAYLOAD_PROBE)
             return
         s.frames_decoded += 1
         r.seq = s.add_decoded(r.snr_db, r.cfo_cps, r.header, r.start_sample, self.frame_samples)
         r.decisions = decisions
+        parity_ok = True
+        if r.parity_ok is not None:
+            s.decoder_failures += int(np.count_nonzero(~r.parity_ok))
+            parity_ok = bool(r.parity_ok.all())
         if r.header.payload == PAYLOAD_TEST_PATTERN:
             r.block_errors = block_errors
             s.blocks += lay.blocks
             s.block_errors += r.block_errors
+            if r.info_bits is not None:
+                r.codeword_errors = codeword_errors
+                s.codewords += lay.codewords
+                s.codeword_errors += codeword_errors
         elif r.header.payload == PAYLOAD_DATA:
-            r.data = unpack_data(decisions, lay.k, r.header.length)
+            if not parity_ok:  # a codeword did not decode: the frame is missing, as a CRC failure
+                s.data_decode_failures += 1
+                return
+            if r.info_bits is not None:
+                r.data = unpack_data(r.info_bits, 1, r.header.length)
+            else:
+                r.data = unpack_data(decisions, lay.k, r.header.length)
             r.data_crc_ok = r.data is not None
             s.data_crc_failures += int(r.data is None)
         elif r.header.payload == PAYLOAD_PROBE:
@@ -706,13 +797,20 @@ class RxChain:
             "false_detections": s.false_detections,
             "header_crc_failures": s.header_crc_failures,
             "model_mismatches": s.model_mismatches,
+            "code_mismatches": s.code_mismatches,
             "last_frame_seen": s.last_frame_seen,
             "last_frame_seq": s.last_frame_seq,
             "frames_before_listening": s.frames_before_listening,
             "blocks": s.blocks,
             "block_errors": s.block_errors,
             "bler": s.block_errors / s.blocks if s.blocks else None,
+            "coded": self.layout.coded,
+            "codewords": s.codewords,
+            "codeword_errors": s.codeword_errors,
+            "coded_bler": s.codeword_errors / s.codewords if s.codewords else None,
+            "decoder_failures": s.decoder_failures,
             "data_crc_failures": s.data_crc_failures,
+            "data_decode_failures": s.data_decode_failures,
             "probe_frames": s.probe_frames,
             "snr_db": s.mean_snr_db,
             "cfo_hz": s.mean_cfo_cps * sample_rate_hz if s.mean_cfo_cps is not None else None,

@@ -1,6 +1,9 @@
 """TX chain: messages -> LUT -> frames -> pulse shaping -> complex64 samples.
 
-Pure numpy, no torch: the transmitter is the LUT of the trained model.
+Pure numpy, no torch: the transmitter is the LUT of the trained model. A coded model's
+frames carry whole codewords (:mod:`aeradio.dsp.framing`): its outer code is given to the
+chain (``code``, an :class:`~aeradio.dsp.framing.OuterCode`), which encodes the test-pattern
+bits and the data bytes before the LUT.
 
 >>> from aeradio.core.config import LinkConfig
 >>> cfg = LinkConfig.from_dict({"model": {"k": 2, "n": 1}, "frame": {"blocks_per_frame": 8}})
@@ -23,9 +26,12 @@ from aeradio.core.errors import ConfigError
 from aeradio.dsp.framing import (
     FrameLayout,
     Header,
-    data_capacity_bytes,
+    OuterCode,
+    check_outer_code,
     encode_header,
+    encode_payload,
     pack_data,
+    pattern_bits,
     pattern_messages,
 )
 from aeradio.dsp.probe import probe_header, probe_radius, probe_symbols
@@ -44,9 +50,15 @@ class TxChain:
         lut: [M, n] complex64, mean row energy / n = 1.
         model_hash: the model's hash (only its low 16 bits travel in the header).
         gap_symbols: silence after each frame (None: the config's; 0: back to back).
+        code: the outer code of a coded model (required then, refused otherwise).
     """
 
-    def __init__(self, cfg: LinkConfig, lut: np.ndarray, model_hash: int, gap_symbols: int | None = None):
+    def __init__(
+        self, cfg: LinkConfig, lut: np.ndarray, model_hash: int, gap_symbols: int | None = None,
+        code: OuterCode | None = None,
+    ):
+        check_outer_code(cfg, code)
+        self.code = code
         self.layout = FrameLayout(cfg)
         if lut.shape != (self.layout.M, self.layout.n):
             raise ConfigError(
@@ -73,7 +85,7 @@ class TxChain:
     @property
     def data_capacity(self) -> int:
         """Data bytes per frame."""
-        return data_capacity_bytes(self.layout.k, self.layout.blocks)
+        return self.layout.data_capacity
 
     def modulate(self, headers: list[Header], messages: np.ndarray) -> np.ndarray:
         """Frames with these headers and payload messages.
@@ -115,11 +127,15 @@ class TxChain:
             last: the final frame of ``seqs`` is the last of the run (its header says so).
         """
         seqs = np.asarray(seqs, dtype=np.int64)
+        lay = self.layout
         headers = [
-            Header.test_pattern(int(s), seed, self.model_hash16, last=last and i == len(seqs) - 1)
+            Header.test_pattern(int(s), seed, self.model_hash16, last=last and i == len(seqs) - 1,
+                                coded=lay.coded)
             for i, s in enumerate(seqs)
         ]
-        lay = self.layout
+        if self.code is not None:
+            bits = pattern_bits(seed, seqs, lay.info_bits)
+            return self.modulate(headers, encode_payload(self.code, bits, lay.k))
         return self.modulate(headers, pattern_messages(seed, seqs, lay.blocks, lay.M))
 
     def probe(self, seqs: np.ndarray, seed: int, *, last: bool = False) -> np.ndarray:
@@ -147,8 +163,12 @@ class TxChain:
         numbers from ``first_seq``; ``last``: the final chunk ends the run."""
         lay = self.layout
         headers = [
-            Header.data(first_seq + i, len(c), self.model_hash16, last=last and i == len(chunks) - 1)
+            Header.data(first_seq + i, len(c), self.model_hash16, last=last and i == len(chunks) - 1,
+                        coded=lay.coded)
             for i, c in enumerate(chunks)
         ]
+        if self.code is not None:  # the bytes and their CRC-32 in the codewords' information bits
+            bits = np.stack([pack_data(c, 1, lay.info_bits) for c in chunks])
+            return self.modulate(headers, encode_payload(self.code, bits, lay.k))
         messages = np.stack([pack_data(c, lay.k, lay.blocks) for c in chunks])
         return self.modulate(headers, messages)

@@ -155,6 +155,11 @@ class BitwiseRuntime:
         with torch.inference_mode():
             return self.receiver(torch.from_numpy(y), nv).numpy()
 
+    def decide(self, y: np.ndarray, noise_var: float | np.ndarray) -> np.ndarray:
+        """Hard decisions: the message whose bits are the LLRs' signs, ``[B]`` int64 (the
+        block decoder of an uncoded bit-wise model)."""
+        return bits_to_messages(self.llrs(y, noise_var) > 0)
+
 
 def _initial_weight(config: LinkConfig, generator: torch.Generator) -> torch.Tensor | None:
     """The transmitter's starting table ``[M, n, 2]`` for ``training.tx_init`` (None: random)."""

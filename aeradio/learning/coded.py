@@ -43,6 +43,13 @@ BATCH_CODEWORDS = 256
 EBN0_CONVENTION = "Eb/N0 per information bit: N0 = 1 / (Eb/N0 x code rate x k / n) (Sionna's ebnodb2no)"
 
 
+def outer_code(config: LinkConfig) -> Ldpc5GCode | None:
+    """The outer code of a link configuration (its ``[code]`` section, with the 5G output
+    interleaver for its k bits per block, as simulated here), None for an uncoded link:
+    what the TX and RX chains of a coded model take as ``code``."""
+    return None if config.code is None else Ldpc5GCode(config.code, config.model.k)
+
+
 def noise_var_coded(ebn0_db: float, config: LinkConfig) -> float:
     """Noise variance per real component (N0 / 2) at ``ebn0_db`` per information bit."""
     return 1.0 / (2.0 * config.info_rate * 10.0 ** (ebn0_db / 10.0))

@@ -348,9 +348,10 @@ def build_dataset(
     Raises:
         CaptureFormatError: no recordings, every recording bad, or no frames found.
     """
-    from aeradio.core.model_dir import load_link_config, model_hash32
+    from aeradio.core.model_dir import load_link_config, model_hash32, require_message_receiver
 
     config = load_link_config(model_dir)
+    require_message_receiver(config, model_dir, "a dataset of captures")
     scan = scan_captures(captures, config, model_hash32(model_dir), (PAYLOAD_TEST_PATTERN,),
                          validation_fraction, rng, on_recording)
     rows = scan.rows
@@ -531,9 +532,10 @@ def build_symbol_dataset(
     Raises:
         CaptureFormatError: no recordings, every recording bad, or no frames found.
     """
-    from aeradio.core.model_dir import load_link_config, load_lut, model_hash32
+    from aeradio.core.model_dir import load_link_config, load_lut, model_hash32, require_message_receiver
 
     config, lut = load_link_config(model_dir), load_lut(model_dir)
+    require_message_receiver(config, model_dir, "a symbol dataset of captures")
     scan = scan_captures(captures, config, model_hash32(model_dir), (PAYLOAD_TEST_PATTERN, PAYLOAD_PROBE),
                          validation_fraction, rng, on_recording)
     layout = FrameLayout(config)

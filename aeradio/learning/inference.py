@@ -13,7 +13,7 @@ import torch
 
 from aeradio.core.config import LinkConfig
 from aeradio.core.errors import ModelFormatError
-from aeradio.core.model_dir import RECEIVER_FILE, load_link_config, verify_model_dir
+from aeradio.core.model_dir import RECEIVER_FILE, load_link_config, require_message_receiver, verify_model_dir
 from aeradio.learning.receiver import NeuralReceiver
 
 #: Blocks per chunk of :meth:`ReceiverRuntime.decide`.
@@ -48,12 +48,7 @@ def _receiver_of(model_dir: str | Path, config: LinkConfig) -> NeuralReceiver:
     A bit-wise model (LLR outputs, ``aeradio.learning.bitwise``) is refused with one line:
     the paths that take a message receiver cannot use it.
     """
-    if config.model.bitwise:
-        coded = " and an outer code" if config.code is not None else ""
-        raise ModelFormatError(
-            f"{Path(model_dir)} has a bit-wise receiver (LLR outputs){coded}; this command needs a "
-            "message receiver (model.receiver = \"message\"): use aeradio eval for coded models"
-        )
+    require_message_receiver(config, model_dir, "this command")
     receiver = NeuralReceiver.from_config(config.model)
     try:
         receiver.load_state_dict(_read_state(model_dir))

@@ -224,12 +224,3 @@ def test_a_coded_model_given_to_the_gnuradio_receiver_is_one_line(coded_model):
 
     with pytest.raises(ModelFormatError, match="bit-wise receiver"):
         NumpyReceiver.load(coded_model)
-
-
-@pytest.mark.parametrize("command", [["tx", "--device", "file:{tmp}/out.sigmf-meta", "--frames", "1"],
-                                     ["rx", "--device", "file:{tmp}/in.sigmf-meta", "--frames", "1"]])
-def test_tx_and_rx_refuse_a_coded_model_with_exit_2(coded_model, tmp_path, capsys, command):
-    argv = [part.format(tmp=tmp_path) for part in command]
-    assert cli.main([argv[0], "--model", str(coded_model), *argv[1:]]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "bit-wise" in err
