@@ -67,6 +67,8 @@ LLR convention (the whole project's, Sionna's and binary cross-entropy's):
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 import scipy.sparse as sp
@@ -81,25 +83,16 @@ DEFAULT_DECODER = "flooding"
 #: |LLR| is clipped here before decoding (Sionna's ``llr_max``): probabilities stay > 0.
 LLR_MAX = 20.0
 
-# phi(x) = -log(tanh(x / 2)) tabulated on a logarithmic grid: the float32 bit pattern of x
-# shifted right by _PHI_SHIFT is the index, 2^_PHI_BINS_LOG2 bins per octave from
-# 2^-24 (phi = 17.3, Sionna clamps at 16.6) to 32 (phi = 2.5e-14); the value of a bin is
-# phi at its geometric centre (x within 1.1 % of it).
-_PHI_BINS_LOG2 = 6
-_PHI_SHIFT = 23 - _PHI_BINS_LOG2
-_PHI_OFFSET = int(np.float32(2.0**-24).view(np.int32)) >> _PHI_SHIFT
-_PHI_SIZE = (int(np.float32(32.0).view(np.int32)) >> _PHI_SHIFT) - _PHI_OFFSET
-
-
-def _phi_table() -> np.ndarray:
-    """``[_PHI_SIZE]`` float32: phi at the geometric centre of each bin."""
-    first = ((np.arange(_PHI_SIZE) + _PHI_OFFSET) << _PHI_SHIFT).astype(np.int32)
-    lo = first.view(np.float32).astype(np.float64)
-    hi = (first + (1 << _PHI_SHIFT)).view(np.float32).astype(np.float64)
-    return (-np.log(np.tanh(np.sqrt(lo * hi) / 2.0))).astype(np.float32)
-
-
-_PHI = _phi_table()
+#: Codewords the compiled decoders advance together, one per SIMD lane (numba vectorizes
+#: the loops over them); a lane whose codeword is done takes the next one.
+LANES = 32
+# Check-update limits: |variable-to-check| above 30 has tanh(x / 2) = 1 in float32; the
+# product of tanh(x / 2) stays in [_TANH_MIN, _PRODUCT_MAX] (no denormals; |message| <= 16.6,
+# Sionna's clamp).
+_ABS_MAX = np.float32(30.0)
+_TANH_MIN = np.float32(1e-6)
+_PRODUCT_MIN = np.float32(1e-30)
+_PRODUCT_MAX = np.float32(1.0 - 2.0**-23)
 
 
 class Ldpc5GCode:
@@ -158,11 +151,11 @@ class Ldpc5GCode:
         self.sent_columns = position[sent]
         if enc.num_bits_per_symbol is not None:
             self.sent_columns = self.sent_columns[enc.out_int.numpy()]
-        # The compiled decoders' graph: each check's columns (CSR), int32.
+        # The compiled decoders' graph: each check's columns (CSR).
         self.pcm.sort_indices()
-        self._row_ptr = self.pcm.indptr.astype(np.int32)
-        self._row_columns = self.pcm.indices.astype(np.int32)
-        self._sent_columns = self.sent_columns.astype(np.int32)
+        self._row_ptr = self.pcm.indptr.astype(np.int64)  # int64: int32 indices kept numba
+        self._row_columns = self.pcm.indices.astype(np.int64)  # from vectorizing (3x slower)
+        self._sent_columns = self.sent_columns.astype(np.int64)
 
     # ---- encoding ----------------------------------------------------------------------
     def encode(self, bits: np.ndarray) -> np.ndarray:
@@ -208,8 +201,8 @@ class Ldpc5GCode:
         ok = np.empty(len(llrs), np.bool_)
         self.iterations = np.empty(len(llrs), np.int32)
         _sum_product(np.ascontiguousarray(llrs), self._sent_columns, self.pcm.shape[1], self._row_ptr,
-                     self._row_columns, self.info_bits, self.config.bp_iterations, layered, _PHI, bits,
-                     ok, self.iterations)
+                     self._row_columns, self.info_bits, self.config.bp_iterations, layered, bits, ok,
+                     self.iterations)
         return bits, ok
 
     def _decode_ldpc(self, llrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -271,74 +264,164 @@ def timed_decode(
 
 
 # ---- the compiled decoders -----------------------------------------------------------------
-@numba.njit(inline="always")
-def _phi(x: np.float32, table: np.ndarray) -> np.float32:
-    """phi(x) = -log(tanh(x / 2)) for x >= 0, from the table (phi is its own inverse)."""
-    i = (np.float32(x).view(np.int32) >> _PHI_SHIFT) - _PHI_OFFSET
-    return table[min(max(i, 0), _PHI_SIZE - 1)]
+@numba.njit(inline="always", fastmath=True)
+def _exp_neg(a: np.float32) -> np.float32:
+    """exp(-a) for 0 <= a <= 30 in arithmetic numba vectorizes (no libm call): Taylor of
+    exp(-a / 64) to degree 6, squared six times (relative error below 1e-4, and below 1e-5
+    absolute)."""
+    r = a * np.float32(1.0 / 64.0)
+    q = np.float32(1.0) - r * (np.float32(1.0) - r * (np.float32(0.5) - r * (np.float32(1.0 / 6.0) - r * (
+        np.float32(1.0 / 24.0) - r * (np.float32(1.0 / 120.0) - r * np.float32(1.0 / 720.0))))))
+    q = q * q  # six squarings, unrolled: the loop over lanes must stay innermost to vectorize
+    q = q * q
+    q = q * q
+    q = q * q
+    q = q * q
+    return q * q
+
+
+@numba.njit(inline="always", fastmath=True)
+def _log_at_least_1(y: np.float32) -> np.float32:
+    """log(y) for 1 <= y <= 3.4e7, vectorizable: 32 log(z) with z = y^(1/32) (five square
+    roots) in [1, 1.72], log(z) = 2 atanh((z - 1) / (z + 1)) to degree 9 (error below 1e-5)."""
+    z = np.sqrt(np.sqrt(np.sqrt(np.sqrt(np.sqrt(y)))))
+    t = (z - np.float32(1.0)) / (z + np.float32(1.0))
+    t2 = t * t
+    return np.float32(64.0) * t * (np.float32(1.0) + t2 * (np.float32(1.0 / 3.0) + t2 * (
+        np.float32(1.0 / 5.0) + t2 * (np.float32(1.0 / 7.0) + t2 * np.float32(1.0 / 9.0)))))
+
+
+@numba.njit(inline="always", fastmath=True)
+def _message(others: np.float32, sign: np.float32) -> np.float32:
+    """The check-to-variable message m with tanh(|m| / 2) = ``others`` (the product over the
+    check's other edges) and the sign of ``sign``; |m| <= 16.6."""
+    others = min(others, _PRODUCT_MAX)
+    one = np.float32(1.0)
+    return math.copysign(_log_at_least_1((one + others) / (one - others)), sign)
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def _parity_ok(total: np.ndarray, row_ptr: np.ndarray, row_columns: np.ndarray) -> bool:
-    """Whether the hard decisions of ``total`` (negative: 1) satisfy every check."""
+def _unsatisfied(total, row_ptr, row_columns, parity, unsatisfied):
+    """``unsatisfied [LANES]`` uint8: 1 where the hard decisions of ``total [columns, LANES]``
+    (negative: 1) leave a check unsatisfied."""
+    unsatisfied[:] = 0
     for c in range(row_ptr.size - 1):
-        parity = 0
+        parity[:] = 0
         for e in range(row_ptr[c], row_ptr[c + 1]):
-            parity ^= np.int32(total[row_columns[e]] < 0)
-        if parity:
-            return False
-    return True
+            j = row_columns[e]
+            for lane in range(parity.size):
+                parity[lane] ^= np.uint8(total[j, lane] < 0)
+        for lane in range(parity.size):
+            unsatisfied[lane] |= parity[lane]
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
+def _iteration(total, following, c2v, tanh_in, product, sign, c2v_scale, row_ptr, row_columns, layered):
+    """One BP iteration on every lane. Messages are log P(0)/P(1); the check update is the
+    tanh rule, ``tanh(m_e / 2) = prod over the other edges of tanh(v / 2)``, the product of
+    the others as the product of all over the edge's own. Flooding adds each check's
+    messages to ``following`` (the next marginals, started at the channel LLRs); layered
+    updates ``total`` in place, so the next check reads them. ``c2v_scale [LANES]`` is 0 on a
+    lane's first iteration (the messages of its previous codeword are ignored), else 1."""
+    one, abs_max, tanh_min, product_min = np.float32(1.0), _ABS_MAX, _TANH_MIN, _PRODUCT_MIN
+    lanes = product.size
+    for c in range(row_ptr.size - 1):
+        first, last = row_ptr[c], row_ptr[c + 1]
+        for lane in range(lanes):
+            product[lane] = one
+            sign[lane] = one
+        for e in range(first, last):
+            j = row_columns[e]
+            for lane in range(lanes):
+                v2c = total[j, lane] - c2v[e, lane] * c2v_scale[lane]
+                q = _exp_neg(min(abs(v2c), abs_max))
+                t = max((one - q) / (one + q), tanh_min)
+                tanh_in[e, lane] = t
+                product[lane] = max(product[lane] * t, product_min)
+                sign[lane] = sign[lane] * math.copysign(one, v2c)
+        for e in range(first, last):
+            j = row_columns[e]
+            if layered:
+                for lane in range(lanes):
+                    v2c = total[j, lane] - c2v[e, lane] * c2v_scale[lane]
+                    message = _message(product[lane] / tanh_in[e, lane], sign[lane] * v2c)
+                    c2v[e, lane] = message
+                    total[j, lane] = v2c + message
+            else:
+                for lane in range(lanes):
+                    v2c = total[j, lane] - c2v[e, lane] * c2v_scale[lane]
+                    message = _message(product[lane] / tanh_in[e, lane], sign[lane] * v2c)
+                    c2v[e, lane] = message
+                    following[j, lane] += message
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
 def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, info_bits, max_iterations,
-                 layered, phi, bits, parity_ok, iterations):
+                 layered, bits, parity_ok, iterations):
     """Sum-product BP of ``llrs [B, N]`` (log P(1)/P(0)) on the graph ``row_ptr [M + 1]``,
     ``row_columns [E]`` of ``columns`` columns, the sent bits at ``sent_columns [N]``; writes
     ``bits [B, info_bits]``, ``parity_ok [B]`` and ``iterations [B]`` (0: the hard
-    decisions were already a codeword). Flooding: every check reads the marginals of the
-    previous iteration; layered: each check updates the marginals the next check reads.
-    Stops at ``max_iterations`` or as soon as every check is satisfied."""
+    decisions were a codeword already). :data:`LANES` codewords advance together; each
+    stops at ``max_iterations`` or as soon as its hard decisions satisfy every check, and
+    its lane takes the next codeword."""
     edges = row_columns.size
-    c2v = np.zeros(edges, np.float32)  # check-to-variable messages, log P(0)/P(1)
-    phi_in = np.empty(edges, np.float32)  # phi(|variable-to-check|)
-    channel = np.zeros(columns, np.float32)
-    total = np.empty(columns, np.float32)  # marginals
-    following = np.empty(columns, np.float32)  # flooding: the next iteration's marginals
-    limit, zero, one, two = np.float32(LLR_MAX), np.float32(0.0), np.float32(1.0), np.float32(2.0)
-    for b in range(llrs.shape[0]):
-        channel[:] = 0.0
-        for j in range(sent_columns.size):
-            channel[sent_columns[j]] = -min(max(llrs[b, j], -limit), limit)
-        total[:] = channel
-        c2v[:] = 0.0
-        done = _parity_ok(total, row_ptr, row_columns)
-        iteration = 0
-        while not done and iteration < max_iterations:
-            target = total if layered else following
-            if not layered:
-                following[:] = channel
-            for c in range(row_ptr.size - 1):
-                first, last = row_ptr[c], row_ptr[c + 1]
-                phi_sum, sign = zero, one
-                for e in range(first, last):
-                    v2c = total[row_columns[e]] - c2v[e]
-                    p = _phi(abs(v2c), phi)
-                    phi_in[e] = p
-                    phi_sum += p
-                    sign *= one - two * np.float32(v2c < zero)
-                for e in range(first, last):
-                    j = row_columns[e]
-                    v2c = total[j] - c2v[e]
-                    message = (_phi(max(phi_sum - phi_in[e], zero), phi) * sign
-                               * (one - two * np.float32(v2c < zero)))
-                    target[j] += message - c2v[e] if layered else message
-                    c2v[e] = message
-            if not layered:
-                total[:] = following
-            iteration += 1
-            done = _parity_ok(total, row_ptr, row_columns)
-        for j in range(info_bits):
-            bits[b, j] = total[j] < zero
-        parity_ok[b] = done
-        iterations[b] = iteration
+    c2v = np.zeros((edges, LANES), np.float32)
+    tanh_in = np.empty((edges, LANES), np.float32)
+    channel = np.zeros((columns, LANES), np.float32)
+    total = np.zeros((columns, LANES), np.float32)  # marginals, log P(0)/P(1)
+    following = np.empty((columns, LANES), np.float32)
+    product = np.empty(LANES, np.float32)
+    sign = np.empty(LANES, np.float32)
+    parity = np.empty(LANES, np.uint8)
+    unsatisfied = np.zeros(LANES, np.uint8)
+    c2v_scale = np.zeros(LANES, np.float32)
+    word = np.full(LANES, -1, np.int64)  # the codeword of each lane, -1: idle
+    done = np.zeros(LANES, np.int64)  # iterations run on it
+    limit = np.float32(LLR_MAX)
+    next_word, active = 0, 0
+    while True:
+        refilled = True
+        while refilled:  # until no lane takes a new codeword (its syndrome comes first)
+            refilled = False
+            _unsatisfied(total, row_ptr, row_columns, parity, unsatisfied)
+            for lane in range(LANES):
+                w = word[lane]
+                if w >= 0 and (unsatisfied[lane] == 0 or done[lane] == max_iterations):
+                    _take_out(total, lane, w, info_bits, unsatisfied[lane] == 0, done[lane], bits, parity_ok,
+                              iterations)
+                    word[lane] = -1
+                    active -= 1
+                if word[lane] < 0 and (next_word < llrs.shape[0] or w >= 0):
+                    # the next codeword, or zeros for good (unsent columns stay 0)
+                    fill = next_word < llrs.shape[0]
+                    for i in range(sent_columns.size):
+                        llr = -min(max(llrs[next_word, i], -limit), limit) if fill else np.float32(0.0)
+                        channel[sent_columns[i], lane] = llr
+                    for j in range(columns):
+                        total[j, lane] = channel[j, lane]
+                    c2v_scale[lane] = 0.0
+                    done[lane] = 0
+                    if fill:
+                        word[lane] = next_word
+                        next_word += 1
+                        active += 1
+                        refilled = True
+        if active == 0:
+            return
+        if not layered:
+            following[:, :] = channel
+        _iteration(total, following, c2v, tanh_in, product, sign, c2v_scale, row_ptr, row_columns, layered)
+        if not layered:
+            total[:, :] = following
+        for lane in range(LANES):
+            done[lane] += 1
+            c2v_scale[lane] = 1.0
+
+
+@numba.njit(nogil=True, cache=True)
+def _take_out(total, lane, w, info_bits, ok, done, bits, parity_ok, iterations):
+    """Codeword ``w``'s results from lane ``lane``."""
+    for i in range(info_bits):
+        bits[w, i] = total[i, lane] < 0
+    parity_ok[w] = ok
+    iterations[w] = done
