@@ -156,6 +156,11 @@ class Ldpc5GCode:
         self._row_ptr = self.pcm.indptr.astype(np.int64)  # int64: int32 indices kept numba
         self._row_columns = self.pcm.indices.astype(np.int64)  # from vectorizing (3x slower)
         self._sent_columns = self.sent_columns.astype(np.int64)
+        first_edges = np.unique(self._row_columns, return_index=True)[1]
+        if first_edges.size != self.pcm.shape[1]:  # every column has a check (flooding's marginals)
+            raise ValueError("the pruned parity-check matrix has a column without checks")
+        self._revisit = np.ones(self._row_columns.size, np.float32)
+        self._revisit[first_edges] = 0.0
 
     # ---- encoding ----------------------------------------------------------------------
     def encode(self, bits: np.ndarray) -> np.ndarray:
@@ -201,8 +206,8 @@ class Ldpc5GCode:
         ok = np.empty(len(llrs), np.bool_)
         self.iterations = np.empty(len(llrs), np.int32)
         _sum_product(np.ascontiguousarray(llrs), self._sent_columns, self.pcm.shape[1], self._row_ptr,
-                     self._row_columns, self.info_bits, self.config.bp_iterations, layered, bits, ok,
-                     self.iterations)
+                     self._row_columns, self._revisit, self.info_bits, self.config.bp_iterations, layered,
+                     bits, ok, self.iterations)
         return bits, ok
 
     def _decode_ldpc(self, llrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -316,11 +321,13 @@ def _unsatisfied(total, row_ptr, row_columns, parity, unsatisfied):
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def _iteration(total, following, c2v, tanh_in, product, sign, c2v_scale, row_ptr, row_columns, layered):
+def _iteration(total, following, channel, c2v, tanh_in, product, sign, c2v_scale, row_ptr, row_columns,
+               revisit, layered):
     """One BP iteration on every lane. Messages are log P(0)/P(1); the check update is the
     tanh rule, ``tanh(m_e / 2) = prod over the other edges of tanh(v / 2)``, the product of
     the others as the product of all over the edge's own. Flooding adds each check's
-    messages to ``following`` (the next marginals, started at the channel LLRs); layered
+    messages to ``following`` (the next marginals: the channel LLRs ``channel`` plus the
+    messages, started at an edge whose ``revisit [E]`` is 0, its column's first); layered
     updates ``total`` in place, so the next check reads them. ``c2v_scale [LANES]`` is 0 on a
     lane's first iteration (the messages of its previous codeword are ignored), else 1."""
     one, abs_max, tanh_min, product_min = np.float32(1.0), _ABS_MAX, _TANH_MIN, _PRODUCT_MIN
@@ -352,14 +359,16 @@ def _iteration(total, following, c2v, tanh_in, product, sign, c2v_scale, row_ptr
                     v2c = total[j, lane] - c2v[e, lane] * c2v_scale[lane]
                     message = _message(product[lane] / tanh_in[e, lane], sign[lane] * v2c)
                     c2v[e, lane] = message
-                    following[j, lane] += message
+                    kept = following[j, lane] * revisit[e] + channel[j, lane] * (one - revisit[e])
+                    following[j, lane] = kept + message
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, info_bits, max_iterations,
+def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, revisit, info_bits, max_iterations,
                  layered, bits, parity_ok, iterations):
     """Sum-product BP of ``llrs [B, N]`` (log P(1)/P(0)) on the graph ``row_ptr [M + 1]``,
-    ``row_columns [E]`` of ``columns`` columns, the sent bits at ``sent_columns [N]``; writes
+    ``row_columns [E]`` of ``columns`` columns (``revisit [E]``: 0 at each column's first
+    edge, else 1), the sent bits at ``sent_columns [N]``; writes
     ``bits [B, info_bits]``, ``parity_ok [B]`` and ``iterations [B]`` (0: the hard
     decisions were a codeword already). :data:`LANES` codewords advance together; each
     stops at ``max_iterations`` or as soon as its hard decisions satisfy every check, and
@@ -408,11 +417,10 @@ def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, info_bits, m
                         refilled = True
         if active == 0:
             return
+        _iteration(total, following, channel, c2v, tanh_in, product, sign, c2v_scale, row_ptr, row_columns,
+                   revisit, layered)
         if not layered:
-            following[:, :] = channel
-        _iteration(total, following, c2v, tanh_in, product, sign, c2v_scale, row_ptr, row_columns, layered)
-        if not layered:
-            total[:, :] = following
+            total, following = following, total
         for lane in range(LANES):
             done[lane] += 1
             c2v_scale[lane] = 1.0
