@@ -47,14 +47,14 @@ scaling (196 errors) and 0.40 to 0.42 with scaled min-sum and the serial schedul
 0.055 (it always runs every iteration). Compiled, one codeword at a time with a tabulated
 phi (this module's first version): 1.2 (flooding) and 2.5 (layered). Vectorized across
 codewords (this version): 1.7 to 3.4 (flooding) and 3 to 7 (layered) between runs on the
-loaded machine (2.9 and 5.2 in ``aeradio bench --only coded.decoder``). The flooding
-decoder loses the same codewords as the ``ldpc`` package's sum-product (35 against 38 of
-4000 at 6.5 dB, 95 against 96 at 6.3 dB; its parity verdict identical on every codeword,
-its bits identical on 99.85 %): the baseline crosses the reference's 9.2e-3 at 6.5 dB
-(``aeradio bench --only coded.baseline``). At about 3 Mbit/s per CPU-second, two
-processes of it fall short of 5 Mbit/s on two cores unless the cores are free and the rate
-at its best; the layered decoder's rate was above 2.5 Mbit/s per CPU-second in every run,
-but it is not the reference's decoder.
+loaded machine (``aeradio bench --only coded.decoder``: 2.9 and 5.2 in one run, 2.3 and 3.6
+in another). The flooding decoder loses the same codewords as the ``ldpc`` package's
+sum-product (35 against 38 of 4000 at 6.5 dB, 95 against 96 at 6.3 dB; its parity verdict
+identical on every codeword, its bits identical on 99.85 %): the baseline crosses the
+reference's 9.2e-3 at 6.5 dB (``aeradio bench --only coded.baseline``). At 2 to 3 Mbit/s
+per CPU-second, two processes of it fall short of 5 Mbit/s on two cores (1.6 to 1.9 on the
+loaded machine); the layered decoder's rate was above 2.5 Mbit/s per CPU-second in every
+run, but it is not the reference's decoder.
 
 The graph every decoder works on is the lifted base graph pruned as Sionna prunes it: the
 filler columns (known zeros) are removed, and so is every parity bit of degree one that
