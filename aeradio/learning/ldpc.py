@@ -8,12 +8,14 @@ propagation (sum-product) on the code's parity-check matrix, by one of four deco
 - ``"flooding"`` (the default): compiled here (numba), sum-product with the flooding
   schedule of the reference (every check reads the previous iteration's marginals), float32,
   the whole batch ``[B, N]`` in one call, stopping a codeword as soon as its hard decisions
-  satisfy every check. :data:`LANES` codewords advance together, one per SIMD lane (the
+  satisfy every check. Up to :data:`LANES` codewords advance together, one per SIMD lane (the
   loops over lanes are the innermost, so numba/LLVM vectorizes them); a lane whose codeword
   is done takes the next one. The check update is the tanh rule (the product of
   ``tanh(v / 2)`` over the check's other edges) with an exp and a log written in
   arithmetic (a Taylor polynomial and squarings, square roots and a series): a libm call
-  or a table lookup would keep the loop scalar.
+  or a table lookup would keep the loop scalar. The first decode in a process compiles the
+  kernel (11 s on the loaded two-core machine) or loads it from numba's cache (0.9 s): a
+  receiver should decode one dummy codeword before its first frame.
 - ``"layered"``: the same kernel with the row-serial (layered) schedule: each check
   updates the marginals the next check reads. It converges in about half the iterations,
   so with the same ``bp_iterations`` it is both faster and a stronger decoder than the
