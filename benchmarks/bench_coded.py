@@ -10,8 +10,11 @@ Sionna's ``ebnodb2no``; the 5G NR LDPC code of rate 1/2, n = 1500, 20 BP iterati
 - ``coded.ae``: ``configs/ae-n1-k6-ldpc.toml`` trained, its neural demapper + the code at
   6.5 dB. Target: BLER <= 1.05e-3 (the reference's autoencoder, conventional training).
 - ``coded.decoder``: BP decoding throughput in Mbit/s of information bits, two worker
-  processes (two cores), on the baseline's LLRs at 6.5 dB, for both decoders of
-  :mod:`aeradio.learning.ldpc`, and whether they agree. Target: >= 5 Mbit/s.
+  processes (two cores), on the baseline's LLRs at 6.5 dB, for every decoder of
+  :mod:`aeradio.learning.ldpc` (the compiled flooding default, the compiled layered one,
+  the ``ldpc`` package's and Sionna's references), per CPU-second too, and how many
+  codewords each decodes with the same outcome (right or wrong) as the ``ldpc`` package's
+  sum-product. Target: >= 5 Mbit/s for the default decoder; agreement > 0.99.
 - ``coded.sync``: the trained model through the synchronized chain: ``aeradio tx`` to a
   recording, the loopback channel's stages (CFO 0.02 cycles/sample, 50 ppm clock offset,
   random delay and phase, AWGN at Eb/N0 per information bit) into another recording,
@@ -47,7 +50,7 @@ from aeradio.core.paths import checkout_path
 from aeradio.learning.bitwise import BitwiseRuntime, qam_gray_lut
 from aeradio.learning.coded import EBN0_CONVENTION, app_demapper, simulate_coded
 from aeradio.learning.evaluate import ebn0_at_bler
-from aeradio.learning.ldpc import Ldpc5GCode, timed_decode
+from aeradio.learning.ldpc import DECODERS, DEFAULT_DECODER, Ldpc5GCode, timed_decode
 
 CONFIG = "ae-n1-k6-ldpc"
 EBN0_DB = 6.5
@@ -58,8 +61,9 @@ BASELINE_ERRORS = 100
 #: Codeword errors of the autoencoder's point, and codewords at most.
 AE_ERRORS = 50
 MAX_CODEWORDS = 200_000
-#: Codewords decoded per worker for the throughput figure.
-THROUGHPUT_CODEWORDS = 300
+#: Codewords decoded per worker for the throughput figure (20 per lane of the compiled decoders,
+#: so the batch's tail, where lanes fall idle, weighs little).
+THROUGHPUT_CODEWORDS = 640
 THROUGHPUT_TARGET_MBPS = 5.0
 #: Synchronized chain: the impairments of the target, the chain's and the genie's Eb/N0
 #: points (the 1500-bit code's waterfall: BLER ~0.2 at 5.5 dB, ~1e-3 at 6.5 dB), codeword
@@ -172,8 +176,8 @@ def decoder(ctx: BenchContext) -> dict[str, Any]:
     sym = qam[bits_to_messages(words.reshape(-1, cfg.model.k))]
     y = sym + np.sqrt(nv) * (rng.normal(size=sym.shape) + 1j * rng.normal(size=sym.shape))
     llrs = app_llrs(y.astype(np.complex64), qam, nv).reshape(total, code.codeword_bits)
-    figures, decoded = [], {}
-    for name in ("ldpc", "sionna"):
+    figures, wrong = [], {}
+    for name in DECODERS:
         ctx.log(f"decoding {total} codewords with {name} on {workers} processes")
         chunks = np.array_split(llrs, workers)
         start = time.perf_counter()
@@ -182,19 +186,25 @@ def decoder(ctx: BenchContext) -> dict[str, Any]:
                                   [name] * workers))
         wall = max(p[0] for p in parts)
         cpu = sum(p[1] for p in parts)
-        decoded[name] = np.concatenate([p[2] for p in parts])
+        wrong[name] = np.any(np.concatenate([p[2] for p in parts]) != info, axis=1)
         mbps = total * code.info_bits / wall / 1e6
-        bler = float(np.mean(np.any(decoded[name] != info, axis=1)))
-        figures.append(figure(f"{name} BP decoder, 2 processes, BLER {bler:.2e} on these {total} codewords",
-                              mbps, "Mbit/s", target=f">= {THROUGHPUT_TARGET_MBPS:g}",
-                              passed=mbps >= THROUGHPUT_TARGET_MBPS))
+        default = name == DEFAULT_DECODER
+        role = "default" if default else "reference" if name in ("ldpc", "sionna") else "option"
+        figures.append(figure(
+            f"{name} BP decoder ({role}), 2 processes, BLER {wrong[name].mean():.2e} on {total} codewords",
+            mbps, "Mbit/s", target=f">= {THROUGHPUT_TARGET_MBPS:g}" if default else None,
+            passed=mbps >= THROUGHPUT_TARGET_MBPS if default else None,
+        ))
         figures.append(figure(f"{name} BP decoder per CPU-second (one core, load-independent)",
                               total * code.info_bits / cpu / 1e6, "Mbit/s"))
         load = os.getloadavg()[0]
         ctx.log(f"{name}: {time.perf_counter() - start:.1f} s wall in all, load average {load:.1f}")
-    agree = float(np.mean(np.all(decoded["ldpc"] == decoded["sionna"], axis=1)))
-    figures.append(figure("codewords both decoders decode alike", agree, "", target="> 0.99",
-                          passed=agree > 0.99))
+    for name in [n for n in DECODERS if n != "ldpc"]:  # against the ldpc package's sum-product
+        agree = float(np.mean(wrong[name] == wrong["ldpc"]))
+        default = name == DEFAULT_DECODER
+        figures.append(figure(f"codewords {name} decodes with the ldpc package's outcome (right or wrong)",
+                              agree, "", target="> 0.99" if default else None,
+                              passed=agree > 0.99 if default else None))
     return {"figures": figures}
 
 

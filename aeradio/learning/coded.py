@@ -33,7 +33,7 @@ from aeradio.core.errors import ConfigError
 from aeradio.learning.bitwise import app_llrs, bits_to_messages, qam_gray_lut
 from aeradio.learning.channels import build_channel
 from aeradio.learning.evaluate import BatchCallback, SweepProgress, wilson_interval
-from aeradio.learning.ldpc import Ldpc5GCode
+from aeradio.learning.ldpc import DEFAULT_DECODER, Ldpc5GCode
 
 #: An LLR source: ``(y [B, n] complex64, noise_var float) -> [B, k]`` float32 LLRs.
 Demapper = Callable[[np.ndarray, float], np.ndarray]
@@ -66,7 +66,7 @@ def simulate_coded(
     target_errors: int,
     max_codewords: int,
     generator: torch.Generator,
-    decoder: str = "ldpc",
+    decoder: str = DEFAULT_DECODER,
     on_batch: BatchCallback | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Codewords sent with ``lut [M, n]`` through ``channel``; each demapper's LLRs decoded.
@@ -144,7 +144,7 @@ def sweep_coded(
     seed: int,
     progress: bool = False,
     baseline: bool = True,
-    decoder: str = "ldpc",
+    decoder: str = DEFAULT_DECODER,
 ) -> dict[str, Any]:
     """The ``aeradio eval --json`` document of a coded model (module docstring's figures).
 

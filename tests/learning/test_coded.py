@@ -13,7 +13,7 @@ from aeradio.core.errors import ConfigError, ModelFormatError
 from aeradio.core.model_dir import MODEL_JSON, load_link_config
 from aeradio.learning.bitwise import app_llrs, bits_to_messages, message_bits, qam_gray_lut
 from aeradio.learning.coded import app_demapper, simulate_coded, uncoded_bler_bound
-from aeradio.learning.ldpc import Ldpc5GCode
+from aeradio.learning.ldpc import DECODERS, Ldpc5GCode
 
 #: A short code (60 information bits) keeps every test in seconds.
 SMALL_CODE = {"rate": 0.5, "codeword_bits": 120, "bp_iterations": 20}
@@ -113,14 +113,15 @@ def test_encode_decode_roundtrip_and_parity(small_code):
     info = rng.integers(0, 2, (8, small_code.info_bits), dtype=np.uint8)
     words = small_code.encode(info)
     assert words.shape == (8, 120) and np.all(small_code.syndrome_ok(words, info))
-    for decoder in ("ldpc", "sionna"):
+    for decoder in DECODERS:
         decoded, ok = small_code.decode(np.where(words == 1, 3.0, -3.0), decoder)
         assert np.array_equal(decoded, info) and ok.all()
     # one corrupted bit is corrected; a flipped sign convention is not a codeword at all
     llrs = np.where(words == 1, 3.0, -3.0)
     llrs[:, 5] *= -1
-    assert np.array_equal(small_code.decode(llrs)[0], info)
-    assert not small_code.decode(-np.where(words == 1, 3.0, -3.0))[1].all()
+    for decoder in DECODERS:
+        assert np.array_equal(small_code.decode(llrs, decoder)[0], info)
+        assert not small_code.decode(-np.where(words == 1, 3.0, -3.0), decoder)[1].all()
 
 
 def test_both_decoders_agree_on_noisy_codewords(small_code):
@@ -129,11 +130,12 @@ def test_both_decoders_agree_on_noisy_codewords(small_code):
     words = small_code.encode(info)
     llrs = (np.where(words == 1, 2.0, -2.0) + rng.normal(0, 2.0, words.shape)).astype(np.float32)
     a, ok_a = small_code.decode(llrs, "ldpc")
-    b, ok_b = small_code.decode(llrs, "sionna")
     wrong_a = np.any(a != info, axis=1)
     assert 0 < wrong_a.sum() < 60  # the point is neither trivial nor hopeless
-    assert np.mean(np.all(a == b, axis=1)) >= 0.95
-    assert abs(int(wrong_a.sum()) - int(np.any(b != info, axis=1).sum())) <= 3
+    for decoder in ("sionna", "flooding"):
+        b, ok_b = small_code.decode(llrs, decoder)
+        assert np.mean(np.all(a == b, axis=1)) >= 0.95
+        assert abs(int(wrong_a.sum()) - int(np.any(b != info, axis=1).sum())) <= 3
 
 
 def test_unknown_decoder_is_refused(small_code):
