@@ -148,14 +148,17 @@ class BitwiseRuntime:
         receiver.load_state_dict(load_receiver_state(model_dir))
         return cls(config, receiver)
 
-    def llrs(self, y: np.ndarray, noise_var: float | np.ndarray) -> np.ndarray:
-        """``[B, n]`` complex64 blocks, noise variance per real component -> ``[B, k]`` LLRs."""
+    def llrs(self, y: np.ndarray, noise_var: float | np.ndarray | None) -> np.ndarray:
+        """``[B, n]`` complex64 blocks, noise variance per real component (None for a receiver
+        without the noise input) -> ``[B, k]`` LLRs."""
         y = np.ascontiguousarray(y, dtype=SAMPLE_DTYPE)
-        nv = torch.from_numpy(np.array(np.broadcast_to(np.asarray(noise_var, np.float32), (len(y),))))
+        nv = None  # a receiver without the noise input takes none
+        if noise_var is not None:
+            nv = torch.from_numpy(np.array(np.broadcast_to(np.asarray(noise_var, np.float32), (len(y),))))
         with torch.inference_mode():
             return self.receiver(torch.from_numpy(y), nv).numpy()
 
-    def decide(self, y: np.ndarray, noise_var: float | np.ndarray) -> np.ndarray:
+    def decide(self, y: np.ndarray, noise_var: float | np.ndarray | None) -> np.ndarray:
         """Hard decisions: the message whose bits are the LLRs' signs, ``[B]`` int64 (the
         block decoder of an uncoded bit-wise model)."""
         return bits_to_messages(self.llrs(y, noise_var) > 0)

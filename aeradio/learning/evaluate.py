@@ -30,6 +30,7 @@ from aeradio.dsp.detection import ml_detect
 from aeradio.learning.channels import build_channel
 
 if TYPE_CHECKING:
+    from aeradio.learning.bitwise import BitwiseRuntime
     from aeradio.learning.inference import ReceiverRuntime
 
 #: A decoder: ``(y [B, n] complex64, noise_var float) -> [B] int64`` messages.
@@ -157,9 +158,24 @@ def ml_decoder(lut: np.ndarray) -> Decoder:
     return lambda y, noise_var: ml_detect(y, lut)
 
 
-def neural_decoder(runtime: ReceiverRuntime) -> Decoder:
-    """A loaded model's neural receiver as a :data:`Decoder` (fed the noise variance if it takes it)."""
+def neural_decoder(runtime: ReceiverRuntime | BitwiseRuntime) -> Decoder:
+    """A loaded model's neural receiver as a :data:`Decoder` (fed the noise variance if it
+    takes it; a bit-wise receiver decides the message whose bits are its LLRs' signs)."""
     return lambda y, noise_var: runtime.decide(y, noise_var if runtime.receiver.noise_input else None)
+
+
+def load_block_runtime(model_dir: str | Path) -> ReceiverRuntime | BitwiseRuntime:
+    """The verified receiver of an uncoded model, message-wise or bit-wise (its block
+    decisions are what :func:`neural_decoder` scores); a coded model is evaluated per
+    codeword (:mod:`aeradio.learning.coded`)."""
+    from aeradio.core.model_dir import load_link_config
+    from aeradio.learning.bitwise import BitwiseRuntime
+    from aeradio.learning.inference import ReceiverRuntime
+
+    config = load_link_config(model_dir)
+    if config.model.bitwise and config.code is None:
+        return BitwiseRuntime.load(model_dir)
+    return ReceiverRuntime.load(model_dir)
 
 
 def simulate_bler(
@@ -178,9 +194,8 @@ def simulate_bler(
     ML (minimum distance) detection is run only on ``channel == "awgn"``.
     """
     from aeradio.core.model_dir import load_lut
-    from aeradio.learning.inference import ReceiverRuntime
 
-    runtime = ReceiverRuntime.load(model_dir)
+    runtime = load_block_runtime(model_dir)
     lut = load_lut(model_dir)
     return _simulate_model(
         runtime,
@@ -196,7 +211,7 @@ def simulate_bler(
 
 
 def _simulate_model(
-    runtime: ReceiverRuntime,
+    runtime: ReceiverRuntime | BitwiseRuntime,
     lut: np.ndarray,
     config: LinkConfig,
     ebn0_db: float,
@@ -243,9 +258,8 @@ def sweep_model(
     shown only when stderr is a terminal.
     """
     from aeradio.core.model_dir import load_lut
-    from aeradio.learning.inference import ReceiverRuntime
 
-    runtime = ReceiverRuntime.load(model_dir)
+    runtime = load_block_runtime(model_dir)
     lut = load_lut(model_dir)
     generator = torch.Generator().manual_seed(seed)
     with SweepProgress(f"eval {runtime.config.name}", len(ebn0_db), target_errors, enabled=progress) as bar:

@@ -187,3 +187,10 @@ def test_a_bitwise_model_without_a_code_sends_and_receives_blocks(coded_model: P
     code, got = rx_json(model, rec, tmp_path / "rx.json")
     assert code == 0 and not got["coded"] and got["frames_decoded"] == 4
     assert got["blocks"] == 4 * 240 and got["block_errors"] == 0 and got["codewords"] == 0
+    # eval scores its blocks too (it refused bit-wise models without a code: "needs a message
+    # receiver"): QPSK-like points, so the LLRs' hard decisions are about as good as ML.
+    assert main(["eval", "--model", str(model), "--ebn0-db", "4:4:1", "--target-errors", "100",
+                 "--json", str(tmp_path / "eval.json"), "--quiet"]) == 0
+    doc = json.loads((tmp_path / "eval.json").read_text())
+    assert doc["errors"][0] >= 100 and 0.01 < doc["bler"][0] < 0.2, doc
+    assert doc["bler"][0] < 1.5 * doc["ml_bler"][0], doc
