@@ -115,6 +115,9 @@ class Capture:
     samples_read: int
     #: Syncs detected while reading (whole bursts or not).
     syncs_seen: int
+    #: Times the device lost samples: each time, what was kept is dropped and the capture
+    #: starts again after the loss, so ``samples`` is one contiguous stretch of the stream.
+    restarts: int = 0
 
 
 def capture_bursts(
@@ -131,7 +134,11 @@ def capture_bursts(
 
     Detection scans each new stretch of samples once as they arrive; while no burst has
     been seen, only the newest period is kept, so a radio streaming noise for minutes
-    before the transmitter starts costs no memory.
+    before the transmitter starts costs no memory. When the device loses samples (its
+    ``stats.samples_dropped`` grows over a read), everything kept is dropped, that read's
+    block too (the gap is before it or inside it), and the capture starts again: a burst
+    across a gap would bias every estimate (the tones' phases jump), so the bursts measured
+    come from one contiguous stretch. The stream index goes on counting the lost samples.
     """
     blocks: list[np.ndarray] = []
     kept = 0  # samples in blocks
@@ -141,11 +148,21 @@ def capture_bursts(
     scan_from = 0  # index in the kept samples where the next detection scan starts
     last_progress = time.monotonic()
     read_total = 0
+    lost_seen = dev.stats.samples_dropped
+    lost_total = restarts = 0
     while max_samples is None or read_total < max_samples:
         ask = READ_BLOCK_SAMPLES if max_samples is None else min(READ_BLOCK_SAMPLES, max_samples - read_total)
         block = dev.read(ask, timeout_s=min(timeout_s, 0.5))
         if block is None:
             break
+        if dev.stats.samples_dropped != lost_seen:  # a gap before or inside this block
+            lost_total += dev.stats.samples_dropped - lost_seen
+            lost_seen = dev.stats.samples_dropped
+            restarts += 1
+            read_total += block.size
+            blocks, kept, syncs, scan_from, checked_at = [], 0, [], 0, read_total
+            dropped_front = read_total + lost_total
+            continue
         if block.size:
             blocks.append(block)
             kept += block.size
@@ -173,7 +190,7 @@ def capture_bursts(
         if time.monotonic() - last_progress > timeout_s:
             break
     samples = np.concatenate(blocks) if blocks else np.zeros(0, np.complex64)
-    return Capture(samples, dropped_front, read_total, len(syncs))
+    return Capture(samples, dropped_front, read_total, len(syncs), restarts)
 
 
 def _center_freq_hz(settings: DeviceSettings, described: dict[str, Any]) -> float | None:
@@ -210,12 +227,15 @@ def cmd_calibrate_rx(args: argparse.Namespace) -> int:
         described = dev.describe()
         dropped = dev.stats.samples_dropped
     if dropped:
-        print(f"aeradio calibrate rx: warning: the device lost {dropped} samples", file=sys.stderr)
+        print(f"aeradio calibrate rx: warning: the device lost {dropped} samples ({got.restarts} time(s)); "
+              "the capture started again after each loss, so the bursts measured are contiguous",
+              file=sys.stderr)
     if not got.syncs_seen:
         raise CalibrationError(
             f"no calibration bursts found in {got.samples_read} samples read from {args.device} "
             f"(detection threshold {threshold:g}): is `aeradio calibrate tx` sending at "
-            f"{rate:g} S/s?"
+            f"{rate:g} S/s?" + (f" (the device lost samples {got.restarts} time(s), and the capture "
+                                 "started again after each loss)" if got.restarts else "")
         )
     x = got.samples
     m = measure_capture(x, layout, threshold=threshold, stream_start_index=got.stream_start_index)
