@@ -52,6 +52,21 @@ def test_unsupported_code_is_one_line(code, needle):
     assert needle in str(err.value) and "\n" not in str(err.value)
 
 
+def test_the_rates_listed_by_the_error_are_accepted_as_written():
+    """The error listed 0.333333 (rounded), which it then refused when written in a config."""
+    import re
+
+    with pytest.raises(ConfigError) as err:
+        LinkConfig.from_dict({"model": {"k": 6, "n": 1, "receiver": "bitwise"},
+                              "code": {"rate": 0.333333}})
+    listed = re.search(r"one of (.*), got", str(err.value)).group(1)
+    values = [float(item.split(" ")[0]) for item in listed.split(", ")]
+    assert len(values) == 6 and "(1/3)" in listed
+    for rate in values:
+        LinkConfig.from_dict({"model": {"k": 6, "n": 1, "receiver": "bitwise"},
+                              "code": {"rate": rate, "codeword_bits": 1800}})
+
+
 def test_code_needs_a_bitwise_receiver_and_whole_blocks():
     with pytest.raises(ConfigError, match="needs model.receiver"):
         LinkConfig.from_dict({"model": {"k": 6, "n": 1}, "code": {}})
