@@ -191,7 +191,7 @@ def test_probe_frames_of_a_coded_model_are_received_without_decoding(link):
 
 
 
-@pytest.mark.xfail(strict=True, reason="open bug: payloads are not whitened; a run of constant "
+@pytest.mark.xfail(strict=True, reason="open bug, cause not found: a run of constant "
                    "payloads biases the RX chain's estimates (found by hand, not fixed)")
 def test_a_burst_of_zero_byte_data_frames_keeps_its_measured_snr(link):
     """A file of zeros makes every payload one repeated point. On a clean channel the SNR
