@@ -37,6 +37,7 @@ import math
 import os
 import tomllib
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -443,7 +444,8 @@ class CodeConfig:
                 f"code.kind must be one of {', '.join(CODE_KINDS)}, got {short_repr(self.kind)}"
             )
         if not any(math.isclose(self.rate, r, rel_tol=1e-9) for r in CODE_RATES):
-            rates = ", ".join(f"{r:.6g}" for r in CODE_RATES)
+            # every digit (repr): a rounded 0.333333 listed here would be refused as written
+            rates = ", ".join(f"{r!r} ({Fraction(r).limit_denominator(10)})" for r in CODE_RATES)
             raise ConfigError(f"code.rate must be one of {rates}, got {short_repr(self.rate)}")
         check_range("code.codeword_bits", self.codeword_bits, 16, MAX_CODEWORD_BITS)
         info = self.rate * self.codeword_bits

@@ -39,6 +39,7 @@ from torch import nn
 from aeradio.core.config import LinkConfig, ModelConfig
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.errors import ConfigError, ModelFormatError
+from aeradio.core.units import noise_var_per_real
 from aeradio.learning.channels import build_channel, draw_noise_var
 from aeradio.learning.receiver import complex_to_features
 
@@ -127,11 +128,21 @@ class BitwiseReceiver(nn.Module):
 
 
 class BitwiseRuntime:
-    """A loaded bit-wise receiver: ``llrs(y [B, n] complex64, noise_var) -> [B, k]`` float32."""
+    """A loaded bit-wise receiver: ``llrs(y [B, n] complex64, noise_var) -> [B, k]`` float32.
+
+    The network saw noise variances of Eb/N0 in ``[ebn0_db_min, ebn0_db_max]`` only; fed a
+    smaller one (a cleaner channel: a recording without noise measures SNR near 30 dB) it
+    extrapolates ``log10(noise_var)`` and its decisions fall apart (a 4000-step model of
+    ``configs/ae-n1-k6-ldpc.toml``: uncoded BER 0.3 at Eb/N0 26 dB, every codeword lost).
+    So the noise variance is floored at the training range's smallest,
+    ``min_noise_var`` (per real component, Eb/N0 = ``ebn0_db_max``): the LLRs of a cleaner
+    channel are those of the training's cleanest, with the same signs and less confidence.
+    """
 
     def __init__(self, config: LinkConfig, receiver: BitwiseReceiver) -> None:
         self.config = config
         self.receiver = receiver.eval()
+        self.min_noise_var = noise_var_per_real(config.training.ebn0_db_max, config.info_rate)
 
     @classmethod
     def load(cls, model_dir: str | Path) -> BitwiseRuntime:
@@ -154,7 +165,8 @@ class BitwiseRuntime:
         y = np.ascontiguousarray(y, dtype=SAMPLE_DTYPE)
         nv = None  # a receiver without the noise input takes none
         if noise_var is not None:
-            nv = torch.from_numpy(np.array(np.broadcast_to(np.asarray(noise_var, np.float32), (len(y),))))
+            nv = np.maximum(np.broadcast_to(np.asarray(noise_var, np.float32), (len(y),)), self.min_noise_var)
+            nv = torch.from_numpy(nv.astype(np.float32))
         with torch.inference_mode():
             return self.receiver(torch.from_numpy(y), nv).numpy()
 
