@@ -79,7 +79,7 @@ from aeradio.apps.rx_out import FileTransfer, check_out_path
 from aeradio.core.atomic import save_npy_atomic, write_json_atomic
 from aeradio.core.errors import ConfigError, check_range
 from aeradio.core.paths import check_file_output
-from aeradio.dsp.framing import PAYLOAD_DATA, PAYLOAD_TEST_PATTERN
+from aeradio.dsp.framing import PAYLOAD_TEST_PATTERN
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain, StageDumper
 
 #: Most samples per device read. Large: the RX chain works on whole batches of frames
@@ -474,7 +474,7 @@ class _FrameSink:
                 if r.header.payload == PAYLOAD_TEST_PATTERN:
                     self.test_pattern_frames += 1
                     self.seeds.add(r.header.seed)
-                if self.transfer is not None and r.header.payload == PAYLOAD_DATA:
+                if self.transfer is not None and r.header.is_data:
                     self.transfer.add_header(r)
                     if r.data is not None:
                         self.transfer.add(r)

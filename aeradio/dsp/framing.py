@@ -12,7 +12,8 @@ A frame, in symbols (all of unit energy, like the LUT)::
   convolutionally coded (rate 1/3, K = 7, zero tail: :mod:`aeradio.dsp.conv_code`; 210
   coded bits), scrambled, QPSK: :data:`HEADER_SYMBOLS` = 105 symbols. The receiver decodes
   it with a soft Viterbi decoder and checks the CRC. ``kind`` is the payload
-  type (bits 0-1), the CODED flag (bit 2: the payload is codewords of an outer code) and
+  type (bits 0-1: 0 test pattern, 1 data as earlier versions sent it, 2 probe, 3 data
+  whitened), the CODED flag (bit 2: the payload is codewords of an outer code) and
   the LAST flag (bit 3: the last frame of a transmitter's run);
   ``length`` is the byte count of a data frame and the test-pattern seed of a test-pattern
   frame, so a receiver needs nothing but the frames (see :class:`Header`).
@@ -20,7 +21,8 @@ A frame, in symbols (all of unit energy, like the LUT)::
   ``pilot_spacing_symbols`` payload symbols (and after the last partial group).
 
 Test-pattern payloads are messages drawn from ``(seed, seq)``; data payloads carry bytes
-followed by their CRC-32, packed k bits per message.
+followed by their CRC-32, packed k bits per message, XORed with the frame's whitening
+sequence (:func:`whitening_bits`), so that any data looks random on the air.
 
 Frames of a coded model (a ``[code]`` section) carry whole codewords: the payload is
 :attr:`FrameLayout.codewords` codewords of ``codeword_bits`` bits, k bits per block (most
@@ -55,11 +57,18 @@ from aeradio.dsp import conv_code
 from aeradio.dsp.crc import crc16, crc16_rows, crc32
 from aeradio.dsp.pulse import rrc_taps, shape_bursts
 
-#: Payload types (bits 0-2 of the header's ``kind``).
+#: Payload types (bits 0-1 of the header's ``kind``).
 PAYLOAD_TEST_PATTERN = 0
+#: Data as sent by earlier versions: the bits as they are (still received).
 PAYLOAD_DATA = 1
 #: Reserved: known i.i.d. probe symbols over the amplitude range (``tx --pattern probe``).
 PAYLOAD_PROBE = 2
+#: Data whitened by the frame's pseudo-random sequence (:func:`whitening_bits`): what
+#: ``tx --file`` sends. Without it a constant file (zeros) is a constant symbol, whose DC
+#: the receiver's DC removal took for the radio's and subtracted, losing every frame.
+PAYLOAD_DATA_WHITENED = 3
+#: The data payload types.
+DATA_PAYLOADS = (PAYLOAD_DATA, PAYLOAD_DATA_WHITENED)
 _PAYLOAD_MASK = 0x3
 #: Bit 2 of ``kind``: the payload is codewords of the model's outer code (a coded model).
 CODED_FLAG = 0x4
@@ -80,6 +89,8 @@ HEADER_SYMBOLS = HEADER_CODED_BITS // 2
 MAX_FRAME_DATA_BYTES = 4095
 #: Fixed seed of the pilot and scrambler sequences (a property of the waveform).
 _SEQUENCE_SEED = 0xAE0
+#: Seed of the data whitening sequence (above every test-pattern seed).
+_WHITENING_SEED = 1 << 16
 
 
 def qpsk_sequence(length: int, rng: np.random.Generator) -> np.ndarray:
@@ -193,12 +204,22 @@ class Header:
         cls, seq: int, nbytes: int, model_hash: int, *, last: bool = False, coded: bool = False
     ) -> Header:
         """A data frame's header (``seq`` taken modulo 2**16) for ``nbytes`` data bytes."""
-        return cls(seq % SEQ_MODULUS, PAYLOAD_DATA | _flags(last, coded), nbytes, model_hash)
+        return cls(seq % SEQ_MODULUS, PAYLOAD_DATA_WHITENED | _flags(last, coded), nbytes, model_hash)
 
     @property
     def payload(self) -> int:
         """The payload type: PAYLOAD_TEST_PATTERN, PAYLOAD_DATA, PAYLOAD_PROBE, ..."""
         return self.kind & _PAYLOAD_MASK
+
+    @property
+    def is_data(self) -> bool:
+        """True for a data frame (whitened, or as earlier versions sent it)."""
+        return self.payload in DATA_PAYLOADS
+
+    @property
+    def whitened(self) -> bool:
+        """True when the payload bits are whitened (:func:`whitening_bits` of :attr:`seq`)."""
+        return self.payload == PAYLOAD_DATA_WHITENED
 
     @property
     def last(self) -> bool:
@@ -260,21 +281,46 @@ def data_capacity_bytes(k: int, blocks: int) -> int:
     return min(MAX_FRAME_DATA_BYTES, blocks * k // 8 - 4)
 
 
-def pack_data(data: bytes, k: int, blocks: int) -> np.ndarray:
-    """Bytes + CRC-32 -> [blocks] int64 messages of k bits (zero padded)."""
+def whitening_bits(seq: int, nbits: int) -> np.ndarray:
+    """``[nbits]`` uint8: the pseudo-random bits a data frame's payload is XORed with, from
+    the low 16 bits of its sequence number (what the header carries), as 802.11's scrambler
+    or DVB's energy dispersal: whatever the data, the payload's symbols look random (no DC,
+    no spectral lines, timing transitions everywhere).
+
+    >>> bool(np.array_equal(whitening_bits(5, 64), whitening_bits(5 + SEQ_MODULUS, 64)))
+    True
+    >>> 20 < int(whitening_bits(5, 64).sum()) < 44
+    True
+    """
+    return pattern_messages(_WHITENING_SEED, seq, nbits, 2).astype(np.uint8)
+
+
+def pack_data(data: bytes, k: int, blocks: int, seq: int | None = None) -> np.ndarray:
+    """Bytes + CRC-32 -> [blocks] int64 messages of k bits (zero padded), whitened with
+    :func:`whitening_bits` of ``seq`` when it is given (padding included).
+
+    >>> m = pack_data(bytes(20), 8, 32, seq=3)
+    >>> unpack_data(m, 8, 20, seq=3) == bytes(20), unpack_data(m, 8, 20) is None
+    (True, True)
+    """
     cap = data_capacity_bytes(k, blocks)
     if len(data) > cap:
         raise ConfigError(f"frame data must be at most {cap} bytes, got {len(data)}")
     bits = np.unpackbits(np.frombuffer(data + crc32(data).to_bytes(4, "big"), np.uint8))
     padded = np.zeros(blocks * k, np.int64)
     padded[: len(bits)] = bits
+    if seq is not None:
+        padded ^= whitening_bits(seq, blocks * k)
     return padded.reshape(blocks, k) @ (1 << np.arange(k - 1, -1, -1, dtype=np.int64))
 
 
-def unpack_data(messages: np.ndarray, k: int, length: int) -> bytes | None:
-    """Inverse of :func:`pack_data`: the ``length`` data bytes, or None if the CRC-32 fails."""
-    bits = messages_to_bits(messages, k)
-    raw = np.packbits(bits.reshape(-1)[: (length + 4) * 8]).tobytes()
+def unpack_data(messages: np.ndarray, k: int, length: int, seq: int | None = None) -> bytes | None:
+    """Inverse of :func:`pack_data` (``seq``: the frame was whitened with it): the
+    ``length`` data bytes, or None if the CRC-32 fails."""
+    bits = messages_to_bits(messages, k).reshape(-1)
+    if seq is not None:
+        bits = bits ^ whitening_bits(seq, bits.size)
+    raw = np.packbits(bits[: (length + 4) * 8]).tobytes()
     if len(raw) < length + 4 or crc32(raw[:length]) != int.from_bytes(raw[length : length + 4], "big"):
         return None
     return raw[:length]

@@ -65,7 +65,6 @@ from aeradio.dsp.conditioning import power_and_sum
 from aeradio.dsp.detector import metric_reference, scan, scan_reference
 from aeradio.dsp.framing import (
     HEADER_CODED_BITS,
-    PAYLOAD_DATA,
     PAYLOAD_PROBE,
     PAYLOAD_TEST_PATTERN,
     FrameLayout,
@@ -768,14 +767,15 @@ class RxChain:
                 r.codeword_errors = codeword_errors
                 s.codewords += lay.codewords
                 s.codeword_errors += codeword_errors
-        elif r.header.payload == PAYLOAD_DATA:
+        elif r.header.is_data:
             if not parity_ok:  # a codeword did not decode: the frame is missing, as a CRC failure
                 s.data_decode_failures += 1
                 return
+            seq = r.header.seq if r.header.whitened else None
             if r.info_bits is not None:
-                r.data = unpack_data(r.info_bits, 1, r.header.length)
+                r.data = unpack_data(r.info_bits, 1, r.header.length, seq)
             else:
-                r.data = unpack_data(decisions, lay.k, r.header.length)
+                r.data = unpack_data(decisions, lay.k, r.header.length, seq)
             r.data_crc_ok = r.data is not None
             s.data_crc_failures += int(r.data is None)
         elif r.header.payload == PAYLOAD_PROBE:

@@ -167,8 +167,9 @@ class TxChain:
                         coded=lay.coded)
             for i, c in enumerate(chunks)
         ]
+        pairs = list(zip(chunks, headers, strict=True))  # whitened by each frame's seq
         if self.code is not None:  # the bytes and their CRC-32 in the codewords' information bits
-            bits = np.stack([pack_data(c, 1, lay.info_bits) for c in chunks])
+            bits = np.stack([pack_data(c, 1, lay.info_bits, h.seq) for c, h in pairs])
             return self.modulate(headers, encode_payload(self.code, bits, lay.k))
-        messages = np.stack([pack_data(c, lay.k, lay.blocks) for c in chunks])
+        messages = np.stack([pack_data(c, lay.k, lay.blocks, h.seq) for c, h in pairs])
         return self.modulate(headers, messages)

@@ -15,6 +15,7 @@ from aeradio.dsp.framing import (
     HEADER_SYMBOLS,
     MAX_RUN_FRAMES,
     PAYLOAD_DATA,
+    PAYLOAD_DATA_WHITENED,
     PAYLOAD_PROBE,
     PAYLOAD_TEST_PATTERN,
     SEQ_MODULUS,
@@ -174,13 +175,14 @@ def test_header_kind_is_payload_type_and_last_flag() -> None:
     tp = Header.test_pattern(SEQ_MODULUS + 5, seed=4095, model_hash=0xBEEF, last=True)
     assert (tp.seq, tp.payload, tp.last, tp.seed, tp.length) == (5, PAYLOAD_TEST_PATTERN, True, 4095, 4095)
     data = Header.data(7, nbytes=12, model_hash=1)
-    assert (data.payload, data.last, data.seed, data.length) == (PAYLOAD_DATA, False, None, 12)
+    assert (data.payload, data.last, data.seed, data.length) == (PAYLOAD_DATA_WHITENED, False, None, 12)
+    assert data.is_data and data.whitened and Header(7, PAYLOAD_DATA, 12, 1).is_data
     probe = Header(seq=0, kind=PAYLOAD_PROBE | 0x8, length=0, model_hash=0)
     assert probe.payload == PAYLOAD_PROBE and probe.last and probe.seed is None
     # The flag and the seed survive the air: encode, decode (the 64-bit layout is unchanged).
     for h in (tp, data, probe):
         assert decode_header(_coded_llr(h, 3.0)) == h
-    assert encode_header(Header.data(3, 100, 0xAB, last=True))[16:20].tolist() == [1, 0, 0, 1]  # kind
+    assert encode_header(Header.data(3, 100, 0xAB, last=True))[16:20].tolist() == [1, 0, 1, 1]  # kind
 
 
 def test_test_pattern_seed_is_range_checked() -> None:
