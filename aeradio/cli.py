@@ -281,14 +281,16 @@ def _add_train_ota(sub: argparse._SubParsersAction) -> None:
                    help="std of the complex Gaussian perturbation of transmitted symbols")
     p.add_argument("--rx-learning-rate", type=float, default=d.DEFAULT_OTA_RX_LEARNING_RATE,
                    help="Adam learning rate of the receiver")
-    p.add_argument("--transmitter", choices=("lut", "compander"), default=None,
+    p.add_argument("--transmitter", choices=("lut", "compander", "compander+lut"), default=None,
                    help="what the transmitter learns: every LUT point (lut, the default with "
-                   "--from-scratch) or one amplitude compander shared by the model's points "
-                   "(compander, the default from a model)")
+                   "--from-scratch), one amplitude compander shared by the model's points (compander), "
+                   "or both (compander+lut, the default from a model)")
     p.add_argument("--tx-learning-rate", type=float, default=None,
-                   help=f"Adam learning rate of the transmitter (default {d.DEFAULT_OTA_TX_LEARNING_RATE:g} "
-                   f"with --from-scratch, {d.DEFAULT_OTA_TX_LEARNING_RATE_COMPANDER:g} for the compander, "
-                   f"{d.DEFAULT_OTA_TX_LEARNING_RATE_FINETUNE:g} for the LUT of a model)")
+                   help="Adam learning rate of the LUT points (default "
+                   f"{d.DEFAULT_OTA_TX_LEARNING_RATE:g} with --from-scratch, else "
+                   f"{d.DEFAULT_OTA_TX_LEARNING_RATE_FINETUNE:g})")
+    p.add_argument("--compander-learning-rate", type=float, default=d.DEFAULT_OTA_COMPANDER_LEARNING_RATE,
+                   help="Adam learning rate of the compander")
     p.add_argument("--rx-steps", type=int, default=d.DEFAULT_OTA_RX_STEPS,
                    help="receiver gradient steps per receiver batch")
     p.add_argument("--checkpoint-every", type=int, default=d.DEFAULT_OTA_CHECKPOINT_EVERY, metavar="N",

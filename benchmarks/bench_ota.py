@@ -59,7 +59,7 @@ IMPAIRED_CHANNEL = (
     "--pa-rapp-p", "3", "--pa-backoff-db", "1", "--iq-imbalance-db", "1.5", "--iq-imbalance-deg", "10",
     "--phase-noise-dbc", "-90", "--phase-noise-offset-hz", "10e3",
 )
-DEFAULT_ITERATIONS = 300
+DEFAULT_ITERATIONS = 1000
 FRESH_FRAMES = 400
 RATIO_MAX = 0.7
 FRAMES_PER_STEP = "16"

@@ -56,10 +56,12 @@ from aeradio.learning.training import posterior_scale
 from aeradio.learning.transmitter import CompandedTransmitter, Transmitter
 
 #: What the transmitter steps train (``--transmitter``): ``"lut"`` every point of the LUT
-#: (M n complex parameters); ``"compander"`` a gain curve over amplitude shared by all the
-#: model's points (:class:`~aeradio.learning.transmitter.CompandedTransmitter`, 13 parameters:
-#: from a trained model only).
-TRANSMITTER_KINDS = ("lut", "compander")
+#: (M n complex parameters, at ``tx_learning_rate``); ``"compander"`` a gain curve over
+#: amplitude shared by all the model's points
+#: (:class:`~aeradio.learning.transmitter.CompandedTransmitter`, 13 parameters, at
+#: ``compander_learning_rate``); ``"compander+lut"`` both. The compander needs a trained
+#: model to reshape.
+TRANSMITTER_KINDS = ("lut", "compander", "compander+lut")
 
 
 def perturb(x: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
@@ -105,12 +107,15 @@ class OtaSettings:
     rx_steps: int = d.DEFAULT_OTA_RX_STEPS
     #: What the transmitter steps train, one of :data:`TRANSMITTER_KINDS`.
     transmitter: str = "lut"
+    #: Adam learning rate of the compander (its log-gains), when one is trained.
+    compander_learning_rate: float = d.DEFAULT_OTA_COMPANDER_LEARNING_RATE
 
     def __post_init__(self) -> None:
         check_range("--perturbation-std", self.perturbation_std, 1e-3, 0.9)
         check_range("--rx-learning-rate", self.rx_learning_rate, 1e-6, 1.0)
         check_range("--tx-learning-rate", self.tx_learning_rate, 1e-6, 10.0)
         check_range("--rx-steps", self.rx_steps, 1, 100)
+        check_range("--compander-learning-rate", self.compander_learning_rate, 1e-6, 10.0)
         if self.transmitter not in TRANSMITTER_KINDS:
             raise ConfigError(f"--transmitter must be one of {', '.join(TRANSMITTER_KINDS)}, "
                               f"got {self.transmitter!r}")
@@ -152,8 +157,12 @@ class OtaLearner:
         self.generator, self.tied = generator, tied
         rx_params = [p for name, p in rx.named_parameters() if tied or name != "log_scale"]
         self.rx_opt = torch.optim.Adam(rx_params, lr=settings.rx_learning_rate)
-        self.tx_opt = torch.optim.Adam([p for p in tx.parameters() if p.requires_grad],
-                                       lr=settings.tx_learning_rate)
+        groups = []
+        if isinstance(tx, CompandedTransmitter):
+            groups.append({"params": [tx.log_gain], "lr": settings.compander_learning_rate})
+        if tx.weight.requires_grad:
+            groups.append({"params": [tx.weight], "lr": settings.tx_learning_rate})
+        self.tx_opt = torch.optim.Adam(groups)
 
     @classmethod
     def start(
@@ -177,12 +186,13 @@ class OtaLearner:
         constraints = {"normalization": model.normalization, "peak_amplitude": model.peak_amplitude,
                        "dac_bits": model.dac_bits, "dac_full_scale": model.dac_full_scale}
         tx: Transmitter
-        if settings.transmitter == "compander":
+        if settings.transmitter != "lut":
             if scratch:
-                raise ConfigError("--transmitter compander reshapes a trained LUT: it cannot start "
-                                  "--from-scratch (use --transmitter lut)")
+                raise ConfigError(f"--transmitter {settings.transmitter} reshapes a trained LUT: it cannot "
+                                  "start --from-scratch (use --transmitter lut)")
             # The deployed LUT is normalized: the compander at zero gain gives it back.
-            tx = CompandedTransmitter(np.asarray(lut, np.complex64), **constraints)
+            tx = CompandedTransmitter(np.asarray(lut, np.complex64),
+                                      train_points=settings.transmitter == "compander+lut", **constraints)
         else:
             tx = Transmitter(model.M, model.n, generator=generator, **constraints)
         rx = NeuralReceiver.from_config(model)
