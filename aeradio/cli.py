@@ -291,6 +291,10 @@ def _add_train_ota(sub: argparse._SubParsersAction) -> None:
                    f"{d.DEFAULT_OTA_TX_LEARNING_RATE_FINETUNE:g})")
     p.add_argument("--compander-learning-rate", type=float, default=d.DEFAULT_OTA_COMPANDER_LEARNING_RATE,
                    help="Adam learning rate of the compander")
+    p.add_argument("--tx-lr-decay-iterations", type=int, default=None, metavar="T",
+                   help="the transmitter's learning rates fall as 1 / (1 + t / T) after t iterations; 0: "
+                   f"constant (default {d.DEFAULT_OTA_TX_LR_DECAY_ITERATIONS_SCRATCH} with --from-scratch, "
+                   "else 0)")
     p.add_argument("--rx-steps", type=int, default=d.DEFAULT_OTA_RX_STEPS,
                    help="receiver gradient steps per receiver batch")
     p.add_argument("--checkpoint-every", type=int, default=d.DEFAULT_OTA_CHECKPOINT_EVERY, metavar="N",

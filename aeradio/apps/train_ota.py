@@ -250,9 +250,13 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
     if tx_lr is None:  # a trained LUT takes smaller steps than a random one
         tx_lr = (d.DEFAULT_OTA_TX_LEARNING_RATE if args.from_scratch
                  else d.DEFAULT_OTA_TX_LEARNING_RATE_FINETUNE)
+    decay = args.tx_lr_decay_iterations
+    if decay is None:
+        decay = d.DEFAULT_OTA_TX_LR_DECAY_ITERATIONS_SCRATCH if args.from_scratch else 0
     settings = OtaSettings(perturbation_std=args.perturbation_std, rx_learning_rate=args.rx_learning_rate,
                            tx_learning_rate=tx_lr, rx_steps=args.rx_steps, transmitter=transmitter,
-                           compander_learning_rate=args.compander_learning_rate)
+                           compander_learning_rate=args.compander_learning_rate,
+                           tx_lr_decay_steps=decay)
     cfg = load_link_config(args.model)  # ModelFormatError: another format, one line, exit 2
     out = check_output_dir(args.out, overwrite=args.overwrite, source=args.model)
     source_hash = model_hash32(args.model)
@@ -272,6 +276,7 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
                 "from_scratch": bool(args.from_scratch), "receiver_only": bool(args.receiver_only),
                 "transmitter": settings.transmitter,
                 "compander_learning_rate": settings.compander_learning_rate,
+                "tx_lr_decay_iterations": settings.tx_lr_decay_steps,
                 "perturbation_std": settings.perturbation_std, "tx_learning_rate": settings.tx_learning_rate,
                 "frames_per_step": args.frames_per_step,
                 "seed": args.seed, "tx_device": args.tx_device, "rx_device": args.rx_device}

@@ -109,6 +109,10 @@ class OtaSettings:
     transmitter: str = "lut"
     #: Adam learning rate of the compander (its log-gains), when one is trained.
     compander_learning_rate: float = d.DEFAULT_OTA_COMPANDER_LEARNING_RATE
+    #: The transmitter's learning rates fall as ``1 / (1 + t / T)`` after ``t`` transmitter
+    #: steps (``T`` this, in steps; 0: constant). A constant rate leaves the noisy estimate's
+    #: random walk in the LUT: a floor on the BLER.
+    tx_lr_decay_steps: int = 0
 
     def __post_init__(self) -> None:
         check_range("--perturbation-std", self.perturbation_std, 1e-3, 0.9)
@@ -116,6 +120,7 @@ class OtaSettings:
         check_range("--tx-learning-rate", self.tx_learning_rate, 1e-6, 10.0)
         check_range("--rx-steps", self.rx_steps, 1, 100)
         check_range("--compander-learning-rate", self.compander_learning_rate, 1e-6, 10.0)
+        check_range("--tx-lr-decay-iterations", self.tx_lr_decay_steps, 0, 10_000_000)
         if self.transmitter not in TRANSMITTER_KINDS:
             raise ConfigError(f"--transmitter must be one of {', '.join(TRANSMITTER_KINDS)}, "
                               f"got {self.transmitter!r}")
@@ -163,6 +168,9 @@ class OtaLearner:
         if tx.weight.requires_grad:
             groups.append({"params": [tx.weight], "lr": settings.tx_learning_rate})
         self.tx_opt = torch.optim.Adam(groups)
+        decay = settings.tx_lr_decay_steps
+        self.tx_schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.tx_opt, lambda t: 1.0 / (1.0 + t / decay) if decay else 1.0)
 
     @classmethod
     def start(
@@ -258,6 +266,7 @@ class OtaLearner:
         self.tx_opt.zero_grad(set_to_none=True)
         surrogate.backward()
         self.tx_opt.step()
+        self.tx_schedule.step()
         errors = int((logits.argmax(dim=1) != lab).sum())
         return StepResult(float(losses.mean()), errors, len(lab))
 

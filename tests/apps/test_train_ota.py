@@ -150,13 +150,17 @@ def test_a_model_of_another_format_is_one_line(tmp_path: Path, capsys: pytest.Ca
     assert code == 2 and len(err) == 1 and err[0].startswith("aeradio train-ota: error:"), err
 
 
-def test_receiver_only_from_scratch_is_refused(tiny_model: Path, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize("extra", [["--receiver-only"], ["--transmitter", "compander"],
+                                   ["--transmitter", "compander+lut"]])
+def test_what_keeps_the_models_lut_is_refused_from_scratch(
+    extra: list[str], tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     code = main(["train-ota", "--model", str(tiny_model), "--tx-device", "zmq:tcp://127.0.0.1:1",
                  "--rx-device", "zmq:tcp://127.0.0.1:2", "--out", str(tmp_path / "o"), "--from-scratch",
-                 "--receiver-only"])
+                 *extra])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "--receiver-only" in err[0]
+    assert code == 2 and len(err) == 1 and extra[0] in err[0], err
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_receiving_device_at_another_sample_rate_is_one_line(
