@@ -116,7 +116,10 @@ def test_sigterm_writes_the_best_model(
     from aeradio.learning.inference import ReceiverRuntime
 
     assert ReceiverRuntime.load(out).decide(load_lut(out)).tolist() == [0, 1, 2, 3]
-    assert read_extra_meta(out)["train_ota"]["iterations"] >= 1
+    meta = read_extra_meta(out)["train_ota"]
+    assert meta["iterations"] >= 1
+    # From a model, the transmitter steps train the compander and the points by default.
+    assert meta["transmitter"] == "compander+lut" and meta["tx_lr_decay_iterations"] == 0
 
 
 def test_a_stalled_stream_is_one_line_exit_2_and_the_checkpoint_kept(
