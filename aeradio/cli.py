@@ -281,9 +281,20 @@ def _add_train_ota(sub: argparse._SubParsersAction) -> None:
                    help="std of the complex Gaussian perturbation of transmitted symbols")
     p.add_argument("--rx-learning-rate", type=float, default=d.DEFAULT_OTA_RX_LEARNING_RATE,
                    help="Adam learning rate of the receiver")
+    p.add_argument("--transmitter", choices=("lut", "compander", "compander+lut"), default=None,
+                   help="what the transmitter learns: every LUT point (lut, the default with "
+                   "--from-scratch), one amplitude compander shared by the model's points (compander), "
+                   "or both (compander+lut, the default from a model)")
     p.add_argument("--tx-learning-rate", type=float, default=None,
-                   help=f"Adam learning rate of the transmitter (default {d.DEFAULT_OTA_TX_LEARNING_RATE:g} "
-                   f"with --from-scratch, else {d.DEFAULT_OTA_TX_LEARNING_RATE_FINETUNE:g})")
+                   help="Adam learning rate of the LUT points (default "
+                   f"{d.DEFAULT_OTA_TX_LEARNING_RATE:g} with --from-scratch, else "
+                   f"{d.DEFAULT_OTA_TX_LEARNING_RATE_FINETUNE:g})")
+    p.add_argument("--compander-learning-rate", type=float, default=d.DEFAULT_OTA_COMPANDER_LEARNING_RATE,
+                   help="Adam learning rate of the compander")
+    p.add_argument("--tx-lr-decay-iterations", type=int, default=None, metavar="T",
+                   help="the transmitter's learning rates fall as 1 / (1 + t / T) after t iterations; 0: "
+                   f"constant (default {d.DEFAULT_OTA_TX_LR_DECAY_ITERATIONS_SCRATCH} with --from-scratch, "
+                   "else 0)")
     p.add_argument("--rx-steps", type=int, default=d.DEFAULT_OTA_RX_STEPS,
                    help="receiver gradient steps per receiver batch")
     p.add_argument("--checkpoint-every", type=int, default=d.DEFAULT_OTA_CHECKPOINT_EVERY, metavar="N",

@@ -13,7 +13,7 @@ it back through the RX chain (detection and synchronization included).
   target within 0.3 dB; samples sent; the BLER-against-samples curve (JSON and PNG).
 - ``ota.impaired``: the simulation-trained AE(7,8) on a loopback with a Rapp PA (p 3, 1 dB
   back-off: strong compression), receiver IQ imbalance (1.5 dB, 10 degrees) and Wiener phase
-  noise (-90 dBc/Hz at 10 kHz), Eb/N0 6 dB: ``AERADIO_OTA_ITERATIONS`` (default 300) iterations of train-ota
+  noise (-90 dBc/Hz at 10 kHz), Eb/N0 6 dB: ``AERADIO_OTA_ITERATIONS`` (default 1000) iterations of train-ota
   against twice as many of ``train-ota --receiver-only`` (receiver fine-tuning through the
   same loop: the same channel and as many samples sent); then each
   model's BLER on fresh frames (``aeradio tx`` -> channel -> ``aeradio rx``, another seed),
@@ -59,7 +59,7 @@ IMPAIRED_CHANNEL = (
     "--pa-rapp-p", "3", "--pa-backoff-db", "1", "--iq-imbalance-db", "1.5", "--iq-imbalance-deg", "10",
     "--phase-noise-dbc", "-90", "--phase-noise-offset-hz", "10e3",
 )
-DEFAULT_ITERATIONS = 300
+DEFAULT_ITERATIONS = 1000
 FRESH_FRAMES = 400
 RATIO_MAX = 0.7
 FRAMES_PER_STEP = "16"

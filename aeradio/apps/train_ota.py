@@ -223,6 +223,9 @@ def _check_args(args: argparse.Namespace) -> None:
     check_range("--threads", args.threads, 1, 64)
     if args.from_scratch and args.receiver_only:
         raise ConfigError("--receiver-only keeps the model's LUT: it cannot start --from-scratch")
+    if args.from_scratch and args.transmitter not in (None, "lut"):
+        raise ConfigError(f"--transmitter {args.transmitter} reshapes a trained LUT: it cannot start "
+                          "--from-scratch (use --transmitter lut)")
     if split_uri(args.tx_device)[0] == "file":  # a recording sends nothing back: a 15 s stall
         raise ConfigError(f"--tx-device {args.tx_device}: train-ota needs a live loop (a radio or zmq:), "
                           "not a recording")
@@ -248,12 +251,18 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
     from aeradio.learning.ota import OtaLearner, OtaSettings
 
     _check_args(args)
+    transmitter = args.transmitter or ("lut" if args.from_scratch else "compander+lut")
     tx_lr = args.tx_learning_rate
     if tx_lr is None:  # a trained LUT takes smaller steps than a random one
         tx_lr = (d.DEFAULT_OTA_TX_LEARNING_RATE if args.from_scratch
                  else d.DEFAULT_OTA_TX_LEARNING_RATE_FINETUNE)
+    decay = args.tx_lr_decay_iterations
+    if decay is None:
+        decay = d.DEFAULT_OTA_TX_LR_DECAY_ITERATIONS_SCRATCH if args.from_scratch else 0
     settings = OtaSettings(perturbation_std=args.perturbation_std, rx_learning_rate=args.rx_learning_rate,
-                           tx_learning_rate=tx_lr, rx_steps=args.rx_steps)
+                           tx_learning_rate=tx_lr, rx_steps=args.rx_steps, transmitter=transmitter,
+                           compander_learning_rate=args.compander_learning_rate,
+                           tx_lr_decay_steps=decay)
     cfg = load_link_config(args.model)  # ModelFormatError: another format, one line, exit 2
     require_message_receiver(cfg, args.model, "train-ota")
     out = check_output_dir(args.out, overwrite=args.overwrite, source=args.model)
@@ -272,6 +281,9 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
     best, record = BestModel(), RunRecord()
     run_meta = {"source_model": str(args.model), "source_model_hash32": f"{source_hash:08x}",
                 "from_scratch": bool(args.from_scratch), "receiver_only": bool(args.receiver_only),
+                "transmitter": settings.transmitter,
+                "compander_learning_rate": settings.compander_learning_rate,
+                "tx_lr_decay_iterations": settings.tx_lr_decay_steps,
                 "perturbation_std": settings.perturbation_std, "tx_learning_rate": settings.tx_learning_rate,
                 "frames_per_step": args.frames_per_step,
                 "seed": args.seed, "tx_device": args.tx_device, "rx_device": args.rx_device}

@@ -96,6 +96,14 @@ DEFAULT_OTA_TX_LEARNING_RATE = 3e-2
 #: ... and from a trained model: 3e-2 tore the simulation-trained AE(7,8)'s LUT apart on the
 #: impaired loop of bench_ota (fresh-frame BLER 3.4e-3 -> 5.2e-3 in 100 iterations); 3e-3 did not.
 DEFAULT_OTA_TX_LEARNING_RATE_FINETUNE = 3e-3
+#: Adam learning rate of the compander (``--transmitter compander+lut``, the default from a
+#: trained model): 1e-2, 3e-2 and 1e-1 all reached fresh-frame BLER 9.3e-3 to 9.6e-3 after
+#: 300 iterations on a waveform model of bench_ota's impaired loop (docs/train-ota.md).
+DEFAULT_OTA_COMPANDER_LEARNING_RATE = 3e-2
+#: From scratch the transmitter's learning rate falls as 1 / (1 + t / this) after t
+#: transmitter steps (offline, AE(7,8) from scratch on AWGN symbols at Eb/N0 4 dB after 2500
+#: iterations of 16 + 16 frames: BLER 1.10e-2 with it, 1.27e-2 at a constant rate).
+DEFAULT_OTA_TX_LR_DECAY_ITERATIONS_SCRATCH = 500
 #: Receiver gradient steps per receiver batch.
 DEFAULT_OTA_RX_STEPS = 4
 #: The best model is written every this many iterations (when it improved).

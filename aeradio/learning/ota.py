@@ -53,7 +53,15 @@ from aeradio.core.config import LinkConfig
 from aeradio.core.errors import ConfigError, check_range
 from aeradio.learning.receiver import NeuralReceiver
 from aeradio.learning.training import posterior_scale
-from aeradio.learning.transmitter import Transmitter
+from aeradio.learning.transmitter import CompandedTransmitter, Transmitter
+
+#: What the transmitter steps train (``--transmitter``): ``"lut"`` every point of the LUT
+#: (M n complex parameters, at ``tx_learning_rate``); ``"compander"`` a gain curve over
+#: amplitude shared by all the model's points
+#: (:class:`~aeradio.learning.transmitter.CompandedTransmitter`, 13 parameters, at
+#: ``compander_learning_rate``); ``"compander+lut"`` both. The compander needs a trained
+#: model to reshape.
+TRANSMITTER_KINDS = ("lut", "compander", "compander+lut")
 
 
 def perturb(x: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
@@ -97,12 +105,25 @@ class OtaSettings:
     tx_learning_rate: float = d.DEFAULT_OTA_TX_LEARNING_RATE
     #: Receiver gradient steps per batch of received blocks (each on all of them).
     rx_steps: int = d.DEFAULT_OTA_RX_STEPS
+    #: What the transmitter steps train, one of :data:`TRANSMITTER_KINDS`.
+    transmitter: str = "lut"
+    #: Adam learning rate of the compander (its log-gains), when one is trained.
+    compander_learning_rate: float = d.DEFAULT_OTA_COMPANDER_LEARNING_RATE
+    #: The transmitter's learning rates fall as ``1 / (1 + t / T)`` after ``t`` transmitter
+    #: steps (``T`` this, in steps; 0: constant). A constant rate leaves the noisy estimate's
+    #: random walk in the LUT: a floor on the BLER.
+    tx_lr_decay_steps: int = 0
 
     def __post_init__(self) -> None:
         check_range("--perturbation-std", self.perturbation_std, 1e-3, 0.9)
         check_range("--rx-learning-rate", self.rx_learning_rate, 1e-6, 1.0)
         check_range("--tx-learning-rate", self.tx_learning_rate, 1e-6, 10.0)
         check_range("--rx-steps", self.rx_steps, 1, 100)
+        check_range("--compander-learning-rate", self.compander_learning_rate, 1e-6, 10.0)
+        check_range("--tx-lr-decay-iterations", self.tx_lr_decay_steps, 0, 10_000_000)
+        if self.transmitter not in TRANSMITTER_KINDS:
+            raise ConfigError(f"--transmitter must be one of {', '.join(TRANSMITTER_KINDS)}, "
+                              f"got {self.transmitter!r}")
 
 
 @dataclass
@@ -141,7 +162,15 @@ class OtaLearner:
         self.generator, self.tied = generator, tied
         rx_params = [p for name, p in rx.named_parameters() if tied or name != "log_scale"]
         self.rx_opt = torch.optim.Adam(rx_params, lr=settings.rx_learning_rate)
-        self.tx_opt = torch.optim.Adam(tx.parameters(), lr=settings.tx_learning_rate)
+        groups = []
+        if isinstance(tx, CompandedTransmitter):
+            groups.append({"params": [tx.log_gain], "lr": settings.compander_learning_rate})
+        if tx.weight.requires_grad:
+            groups.append({"params": [tx.weight], "lr": settings.tx_learning_rate})
+        self.tx_opt = torch.optim.Adam(groups)
+        decay = settings.tx_lr_decay_steps
+        self.tx_schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.tx_opt, lambda t: 1.0 / (1.0 + t / decay) if decay else 1.0)
 
     @classmethod
     def start(
@@ -154,25 +183,36 @@ class OtaLearner:
         receiver_state: dict[str, torch.Tensor] | None = None,
     ) -> OtaLearner:
         """From a model (``lut`` and ``receiver_state``), or from scratch (both None): a
-        random LUT and a receiver tied to it."""
+        random LUT and a receiver tied to it. ``settings.transmitter`` ``"compander"``
+        needs a model (a random LUT must move its points)."""
         model = config.model
         generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)  # nn.Linear init uses the global generator
-        tx = Transmitter(model.M, model.n, normalization=model.normalization,
-                         peak_amplitude=model.peak_amplitude, dac_bits=model.dac_bits,
-                         dac_full_scale=model.dac_full_scale, generator=generator)
-        rx = NeuralReceiver.from_config(model)
         scratch = lut is None
         if scratch != (receiver_state is None):
             raise ConfigError("a model to start from needs both its LUT and its receiver")
+        constraints = {"normalization": model.normalization, "peak_amplitude": model.peak_amplitude,
+                       "dac_bits": model.dac_bits, "dac_full_scale": model.dac_full_scale}
+        tx: Transmitter
+        if settings.transmitter != "lut":
+            if scratch:
+                raise ConfigError(f"--transmitter {settings.transmitter} reshapes a trained LUT: it cannot "
+                                  "start --from-scratch (use --transmitter lut)")
+            # The deployed LUT is normalized: the compander at zero gain gives it back.
+            tx = CompandedTransmitter(np.asarray(lut, np.complex64),
+                                      train_points=settings.transmitter == "compander+lut", **constraints)
+        else:
+            tx = Transmitter(model.M, model.n, generator=generator, **constraints)
+        rx = NeuralReceiver.from_config(model)
         if scratch:
             with torch.no_grad():
                 rx.log_scale.fill_(math.log(config.training.tied_scale_ratio
                                             * posterior_scale(config.training, model.rate)))
         else:
-            with torch.no_grad():
-                # The deployed LUT is normalized: its rows are a valid embedding of itself.
-                tx.weight.copy_(torch.view_as_real(torch.from_numpy(np.asarray(lut, np.complex64))))
+            if settings.transmitter == "lut":
+                with torch.no_grad():
+                    # The deployed LUT is normalized: its rows are a valid embedding of itself.
+                    tx.weight.copy_(torch.view_as_real(torch.from_numpy(np.asarray(lut, np.complex64))))
             rx.load_state_dict(receiver_state)
         return cls(config, tx, rx, settings, generator, tied=scratch)
 
@@ -226,6 +266,7 @@ class OtaLearner:
         self.tx_opt.zero_grad(set_to_none=True)
         surrogate.backward()
         self.tx_opt.step()
+        self.tx_schedule.step()
         errors = int((logits.argmax(dim=1) != lab).sum())
         return StepResult(float(losses.mean()), errors, len(lab))
 

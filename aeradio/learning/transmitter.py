@@ -163,9 +163,13 @@ class Transmitter(nn.Module):
         self.dac_bits, self.dac_full_scale = dac_bits, dac_full_scale
         self.weight = nn.Parameter(torch.randn(M, n, 2, generator=generator))
 
+    def table(self) -> torch.Tensor:
+        """The table before normalization, ``[M, n]`` complex64 (differentiable)."""
+        return torch.view_as_complex(self.weight)
+
     def float_lut(self) -> torch.Tensor:
         """The normalized table before the DAC, ``[M, n]`` complex64 (differentiable)."""
-        u = torch.view_as_complex(self.weight)
+        u = self.table()
         if self.normalization == "peak":
             return normalize_peak(u, self.peak_amplitude)
         if self.normalization == "energy":
@@ -223,3 +227,50 @@ class Transmitter(nn.Module):
             "row_energy_max": float(row_energy.max()),
             "peak_amplitude": float(lut.abs().max()),
         }
+
+
+#: Knots of :class:`CompandedTransmitter`'s gain curve, evenly spaced in amplitude over
+#: ``[0, COMPANDER_MAX_AMPLITUDE]`` (a LUT of mean energy 1 has few symbols beyond 3).
+COMPANDER_KNOTS = 13
+COMPANDER_MAX_AMPLITUDE = 3.0
+
+
+class CompandedTransmitter(Transmitter):
+    """A LUT reshaped by a trainable amplitude compander shared by all its symbols.
+
+    ``x = normalize(u * exp(c(|u|)))``: ``u`` the table ``[M, n]`` (a deployed LUT at the
+    start), ``c`` a piecewise-linear log-gain over :data:`COMPANDER_KNOTS` amplitudes in
+    ``[0, COMPANDER_MAX_AMPLITUDE]`` (constant beyond; ``log_gain`` ``[knots]``, zero at the
+    start: the LUT itself), then the model's normalization (and DAC grid) as
+    :class:`Transmitter`. A handful of parameters shared by the M n symbols: what a power
+    amplifier's compression asks of a trained LUT (lower peaks, a fuller centre), learnable
+    from far fewer samples than M n free points when the gradient is a noisy estimate
+    (model-free training, :mod:`aeradio.learning.ota`). ``train_points``: the table ``u``
+    (``weight``) is trainable too; else only ``log_gain`` is.
+
+    >>> lut = (np.array([[0.5, 1.5j], [-1.0, 1.0]]) / np.sqrt(1.125)).astype(np.complex64)
+    >>> tx = CompandedTransmitter(lut, train_points=False)
+    >>> bool(torch.allclose(tx.lut(), torch.from_numpy(lut), atol=1e-6))
+    True
+    >>> [name for name, p in tx.named_parameters() if p.requires_grad]
+    ['log_gain']
+    """
+
+    def __init__(self, lut: np.ndarray, *, train_points: bool, normalization: str = "average",
+                 peak_amplitude: float = 1.5, dac_bits: int = 0, dac_full_scale: float = 2.0) -> None:
+        lut = np.asarray(lut, np.complex64)
+        super().__init__(lut.shape[0], lut.shape[1], normalization=normalization,
+                         peak_amplitude=peak_amplitude, dac_bits=dac_bits, dac_full_scale=dac_full_scale)
+        with torch.no_grad():
+            self.weight.copy_(torch.view_as_real(torch.from_numpy(lut)))
+        self.weight.requires_grad_(train_points)
+        self.log_gain = nn.Parameter(torch.zeros(COMPANDER_KNOTS))
+
+    def table(self) -> torch.Tensor:
+        u = torch.view_as_complex(self.weight)
+        knot_spacing = COMPANDER_MAX_AMPLITUDE / (COMPANDER_KNOTS - 1)
+        position = u.abs().clamp(max=COMPANDER_MAX_AMPLITUDE) / knot_spacing
+        below = position.floor().long().clamp(max=COMPANDER_KNOTS - 2)
+        frac = position - below
+        log_gain = self.log_gain[below] * (1 - frac) + self.log_gain[below + 1] * frac
+        return u * torch.exp(log_gain)

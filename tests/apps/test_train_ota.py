@@ -116,7 +116,10 @@ def test_sigterm_writes_the_best_model(
     from aeradio.learning.inference import ReceiverRuntime
 
     assert ReceiverRuntime.load(out).decide(load_lut(out)).tolist() == [0, 1, 2, 3]
-    assert read_extra_meta(out)["train_ota"]["iterations"] >= 1
+    meta = read_extra_meta(out)["train_ota"]
+    assert meta["iterations"] >= 1
+    # From a model, the transmitter steps train the compander and the points by default.
+    assert meta["transmitter"] == "compander+lut" and meta["tx_lr_decay_iterations"] == 0
 
 
 def test_a_stalled_stream_is_one_line_exit_2_and_the_checkpoint_kept(
@@ -150,13 +153,17 @@ def test_a_model_of_another_format_is_one_line(tmp_path: Path, capsys: pytest.Ca
     assert code == 2 and len(err) == 1 and err[0].startswith("aeradio train-ota: error:"), err
 
 
-def test_receiver_only_from_scratch_is_refused(tiny_model: Path, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize("extra", [["--receiver-only"], ["--transmitter", "compander"],
+                                   ["--transmitter", "compander+lut"]])
+def test_what_keeps_the_models_lut_is_refused_from_scratch(
+    extra: list[str], tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     code = main(["train-ota", "--model", str(tiny_model), "--tx-device", "zmq:tcp://127.0.0.1:1",
                  "--rx-device", "zmq:tcp://127.0.0.1:2", "--out", str(tmp_path / "o"), "--from-scratch",
-                 "--receiver-only"])
+                 *extra])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "--receiver-only" in err[0]
+    assert code == 2 and len(err) == 1 and extra[0] in err[0], err
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_receiving_device_at_another_sample_rate_is_one_line(
