@@ -77,7 +77,6 @@ from aeradio.dsp import noise, resample
 from aeradio.dsp.noise import GaussianPool
 from aeradio.radio.zmq_stream import (  # pyzmq itself is imported when a socket opens
     MAX_MESSAGE_BYTES,
-    PUB_SUB_HWM,
     PUSH_PULL_HWM,
     MessageSender,
     OffsetTracker,
@@ -86,6 +85,14 @@ from aeradio.radio.zmq_stream import (  # pyzmq itself is imported when a socket
     unpack_message,
 )
 
+#: Messages the channel's PUB socket queues for a receiver that is momentarily behind,
+#: before it drops (as a radio's host-side receive buffer): 512 of its own 8192-sample
+#: messages, 32 MiB, 0.4 s at 10 MS/s. The receiver's SUB side keeps PUB_SUB_HWM (its
+#: memory bound for messages of any sender). With 64 here too (about 0.1 s in all at
+#: 10 MS/s) an RX that keeps up on average (11.9 MS/s of processing) still lost 6 to 8
+#: messages in 2 of 3 one-minute runs of the whole loop at 10 MS/s, when one read of
+#: 2^20 samples (about 90 ms of work) met a hiccup of the machine.
+CHANNEL_PUB_HWM = 512
 #: Wall-clock length of one output block (s); the block is a power of two of samples.
 BLOCK_DURATION_S = 0.005
 MIN_BLOCK_SAMPLES = 1024
@@ -518,7 +525,7 @@ class ChannelSimulator:
             "PULL", tx_address, bind=True, hwm=PUSH_PULL_HWM, role="--tx"
         )
         try:
-            pub = open_socket("PUB", rx_address, bind=True, hwm=PUB_SUB_HWM, role="--rx")
+            pub = open_socket("PUB", rx_address, bind=True, hwm=CHANNEL_PUB_HWM, role="--rx")
         except DeviceError:
             self.monitor.close()
             self.pull.close(linger=0)
