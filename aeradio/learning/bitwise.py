@@ -196,9 +196,7 @@ def train_bitwise(
     tutorial trains). Returns a :class:`~aeradio.learning.training.TrainResult` whose
     history's ``bler`` is the running rate of blocks with any bit wrong.
     """
-    from tqdm import tqdm
-
-    from aeradio.learning.training import EMA_WEIGHT, PROGRESS_EVERY, TrainResult, learning_rate_at
+    from aeradio.learning.training import StepLog, TrainResult, learning_rate_at
     from aeradio.learning.transmitter import Transmitter
 
     cfg, model = config.training, config.model
@@ -218,10 +216,8 @@ def train_bitwise(
         lr=cfg.learning_rate,
     )
     labels_table = torch.from_numpy(message_bits(model.M, model.k).astype(np.float32))
-    history: list[dict[str, float]] = []
-    ema_loss = ema_bler = None
+    log = StepLog(cfg.steps, f"train {config.name}", progress, "bce", on_step)
     start = time.perf_counter()
-    bar = tqdm(total=cfg.steps, desc=f"train {config.name}", disable=None if progress else True, leave=False)
     for step in range(1, cfg.steps + 1):
         lr = learning_rate_at(step - 1, cfg)
         for group in optimizer.param_groups:
@@ -237,21 +233,13 @@ def train_bitwise(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        loss_value = float(loss.detach())
         bler = float(((llrs.detach() > 0) != bits.bool()).any(dim=1).float().mean())
-        ema_loss = loss_value if ema_loss is None else ema_loss + EMA_WEIGHT * (loss_value - ema_loss)
-        ema_bler = bler if ema_bler is None else ema_bler + EMA_WEIGHT * (bler - ema_bler)
-        if on_step is not None:
-            on_step(step, loss_value, ema_bler)
-        if step % PROGRESS_EVERY == 0 or step == cfg.steps:
-            history.append({"step": step, "loss": ema_loss, "bler": ema_bler, "lr": lr})
-            bar.update(step - bar.n)
-            bar.set_postfix(bce=f"{ema_loss:.4f}", bler=f"{ema_bler:.2e}")
-    bar.close()
+        log.record(step, float(loss.detach()), bler, lr)
+    log.close()
     return TrainResult(
         lut=tx.export_lut(),
         receiver_state={k: v.detach().clone() for k, v in rx.state_dict().items()},
-        history=history,
+        history=log.history,
         steps=cfg.steps,
         seconds=time.perf_counter() - start,
         stopped="budget",

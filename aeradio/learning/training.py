@@ -169,6 +169,41 @@ def start_receiver_phase(
     return torch.optim.Adam([{"params": params, "lr_scale": 1.0}], lr=config.training.learning_rate)
 
 
+
+class StepLog:
+    """What a training loop reports: the running (EMA) loss and BLER, the history every
+    :data:`PROGRESS_EVERY` steps, the progress bar (shown only when stderr is a terminal)
+    and the ``on_step`` callback. :func:`_train` and the bit-wise trainer
+    (:func:`aeradio.learning.bitwise.train_bitwise`) both use it.
+    """
+
+    def __init__(self, steps: int, desc: str, progress: bool, loss_name: str,
+                 on_step: Callable[[int, float, float], None] | None) -> None:
+        from tqdm import tqdm
+
+        self.steps, self.loss_name, self.on_step = steps, loss_name, on_step
+        self.history: list[dict[str, float]] = []
+        self.ema_loss: float | None = None
+        self.ema_bler: float | None = None
+        # disable=None: the bar shows only when stderr is a terminal (not in logs).
+        self.bar = tqdm(total=steps, desc=desc, disable=None if progress else True, leave=False)
+
+    def record(self, step: int, loss: float, bler: float, lr: float) -> float:
+        """One step's loss and batch BLER (``on_step`` gets them); returns the running loss."""
+        self.ema_loss = loss if self.ema_loss is None else self.ema_loss + EMA_WEIGHT * (loss - self.ema_loss)
+        self.ema_bler = bler if self.ema_bler is None else self.ema_bler + EMA_WEIGHT * (bler - self.ema_bler)
+        if self.on_step is not None:
+            self.on_step(step, loss, self.ema_bler)
+        if step % PROGRESS_EVERY == 0 or step == self.steps:
+            self.history.append({"step": step, "loss": self.ema_loss, "bler": self.ema_bler, "lr": lr})
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix({self.loss_name: f"{self.ema_loss:.4f}", "bler": f"{self.ema_bler:.2e}"})
+        return self.ema_loss
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def train_autoencoder(
     config: LinkConfig,
     *,
@@ -192,8 +227,6 @@ def train_autoencoder(
 def _train(
     config: LinkConfig, progress: bool, on_step: Callable[[int, float, float], None] | None
 ) -> TrainResult:
-    from tqdm import tqdm
-
     cfg, model = config.training, config.model
     generator = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)  # nn.Linear init uses the global generator
@@ -220,13 +253,10 @@ def _train(
     joint_steps = cfg.steps - int(round(cfg.receiver_only_fraction * cfg.steps))
     mode = joint_receiver_mode(cfg)
 
-    history: list[dict[str, float]] = []
-    ema_loss = ema_bler = None
+    log = StepLog(cfg.steps, f"train {config.name}", progress, "loss", on_step)
     best_loss, best_step = math.inf, 0
     stopped = "budget"
     start = time.perf_counter()
-    # disable=None: the bar shows only when stderr is a terminal (not in logs).
-    bar = tqdm(total=cfg.steps, desc=f"train {config.name}", disable=None if progress else True, leave=False)
     step = 0
     for step in range(1, cfg.steps + 1):
         lr = learning_rate_at(step - 1, cfg)
@@ -246,27 +276,19 @@ def _train(
             tied=joint and mode != "free",
             mlp=not (joint and mode == "matched_filter"),
         )
-        bler = errors / cfg.batch_size
-        ema_loss = loss if ema_loss is None else ema_loss + EMA_WEIGHT * (loss - ema_loss)
-        ema_bler = bler if ema_bler is None else ema_bler + EMA_WEIGHT * (bler - ema_bler)
-        if on_step is not None:
-            on_step(step, loss, ema_bler)
-        if step % PROGRESS_EVERY == 0 or step == cfg.steps:
-            history.append({"step": step, "loss": ema_loss, "bler": ema_bler, "lr": lr})
-            bar.update(step - bar.n)
-            bar.set_postfix(loss=f"{ema_loss:.4f}", bler=f"{ema_bler:.2e}")
+        ema_loss = log.record(step, loss, errors / cfg.batch_size, lr)
         if ema_loss < best_loss * (1.0 - 1e-3):
             best_loss, best_step = ema_loss, step
         elif cfg.plateau_steps and step - best_step >= cfg.plateau_steps:
             stopped = "plateau"
             break
-    bar.close()
+    log.close()
     if joint_steps == cfg.steps and mode != "free":
         rx.untie(tx.lut())
     return TrainResult(
         lut=tx.export_lut(),
         receiver_state={k: v.detach().clone() for k, v in rx.state_dict().items()},
-        history=history,
+        history=log.history,
         steps=step,
         seconds=time.perf_counter() - start,
         stopped=stopped,
