@@ -23,11 +23,9 @@ from hypothesis import strategies as st
 
 from aeradio.apps import monitor as mon
 from aeradio.cli import main
-from aeradio.core.config import LinkConfig
 from aeradio.core.errors import ConfigError
 from aeradio.core.eventlog import EventLog
 from aeradio.radio.sigmf_file import SigmfFileDevice
-from tests.apps.conftest import TINY
 
 FRAMES = 60
 #: The slow playback: at most this many samples per read, after this pause (~10 frames/s).
@@ -42,12 +40,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from aeradio.apps.train import train_and_save
-
-    out = tmp_path_factory.mktemp("model") / "tiny"
-    train_and_save(LinkConfig.from_dict(TINY), out, progress=False)
-    return out
+def model(tiny_model: Path) -> Path:
+    return tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -40,13 +40,9 @@ SEED = 3
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def model(tiny_model: Path) -> Path:
     """AE(n=1, k=2) trained briefly (QPSK-like): decodes a noise-free recording exactly."""
-    from aeradio.apps.train import train_and_save
-
-    out = tmp_path_factory.mktemp("model") / "tiny"
-    train_and_save(LinkConfig.from_dict(TINY), out, progress=False)
-    return out
+    return tiny_model
 
 
 @pytest.fixture(scope="module")

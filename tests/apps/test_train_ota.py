@@ -14,24 +14,13 @@ import pytest
 
 from aeradio.apps.link import CHANNEL_READY, START_TIMEOUT_S, Process, aeradio_argv
 from aeradio.cli import main
-from aeradio.core.config import LinkConfig
 from aeradio.core.model_dir import load_lut, model_hash32, read_extra_meta, verify_model_dir
 from aeradio.radio.zmq_stream import free_endpoint
-from tests.apps.conftest import TINY
 
 #: Seconds train-ota may take to start (torch imports) while other tests load both cores.
 STARTUP_S = 180.0
 #: Eb/N0 of the loop: QPSK's SER there is 4.7e-3, a random 4-point LUT's far higher.
 EBN0_DB = 6.0
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from aeradio.apps.train import train_and_save
-
-    out = tmp_path_factory.mktemp("model") / "tiny"
-    train_and_save(LinkConfig.from_dict(TINY), out, progress=False)
-    return out
 
 
 @pytest.fixture()
