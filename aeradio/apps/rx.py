@@ -217,10 +217,9 @@ def assess(report: dict[str, Any]) -> tuple[list[str], list[str]]:
         failures.append(_why_nothing_decoded(report))
     transfer = report.get("transfer")
     if transfer is not None and not transfer["complete"]:
-        failures.append(
-            f"{transfer['file']} incomplete ({'; '.join(transfer['problems'])}); received data in "
-            f"{transfer['path']}, gaps listed in {transfer['sidecar']}"
-        )
+        kept = (f"; received data in {transfer['path']}, gaps listed in {transfer['sidecar']}"
+                if transfer["path"] is not None else "")
+        failures.append(f"{transfer['file']} incomplete ({'; '.join(transfer['problems'])}){kept}")
     losses: list[str] = []
     expected, detected, decoded = _frame_counts(report)
     if expected is not None and decoded < expected:
@@ -287,7 +286,8 @@ def summary_line(report: dict[str, Any]) -> str:
 def _transfer_clause(t: dict[str, Any]) -> str:
     if t["complete"]:
         return f"file complete, {t['bytes']} bytes in {t['path']}"
-    return f"file INCOMPLETE, {'; '.join(t['problems'])}: received data in {t['path']}"
+    kept = f": received data in {t['path']}" if t["path"] is not None else ""
+    return f"file INCOMPLETE, {'; '.join(t['problems'])}{kept}"
 
 
 def _file_sha256(path: str) -> str:

@@ -16,6 +16,9 @@ At the end of a run :meth:`FileTransfer.finish` writes exactly one of two outcom
   ranges zero-filled (it ends with the last frame received: the length of a missing tail is
   unknown), and ``FILE.partial.json``, the sidecar listing the missing frames and byte
   ranges and why the file is incomplete. ``FILE`` itself is never written then.
+- nothing at all when no data frame arrived (no byte and no end to write): an earlier
+  attempt's ``FILE.partial`` and sidecar, which may hold what that attempt received, are
+  left as they were, ``--overwrite`` or not.
 
 How many frames the transfer has (``expected_frames``) comes from the frame that marks the
 end (the header's LAST flag, :func:`is_last_frame`), or from ``rx --frames N`` when the run
@@ -131,8 +134,9 @@ class TransferResult:
 
     #: The ``--out`` path.
     file: str
-    #: What was written: ``file`` when complete, else FILE.partial.
-    path: str
+    #: What was written: ``file`` when complete, else FILE.partial; None when nothing was
+    #: (no data frame arrived).
+    path: str | None
     complete: bool
     frame_bytes: int
     expected_frames: int | None
@@ -146,7 +150,7 @@ class TransferResult:
     missing_bytes: list[tuple[int, int]] = field(default_factory=list)
     #: Why the file is incomplete (empty when complete).
     problems: list[str] = field(default_factory=list)
-    #: FILE.partial.json when incomplete.
+    #: FILE.partial.json when incomplete and something was received.
     sidecar: str | None = None
 
     def to_report(self) -> dict[str, Any]:
@@ -272,6 +276,11 @@ class FileTransfer:
                 partial.unlink(missing_ok=True)
                 sidecar.unlink(missing_ok=True)
                 return result
+        if not self.frames and not self.ends:
+            # Nothing to keep: an empty FILE.partial would only replace an earlier attempt's.
+            problems.append("nothing written")
+            result.path = None
+            return result
         result.path, result.sidecar = str(partial), str(sidecar)
         write_atomic(partial, self._write)
         write_json_atomic(sidecar, result.to_report())

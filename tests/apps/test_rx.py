@@ -468,9 +468,22 @@ def test_an_empty_file_is_one_empty_frame(tmp_path: Path) -> None:
     assert result.complete and (tmp_path / "f").read_bytes() == b""
 
 
-def test_no_data_frames_is_incomplete(tmp_path: Path) -> None:
+def test_no_data_frames_is_incomplete_and_writes_nothing(tmp_path: Path) -> None:
     result = FileTransfer(frame_bytes=4).finish(tmp_path / "f", None, overwrite=False)
-    assert result.problems == ["no data frames received"] and (tmp_path / "f.partial").read_bytes() == b""
+    assert result.problems == ["no data frames received", "nothing written"]
+    assert result.path is None and result.sidecar is None and not list(tmp_path.iterdir())
+
+
+def test_a_run_that_receives_nothing_keeps_an_earlier_partial_file(tmp_path: Path) -> None:
+    # Regression: with --overwrite, a rerun that heard no data frame replaced the earlier
+    # attempt's FILE.partial (the bytes it had received) with an empty one.
+    t = FileTransfer(frame_bytes=4)
+    t.add(_data_frame(0, b"aaaa"))
+    t.finish(tmp_path / "f", None, overwrite=False)
+    kept = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert kept["f.partial"] == b"aaaa"
+    FileTransfer(frame_bytes=4).finish(tmp_path / "f", None, overwrite=True)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == kept
 
 
 @settings(max_examples=200, deadline=None)
