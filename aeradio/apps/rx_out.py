@@ -41,6 +41,7 @@ from typing import IO, Any
 
 from aeradio.core.atomic import write_atomic, write_json_atomic
 from aeradio.core.errors import ConfigError
+from aeradio.core.paths import check_file_output
 from aeradio.flowgraphs.rx_chain import FrameResult
 
 #: Ranges named in a summary line at most (the sidecar lists them all).
@@ -114,8 +115,7 @@ def check_out_path(out: str | os.PathLike[str], *, overwrite: bool) -> None:
     """Refuse ``--out FILE`` before receiving when it exists (unless ``overwrite``) or when
     its directory does not; :class:`ConfigError` naming the path."""
     out = Path(out)
-    if out.is_dir():
-        raise ConfigError(f"--out {out} is a directory; give a file name")
+    check_file_output(out, "--out")
     if out.exists() and not overwrite:
         raise ConfigError(f"--out {out} exists; refusing to overwrite it (pass --overwrite)")
     for left in partial_paths(out):

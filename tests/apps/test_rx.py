@@ -22,9 +22,10 @@ from hypothesis import strategies as st
 
 from aeradio.apps import rx as rx_app
 from aeradio.apps.processes import StopOnSignal
-from aeradio.apps.rx_out import FileTransfer, compact_ranges, format_ranges
+from aeradio.apps.rx_out import FileTransfer, check_out_path, compact_ranges, format_ranges
 from aeradio.cli import main
 from aeradio.core.config import LinkConfig
+from aeradio.core.errors import ConfigError
 from aeradio.core.model_dir import load_link_config, model_hash32
 from aeradio.dsp.framing import FrameLayout, Header, data_capacity_bytes
 from aeradio.flowgraphs.rx_chain import FrameResult
@@ -472,6 +473,15 @@ def test_no_data_frames_is_incomplete_and_writes_nothing(tmp_path: Path) -> None
     result = FileTransfer(frame_bytes=4).finish(tmp_path / "f", None, overwrite=False)
     assert result.problems == ["no data frames received", "nothing written"]
     assert result.path is None and result.sidecar is None and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("where", ["directory", "under a file", "no such directory", "exists"])
+def test_an_out_path_that_cannot_be_written_is_refused_before_receiving(tmp_path: Path, where: str) -> None:
+    (tmp_path / "file").write_bytes(b"x")
+    out = {"directory": tmp_path, "under a file": tmp_path / "file" / "f",
+           "no such directory": tmp_path / "nodir" / "f", "exists": tmp_path / "file"}[where]
+    with pytest.raises(ConfigError, match="--out"):
+        check_out_path(out, overwrite=False)
 
 
 def test_a_run_that_receives_nothing_keeps_an_earlier_partial_file(tmp_path: Path) -> None:
