@@ -53,3 +53,19 @@ def test_numba_cache_dir_of_the_user_is_kept_as_the_base(tmp_path):
                          timeout=120, check=True)
     assert Path(out.stdout.strip()).parent == tmp_path / "nb"
     assert any((tmp_path / "nb").rglob("*.nbi"))  # the kernels were cached there
+
+
+def test_cache_directories_of_old_versions_are_pruned_the_last_used_kept(tmp_path):
+    base = tmp_path / "numba"
+    old = [base / f"aeradio-{i:016x}" for i in range(7)]
+    for age, d in enumerate(old):
+        d.mkdir(parents=True)
+        (d / "k.nbi").write_bytes(b"x")
+        os.utime(d, (1e9 - age * 1000, 1e9 - age * 1000))  # old[0] used last
+    (base / "other").mkdir()  # not ours: never touched
+    current = base / "aeradio-current"
+    deleted = jit.prune(base, current, keep=3)
+    assert sorted(deleted) == sorted(old[3:])
+    kept = ["other", current.name] + [d.name for d in old[:3]]
+    assert sorted(p.name for p in base.iterdir()) == sorted(kept)
+    assert current.stat().st_mtime > old[0].stat().st_mtime  # marked used now
