@@ -27,7 +27,7 @@ from aeradio.flowgraphs.channel_sim import (
     ChannelSimulator,
     snr_db_from_ebn0_db,
 )
-from aeradio.radio.zmq_stream import zmq_address
+from aeradio.radio.zmq_stream import SLOWEST_PEER_SPEED, zmq_address
 
 
 def parse_complex(name: str, text: str) -> complex:
@@ -101,7 +101,7 @@ def cmd_channel(args: argparse.Namespace) -> int:
     """``aeradio channel``: run the loopback channel simulator until Ctrl-C, SIGTERM or --duration-s."""
     settings = settings_from_args(args)
     if args.speed is not None:
-        check_range("--speed", args.speed, 1e-3, 1e3)
+        check_range("--speed", args.speed, SLOWEST_PEER_SPEED, 1e3)
     speed = 1.0 if args.realtime else args.speed
     if args.duration_s is not None:
         check_range("--duration-s", args.duration_s, 0.0, 1e7, unit="s")

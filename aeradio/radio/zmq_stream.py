@@ -88,6 +88,11 @@ MAX_GAP_S = 10.0
 MAX_SENDER_SPS = 1e9
 #: Messages a PUSH/PULL pair queues on each side before the writer blocks.
 PUSH_PULL_HWM = 8
+#: The slowest peer a closing TX waits for, in times real time: ``aeradio channel --speed``'s
+#: smallest pace.
+SLOWEST_PEER_SPEED = 1e-3
+#: A closing TX waits at least this long for its last samples to leave.
+MIN_DRAIN_S = 10.0
 #: Messages a PUB/SUB pair queues on each side before new ones are dropped.
 PUB_SUB_HWM = 64
 #: How long a closing socket may still try to deliver queued messages (ms).
@@ -473,6 +478,7 @@ class ZmqTxDevice(Device):
         self._failed = False
         self._streaming = False  # a peer took part since the first write
         self._disconnects_before = 0
+        self._first_write_s: float | None = None  # monotonic time the peer took part
 
     def _wait_for_peer(self) -> None:
         deadline = time.monotonic() + self.connect_timeout_s
@@ -507,6 +513,7 @@ class ZmqTxDevice(Device):
             if not self._streaming:
                 self._wait_for_peer()
                 self._streaming = True
+                self._first_write_s = time.monotonic()
             self._sender.send(np.asarray(samples, dtype=SAMPLE_DTYPE), timeout_s=timeout_s,
                               check=self._check_peer)
         except StreamError:
@@ -515,13 +522,26 @@ class ZmqTxDevice(Device):
         self.stats.samples += len(samples)
 
     def drain_time_s(self) -> float:
-        """Upper bound on the time the channel needs to take what is still queued.
+        """Upper bound on the time the peer needs to take what is still queued.
 
-        Both ends of the PUSH/PULL pair queue PUSH_PULL_HWM messages, consumed at the
-        sample rate (twice, for a channel running at half speed), plus a second of margin.
+        Both ends of the PUSH/PULL pair queue PUSH_PULL_HWM messages (what the kernel's TCP
+        buffers hold is delivered after close; TX's queue moves into them as the peer takes
+        as much). The peer takes samples at the rate it has so far (this stream's samples
+        over the time since the first write: the peer's own rate when it held TX back,
+        faster when the buffers absorbed it all), at most the sample rate and at least
+        :data:`SLOWEST_PEER_SPEED` times it; twice that time plus a second, and never less
+        than :data:`MIN_DRAIN_S`. So a channel paced below real time (``aeradio channel
+        --speed 0.05``) gets the time it needs (a bound at the sample rate cut its last
+        samples off), and a stalled one holds TX at most that long.
         """
         queued = 2 * PUSH_PULL_HWM * MAX_MESSAGE_SAMPLES
-        return 1.0 + 2.0 * queued / self.sample_rate_hz
+        rate = self.sample_rate_hz
+        if self._first_write_s is not None:
+            elapsed = time.monotonic() - self._first_write_s
+            if elapsed > 0:
+                rate = min(rate, self.stats.samples / elapsed)
+        rate = max(rate, SLOWEST_PEER_SPEED * self.sample_rate_hz)
+        return max(MIN_DRAIN_S, 1.0 + 2.0 * queued / rate)
 
     def close(self) -> None:
         """Close after the last samples reached the peer (bounded by :meth:`drain_time_s`).

@@ -503,3 +503,39 @@ def test_zmq_uri_options():
         zs.parse_zmq_uri("zmq:tcp://h:1?bind=yes")
     with pytest.raises(DeviceError, match="always binds"):
         zs.zmq_address("zmq:tcp://127.0.0.1:1?bind=1")
+
+
+def test_tx_close_waits_for_a_peer_slower_than_real_time():
+    # Regression: the drain bound assumed the peer takes samples at half the sample rate or
+    # faster and that only ZMQ's queues hold them, so TX closing into a channel paced below
+    # real time (the coded.file benchmark: 0.05x) raised "did not reach the ZMQ peer" and its
+    # last samples were lost (8 messages queued take 1.3 s at 0.05x of 1 MS/s). Here the
+    # peer takes an 8192-sample message every 20 ms (0.004x of 100 MS/s): TX is held back
+    # once ZMQ's queues and the kernel's buffers are full (84 messages here); everything must
+    # arrive, and close must not run into its bound. (That this peer needs less than the old
+    # bound: a slower one would make the test slow, the kernel's buffers filling first.)
+    ep = free_endpoint()
+    pull = zs.open_socket("PULL", ep, bind=True, hwm=zs.PUSH_PULL_HWM, role="test")
+    chunks, period_s = 150, 0.02
+    got: list[int] = []
+
+    def take():
+        while len(got) < chunks and pull.poll(5000):
+            got.append(int(zs.unpack_message(pull.recv())[1][0].real))
+            time.sleep(period_s)
+
+    reader = threading.Thread(target=take)
+    reader.start()
+    try:
+        with open_device(f"zmq:{ep}", "tx", DeviceSettings(sample_rate_hz=100e6)) as tx:
+            for i in range(chunks):
+                tx.write(np.full(zs.MAX_MESSAGE_SAMPLES, i, np.complex64))
+            drain_s = tx.drain_time_s()
+            t0 = time.monotonic()
+        closed_s = time.monotonic() - t0
+        reader.join(30)
+        assert got == list(range(chunks))
+        assert closed_s < drain_s
+    finally:
+        reader.join(30)
+        pull.close(linger=0)
