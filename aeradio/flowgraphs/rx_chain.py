@@ -110,6 +110,8 @@ from aeradio.dsp.sync import (
 
 #: Decoded frames whose estimates the live status averages.
 RECENT_FRAMES = 50
+#: Runs of missing sequence numbers the report lists (the latest; all are counted).
+MISSING_RANGES_KEPT = 20
 #: (y [B, n] complex64 unit-energy symbols, noise variance per real component [B]) -> [B] int64.
 BlockDecoder = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: A coded model's decoder: the same inputs -> [B, k] float32 bit LLRs, log P(1)/P(0).
@@ -267,6 +269,29 @@ class RxStats:
     #: Frames of the first run seen that were on the air before the receiver listened
     #: (joined a transmission under way): not expected, so not counted as lost.
     frames_before_listening: int = 0
+    #: Frames missing between two decoded frames of a run (or before a run's first decoded
+    #: frame, when they could have arrived), and the latest MISSING_RANGES_KEPT runs of them:
+    #: what the frames around each run tell of why (:meth:`missing_range`).
+    frames_missing: int = 0
+    missing_ranges: deque[dict[str, object]] = field(
+        default_factory=lambda: deque(maxlen=MISSING_RANGES_KEPT))
+    #: Stream position of the latest decoded frame, and the undecoded detections
+    #: (header CRC failures, model mismatches) counted when it was decoded.
+    last_decoded_sample: float | None = None
+    undecoded_at_last_decoded: int = 0
+
+    def missing_range(self, first_seq: int, last_seq: int, start_sample: float) -> None:
+        """Record sequence numbers ``first_seq..last_seq`` missing before the frame decoded at
+        ``start_sample``: with the stream positions between which they were due, and the
+        detections there that did not decode (header CRC failures, model mismatches). None
+        such: the frames were not detected (or their samples dropped)."""
+        undecoded = self.header_crc_failures + self.model_mismatches
+        self.frames_missing += last_seq - first_seq + 1
+        self.missing_ranges.append({
+            "first_seq": first_seq, "last_seq": last_seq,
+            "after_sample": self.last_decoded_sample, "before_sample": start_sample,
+            "undecoded_detections": undecoded - self.undecoded_at_last_decoded,
+        })
 
     def add_decoded(
         self, snr_db: float, cfo_cps: float, header: Header, start_sample: float = 0.0, frame_samples: int = 1
@@ -288,11 +313,21 @@ class RxStats:
         if first:
             could_have_arrived = int(max(start_sample, 0.0) // max(frame_samples, 1))
             self.frames_before_listening = max(0, seq - could_have_arrived)
+            if seq > self.frames_before_listening:
+                self.missing_range(self.frames_before_listening, seq - 1, start_sample)
         if self.run_seq is not None and seq <= self.run_seq:
             # Numbers only grow within a run: a step back is the start of another run (the
             # open one ended, its LAST frame lost or never sent).
             self.frames_in_ended_runs += self.run_seq + 1
             seq = header.seq
+            if seq > 0:
+                self.missing_range(0, seq - 1, start_sample)
+        elif self.run_seq is not None and seq > self.run_seq + 1:
+            self.missing_range(self.run_seq + 1, seq - 1, start_sample)
+        elif self.run_seq is None and self.last_frame_seq is not None and seq > 0:
+            self.missing_range(0, seq - 1, start_sample)  # a run after a LAST frame
+        self.last_decoded_sample = start_sample
+        self.undecoded_at_last_decoded = self.header_crc_failures + self.model_mismatches
         if header.last:
             self.frames_in_ended_runs += seq + 1
             self.last_frame_seq, self.run_seq = seq, None
@@ -899,6 +934,9 @@ class RxChain:
             "last_frame_seen": s.last_frame_seen,
             "last_frame_seq": s.last_frame_seq,
             "frames_before_listening": s.frames_before_listening,
+            "frames_missing": s.frames_missing,
+            "missing_ranges": list(s.missing_ranges),
+            "last_decoded_seq": s.run_seq if s.run_seq is not None else s.last_frame_seq,
             "blocks": s.blocks,
             "block_errors": s.block_errors,
             "bler": s.block_errors / s.blocks if s.blocks else None,
