@@ -50,3 +50,28 @@ def test_a_trial_that_held_has_no_limit(bench):
 ])
 def test_each_stage_that_fell_short_is_named(bench, overrides, expected):
     assert bench.limits(_report(**overrides), 10e6) == expected
+
+
+def test_lost_frames_are_explained_by_their_sequence_numbers(bench):
+    # 6 of 100 lost: 2 not detected (no detection between frames 9 and 12), 1 header CRC
+    # failure (frame 40), 1 of 2 in a mixed run (50-51), and the last 2 (98, 99) never came.
+    ranges = [
+        {"first_seq": a, "last_seq": b, "after_sample": 1.0, "before_sample": 2.0, "undecoded_detections": u}
+        for a, b, u in ((10, 11, 0), (40, 40, 1), (50, 51, 1))
+    ]
+    report = _report(frames_decoded=93, frames_missing=5, missing_ranges=ranges, last_decoded_seq=97,
+                     header_crc_failures=2, block_errors=3)
+    lost = bench.lost_frames(report)
+    assert lost["not_decoded"] == 7
+    assert lost["causes"] == {"header CRC failures": 2, "not detected": 3, "after the last decoded frame": 2}
+    assert [r["cause"] for r in lost["missing_ranges"]] == [
+        "not detected", "header CRC failure", "not detected or header CRC failure"]
+    assert bench.limits(report, 10e6) == [
+        "7 of 100 frames not decoded (2 header CRC failures; 3 not detected; 2 after the last decoded frame)"]
+    dropped = bench.lost_frames({**report, "samples_dropped": 8192, "frames_missing": 30})
+    assert dropped["causes"] == {"header CRC failures": 2, "not detected, samples dropped": 3,
+                                 "in runs beyond the 20 listed": 25, "after the last decoded frame": 2}
+    trial = {"lost_frames": lost}
+    assert bench._lost_summary(trial) == (
+        "7 (2 header CRC failures, 3 not detected, 2 after the last decoded frame); seq 10-11: not detected, "
+        "40: header CRC failure, 50-51: not detected or header CRC failure")
