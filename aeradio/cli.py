@@ -204,7 +204,7 @@ def _add_rx(sub: argparse._SubParsersAction) -> None:
                    help="torch threads of the neural receiver (with --pipeline the DSP takes a second "
                    "core; more threads pay on a host with cores to spare)")
     p.add_argument("--pipeline", choices=("auto", "on", "off"), default="auto",
-                   help="run the DSP (detection to headers) of each read on a second thread beside "
+                   help="run the DSP (detection, synchronization) of each read on a second thread beside "
                    "the neural receiver of the read before; auto: on with 2 cores or more "
                    "(same frames and decisions either way; --dump-dir runs one thread)")
     p.add_argument("--constellation", default=None, metavar="FILE.npy",

@@ -27,8 +27,8 @@ samples (dropped, non-finite), malformed messages, device faults and the ``--out
 (rare counts are left out when zero).
 
 With two cores or more the RX chain runs as a two-stage pipeline (``--pipeline auto``, the
-default; ``on`` or ``off`` to choose): the DSP of each read (detection, synchronization,
-headers) on a worker thread beside the neural receiver, scoring and statistics of the read
+default; ``on`` or ``off`` to choose): the DSP of each read (detection, synchronization) on
+a worker thread beside the headers, neural receiver, scoring and statistics of the read
 before (:class:`~aeradio.flowgraphs.rx_chain.RxChain`, ``pipelined``). The frames, their
 decisions and every count of the report are the same either way; the status line and the
 live page see a read's frames one read later, and ``--frames N`` stops after the same read

@@ -2,9 +2,9 @@
 
 The chain is the sequence of its stages, one method each, named as its debug dump
 (``dump(stage_name, arrays)``, e.g. :class:`StageDumper`); :meth:`RxChain.process` runs
-1-2 on every block, :meth:`RxChain.demodulate` runs 3-7 on each batch of detected frames,
-vectorized over frames, and 8-9 follow on each batch (the front end, stages 1-7, and the
-back end, 8-9, may run side by side: see the pipeline below):
+1-2 on every block, :meth:`RxChain.demodulate` runs 3-6 on each batch of detected frames,
+vectorized over frames, and 7-9 follow on each batch (the front end, stages 1-6, and the
+back end, 7-9, may run side by side: see the pipeline below):
 
 1. ``condition``  non-finite and out-of-range samples zeroed and counted, DC removed
                   (running mean).
@@ -44,13 +44,13 @@ whole frame is in the buffer. All estimates are per frame, so each frame is inde
 receiver needs travels in the frames (the test-pattern seed included): no side channel.
 
 The pipeline (``pipelined=True``; ``aeradio rx`` turns it on when it has two cores): a
-worker thread runs the front end (stages 1-7: conditioning, detection, timing, sampling,
-phase, level, headers) of block i+1 while the calling thread runs the back end (stages 8-9:
-the neural receiver, scoring and statistics) of block i. The compiled kernels release the
-GIL (``nogil``), as do scipy's FFT, numpy's array operations and torch's operators, so the
-two stages share two cores. :meth:`RxChain.process` then returns the frames of the
-*previous* call's block; :meth:`RxChain.drain` (a stream stopped) and
-:meth:`RxChain.flush` (its end) return the rest. The frames, their estimates, decisions
+worker thread runs the front end (stages 1-6: conditioning, detection, timing, sampling,
+phase, level) of block i+1 while the calling thread runs the back end (stages 7-9: headers,
+the neural receiver, scoring and statistics) of block i (an even split of the work). The
+compiled kernels release the GIL (``nogil``), as do scipy's FFT, numpy's array operations
+and torch's operators, so the two stages share two cores. :meth:`RxChain.process` then
+returns the frames of the *previous* call's block; :meth:`RxChain.drain` (a stream
+stopped) and :meth:`RxChain.flush` (its end) return the rest. The frames, their estimates, decisions
 and the statistics are those of the single-threaded chain (the same stages on the same
 batches, in the same order); only when they come out differs. Between two calls the worker
 is idle (each call waits for its block's front end), so the caller reads a consistent
@@ -203,19 +203,18 @@ class FrameResult:
 
 @dataclass
 class _Demodulated:
-    """Stages 3 to 7 of a batch of F frames: what stages 8 and 9 take."""
+    """Stages 3 to 6 of a batch of F frames: what stages 7 to 9 take."""
 
     start_sample: np.ndarray  # [F] float64, absolute time of symbol 0
     cfo_cps: np.ndarray  # [F]
     snr_db: np.ndarray  # [F]
     noise_var: np.ndarray  # [F] float32, per real component
     y: np.ndarray  # [F, num_symbols] complex64, unit gain
-    headers: list[Header | None]
 
 
 @dataclass
 class _FrontOutput:
-    """The front end (stages 1 to 7) of one block: its batches, in stream order, and the
+    """The front end (stages 1 to 6) of one block: its batches, in stream order, and the
     chain's settled sample after it."""
 
     batches: list[_Demodulated]
@@ -371,7 +370,7 @@ class RxChain:
         model_hash: the model's hash; frames of another model are counted, not decoded.
         dump: optional debug sink called after every stage.
         code: a coded model's outer code (required then, refused otherwise).
-        pipelined: run stages 1-7 on a worker thread beside stages 8-9 (the module
+        pipelined: run stages 1-6 on a worker thread beside stages 7-9 (the module
             docstring); :meth:`process` then returns the previous block's frames. Ignored
             with ``dump``. Call :meth:`close` when done with a pipelined chain.
 
@@ -452,9 +451,9 @@ class RxChain:
         self._pending = False
         self._rejected = False
         self._groups = self._phase_groups()
-        # The pipeline (pipelined and no dump sink): one worker thread for stages 1-7, the
+        # The pipeline (pipelined and no dump sink): one worker thread for stages 1-6, the
         # front end of one block at a time, started by the first process call (a chain not
-        # yet fed can be deep-copied); its output waits in _ready for stages 8-9.
+        # yet fed can be deep-copied); its output waits in _ready for stages 7-9.
         self.pipelined = pipelined and dump is None
         self._front_end: ThreadPoolExecutor | None = None
         self._ready: _FrontOutput | None = None
@@ -521,7 +520,7 @@ class RxChain:
             self._front_end = None
 
     def _front(self, block: np.ndarray) -> _FrontOutput:
-        """Stages 1 to 7 on a block: the detected frames' batches, up to their headers."""
+        """Stages 1 to 6 on a block: the detected frames' batches, synchronized."""
         x = self.condition(block)
         self.stats.samples += len(x)
         self._buf = np.concatenate([self._buf, x])
@@ -542,11 +541,12 @@ class RxChain:
         return _FrontOutput(batches, self._scan_settled())
 
     def _back(self, front: _FrontOutput) -> list[FrameResult]:
-        """Stages 8 and 9 on a front end's batches, in order."""
+        """Stages 7 to 9 on a front end's batches, in order."""
         results: list[FrameResult] = []
         for b in front.batches:
-            decisions, decoded, coded = self.decode(b.y, b.noise_var, b.headers)
-            results += self.score(b.start_sample, b.cfo_cps, b.snr_db, b.noise_var, b.y, b.headers,
+            headers = self.header(b.y)
+            decisions, decoded, coded = self.decode(b.y, b.noise_var, headers)
+            results += self.score(b.start_sample, b.cfo_cps, b.snr_db, b.noise_var, b.y, headers,
                                   decisions, decoded, coded)
         self._settled = front.settled_sample
         return results
@@ -556,8 +556,8 @@ class RxChain:
         return [] if ready is None else self._back(ready)
 
     def demodulate(self, found: list[tuple[int, complex]]) -> _Demodulated | None:
-        """Stages 3 to 7 on detected frames [(absolute peak index, P at the peak)]: their
-        unit-gain symbols, estimates and headers (None: every detection was false)."""
+        """Stages 3 to 6 on detected frames [(absolute peak index, P at the peak)]: their
+        unit-gain symbols and estimates (None: every detection was false)."""
         segments, first_sample, coarse_cfo, t0 = self.timing(found)
         if not len(t0):
             return None
@@ -565,7 +565,7 @@ class RxChain:
         z = self.sample(segments, t0)
         u, cfo = self.phase(z, coarse_cfo)
         y, noise_var, snr_db = self.level(u)
-        return _Demodulated(first_sample + t0, cfo, snr_db, noise_var, y, self.header(y))
+        return _Demodulated(first_sample + t0, cfo, snr_db, noise_var, y)
 
     # ---- helpers ---------------------------------------------------------------------
     def _emit(self, stage: str, **arrays: np.ndarray) -> None:

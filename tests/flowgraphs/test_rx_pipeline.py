@@ -1,4 +1,4 @@
-"""The pipelined RX chain (``pipelined=True``: stages 1-7 on a worker thread beside 8-9)
+"""The pipelined RX chain (``pipelined=True``: stages 1-6 on a worker thread beside 7-9)
 returns what the single-threaded chain returns, one ``process`` call later: the same frames,
 estimates, decisions and statistics, the same ``settled_sample`` bounds; an error on either
 thread is raised in the caller."""
