@@ -32,6 +32,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,7 @@ def _run_link(
     }
     report["load_average_1m"] = round(os.getloadavg()[0], 2)
     report["frames_sent"] = frames
+    report["frame_samples"] = frame_samples
     report["tx_exit_code"] = tx_code
     report["air_s"] = frames * frame_samples / rate_hz
     return report
@@ -263,33 +265,47 @@ def limits(report: dict[str, Any], rate_hz: float) -> list[str]:
 
 def lost_frames(report: dict[str, Any]) -> dict[str, Any]:
     """Why the frames TX sent and RX did not decode were lost, as far as the ``rx --json``
-    report tells (a trial's TX numbers its frames 0 to ``frames_sent`` - 1).
+    report tells (a trial's TX numbers its frames 0 to ``frames_sent`` - 1, back to back,
+    ``frame_samples`` apart).
 
     Each run of sequence numbers missing between two decoded frames (``missing_ranges``, the
-    latest 20) gets a cause: ``header CRC failure`` when as many detections between the two
-    failed to decode as frames are missing, ``not detected`` when none did (``not detected,
-    samples dropped`` when the trial dropped samples: RX cannot tell a drop between the two
-    frames from a miss), ``not detected or header CRC failure`` otherwise. ``causes``
-    splits the lost frames into those kinds (the mixed runs' frames as their detections
-    tell), the runs beyond the 20 listed, and the frames after the last decoded one (RX
-    stopped before them, or they never arrived). A test-pattern frame has no payload CRC:
-    its payload errors are block errors of a decoded frame (``block_errors``), not a loss.
+    latest 20) gets a cause. First from the stream positions of the two decoded frames
+    around it: fewer samples between them than the frames sent there (by more than half a
+    frame) means ``samples dropped`` (RX overflowed); more means a ``stream gap`` (the
+    channel sent idle while TX, or the channel itself, was late, cutting the frames there).
+    Otherwise from the detections between them that did not decode: ``header CRC failure``
+    when there were as many as frames missing, ``not detected`` when none (``not detected,
+    samples dropped`` without positions in a trial that dropped samples), ``not detected or
+    header CRC failure`` in between. ``causes`` counts the lost frames of each kind, of the
+    runs beyond the 20 listed, and after the last decoded frame (RX stopped before them, or
+    they never arrived). A test-pattern frame has no payload CRC: its payload errors are
+    block errors of a decoded frame (``block_errors``), not a loss.
     """
-    sent = report["frames_sent"]
+    sent, period = report["frames_sent"], report.get("frame_samples")
     dropped = report.get("samples_dropped") or 0
-    miss = "not detected, samples dropped" if dropped else "not detected"
-    causes = {"header CRC failures": 0, miss: 0, "in runs beyond the 20 listed": 0,
-              "after the last decoded frame": 0}
+    miss = "not detected, samples dropped" if dropped and not period else "not detected"
+    mixed = "not detected or header CRC failure"
+    causes: Counter[str] = Counter()
     ranges = []
     for m in report.get("missing_ranges") or []:
         size = m["last_seq"] - m["first_seq"] + 1
         failed = min(m["undecoded_detections"], size)
-        causes["header CRC failures"] += failed
-        causes[miss] += size - failed
-        mixed = "not detected or header CRC failure"
-        ranges.append({**m, "cause": "header CRC failure" if failed == size else mixed if failed else miss})
-    listed = causes["header CRC failures"] + causes[miss]
-    causes["in runs beyond the 20 listed"] = (report.get("frames_missing") or 0) - listed
+        kind, detail = ("header CRC failure" if failed == size else mixed if failed else miss), ""
+        if period and m["after_sample"] is not None:
+            extra = m["before_sample"] - m["after_sample"] - (size + 1) * period
+            between = f"between its neighbours than {size + 1} frame periods"
+            if extra < -period / 2:
+                kind, detail = "samples dropped", f" ({-extra:.0f} samples fewer {between})"
+            elif extra > period / 2:
+                kind, detail = "stream gap", f" ({extra:.0f} samples more {between}; {kind})"
+        if kind == mixed:
+            causes["header CRC failure"] += failed
+            causes[miss] += size - failed
+        else:
+            causes[kind] += size
+        ranges.append({**m, "cause": kind + detail})
+    beyond = (report.get("frames_missing") or 0) - sum(causes.values())
+    causes["in runs beyond the 20 listed"] = beyond
     if "last_decoded_seq" in report:  # (reports of rx before it had none)
         last = report["last_decoded_seq"]
         causes["after the last decoded frame"] = max(0, sent - (last + 1 if last is not None else 0))
@@ -356,7 +372,7 @@ def bench_max_rate(ctx: Any) -> dict:
                            "samples_dropped", "frames_sent", "frames_decoded", "processing_msps",
                            "channel_msps", "channel_late_resyncs", "channel_lag_max_ms", "channel_cpu_pct",
                            "cpu_pct", "load_average_1m")},
-                       "lost_frames": lost_frames(report)})
+                       "frame_samples": report["frame_samples"], "lost_frames": lost_frames(report)})
         if why:
             break
         best = float(msps)
