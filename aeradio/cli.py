@@ -201,7 +201,12 @@ def _add_rx(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibrate rx output to apply")
     p.add_argument("--dump-dir", default=None, metavar="DIR", help="write every RX stage's output here")
     p.add_argument("--threads", type=int, default=d.DEFAULT_RX_THREADS,
-                   help="torch threads of the neural receiver; 2 on a host where RX has both cores")
+                   help="torch threads of the neural receiver (with --pipeline the DSP takes a second "
+                   "core; more threads pay on a host with cores to spare)")
+    p.add_argument("--pipeline", choices=("auto", "on", "off"), default="auto",
+                   help="run the DSP (detection, synchronization) of each read on a second thread beside "
+                   "the neural receiver of the read before; auto: on with 2 cores or more "
+                   "(same frames and decisions either way; --dump-dir runs one thread)")
     p.add_argument("--constellation", default=None, metavar="FILE.npy",
                    help="save synchronized payload symbols (complex64 .npy) for plotting")
     p.add_argument("--monitor", default=None, metavar="[HOST:]PORT",

@@ -1,6 +1,7 @@
 """Radio DSP benchmarks (issue 3): detection, false alarms, BLER through the synchronized
 chain against the genie-synchronized simulation, overhead, throughput and latency; the RX
-chain against a classical GNU Radio receive chain on the same recording (issue 15).
+chain against a classical GNU Radio receive chain on the same recording (issue 15), pipelined
+as ``aeradio rx`` runs it and single-threaded.
 
 Recordings are TX chain output with impairments from ``aeradio.dsp.impairments``:
 CFO, sample-clock offset, random delay and phase, AWGN at the payload Eb/N0 (symbol
@@ -345,10 +346,13 @@ def _spread(rates: list[float]) -> float:
 
 
 def bench_vs_gnuradio(ctx: BenchContext) -> dict[str, Any]:
-    """The RX chain (neural receiver included, one thread, as `aeradio rx` runs) against a
-    classical GNU Radio receive chain (examples/gnuradio/classical_rx.py: RRC matched filter,
-    symbol_sync, Costas loop, QPSK decisions) on the same cf32 recording, read from the same
-    file, run alternately; medians and spread of samples/s and their ratio."""
+    """The RX chain (neural receiver included, one torch thread, pipelined as `aeradio rx`
+    runs it on two cores: the DSP of read i+1 beside the neural receiver of read i) against
+    a classical GNU Radio receive chain (examples/gnuradio/classical_rx.py: RRC matched
+    filter, symbol_sync, Costas loop, QPSK decisions) on the same cf32 recording, read from
+    the same file, run alternately with the single-threaded chain (``--pipeline off``, the
+    A/B of the pipeline in the same process); medians and spread of samples/s and the
+    ratios."""
     from aeradio.learning.inference import ReceiverRuntime
     from aeradio.learning.training import torch_threads
 
@@ -361,7 +365,10 @@ def bench_vs_gnuradio(ctx: BenchContext) -> dict[str, Any]:
     path = ctx.work_dir / "rx_vs_gnuradio.cf32"
     samples = _recording(cfg, lut, mhash, VS_GNURADIO_FRAMES, path)
     ctx.log(f"recording: {samples} samples, {VS_GNURADIO_FRAMES} frames")
-    ours, theirs, ours_cpu, theirs_cpu, decoded, symbols = [], [], [], [], [], []
+    theirs, theirs_cpu, symbols = [], [], []
+    ours: dict[bool, list[float]] = {True: [], False: []}  # pipelined or not: MS/s
+    ours_cpu: dict[bool, list[float]] = {True: [], False: []}
+    decoded = []
     with torch_threads(1):
         _run(RxChain(cfg, runtime.decide, model_hash=mhash), np.fromfile(path, np.complex64, READ_BLOCK * 2))
         for i in range(VS_GNURADIO_RUNS):
@@ -369,36 +376,50 @@ def bench_vs_gnuradio(ctx: BenchContext) -> dict[str, Any]:
             theirs.append(gr_out["samples_per_s"] / 1e6)
             theirs_cpu.append(samples / gr_out["cpu_seconds"] / 1e6)
             symbols.append(gr_out["symbols"])
-            rx = RxChain(cfg, runtime.decide, model_hash=mhash)
-            wall, cpu = _run_file(rx, path)
-            ours.append(samples / wall / 1e6)
-            ours_cpu.append(samples / cpu / 1e6)
-            decoded.append(rx.stats.frames_decoded)
-            ctx.log(f"run {i + 1}: GNU Radio {theirs[-1]:.2f} MS/s, aeradio RX {ours[-1]:.2f} MS/s")
-    ratio = float(np.median(ours) / np.median(theirs))
-    cpu_ratio = float(np.median(ours_cpu) / np.median(theirs_cpu))
+            for pipelined in (True, False):
+                rx = RxChain(cfg, runtime.decide, model_hash=mhash, pipelined=pipelined)
+                wall, cpu = _run_file(rx, path)
+                rx.close()
+                ours[pipelined].append(samples / wall / 1e6)
+                ours_cpu[pipelined].append(samples / cpu / 1e6)
+                decoded.append(rx.stats.frames_decoded)
+            ctx.log(f"run {i + 1}: GNU Radio {theirs[-1]:.2f} MS/s, aeradio RX {ours[True][-1]:.2f} MS/s "
+                    f"(single-threaded {ours[False][-1]:.2f})")
+    med = {p: float(np.median(v)) for p, v in ours.items()}
+    med_cpu = {p: float(np.median(v)) for p, v in ours_cpu.items()}
+    ratio = med[True] / float(np.median(theirs))
+    cpu_ratio = med_cpu[True] / float(np.median(theirs_cpu))
     return {
         "model": name,
         "samples": samples,
-        "aeradio_ms_per_s": ours,
+        "aeradio_ms_per_s": ours[True],
+        "aeradio_single_thread_ms_per_s": ours[False],
         "gnuradio_ms_per_s": theirs,
-        "aeradio_ms_per_cpu_s": ours_cpu,
+        "aeradio_ms_per_cpu_s": ours_cpu[True],
+        "aeradio_single_thread_ms_per_cpu_s": ours_cpu[False],
         "gnuradio_ms_per_cpu_s": theirs_cpu,
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "figures": [
             figure(f"RX chain / GNU Radio classical chain (medians of {VS_GNURADIO_RUNS}, {name})", ratio,
                    "x", target=f">= {VS_GNURADIO_TARGET:g}", passed=ratio >= VS_GNURADIO_TARGET),
-            figure("RX chain (neural receiver, 1 thread), median", float(np.median(ours)), "MS/s"),
-            figure("RX chain, spread (max - min) / median", _spread(ours), "%"),
+            figure("RX chain (neural receiver, pipelined: 2 threads), median", med[True], "MS/s"),
+            figure("RX chain, spread (max - min) / median", _spread(ours[True]), "%"),
+            figure("RX chain single-threaded (--pipeline off), median", med[False], "MS/s"),
+            figure("RX chain pipelined / single-threaded (medians, same process, alternated)",
+                   med[True] / med[False], "x"),
             figure("GNU Radio classical chain, median", float(np.median(theirs)), "MS/s"),
             figure("GNU Radio classical chain, spread (max - min) / median", _spread(theirs), "%"),
-            figure("samples per CPU second, RX chain / GNU Radio (medians; GNU Radio runs a thread per "
-                   "block, the RX chain one)", cpu_ratio, "x"),
-            figure("RX chain per CPU second, median", float(np.median(ours_cpu)), "MS/s"),
+            figure("samples per CPU second, RX chain (pipelined) / GNU Radio (medians; GNU Radio runs a "
+                   "thread per block)", cpu_ratio, "x"),
+            figure("RX chain per CPU second, median (pipelined; single-threaded)",
+                   f"{med_cpu[True]:.2f}; {med_cpu[False]:.2f}", "MS/s"),
             figure("GNU Radio classical chain per CPU second, median", float(np.median(theirs_cpu)), "MS/s"),
             figure("RX frames decoded (every run)", min(decoded) / VS_GNURADIO_FRAMES, "fraction",
                    target="1", passed=min(decoded) == VS_GNURADIO_FRAMES),
             figure("GNU Radio symbols out per sample / sps", min(symbols) * cfg.radio.samples_per_symbol
                    / samples, "fraction"),
+            figure("load average (1 min) at the end", round(os.getloadavg()[0], 2),
+                   f"on {os.cpu_count()} cores"),
         ],
     }
 

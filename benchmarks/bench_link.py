@@ -9,8 +9,10 @@
   ``AERADIO_LINK_TRIAL_S`` seconds of air per rate (default 6; the issue's acceptance run
   is 60), trying RATES_MSPS in turn (or the comma-separated ``AERADIO_RATES_MSPS``) and
   stopping at the first that fails. Each trial says what limited it (the channel late, RX
-  dropping samples, frames not decoded, TX failing) and the CPU share of each process
-  (percent of one core, from /proc). Then the channel alone (no TX, no RX: the same
+  dropping samples, frames not decoded, TX failing), why each frame not decoded was lost
+  as far as RX's report tells (:func:`lost_frames`: its sequence numbers, detected or not,
+  header CRC failure, samples dropped) and the CPU share of each process (percent of one
+  core, from /proc). Then the channel alone (no TX, no RX: the same
   impairments on silence, which costs the same) in real time at CHANNEL_RATES_MSPS: its
   own headroom whatever the receiver's speed, and the rate one whole core would hold at
   the CPU cost per sample it showed (``radio.channel_max_realtime_rate`` is the channel
@@ -30,6 +32,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -182,6 +185,7 @@ def _run_link(
     }
     report["load_average_1m"] = round(os.getloadavg()[0], 2)
     report["frames_sent"] = frames
+    report["frame_samples"] = frame_samples
     report["tx_exit_code"] = tx_code
     report["air_s"] = frames * frame_samples / rate_hz
     return report
@@ -251,10 +255,68 @@ def limits(report: dict[str, Any], rate_hz: float) -> list[str]:
         found.append(f"rx dropped {report['samples_dropped']} samples (slower than the stream)")
     lost = report["frames_sent"] - report.get("frames_decoded", 0)
     if lost > 0:
-        found.append(f"{lost} of {report['frames_sent']} frames not decoded")
+        causes = lost_frames(report)["causes"]
+        why = "; ".join(f"{n} {what}" for what, n in causes.items() if n)
+        found.append(f"{lost} of {report['frames_sent']} frames not decoded" + (f" ({why})" if why else ""))
     if report.get("tx_exit_code"):
         found.append(f"tx exited with {report['tx_exit_code']}")
     return found
+
+
+def lost_frames(report: dict[str, Any]) -> dict[str, Any]:
+    """Why the frames TX sent and RX did not decode were lost, as far as the ``rx --json``
+    report tells (a trial's TX numbers its frames 0 to ``frames_sent`` - 1, back to back,
+    ``frame_samples`` apart).
+
+    Each run of sequence numbers missing between two decoded frames (``missing_ranges``, the
+    latest 20) gets a cause. First from the stream positions of the two decoded frames
+    around it: fewer samples between them than the frames sent there (by more than half a
+    frame) means ``samples dropped`` (RX overflowed); more means a ``stream gap`` (the
+    channel sent idle while TX, or the channel itself, was late, cutting the frames there).
+    Otherwise from the detections between them that did not decode: ``header CRC failure``
+    when there were as many as frames missing, ``not detected`` when none (``not detected,
+    samples dropped`` without positions in a trial that dropped samples), ``not detected or
+    header CRC failure`` in between. ``causes`` counts the lost frames of each kind, of the
+    runs beyond the 20 listed, and after the last decoded frame (RX stopped before them, or
+    they never arrived). A test-pattern frame has no payload CRC: its payload errors are
+    block errors of a decoded frame (``block_errors``), not a loss.
+    """
+    sent, period = report["frames_sent"], report.get("frame_samples")
+    dropped = report.get("samples_dropped") or 0
+    miss = "not detected, samples dropped" if dropped and not period else "not detected"
+    mixed = "not detected or header CRC failure"
+    causes: Counter[str] = Counter()
+    ranges = []
+    for m in report.get("missing_ranges") or []:
+        size = m["last_seq"] - m["first_seq"] + 1
+        failed = min(m["undecoded_detections"], size)
+        kind, detail = ("header CRC failure" if failed == size else mixed if failed else miss), ""
+        if period and m["after_sample"] is not None:
+            extra = m["before_sample"] - m["after_sample"] - (size + 1) * period
+            between = f"between its neighbours than {size + 1} frame periods"
+            if extra < -period / 2:
+                kind, detail = "samples dropped", f" ({-extra:.0f} samples fewer {between})"
+            elif extra > period / 2:
+                kind, detail = "stream gap", f" ({extra:.0f} samples more {between}; {kind})"
+        if kind == mixed:
+            causes["header CRC failure"] += failed
+            causes[miss] += size - failed
+        else:
+            causes[kind] += size
+        ranges.append({**m, "cause": kind + detail})
+    beyond = (report.get("frames_missing") or 0) - sum(causes.values())
+    causes["in runs beyond the 20 listed"] = beyond
+    if "last_decoded_seq" in report:  # (reports of rx before it had none)
+        last = report["last_decoded_seq"]
+        causes["after the last decoded frame"] = max(0, sent - (last + 1 if last is not None else 0))
+    return {
+        "not_decoded": sent - report.get("frames_decoded", 0),
+        "causes": {k: v for k, v in causes.items() if v},
+        "missing_ranges": ranges,
+        "samples_dropped": dropped,
+        "header_crc_failures": report.get("header_crc_failures"),
+        "block_errors": report.get("block_errors"),
+    }
 
 
 def _channel_alone(model: Path, out: Path, rate_hz: float, seconds: float) -> dict[str, Any]:
@@ -285,6 +347,19 @@ def _rates() -> tuple[float, ...]:
     return tuple(float(r) for r in text.split(",")) if text else RATES_MSPS
 
 
+def _lost_summary(trial: dict[str, Any]) -> str:
+    """One line: how many frames a trial lost, each run's sequence numbers and cause."""
+    lost = trial["lost_frames"]
+    if not lost["not_decoded"]:
+        return "none"
+    runs = ", ".join(
+        str(r["first_seq"]) + (f"-{r['last_seq']}" if r["last_seq"] != r["first_seq"] else "")
+        + f": {r['cause']}" for r in lost["missing_ranges"]
+    )
+    causes = ", ".join(f"{n} {what}" for what, n in lost["causes"].items() if n)
+    return f"{lost['not_decoded']} ({causes})" + (f"; seq {runs}" if runs else "")
+
+
 def bench_max_rate(ctx: Any) -> dict:
     trial_s = float(os.environ.get("AERADIO_LINK_TRIAL_S", DEFAULT_TRIAL_S))
     trials = []
@@ -296,7 +371,8 @@ def bench_max_rate(ctx: Any) -> dict:
                        **{k: report.get(k) for k in (
                            "samples_dropped", "frames_sent", "frames_decoded", "processing_msps",
                            "channel_msps", "channel_late_resyncs", "channel_lag_max_ms", "channel_cpu_pct",
-                           "cpu_pct", "load_average_1m")}})
+                           "cpu_pct", "load_average_1m")},
+                       "frame_samples": report["frame_samples"], "lost_frames": lost_frames(report)})
         if why:
             break
         best = float(msps)
@@ -323,6 +399,9 @@ def bench_max_rate(ctx: Any) -> dict:
               for a in alone],
             figure("channel alone: rate one whole core holds (output rate / CPU share)",
                    max((a["msps_per_core"] or 0 for a in alone), default=None), "MS/s"),
+            figure("frames not decoded in the last loop trial, and why (rx --json: missing sequence "
+                   "numbers, what was detected between their neighbours)",
+                   _lost_summary(trials[-1]) if trials else None, ""),
             figure("RX chain's own rate in the last loop trial (rx --json processing_msps)",
                    trials[-1].get("processing_msps") if trials else None, "MS/s"),
             figure("load average (1 min) at the end", round(os.getloadavg()[0], 2),

@@ -26,6 +26,15 @@ without either), detected and decoded, header CRC failures, model mismatches, bl
 samples (dropped, non-finite), malformed messages, device faults and the ``--out`` outcome
 (rare counts are left out when zero).
 
+With two cores or more the RX chain runs as a two-stage pipeline (``--pipeline auto``, the
+default; ``on`` or ``off`` to choose): the DSP of each read (detection, synchronization) on
+a worker thread beside the headers, neural receiver, scoring and statistics of the read
+before (:class:`~aeradio.flowgraphs.rx_chain.RxChain`, ``pipelined``). The frames, their
+decisions and every count of the report are the same either way; the status line and the
+live page see a read's frames one read later, and ``--frames N`` stops after the same read
+(frames are counted as detected, before their decoding). An error in the worker stops the
+run as it would single-threaded.
+
 A coded model (a ``[code]`` section) is received with its bit-wise receiver (LLRs, the
 frame's noise variance as the demapper was trained) and its outer code's decoder: the
 summary line and the report add the coded BLER (``codewords``, ``codeword_errors``,
@@ -63,6 +72,7 @@ import argparse
 import contextlib
 import dataclasses
 import hashlib
+import os
 import shlex
 import sys
 import time
@@ -334,6 +344,15 @@ def _open_monitor(args: argparse.Namespace, cfg: Any, run_info: dict[str, Any]) 
     return monitor
 
 
+def use_pipeline(choice: str) -> bool:
+    """``--pipeline``: ``on``, ``off``, or ``auto`` (on when this process may run on two
+    cores or more: the DSP front end of one read beside the neural receiver of the one
+    before, :class:`~aeradio.flowgraphs.rx_chain.RxChain`'s ``pipelined``)."""
+    if choice == "auto":
+        return len(os.sched_getaffinity(0)) >= 2
+    return choice == "on"
+
+
 def receiver_for(model_dir: str, cfg: Any) -> tuple[Any, Any]:
     """``(decoder, code)`` for :class:`RxChain` of a model directory: the message receiver's
     decisions; a bit-wise model's LLRs and its outer code (coded), or its hard decisions
@@ -366,7 +385,8 @@ def cmd_rx(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     model_hash = model_hash32(args.model)
     dump = StageDumper(args.dump_dir) if getattr(args, "dump_dir", None) else None
-    rx = RxChain(cfg, decoder, model_hash=model_hash, dump=dump, code=code)
+    rx = RxChain(cfg, decoder, model_hash=model_hash, dump=dump, code=code,
+                 pipelined=use_pipeline(args.pipeline))
     settings = device_settings(args, cfg.radio)
     cal = load_args_calibration(args, settings.sample_rate_hz)
     corrector = cal.rx_corrector() if cal is not None else None
@@ -388,9 +408,8 @@ def cmd_rx(args: argparse.Namespace) -> int:
     processing_s = 0.0  # time in the RX chain: how fast it could go, whatever the source's rate
     stopped_by = None
 
-    with _open_monitor(args, cfg, run_info) as monitor, StopOnSignal() as stop, open_args_device(
-        args, "rx", settings
-    ) as dev, open_rx_capture(
+    with contextlib.closing(rx), _open_monitor(args, cfg, run_info) as monitor, StopOnSignal() as stop, \
+            open_args_device(args, "rx", settings) as dev, open_rx_capture(
         args.capture, sample_rate_hz=dev.sample_rate_hz, center_freq_hz=settings.freq_hz,
         device=args.device, rx=rx, model_hash=model_hash, link_name=cfg.name,
         keep_all=getattr(args, "capture_all", False),
@@ -411,7 +430,6 @@ def cmd_rx(args: argparse.Namespace) -> int:
                 timeout_s = min(timeout_s, left_s)
             block = dev.read(RX_READ_SAMPLES, timeout_s=timeout_s)
             if block is None:
-                rx.flush()
                 stopped_by = "end of source"
                 break
             status.update(rx, dev, received=len(block), now=time.monotonic())
@@ -432,6 +450,15 @@ def cmd_rx(args: argparse.Namespace) -> int:
             if args.frames is not None and rx.stats.frames_detected >= args.frames:
                 stopped_by = "frames"
                 break
+        # The frames not returned yet (the pipeline's last block; a frame cut by the end).
+        t_process = time.perf_counter()
+        results = rx.flush() if stopped_by == "end of source" else rx.drain()
+        processing_s += time.perf_counter() - t_process
+        if recorder is not None:
+            annotate_results(recorder, results, rx)
+        frames.add(results)
+        if monitor is not None:
+            monitor.feed(results, np.zeros(0, np.complex64), rx, dev)
         report: dict[str, Any] = rx.report(dev.sample_rate_hz)
         # --frames N says how many frames were sent; more decoded sequence numbers say more
         # (a read can hold frames beyond the Nth).

@@ -2,8 +2,9 @@
 
 The chain is the sequence of its stages, one method each, named as its debug dump
 (``dump(stage_name, arrays)``, e.g. :class:`StageDumper`); :meth:`RxChain.process` runs
-1-2 on every block and :meth:`RxChain.demodulate` runs 3-9 on each batch of detected
-frames, vectorized over frames:
+1-2 on every block, :meth:`RxChain.demodulate` runs 3-6 on each batch of detected frames,
+vectorized over frames, and 7-9 follow on each batch (the front end, stages 1-6, and the
+back end, 7-9, may run side by side: see the pipeline below):
 
 1. ``condition``  non-finite and out-of-range samples zeroed and counted, DC removed
                   (running mean).
@@ -42,6 +43,21 @@ whole frame is in the buffer. All estimates are per frame, so each frame is inde
 (a burst receiver); samples between frames only cost the detector. Everything the
 receiver needs travels in the frames (the test-pattern seed included): no side channel.
 
+The pipeline (``pipelined=True``; ``aeradio rx`` turns it on when it has two cores): a
+worker thread runs the front end (stages 1-6: conditioning, detection, timing, sampling,
+phase, level) of block i+1 while the calling thread runs the back end (stages 7-9: headers,
+the neural receiver, scoring and statistics) of block i (an even split of the work). The
+compiled kernels release the GIL (``nogil``), as do scipy's FFT, numpy's array operations
+and torch's operators, so the two stages share two cores. :meth:`RxChain.process` then
+returns the frames of the *previous* call's block; :meth:`RxChain.drain` (a stream
+stopped) and :meth:`RxChain.flush` (its end) return the rest. The frames, their estimates, decisions
+and the statistics are those of the single-threaded chain (the same stages on the same
+batches, in the same order); only when they come out differs. Between two calls the worker
+is idle (each call waits for its block's front end), so the caller reads a consistent
+chain; memory: one block's batches waiting beside the block being processed. An exception
+in the worker is raised by the call that waits for it. A dump sink runs the chain
+single-threaded (its files numbered in stage order).
+
 Sequence numbers: headers carry them modulo 2**16; the chain extends them
 (:func:`~aeradio.dsp.framing.extend_seq`) into :attr:`FrameResult.seq`. A transmitter's run
 numbers its frames from 0 and flags its last one (LAST), so :class:`RxStats` counts the
@@ -53,6 +69,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +110,8 @@ from aeradio.dsp.sync import (
 
 #: Decoded frames whose estimates the live status averages.
 RECENT_FRAMES = 50
+#: Runs of missing sequence numbers the report lists (the latest; all are counted).
+MISSING_RANGES_KEPT = 20
 #: (y [B, n] complex64 unit-energy symbols, noise variance per real component [B]) -> [B] int64.
 BlockDecoder = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: A coded model's decoder: the same inputs -> [B, k] float32 bit LLRs, log P(1)/P(0).
@@ -183,6 +202,26 @@ class FrameResult:
 
 
 @dataclass
+class _Demodulated:
+    """Stages 3 to 6 of a batch of F frames: what stages 7 to 9 take."""
+
+    start_sample: np.ndarray  # [F] float64, absolute time of symbol 0
+    cfo_cps: np.ndarray  # [F]
+    snr_db: np.ndarray  # [F]
+    noise_var: np.ndarray  # [F] float32, per real component
+    y: np.ndarray  # [F, num_symbols] complex64, unit gain
+
+
+@dataclass
+class _FrontOutput:
+    """The front end (stages 1 to 6) of one block: its batches, in stream order, and the
+    chain's settled sample after it."""
+
+    batches: list[_Demodulated]
+    settled_sample: int
+
+
+@dataclass
 class RxStats:
     """Counters of the RX chain (``rx --json`` keys are derived from them)."""
 
@@ -190,6 +229,8 @@ class RxStats:
     nonfinite_samples: int = 0
     #: Finite samples above MAX_SAMPLE_MAGNITUDE (zeroed, as non-finite ones).
     overrange_samples: int = 0
+    #: Frames past the LTF check, counted by the front end (stage 3): with the pipeline,
+    #: before their decoding (the other frame counters follow with it).
     frames_detected: int = 0
     frames_decoded: int = 0
     frames_truncated: int = 0
@@ -227,6 +268,29 @@ class RxStats:
     #: Frames of the first run seen that were on the air before the receiver listened
     #: (joined a transmission under way): not expected, so not counted as lost.
     frames_before_listening: int = 0
+    #: Frames missing between two decoded frames of a run (or before a run's first decoded
+    #: frame, when they could have arrived), and the latest MISSING_RANGES_KEPT runs of them:
+    #: what the frames around each run tell of why (:meth:`missing_range`).
+    frames_missing: int = 0
+    missing_ranges: deque[dict[str, object]] = field(
+        default_factory=lambda: deque(maxlen=MISSING_RANGES_KEPT))
+    #: Stream position of the latest decoded frame, and the undecoded detections
+    #: (header CRC failures, model mismatches) counted when it was decoded.
+    last_decoded_sample: float | None = None
+    undecoded_at_last_decoded: int = 0
+
+    def missing_range(self, first_seq: int, last_seq: int, start_sample: float) -> None:
+        """Record sequence numbers ``first_seq..last_seq`` missing before the frame decoded at
+        ``start_sample``: with the stream positions between which they were due, and the
+        detections there that did not decode (header CRC failures, model mismatches). None
+        such: the frames were not detected (or their samples dropped)."""
+        undecoded = self.header_crc_failures + self.model_mismatches
+        self.frames_missing += last_seq - first_seq + 1
+        self.missing_ranges.append({
+            "first_seq": first_seq, "last_seq": last_seq,
+            "after_sample": self.last_decoded_sample, "before_sample": start_sample,
+            "undecoded_detections": undecoded - self.undecoded_at_last_decoded,
+        })
 
     def add_decoded(
         self, snr_db: float, cfo_cps: float, header: Header, start_sample: float = 0.0, frame_samples: int = 1
@@ -248,11 +312,21 @@ class RxStats:
         if first:
             could_have_arrived = int(max(start_sample, 0.0) // max(frame_samples, 1))
             self.frames_before_listening = max(0, seq - could_have_arrived)
+            if seq > self.frames_before_listening:
+                self.missing_range(self.frames_before_listening, seq - 1, start_sample)
         if self.run_seq is not None and seq <= self.run_seq:
             # Numbers only grow within a run: a step back is the start of another run (the
             # open one ended, its LAST frame lost or never sent).
             self.frames_in_ended_runs += self.run_seq + 1
             seq = header.seq
+            if seq > 0:
+                self.missing_range(0, seq - 1, start_sample)
+        elif self.run_seq is not None and seq > self.run_seq + 1:
+            self.missing_range(self.run_seq + 1, seq - 1, start_sample)
+        elif self.run_seq is None and self.last_frame_seq is not None and seq > 0:
+            self.missing_range(0, seq - 1, start_sample)  # a run after a LAST frame
+        self.last_decoded_sample = start_sample
+        self.undecoded_at_last_decoded = self.header_crc_failures + self.model_mismatches
         if header.last:
             self.frames_in_ended_runs += seq + 1
             self.last_frame_seq, self.run_seq = seq, None
@@ -296,6 +370,9 @@ class RxChain:
         model_hash: the model's hash; frames of another model are counted, not decoded.
         dump: optional debug sink called after every stage.
         code: a coded model's outer code (required then, refused otherwise).
+        pipelined: run stages 1-6 on a worker thread beside stages 7-9 (the module
+            docstring); :meth:`process` then returns the previous block's frames. Ignored
+            with ``dump``. Call :meth:`close` when done with a pipelined chain.
 
     The test-pattern seed comes from each frame's header.
     """
@@ -308,6 +385,7 @@ class RxChain:
         model_hash: int | None = None,
         dump: DumpSink | None = None,
         code: OuterCode | None = None,
+        pipelined: bool = False,
     ) -> None:
         check_outer_code(cfg, code)
         lay = FrameLayout(cfg)
@@ -373,6 +451,13 @@ class RxChain:
         self._pending = False
         self._rejected = False
         self._groups = self._phase_groups()
+        # The pipeline (pipelined and no dump sink): one worker thread for stages 1-6, the
+        # front end of one block at a time, started by the first process call (a chain not
+        # yet fed can be deep-copied); its output waits in _ready for stages 7-9.
+        self.pipelined = pipelined and dump is None
+        self._front_end: ThreadPoolExecutor | None = None
+        self._ready: _FrontOutput | None = None
+        self._settled = self._scan_settled()  # settled_sample of the frames returned (pipelined)
         # Compile (or load from numba's cache) the kernels now, not in the first block of a
         # stream (the matched filter's compiled above, by the refiner).
         scan(padded, self.hop, self.lag // self.hop, self.terms, self.threshold, 1, 1, 1, 0, 0)
@@ -393,45 +478,94 @@ class RxChain:
         """Stream index before which every frame has been returned: a frame :meth:`process`
         returns later has its whole segment at or after it (the chain keeps only the samples
         from here on). Never decreases from one :meth:`process` call to the next."""
+        return self._settled if self.pipelined else self._scan_settled()
+
+    def _scan_settled(self) -> int:
+        """Stream index before which the front end has found every frame."""
         return self._scan - self.seg_before - self.layout.sps
 
     def process(self, block: np.ndarray) -> list[FrameResult]:
-        """Feed samples [N] complex64; returns the frames completed by them."""
+        """Feed samples [N] complex64; returns the frames completed by them (pipelined: the
+        frames completed by the previous call's samples, see the class docstring)."""
+        if not self.pipelined:
+            return self._back(self._front(block))
+        if self._front_end is None:
+            self._front_end = ThreadPoolExecutor(1, thread_name_prefix="rx-front-end")
+        future = self._front_end.submit(self._front, block)
+        try:
+            return self._drain_ready()  # the back end here, the front end of `block` beside it
+        finally:
+            self._ready = future.result()  # the worker's exception, if any, raised here
+
+    def drain(self) -> list[FrameResult]:
+        """The frames whose samples were fed but not returned yet: pipelined, those of the
+        last :meth:`process` call; none otherwise. Call it when a stream stops (before
+        :meth:`report`): the statistics then count every frame of the samples fed."""
+        return self._drain_ready()
+
+    def flush(self) -> list[FrameResult]:
+        """End of stream: the frames not returned yet (:meth:`drain`); a frame still waiting
+        for samples is counted as truncated."""
+        results = self.drain()
+        if self._pending:
+            self.stats.frames_truncated += 1
+            self._pending = False
+        return results
+
+    def close(self) -> None:
+        """Stop the pipeline's worker thread (idle between calls; a later :meth:`process`
+        starts another). Single-threaded: nothing to do."""
+        if self._front_end is not None:
+            self._front_end.shutdown(wait=True)
+            self._front_end = None
+
+    def _front(self, block: np.ndarray) -> _FrontOutput:
+        """Stages 1 to 6 on a block: the detected frames' batches, synchronized."""
         x = self.condition(block)
         self.stats.samples += len(x)
         self._buf = np.concatenate([self._buf, x])
-        results: list[FrameResult] = []
+        batches: list[_Demodulated] = []
         while True:
             found = self.detect()
             if not found:
                 break
-            results += self.demodulate(found)
+            batch = self.demodulate(found)
+            if batch is not None:
+                batches.append(batch)
             if not self._rejected:
                 break  # no false detection: everything buffered was scanned
-        drop = min(max(0, self.settled_sample - self._buf_start), len(self._buf))
+        drop = min(max(0, self._scan_settled() - self._buf_start), len(self._buf))
         if drop:
             self._buf = self._buf[drop:]
             self._buf_start += drop
+        return _FrontOutput(batches, self._scan_settled())
+
+    def _back(self, front: _FrontOutput) -> list[FrameResult]:
+        """Stages 7 to 9 on a front end's batches, in order."""
+        results: list[FrameResult] = []
+        for b in front.batches:
+            headers = self.header(b.y)
+            decisions, decoded, coded = self.decode(b.y, b.noise_var, headers)
+            results += self.score(b.start_sample, b.cfo_cps, b.snr_db, b.noise_var, b.y, headers,
+                                  decisions, decoded, coded)
+        self._settled = front.settled_sample
         return results
 
-    def demodulate(self, found: list[tuple[int, complex]]) -> list[FrameResult]:
-        """Stages 3 to 9 on detected frames [(absolute peak index, P at the peak)]."""
+    def _drain_ready(self) -> list[FrameResult]:
+        ready, self._ready = self._ready, None
+        return [] if ready is None else self._back(ready)
+
+    def demodulate(self, found: list[tuple[int, complex]]) -> _Demodulated | None:
+        """Stages 3 to 6 on detected frames [(absolute peak index, P at the peak)]: their
+        unit-gain symbols and estimates (None: every detection was false)."""
         segments, first_sample, coarse_cfo, t0 = self.timing(found)
         if not len(t0):
-            return []
+            return None
+        self.stats.frames_detected += len(t0)
         z = self.sample(segments, t0)
         u, cfo = self.phase(z, coarse_cfo)
         y, noise_var, snr_db = self.level(u)
-        headers = self.header(y)
-        decisions, decoded, coded = self.decode(y, noise_var, headers)
-        return self.score(first_sample + t0, cfo, snr_db, noise_var, y, headers, decisions, decoded, coded)
-
-    def flush(self) -> list[FrameResult]:
-        """End of stream: a frame still waiting for samples is counted as truncated."""
-        if self._pending:
-            self.stats.frames_truncated += 1
-            self._pending = False
-        return []
+        return _Demodulated(first_sample + t0, cfo, snr_db, noise_var, y)
 
     # ---- helpers ---------------------------------------------------------------------
     def _emit(self, stage: str, **arrays: np.ndarray) -> None:
@@ -744,7 +878,6 @@ class RxChain:
     ) -> None:
         """Fill in one frame's result and count it in the statistics."""
         s, lay = self.stats, self.layout
-        s.frames_detected += 1
         if r.header is None:
             s.header_crc_failures += 1
             return
@@ -801,6 +934,9 @@ class RxChain:
             "last_frame_seen": s.last_frame_seen,
             "last_frame_seq": s.last_frame_seq,
             "frames_before_listening": s.frames_before_listening,
+            "frames_missing": s.frames_missing,
+            "missing_ranges": list(s.missing_ranges),
+            "last_decoded_seq": s.run_seq if s.run_seq is not None else s.last_frame_seq,
             "blocks": s.blocks,
             "block_errors": s.block_errors,
             "bler": s.block_errors / s.blocks if s.blocks else None,

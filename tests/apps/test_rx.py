@@ -524,3 +524,47 @@ def test_last_frame_with_a_failed_data_crc_still_ends_the_transfer(
     assert len(partial) == len(sent)  # the missing tail zero-filled up to the file's true size
     assert partial[8 * capacity :] == bytes(len(sent) - 8 * capacity)
     assert "missing frames 6, 8 (2 of 9)" in _lines(capsys)[-1]
+
+
+# ---- the pipeline ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stop", [[], ["--frames", "7"]])
+def test_pipeline_gives_the_single_thread_report_and_capture(
+    model: Path, test_recording: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture, stop: list[str],
+) -> None:
+    monkeypatch.setattr(rx_app, "RX_READ_SAMPLES", 5000)  # many reads: frames straddle them
+    damaged = _damage(model, test_recording, tmp_path / "d.sigmf-meta", frames=[4], headers=[9])
+    reports, captures = {}, {}
+    for mode in ("off", "on"):
+        out = tmp_path / mode
+        assert _rx(model, damaged, "--pipeline", mode, "--json", str(out / "r.json"), "--capture",
+                   str(out / "cap"), "--constellation", str(out / "c.npy"), *stop) == 0
+        r = json.loads((out / "r.json").read_text())
+        for key in ("elapsed_s", "processing_s", "processing_msps", "command_line", "started_utc", "capture"):
+            r.pop(key)
+        reports[mode] = r
+        metas = sorted((out / "cap").glob("*.sigmf-meta"))  # named by the time: compared in order
+        captures[mode] = [json.loads(p.read_text())["annotations"] for p in metas]
+        captures[mode].append(np.load(out / "c.npy").tolist())
+    assert reports["on"] == reports["off"]
+    assert captures["on"] == captures["off"] and captures["on"][0]
+    if stop:  # stopped after the same read: the frames of its first reads only
+        assert reports["on"]["stopped_by"] == "frames" and 7 <= reports["on"]["frames_detected"] < 15
+    else:
+        assert reports["on"]["header_crc_failures"] == 1
+        assert reports["on"]["frames_detected"] == TEST_FRAMES - 1
+
+
+def test_an_error_in_the_pipeline_worker_stops_rx(
+    model: Path, test_recording: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aeradio.flowgraphs.rx_chain import RxChain
+
+    def broken(self: RxChain) -> list[tuple[int, complex]]:
+        raise RuntimeError("detector broke")
+
+    monkeypatch.setattr(RxChain, "detect", broken)
+    with pytest.raises(RuntimeError, match="detector broke"):
+        _rx(model, test_recording, "--pipeline", "on")
+    assert not [t for t in threading.enumerate() if t.name.startswith("rx-front-end")]

@@ -274,6 +274,32 @@ def test_missing_frames_and_runs_are_counted(link: Link, new_rx: Callable[[], Rx
     s = rx.stats
     assert s.frames_expected == 5 + 4 + 2 and s.frames_decoded == 10
     assert s.last_frame_seq == 4 and not s.last_frame_seen and s.frames_truncated == 1
+    assert s.frames_missing == 1 and [(m["first_seq"], m["last_seq"]) for m in s.missing_ranges] == [(2, 2)]
+
+
+def test_missing_frames_say_where_and_what_was_detected_there(
+    link: Link, new_rx: Callable[[], RxChain], rng: np.random.Generator
+) -> None:
+    """Frames 2 and 3 not detected (zeros), frame 5's header inverted (CRC failure): the
+    report names each run of missing sequence numbers, the decoded frames around it and the
+    detections between them that did not decode."""
+    lay, period = link.tx.layout, _frame_period(link)
+    x = link.tx.test_pattern(np.arange(8), SEED)
+    x[2 * period : 4 * period] = 0
+    header = 5 * period + lay.header_start * lay.sps + 16
+    x[header : header + (lay.header_len - 8) * lay.sps] *= -1
+    rx = new_rx()
+    results = _run(rx, imp.add_awgn(x, 1e-3, rng))
+    start = {r.seq: r.start_sample for r in results if r.seq is not None}
+    assert sorted(start) == [0, 1, 4, 6, 7]
+    report = rx.report(1e6)
+    assert report["frames_missing"] == 3 and report["last_decoded_seq"] == 7
+    assert report["missing_ranges"] == [
+        {"first_seq": 2, "last_seq": 3, "after_sample": start[1], "before_sample": start[4],
+         "undecoded_detections": 0},
+        {"first_seq": 5, "last_seq": 5, "after_sample": start[4], "before_sample": start[6],
+         "undecoded_detections": 1},
+    ]
 
 
 @pytest.mark.parametrize("channel", ["clean", "loopback_report"])
