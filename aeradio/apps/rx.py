@@ -336,16 +336,16 @@ def _open_monitor(args: argparse.Namespace, cfg: Any, run_info: dict[str, Any]) 
 
 def receiver_for(model_dir: str, cfg: Any) -> tuple[Any, Any]:
     """``(decoder, code)`` for :class:`RxChain` of a model directory: the message receiver's
-    decisions; a bit-wise model's LLRs and its outer code (coded), or its hard decisions
-    (uncoded)."""
-    if not cfg.model.bitwise:
+    decisions (uncoded); a coded model's bit LLRs (its bit-wise receiver's, or its message
+    posteriors marginalized) and its outer code; an uncoded bit-wise model's hard decisions."""
+    if cfg.code is None and not cfg.model.bitwise:
         from aeradio.learning.inference import ReceiverRuntime
 
         return ReceiverRuntime.load(model_dir).decide, None
-    from aeradio.learning.bitwise import BitwiseRuntime
+    from aeradio.learning.bitwise import load_llr_runtime
     from aeradio.learning.coded import outer_code
 
-    runtime = BitwiseRuntime.load(model_dir)
+    runtime = load_llr_runtime(model_dir)
     code = outer_code(cfg)
     return (runtime.decide if code is None else runtime.llrs), code
 
