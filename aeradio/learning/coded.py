@@ -245,7 +245,8 @@ def coded_curves(doc: dict[str, Any]) -> list[Any]:
 
     ebn0 = doc["ebn0_db"]
     info_bits = int(round(doc["code"]["rate"] * doc["code"]["codeword_bits"]))
-    curves = [BlerCurve(f"{doc['model']} (neural demapper) + LDPC", ebn0, doc["bler"], doc["bler_ci"])]
+    source = "message posteriors marginalized" if doc.get("bit_llrs") == "marginal" else "neural demapper"
+    curves = [BlerCurve(f"{doc['model']} ({source}) + LDPC", ebn0, doc["bler"], doc["bler_ci"])]
     if any(v is not None for v in doc["ml_bler"]):
         curves.append(BlerCurve("same constellation, APP demapping + LDPC", ebn0, doc["ml_bler"],
                                 doc["ml_bler_ci"]))
