@@ -26,8 +26,10 @@ without either), detected and decoded, header CRC failures, model mismatches, bl
 samples (dropped, non-finite), malformed messages, device faults and the ``--out`` outcome
 (rare counts are left out when zero).
 
-A coded model (a ``[code]`` section) is received with its bit-wise receiver (LLRs, the
-frame's noise variance as the demapper was trained) and its outer code's decoder: the
+A coded model (a ``[code]`` section) is received with its bit LLRs (its bit-wise receiver's,
+fed the frame's noise variance as the demapper was trained, or its message receiver's
+posteriors marginalized per bit, ``[model] bit_llrs = "marginal"``) and its outer code's
+decoder: the
 summary line and the report add the coded BLER (``codewords``, ``codeword_errors``,
 ``coded_bler`` of the test-pattern frames; ``bler`` stays the AE blocks' error rate before
 decoding) and ``decoder_failures`` (codewords whose decoding ended with parity
