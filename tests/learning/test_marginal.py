@@ -205,7 +205,8 @@ def test_a_bitwise_model_is_not_marginalized(tmp_path):
 def test_eval_of_a_marginal_model_reports_coded_figures(marginal_model, tmp_path, capsys):
     out = tmp_path / "eval.json"
     assert cli.main(["eval", "--model", str(marginal_model), "--ebn0-db", "3:9:6", "--target-errors", "20",
-                     "--max-blocks", "400", "--json", str(out), "--quiet"]) == 0
+                     "--max-blocks", "400", "--json", str(out), "--quiet",
+                     "--plots", str(tmp_path / "p")]) == 0
     doc = json.loads(out.read_text())
     assert doc["coded"] and doc["bit_llrs"] == "marginal" and doc["ebn0_db"] == [3.0, 9.0]
     assert doc["info_bits_per_channel_use"] == pytest.approx(1.0)  # 1/2 x 4/2
@@ -216,3 +217,5 @@ def test_eval_of_a_marginal_model_reports_coded_figures(marginal_model, tmp_path
     assert doc["bler"][0] > 0.5 and doc["bler"][1] < 0.05 and doc["ber"][1] < 0.1 * doc["uncoded_ber"][1]
     assert abs(doc["errors"][0] - doc["ml_errors"][0]) <= 10
     assert "N0 = 1 / (Eb/N0 x code rate x k / n)" in capsys.readouterr().out
+    assert (tmp_path / "p" / "bler.png").stat().st_size > 0
+    assert (tmp_path / "p" / "constellation.png").stat().st_size > 0
