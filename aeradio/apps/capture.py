@@ -16,7 +16,7 @@ import numpy as np
 
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.errors import ConfigError
-from aeradio.core.model_dir import load_link_config, load_lut, model_hash32
+from aeradio.core.model_dir import load_link_config, load_lut, model_hash32, require_message_receiver
 from aeradio.dsp.probe import frame_seed
 from aeradio.flowgraphs.channel_sim import ChannelModel, ChannelSettings
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain
@@ -134,6 +134,7 @@ def record_loopback_capture(
     from aeradio.learning.training import torch_threads
 
     config = load_link_config(model_dir)
+    require_message_receiver(config, model_dir, "the loopback capture")  # its frames carry blocks
     model_hash = model_hash32(model_dir)
     tx = TxChain(config, load_lut(model_dir), model_hash)
     channel = ChannelModel(settings, rng)

@@ -35,8 +35,10 @@ live page see a read's frames one read later, and ``--frames N`` stops after the
 (frames are counted as detected, before their decoding). An error in the worker stops the
 run as it would single-threaded.
 
-A coded model (a ``[code]`` section) is received with its bit-wise receiver (LLRs, the
-frame's noise variance as the demapper was trained) and its outer code's decoder: the
+A coded model (a ``[code]`` section) is received with its bit LLRs (its bit-wise receiver's,
+fed the frame's noise variance as the demapper was trained, or its message receiver's
+posteriors marginalized per bit, ``[model] bit_llrs = "marginal"``) and its outer code's
+decoder: the
 summary line and the report add the coded BLER (``codewords``, ``codeword_errors``,
 ``coded_bler`` of the test-pattern frames; ``bler`` stays the AE blocks' error rate before
 decoding) and ``decoder_failures`` (codewords whose decoding ended with parity
@@ -355,16 +357,16 @@ def use_pipeline(choice: str) -> bool:
 
 def receiver_for(model_dir: str, cfg: Any) -> tuple[Any, Any]:
     """``(decoder, code)`` for :class:`RxChain` of a model directory: the message receiver's
-    decisions; a bit-wise model's LLRs and its outer code (coded), or its hard decisions
-    (uncoded)."""
-    if not cfg.model.bitwise:
+    decisions (uncoded); a coded model's bit LLRs (its bit-wise receiver's, or its message
+    posteriors marginalized) and its outer code; an uncoded bit-wise model's hard decisions."""
+    if cfg.code is None and not cfg.model.bitwise:
         from aeradio.learning.inference import ReceiverRuntime
 
         return ReceiverRuntime.load(model_dir).decide, None
-    from aeradio.learning.bitwise import BitwiseRuntime
+    from aeradio.learning.bitwise import load_llr_runtime
     from aeradio.learning.coded import outer_code
 
-    runtime = BitwiseRuntime.load(model_dir)
+    runtime = load_llr_runtime(model_dir)
     code = outer_code(cfg)
     return (runtime.decide if code is None else runtime.llrs), code
 

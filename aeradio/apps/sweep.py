@@ -127,11 +127,12 @@ class SweepSpec:
         if not self.ebn0_db:
             raise ConfigError("--ebn0-db gives no point")
         for cfg in self.configs:  # refused before anything trains: its points could not be scored
-            if cfg.model.bitwise:
+            if cfg.model.bitwise or cfg.code is not None:
+                kind = "a bit-wise model" if cfg.model.bitwise else "a message model"
                 coded = " with an outer code ([code])" if cfg.code is not None else ""
                 raise ConfigError(
-                    f"--configs: {cfg.name} is a bit-wise model{coded}; sweep measures the block error "
-                    f"rate of message-wise models: evaluate it with `aeradio eval`"
+                    f"--configs: {cfg.name} is {kind}{coded}; sweep measures the block error "
+                    f"rate of uncoded message-wise models: evaluate it with `aeradio eval`"
                 )
         names = [c.name for c in self.configs]
         if len(set(names)) != len(names):

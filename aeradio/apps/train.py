@@ -176,7 +176,11 @@ def _eval_coded(args: argparse.Namespace, ebn0: list[float], channel: str) -> in
                   title=f"{doc['model']} on {channel}, LDPC rate {doc['code']['rate']:g} "
                         f"n {doc['code']['codeword_bits']}\nEb/N0 per information bit, N0 = 1/(Eb/N0 r k/n); "
                         f"up to {args.target_errors} codeword errors")
-        plot_constellation(load_lut(args.model), plots / "constellation.png", bit_labels=True,
-                           title=f"{doc['model']}: learned constellation and bit labels")
+        # A point's bits label it when a block is one symbol (n = 1); a block model's label
+        # belongs to its n symbols together: 256 labels on each of 7 panels hid the points.
+        plot_constellation(load_lut(args.model), plots / "constellation.png",
+                           bit_labels=True if doc["n"] == 1 else None,
+                           title=f"{doc['model']}: learned constellation and bit labels" if doc["n"] == 1
+                           else f"{doc['model']}: learned code (row m carries the bits of m)")
     sys.stdout.flush()
     return 0

@@ -10,8 +10,10 @@ Sections (TOML tables) and their dataclasses:
 - ``[training]`` -> :class:`TrainingConfig`: channel, Eb/N0 range, optimizer, budget.
 - ``[radio]`` -> :class:`RadioConfig`: sample rate, pulse shape.
 - ``[frame]`` -> :class:`FrameConfig`: preamble, header, pilots, payload blocks.
-- ``[code]`` -> :class:`CodeConfig` (optional): an outer 5G NR LDPC code around bit-wise
-  blocks; a configuration without it is an uncoded link, as every model before it.
+- ``[code]`` -> :class:`CodeConfig` (optional): an outer 5G NR LDPC code around blocks
+  with bit LLRs (a bit-wise receiver's, or a message receiver's posteriors marginalized:
+  ``[model] bit_llrs``); a configuration without it is an uncoded link, as every model
+  before it.
 
 Defaults are defined here once (those the CLI shows too in :mod:`aeradio.core.defaults`);
 a TOML file states only what differs from them.
@@ -74,6 +76,14 @@ JOINT_RECEIVERS = ("auto", "matched_filter", "tied", "free")
 #: Receiver outputs of ``[model] receiver``: "message" (M logits, cross-entropy on the
 #: message) or "bitwise" (k bit LLRs, binary cross-entropy; Sionna's neural demapper).
 RECEIVER_KINDS = ("message", "bitwise")
+#: Sources of a coded model's bit LLRs, ``[model] bit_llrs``: "receiver" (a bit-wise
+#: receiver outputs them) or "marginal" (a message receiver's M posteriors are marginalized
+#: per bit: ``LLR_i = logsumexp over the messages with bit i set - logsumexp over the others``).
+BIT_LLR_SOURCES = ("receiver", "marginal")
+#: Bits per block at most of ``bit_llrs = "marginal"``: each block's 2^k posteriors are
+#: marginalized k times (2^12 = 4096 logits per block, ~16 kB of float32; a frame of the RX
+#: chain holds hundreds of blocks).
+MAX_MARGINAL_K = 12
 #: Transmitter initializations of ``[training] tx_init``: "random" (Gaussian) or "qam" (square
 #: Gray-labelled QAM, n = 1 and even k: Sionna's trainable constellation starts there).
 TX_INITS = ("random", "qam")
@@ -170,11 +180,30 @@ class ModelConfig:
     #: "message": M logits (the default); "bitwise": k bit LLRs ``log P(b=1)/P(b=0)`` from an
     #: MLP with no linear path (Sionna's neural demapper), trained with binary cross-entropy.
     receiver: str = "message"
+    #: Where a coded model's bit LLRs come from (:data:`BIT_LLR_SOURCES`): "receiver" (the
+    #: bit-wise receiver's outputs; unused by an uncoded message model) or "marginal" (a
+    #: message receiver's posteriors marginalized per bit: the block model under an outer
+    #: code, ``configs/ae-n7-k8-ldpc.toml``; k <= :data:`MAX_MARGINAL_K`).
+    bit_llrs: str = "receiver"
 
     def __post_init__(self) -> None:
         if self.receiver not in RECEIVER_KINDS:
             raise ConfigError(
                 f"model.receiver must be one of {', '.join(RECEIVER_KINDS)}, got {short_repr(self.receiver)}"
+            )
+        if self.bit_llrs not in BIT_LLR_SOURCES:
+            raise ConfigError(
+                f"model.bit_llrs must be one of {', '.join(BIT_LLR_SOURCES)}, got {short_repr(self.bit_llrs)}"
+            )
+        if self.marginal and self.bitwise:
+            raise ConfigError(
+                'model.bit_llrs = "marginal" marginalizes the posteriors of a message receiver; this model '
+                'is bit-wise already (model.receiver = "bitwise" outputs its LLRs): use bit_llrs = "receiver"'
+            )
+        if self.marginal and self.k > MAX_MARGINAL_K:
+            raise ConfigError(
+                f'model.k must be in [1, {MAX_MARGINAL_K}] with bit_llrs = "marginal" (2^k message '
+                f"posteriors per block are marginalized), got {self.k}"
             )
         check_range("model.k", self.k, 1, 16)
         check_range("model.n", self.n, 1, 64)
@@ -223,6 +252,11 @@ class ModelConfig:
     def bitwise(self) -> bool:
         """True when the receiver outputs k bit LLRs (``receiver = "bitwise"``)."""
         return self.receiver == "bitwise"
+
+    @property
+    def marginal(self) -> bool:
+        """True when the bit LLRs are the message posteriors marginalized (``bit_llrs = "marginal"``)."""
+        return self.bit_llrs == "marginal"
 
     def receiver_parameter_shapes(self) -> dict[str, tuple[int, ...]]:
         """Name -> shape of every tensor of the neural receiver's state dict.
@@ -536,15 +570,20 @@ class LinkConfig:
 
     def __post_init__(self) -> None:
         if self.code is not None:
-            if not self.model.bitwise:
+            if not (self.model.bitwise or self.model.marginal):
                 raise ConfigError(
-                    'a [code] section needs model.receiver = "bitwise" (the decoder takes bit LLRs)'
+                    'a [code] section needs bit LLRs: model.receiver = "bitwise", or a message receiver '
+                    'with model.bit_llrs = "marginal" (its posteriors marginalized per bit)'
                 )
             if self.code.codeword_bits % self.model.k:
                 raise ConfigError(
                     f"code.codeword_bits must be a multiple of model.k ({self.model.k}: whole blocks per "
                     f"codeword), got {self.code.codeword_bits}"
                 )
+        elif self.model.marginal:
+            raise ConfigError(
+                'model.bit_llrs = "marginal" gives bit LLRs to an outer code: it needs a [code] section'
+            )
         samples = self.frame_samples_bound
         if samples > MAX_FRAME_SAMPLES:
             raise ConfigError(

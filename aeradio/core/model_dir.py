@@ -10,10 +10,15 @@ every load checks that each LUT value is ``float32(q * step)`` with ``|q| <= 2^(
 Bit-wise and coded models (docs/contracts.md, "Coded models") use the same files:
 ``model.json`` states ``receiver_output`` ("bit_llrs" for ``[model] receiver = "bitwise"``,
 "message_logits" otherwise) and, for a coded model, carries the ``[code]`` section in its
-config (and in ``code`` at the top level, for readers that look no deeper). Row ``m`` of
-the LUT carries the bits of ``m``, most significant first (the learned labels). A model
-directory written before these keys existed has neither and loads as an uncoded message
-model; a ``receiver_output`` or ``code`` that disagrees with the config is refused.
+config (and in ``code`` at the top level, for readers that look no deeper). A model with
+bit LLRs also states where they come from in ``bit_llrs`` (the config's ``[model]
+bit_llrs``): "receiver" (a bit-wise receiver's outputs) or "marginal" (a message
+receiver's posteriors marginalized per bit: ``receiver_output`` is "message_logits" and
+the model is coded). Row ``m`` of the LUT carries the bits of ``m``, most significant
+first (the learned labels, or the binary label of the message index). A model directory
+written before these keys existed has none of them and loads as an uncoded message model
+(or, with a ``[code]``, a bit-wise one); a ``receiver_output``, ``bit_llrs`` or ``code``
+that disagrees with the config is refused.
 
 Loading checks before it allocates: ``model.json`` is read only if it holds at most
 :data:`MAX_MODEL_JSON_BYTES`; its link configuration is validated, which bounds the sizes
@@ -151,6 +156,11 @@ def _config_from_meta(meta: dict[str, Any], model_dir: Path) -> LinkConfig:
             f"{path}: receiver_output is {short_repr(meta['receiver_output'])} but the config's receiver "
             f"gives {receiver_output(config)!r}"
         )
+    if "bit_llrs" in meta and meta["bit_llrs"] != bit_llrs(config):
+        raise ModelFormatError(
+            f"{path}: bit_llrs is {short_repr(meta['bit_llrs'])} but the config gives "
+            f"{short_repr(bit_llrs(config))}"
+        )
     code = config.to_dict().get("code")
     if "code" in meta and meta["code"] != code:
         raise ModelFormatError(
@@ -164,14 +174,33 @@ def receiver_output(config: LinkConfig) -> str:
     return "bit_llrs" if config.model.bitwise else "message_logits"
 
 
-def require_message_receiver(config: LinkConfig, model_dir: str | Path, what: str) -> None:
+def bit_llrs(config: LinkConfig) -> str | None:
+    """Where the model's bit LLRs come from: "receiver" (a bit-wise receiver), "marginal" (a
+    message receiver's posteriors marginalized, coded models only), None (an uncoded message
+    model has none)."""
+    if config.model.bitwise:
+        return "receiver"
+    return "marginal" if config.model.marginal else None
+
+
+def require_message_receiver(
+    config: LinkConfig, model_dir: str | Path, what: str, *, coded_ok: bool = False
+) -> None:
     """Raise :class:`ModelFormatError` (one line) when ``config`` is a bit-wise model (LLR
-    outputs; coded or not): ``what`` works with message receivers only."""
+    outputs; coded or not) or, unless ``coded_ok``, a coded one (a message receiver whose
+    posteriors are marginalized for an outer code): ``what`` works with uncoded message
+    receivers only."""
     if config.model.bitwise:
         coded = " and an outer code" if config.code is not None else ""
         raise ModelFormatError(
             f"{Path(model_dir)} has a bit-wise receiver (LLR outputs){coded}; {what} needs a message "
             "receiver (model.receiver = \"message\"); coded models run with tx, rx, channel and eval"
+        )
+    if config.code is not None and not coded_ok:
+        raise ModelFormatError(
+            f"{Path(model_dir)} is a coded model (an outer code on its message posteriors marginalized "
+            f"to bit LLRs); {what} needs an uncoded message model; coded models run with tx, rx, channel "
+            "and eval"
         )
 
 
@@ -509,6 +538,8 @@ def save_model(
         }
         if config.code is not None:
             meta["code"] = config.to_dict()["code"]
+        if bit_llrs(config) is not None:
+            meta["bit_llrs"] = bit_llrs(config)
         if lut_grid is not None:
             meta[LUT_GRID_KEY] = lut_grid
         meta["model_hash32"] = f"{hash32_from_meta(meta):08x}"

@@ -366,7 +366,8 @@ class RxChain:
         cfg: the link config stored with the model.
         decoder: the block decoder (the neural receiver's ``decide``, or minimum-distance
             detection :func:`aeradio.dsp.detection.ml_detect` of the LUT); for a coded
-            model, a :data:`BitDemapper` (the bit-wise receiver's LLRs).
+            model, a :data:`BitDemapper` (the bit-wise receiver's LLRs, or the message
+            receiver's posteriors marginalized per bit).
         model_hash: the model's hash; frames of another model are counted, not decoded.
         dump: optional debug sink called after every stage.
         code: a coded model's outer code (required then, refused otherwise).

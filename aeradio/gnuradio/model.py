@@ -133,6 +133,11 @@ class NumpyReceiver:
                 f"{model_dir} has a bit-wise receiver (LLR outputs); the GNU Radio blocks need a "
                 'message receiver (model.receiver = "message")'
             )
+        if config.code is not None:
+            raise ModelFormatError(
+                f"{model_dir} is a coded model (an outer code on its marginalized message posteriors); "
+                "the GNU Radio blocks need an uncoded message model"
+            )
         return cls(config, weights)
 
     def _features(self, y: np.ndarray, noise_var: float | np.ndarray | None) -> np.ndarray:

@@ -12,6 +12,11 @@ minimum is the bit-metric decoding rate an outer code works with.
 LLR convention: ``LLR = log P(b = 1 | y) / P(b = 0 | y)`` (the logit of binary
 cross-entropy, and Sionna's), so a positive LLR decides 1.
 
+A message model under an outer code (``configs/ae-n7-k8-ldpc.toml``, ``[model] bit_llrs =
+"marginal"``) gets its bit LLRs by marginalizing its receiver's message posteriors
+(:func:`marginal_llrs`, :class:`MarginalRuntime`): the same rows, labelled by the binary
+label of the message index, trained on the messages with cross-entropy.
+
 The classical counterpart, :func:`app_llrs`, is the exact APP demapper of any table on
 AWGN (the max-free log-sum-exp over the points whose label has the bit set or clear);
 with :func:`qam_gray_lut` it is the tutorial's baseline, 64-QAM + Gray + APP.
@@ -44,6 +49,7 @@ from aeradio.learning.channels import build_channel, draw_noise_var
 from aeradio.learning.receiver import complex_to_features
 
 if TYPE_CHECKING:
+    from aeradio.learning.inference import ReceiverRuntime
     from aeradio.learning.training import TrainResult
 
 
@@ -85,11 +91,22 @@ def app_llrs(y: np.ndarray, lut: np.ndarray, noise_var: float | np.ndarray) -> n
 
 
 def marginal_llrs(log_posterior: torch.Tensor, k: int) -> torch.Tensor:
-    """``[B, M]`` message log-posteriors (up to a constant per row) -> ``[B, k]`` bit LLRs."""
-    labels = message_bits(1 << k, k).T.astype(bool)  # [k, M]
-    ones = torch.from_numpy(np.stack([np.flatnonzero(row) for row in labels]))  # [k, M/2]
-    zeros = torch.from_numpy(np.stack([np.flatnonzero(~row) for row in labels]))
-    return torch.logsumexp(log_posterior[:, ones], dim=2) - torch.logsumexp(log_posterior[:, zeros], dim=2)
+    """``[B, 2^k]`` message log-posteriors (up to a constant per row) -> ``[B, k]`` float32
+    bit LLRs ``log P(b_i = 1 | y) / P(b_i = 0 | y)``, bits most significant first.
+
+    ``LLR_i = logsumexp over the messages m with bit i of m set - logsumexp over the others``:
+    the exact marginal of the message posterior when messages are equiprobable. Bit i
+    splits the indices as ``[2^i, 2, 2^(k-1-i)]``, so each bit is two log-sum-exps over a
+    view (no gathered copy of the posteriors).
+    """
+    x = log_posterior.float()
+    rows = x.shape[0]
+    llrs = []
+    for i in range(k):
+        halves = x.reshape(rows, 1 << i, 2, 1 << (k - 1 - i))
+        ones, zeros = halves[:, :, 1], halves[:, :, 0]
+        llrs.append(torch.logsumexp(ones, dim=(1, 2)) - torch.logsumexp(zeros, dim=(1, 2)))
+    return torch.stack(llrs, dim=1)
 
 
 class BitwiseReceiver(nn.Module):
@@ -174,6 +191,74 @@ class BitwiseRuntime:
         """Hard decisions: the message whose bits are the LLRs' signs, ``[B]`` int64 (the
         block decoder of an uncoded bit-wise model)."""
         return bits_to_messages(self.llrs(y, noise_var) > 0)
+
+
+class MarginalRuntime:
+    """A coded message model's bit LLRs: its receiver's M message logits (trained with
+    cross-entropy: log-posteriors up to a constant per block) marginalized per bit
+    (:func:`marginal_llrs`), ``[model] bit_llrs = "marginal"``.
+
+    ``llrs(y [B, n] complex64, noise_var) -> [B, k]`` float32, the project's convention
+    (positive decides 1). Their hard decisions are the bits of the most likely message
+    whenever its posterior exceeds 1/2 (each of its bits then has at least that marginal);
+    below, the bit-wise decisions may form another message.
+    ``noise_var`` (per real component) reaches the receiver only if it was trained with the
+    noise input. The logits of a receiver without it have the scale learned at the
+    training's Eb/N0 range, so the LLRs are as confident there whatever the channel.
+    """
+
+    def __init__(self, runtime: ReceiverRuntime) -> None:
+        self.runtime = runtime
+        self.config = runtime.config
+        self.receiver = runtime.receiver
+        self.k = runtime.config.model.k
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> MarginalRuntime:
+        """The verified message receiver of a model with ``bit_llrs = "marginal"``
+        (ModelFormatError otherwise)."""
+        from aeradio.core.model_dir import load_link_config
+        from aeradio.learning.inference import ReceiverRuntime
+
+        config = load_link_config(model_dir)
+        if not config.model.marginal:
+            raise ModelFormatError(
+                f"{model_dir}: its bit LLRs do not come from marginalizing message posteriors "
+                f"(model.bit_llrs is {config.model.bit_llrs!r}, model.receiver {config.model.receiver!r})"
+            )
+        return cls(ReceiverRuntime.load(model_dir))
+
+    def llrs(self, y: np.ndarray, noise_var: float | np.ndarray | None) -> np.ndarray:
+        """``[B, n]`` complex64 blocks -> ``[B, k]`` float32 LLRs, in chunks of bounded memory."""
+        y = np.ascontiguousarray(y, dtype=SAMPLE_DTYPE)
+        nv = None
+        if noise_var is not None and self.receiver.noise_input:
+            nv = np.broadcast_to(np.asarray(noise_var, np.float32), (len(y),))
+        out = np.empty((len(y), self.k), np.float32)
+        with torch.inference_mode():
+            for i in range(0, len(y), _MARGINAL_CHUNK):
+                j = i + _MARGINAL_CHUNK
+                logits = self.runtime.logits(y[i:j], None if nv is None else nv[i:j])
+                out[i:j] = marginal_llrs(torch.from_numpy(logits), self.k).numpy()
+        return out
+
+    def decide(self, y: np.ndarray, noise_var: float | np.ndarray | None) -> np.ndarray:
+        """The most likely message per block, ``[B]`` int64 (the message receiver's decisions)."""
+        return self.runtime.decide(y, noise_var if self.receiver.noise_input else None)
+
+
+#: Blocks per chunk of :meth:`MarginalRuntime.llrs` (4096 logits of k = 12 each: 16 MB).
+_MARGINAL_CHUNK = 1024
+
+
+def load_llr_runtime(model_dir: str | Path) -> BitwiseRuntime | MarginalRuntime:
+    """The bit-LLR source of a model with bit LLRs (``llrs(y, noise_var) -> [B, k]``): its
+    bit-wise receiver, or its message receiver marginalized (``[model] bit_llrs``);
+    ModelFormatError for an uncoded message model."""
+    from aeradio.core.model_dir import load_link_config
+
+    config = load_link_config(model_dir)
+    return MarginalRuntime.load(model_dir) if config.model.marginal else BitwiseRuntime.load(model_dir)
 
 
 def _initial_weight(config: LinkConfig, generator: torch.Generator) -> torch.Tensor | None:

@@ -5,7 +5,9 @@ indices -> the model's LUT -> the channel (the training channels' torch modules,
 synchronized) -> bit LLRs -> belief propagation -> information bits. Every codeword goes
 through three receivers at once, so their difference is not noise:
 
-- ``neural``: the model's bit-wise receiver (the figure reported as ``bler``);
+- ``neural``: the model's bit LLRs (the figure reported as ``bler``): its bit-wise
+  receiver's, or its message receiver's posteriors marginalized per bit (``[model]
+  bit_llrs = "marginal"``, :class:`~aeradio.learning.bitwise.MarginalRuntime`);
 - ``app``: exact APP demapping of the same LUT (``aeradio.learning.bitwise.app_llrs``, the
   best any demapper can do with that constellation on AWGN; reported as ``ml_bler``);
 - the baseline (its own draws): 64-QAM (square 2^k-QAM) with Gray labels and APP
@@ -150,12 +152,14 @@ def sweep_coded(
 
     Columns per Eb/N0: ``bler`` (coded, neural receiver), ``ber``, ``uncoded_ber``,
     ``uncoded_ser``, ``ml_bler`` (APP demapping of the LUT, on AWGN only), and
-    ``baselines`` (square QAM + Gray + APP + the same code, on AWGN with n = 1 and even k).
+    ``baselines`` (square QAM + Gray + APP + the same code, on AWGN with n = 1 and even k:
+    none for a block model such as AE(7,8), which no square QAM matches), and
+    ``bit_llrs`` (where the model's LLRs come from: "receiver" or "marginal").
     """
     from aeradio.core.model_dir import load_lut
-    from aeradio.learning.bitwise import BitwiseRuntime
+    from aeradio.learning.bitwise import load_llr_runtime
 
-    runtime = BitwiseRuntime.load(model_dir)
+    runtime = load_llr_runtime(model_dir)
     config = runtime.config
     if config.code is None:
         raise ConfigError(f"{model_dir} has no [code] section: evaluate it as an uncoded model")
@@ -178,7 +182,9 @@ def sweep_coded(
                 qam = qam_gray_lut(config.model.k)
                 base_points.append(simulate_coded(qam, {"app": app_demapper(qam)}, code, config, float(e),
                                                   **options)["app"])
-    return coded_document(config, channel, [float(e) for e in ebn0_db], points, base_points)
+    doc = coded_document(config, channel, [float(e) for e in ebn0_db], points, base_points)
+    doc["bit_llrs"] = config.model.bit_llrs
+    return doc
 
 
 def coded_document(
@@ -239,7 +245,8 @@ def coded_curves(doc: dict[str, Any]) -> list[Any]:
 
     ebn0 = doc["ebn0_db"]
     info_bits = int(round(doc["code"]["rate"] * doc["code"]["codeword_bits"]))
-    curves = [BlerCurve(f"{doc['model']} (neural demapper) + LDPC", ebn0, doc["bler"], doc["bler_ci"])]
+    source = "message posteriors marginalized" if doc.get("bit_llrs") == "marginal" else "neural demapper"
+    curves = [BlerCurve(f"{doc['model']} ({source}) + LDPC", ebn0, doc["bler"], doc["bler_ci"])]
     if any(v is not None for v in doc["ml_bler"]):
         curves.append(BlerCurve("same constellation, APP demapping + LDPC", ebn0, doc["ml_bler"],
                                 doc["ml_bler_ci"]))

@@ -168,12 +168,14 @@ def load_block_runtime(model_dir: str | Path) -> ReceiverRuntime | BitwiseRuntim
     """The verified receiver of an uncoded model, message-wise or bit-wise (its block
     decisions are what :func:`neural_decoder` scores); a coded model is evaluated per
     codeword (:mod:`aeradio.learning.coded`)."""
-    from aeradio.core.model_dir import load_link_config
+    from aeradio.core.model_dir import load_link_config, require_message_receiver
     from aeradio.learning.bitwise import BitwiseRuntime
     from aeradio.learning.inference import ReceiverRuntime
 
     config = load_link_config(model_dir)
-    if config.model.bitwise and config.code is None:
+    if config.code is not None:  # one line: a block-error figure of a coded model would mislead
+        require_message_receiver(config, model_dir, "block-error evaluation")
+    if config.model.bitwise:
         return BitwiseRuntime.load(model_dir)
     return ReceiverRuntime.load(model_dir)
 

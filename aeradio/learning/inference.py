@@ -46,9 +46,10 @@ def _receiver_of(model_dir: str | Path, config: LinkConfig) -> NeuralReceiver:
     """The receiver of a model directory verified to hold ``config`` (its checked weights).
 
     A bit-wise model (LLR outputs, ``aeradio.learning.bitwise``) is refused with one line:
-    the paths that take a message receiver cannot use it.
+    the paths that take a message receiver cannot use it. A coded message model (its
+    posteriors marginalized to bit LLRs, ``aeradio.learning.bitwise.MarginalRuntime``) loads.
     """
-    require_message_receiver(config, model_dir, "this command")
+    require_message_receiver(config, model_dir, "this command", coded_ok=True)
     receiver = NeuralReceiver.from_config(config.model)
     try:
         receiver.load_state_dict(_read_state(model_dir))

@@ -161,7 +161,7 @@ def start_receiver_phase(
     tx.requires_grad_(False)
     if restart_from_ml:
         with torch.no_grad():
-            rx.log_scale.fill_(math.log(posterior_scale(config.training, config.model.rate)))
+            rx.log_scale.fill_(math.log(posterior_scale(config.training, config.info_rate)))
             rx.untie(tx.lut())
             nn.init.zeros_(rx.out.weight)
             nn.init.zeros_(rx.out.bias)
@@ -215,6 +215,10 @@ def train_autoencoder(
     ``progress`` shows a tqdm bar (stderr) with loss and running BLER. ``on_step`` is
     called as ``on_step(step, loss, running_bler)`` after each step. A bit-wise model
     (``model.receiver = "bitwise"``) trains with :func:`aeradio.learning.bitwise.train_bitwise`.
+    The training range's Eb/N0 counts information bits (``config.info_rate``): for a coded
+    message model (``bit_llrs = "marginal"``) the code rate is counted, as for a coded
+    bit-wise one: the same noise is 10 log10(1 / rate) dB more per information bit than
+    per channel bit.
     """
     with torch_threads(config.training.threads):
         if config.model.bitwise:
@@ -241,7 +245,7 @@ def _train(
     )
     rx = NeuralReceiver.from_config(model)
     with torch.no_grad():
-        rx.log_scale.fill_(math.log(cfg.tied_scale_ratio * posterior_scale(cfg, model.rate)))
+        rx.log_scale.fill_(math.log(cfg.tied_scale_ratio * posterior_scale(cfg, config.info_rate)))
     channel = build_channel(cfg.channel, cfg)
     optimizer = torch.optim.Adam(
         [
@@ -271,7 +275,7 @@ def _train(
             channel,
             optimizer,
             cfg,
-            model.rate,
+            config.info_rate,
             generator,
             tied=joint and mode != "free",
             mlp=not (joint and mode == "matched_filter"),

@@ -87,6 +87,8 @@ def test_bad_inputs_are_one_line_and_write_nothing(tmp_path, capsys, tiny_toml):
          "distinct configs"),
         (["sweep", "--configs", f"{tiny_toml},ae-n1-k6-ldpc", "--ebn0-db", "0:4:2", "--out", str(out)],
          "ae-n1-k6-ldpc is a bit-wise model with an outer code"),
+        (["sweep", "--configs", f"{tiny_toml},ae-n7-k8-ldpc", "--ebn0-db", "0:4:2", "--out", str(out)],
+         "ae-n7-k8-ldpc is a message model with an outer code"),
         (["sweep", "--configs", str(tiny_toml), "--ebn0-db", "4:0:1", "--out", str(out)], "inverted"),
         (["sweep", "--configs", str(tiny_toml), "--ebn0-db", "", "--out", str(out)], "--ebn0-db"),
         ([*base, "--seeds", "0"], "--seeds must be in [1, 1000]"),

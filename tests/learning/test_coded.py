@@ -68,7 +68,8 @@ def test_the_rates_listed_by_the_error_are_accepted_as_written():
 
 
 def test_code_needs_a_bitwise_receiver_and_whole_blocks():
-    with pytest.raises(ConfigError, match="needs model.receiver"):
+    with pytest.raises(ConfigError, match='needs bit LLRs: model.receiver = "bitwise", or a message receiver '
+                       'with model.bit_llrs = "marginal"'):
         LinkConfig.from_dict({"model": {"k": 6, "n": 1}, "code": {}})
     with pytest.raises(ConfigError, match="multiple of model.k"):
         LinkConfig.from_dict({"model": {"k": 4, "n": 1, "receiver": "bitwise"},
