@@ -7,7 +7,8 @@
 - ``link.max_realtime_rate``: the highest sample rate at which the three processes keep up
   in real time (no sample dropped, every frame decoded, the channel never late) for
   ``AERADIO_LINK_TRIAL_S`` seconds of air per rate (default 6; the issue's acceptance run
-  is 60), trying RATES_MSPS in turn (or the comma-separated ``AERADIO_RATES_MSPS``) and
+  is 60), trying RATES_MSPS in turn (or the comma-separated ``AERADIO_RATES_MSPS``; the
+  receiver's ``--pipeline`` from ``AERADIO_LINK_RX_PIPELINE``, default ``auto``) and
   stopping at the first that fails. Each trial says what limited it (the channel late, RX
   dropping samples, frames not decoded, TX failing), why each frame not decoded was lost
   as far as RX's report tells (:func:`lost_frames`: its sequence numbers, detected or not,
@@ -148,6 +149,7 @@ def _run_link(
         rx = Process("rx", aeradio_argv(
             "rx", "--model", str(model), "--device", f"zmq:{rx_ep}", "--sample-rate-hz", rate,
             "--json", str(out / "rx.json"), "--frames", str(frames),
+            "--pipeline", os.environ.get("AERADIO_LINK_RX_PIPELINE", "auto"),
         ), out / "rx.log")
         procs.append(rx)
         rx.wait_for("receiving", timeout_s=60)
