@@ -405,24 +405,27 @@ def _iteration(total, following, channel, edge_state, lane_state, lanes, row_ptr
             for lane in range(lanes):
                 v2c = total[j, lane] - edge_state[e, lane] * lane_state[scale + lane]
                 q = _exp(-min(abs(v2c), abs_max))
-                edge_state[e, LANES + lane] = q
+                edge_state[e, LANES + lane] = math.copysign(q, v2c)  # q > 0 carries v2c's sign
                 lane_state[low + lane] = max(lane_state[low + lane] * max(one - q, low_min), product_min)
                 lane_state[high + lane] = lane_state[high + lane] * (one + q)
                 lane_state[sign + lane] = lane_state[sign + lane] * math.copysign(one, v2c)
         for e in range(first, last):
-            j = row_columns[e]
+            j, again = row_columns[e], revisit[e]  # (a local: no array the loop's checks cover)
             for lane in range(lanes):
-                v2c = total[j, lane] - edge_state[e, lane] * lane_state[scale + lane]
-                q = edge_state[e, LANES + lane]
+                signed_q = edge_state[e, LANES + lane]
+                q = abs(signed_q)
                 own = lane_state[high + lane] * max(one - q, low_min)  # B a
                 others = lane_state[low + lane] * (one + q)  # A b
                 magnitude = _log((own + others) / max(own - others, own * ratio_min))
-                message = math.copysign(magnitude, lane_state[sign + lane] * v2c)
-                edge_state[e, lane] = message
                 if layered:
+                    v2c = total[j, lane] - edge_state[e, lane] * lane_state[scale + lane]
+                    message = math.copysign(magnitude, lane_state[sign + lane] * signed_q)
+                    edge_state[e, lane] = message
                     total[j, lane] = v2c + message
                 else:
-                    kept = following[j, lane] * revisit[e] + channel[j, lane] * (one - revisit[e])
+                    message = math.copysign(magnitude, lane_state[sign + lane] * signed_q)
+                    edge_state[e, lane] = message
+                    kept = following[j, lane] * again + channel[j, lane] * (one - again)
                     following[j, lane] = kept + message
 
 
