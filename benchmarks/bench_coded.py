@@ -99,7 +99,7 @@ FILE_EBN0_DB = 8.5
 FILE_PACE = "0.05"
 #: The RX-rate benchmark: frames in its recording, Eb/N0 per information bit, timed runs
 #: (after a warm-up run) and the training steps of its model.
-RX_RATE_FRAMES = 400
+RX_RATE_FRAMES = 1200
 RX_RATE_EBN0_DB = 8.0
 RX_RATE_RUNS = 3
 RX_RATE_TRAINING_STEPS = 400

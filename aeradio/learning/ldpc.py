@@ -11,9 +11,12 @@ propagation (sum-product) on the code's parity-check matrix, by one of four deco
   satisfy every check. Up to :data:`LANES` codewords advance together, one per SIMD lane (the
   loops over lanes are the innermost, so numba/LLVM vectorizes them); a lane whose codeword
   is done takes the next one. The check update is the tanh rule (the product of
-  ``tanh(v / 2)`` over the check's other edges) with an exp and a log written in
-  arithmetic (a Taylor polynomial and squarings, square roots and a series): a libm call
-  or a table lookup would keep the loop scalar. The first decode in a process compiles the
+  ``tanh(v / 2)`` over the check's other edges), with ``tanh(|v| / 2) = (1 - q) / (1 + q)``,
+  ``q = exp(-|v|)``, kept as the products of the numerators and of the denominators: one
+  exp, one division and one log per edge and direction (:func:`_iteration`). The exp and
+  the log are written in arithmetic on the float32's exponent bits and a short polynomial
+  (:func:`_exp`, :func:`_log`, within 4e-7 of numpy's): a libm call or a table lookup
+  would keep the loop scalar. The first decode in a process compiles the
   kernel (11 s on the loaded two-core machine) or loads it from numba's cache (0.9 s): a
   receiver should decode one dummy codeword before its first frame.
 - ``"layered"``: the same kernel with the row-serial (layered) schedule: each check
