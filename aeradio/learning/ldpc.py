@@ -60,8 +60,12 @@ only q with v2c's sign; per-lane and per-edge state at offsets the compiler know
 vectorized loops check fewer arrays for overlap at every edge): 1.54 and 1.59 times the
 previous kernel's flooding rate (medians of 3 and 5 runs alternated in one process on the
 loaded machine, 640 codewords at 6.5 dB: 3.74 against 2.43 and 3.23 against 2.03 Mbit/s per
-CPU-second), and 4.3 Mbit/s per CPU-second in ``aeradio bench --only coded.decoder`` at a
-load average of 12 (layered: 7.1). Measured there and not kept: the check-to-variable
+CPU-second); on two processes as ``coded.decoder`` runs it (1280 codewords at 6.5 dB),
+alternated with the previous
+kernel three times at load average 2.5 to 6, 5.9 Mbit/s on the wall clock (5.7 to 6.9) and
+3.2 per CPU-second (3.1 to 3.8) against 3.4 and 1.9; ``aeradio bench --only
+coded.decoder`` gave 4.3 and 3.7 per CPU-second at load average 12 and 5 (the previous
+kernel 2.0 between them; layered 7.1 and 5.6). Measured there and not kept: the check-to-variable
 products before and after each edge (forward-backward, no division; slower: more state per
 edge, and a loop counting down that LLVM would not vectorize), Cephes' degree-9 log
 polynomial evaluated by Horner or Estrin (slower than the atanh series with its division:
@@ -71,9 +75,9 @@ marginals, next marginals and channel LLRs in one array (no gain). The flooding 
 loses the same codewords as the ``ldpc`` package's sum-product (14 of 1280 at 6.5 dB and 36
 of 1280 at 6.3 dB for both; its parity verdict identical on every codeword, its bits
 identical on 100 % and 99.92 %): the baseline crosses the reference's 9.2e-3 at 6.50 dB
-(``aeradio bench --only coded.baseline``: 100 errors in 10752 codewords at 6.5 dB). At 4.3
-Mbit/s per CPU-second, two processes would pass 5 Mbit/s on two free cores; on the loaded
-machine the wall-clock rate cannot show it.
+(``aeradio bench --only coded.baseline``: 100 errors in 10752 codewords at 6.5 dB). Two
+processes passed issue 14's 5 Mbit/s on two cores in those three runs; on a busier
+machine the wall-clock rate falls with the cores' share (2.9 in the run at load 5).
 
 The graph every decoder works on is the lifted base graph pruned as Sionna prunes it: the
 filler columns (known zeros) are removed, and so is every parity bit of degree one that
