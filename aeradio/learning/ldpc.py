@@ -61,17 +61,17 @@ vectorized loops check fewer arrays for overlap at every edge): 1.54 and 1.59 ti
 previous kernel's flooding rate (medians of 3 and 5 runs alternated in one process on the
 loaded machine, 640 codewords at 6.5 dB: 3.74 against 2.43 and 3.23 against 2.03 Mbit/s per
 CPU-second); on two processes as ``coded.decoder`` runs it (1280 codewords at 6.5 dB),
-alternated with the previous
-kernel three times at load average 2.5 to 6, 5.9 Mbit/s on the wall clock (5.7 to 6.9) and
-3.2 per CPU-second (3.1 to 3.8) against 3.4 and 1.9; ``aeradio bench --only
-coded.decoder`` gave 4.3 and 3.7 per CPU-second at load average 12 and 5 (the previous
-kernel 2.0 between them; layered 7.1 and 5.6). Measured there and not kept: the check-to-variable
-products before and after each edge (forward-backward, no division; slower: more state per
-edge, and a loop counting down that LLVM would not vectorize), Cephes' degree-9 log
-polynomial evaluated by Horner or Estrin (slower than the atanh series with its division:
-the loops over 32 lanes are short, latency counts), 64 lanes (slower), 512-bit vectors
-(``NUMBA_CPU_FEATURES`` without ``prefer-256-bit``: no gain, and process-wide), the
-marginals, next marginals and channel LLRs in one array (no gain). The flooding decoder
+alternated with the previous kernel three times at load average 2.5 to 6, 5.9 Mbit/s on
+the wall clock (5.7 to 6.9) and 3.2 per CPU-second (3.1 to 3.8) against 3.4 and 1.9;
+``aeradio bench --only coded.decoder`` gave 4.3 and 3.7 per CPU-second at load average 12
+and 5 (the previous kernel 2.0 between them; layered 7.1 and 5.6). Measured and not kept:
+the products before and after each edge (forward-backward, no division: slower, with more
+state per edge; a loop over the edges counting down also kept LLVM from vectorizing the
+loop over lanes inside it), Cephes' degree-9 log polynomial evaluated by Horner or Estrin
+(slower than the atanh series with its division: the loops over 32 lanes are short, so
+latency counts), 64 lanes (slower), 512-bit vectors (``NUMBA_CPU_FEATURES`` without
+``prefer-256-bit``: no gain, and process-wide), the marginals, next marginals and channel
+LLRs in one array (no gain). The flooding decoder
 loses the same codewords as the ``ldpc`` package's sum-product (14 of 1280 at 6.5 dB and 36
 of 1280 at 6.3 dB for both; its parity verdict identical on every codeword, its bits
 identical on 100 % and 99.92 %): the baseline crosses the reference's 9.2e-3 at 6.50 dB
