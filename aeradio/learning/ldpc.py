@@ -63,8 +63,9 @@ loaded machine, 640 codewords at 6.5 dB: 3.74 against 2.43 and 3.23 against 2.03
 CPU-second); on two processes as ``coded.decoder`` runs it (1280 codewords at 6.5 dB),
 alternated with the previous kernel three times at load average 2.5 to 6, 5.9 Mbit/s on
 the wall clock (5.7 to 6.9) and 3.2 per CPU-second (3.1 to 3.8) against 3.4 and 1.9;
-``aeradio bench --only coded.decoder`` gave 4.3 and 3.7 per CPU-second at load average 12
-and 5 (the previous kernel 2.0 between them; layered 7.1 and 5.6). Measured and not kept:
+``aeradio bench --only coded.decoder`` gave 4.3, 3.7 and 2.6 per CPU-second at load
+average 12, 5 and 3 (the previous kernel 2.0 in a run between them; layered 7.1, 5.6 and
+4.7). Measured and not kept:
 the products before and after each edge (forward-backward, no division: slower, with more
 state per edge; a loop over the edges counting down also kept LLVM from vectorizing the
 loop over lanes inside it), Cephes' degree-9 log polynomial evaluated by Horner or Estrin
@@ -76,8 +77,9 @@ loses the same codewords as the ``ldpc`` package's sum-product (14 of 1280 at 6.
 of 1280 at 6.3 dB for both; its parity verdict identical on every codeword, its bits
 identical on 100 % and 99.92 %): the baseline crosses the reference's 9.2e-3 at 6.50 dB
 (``aeradio bench --only coded.baseline``: 100 errors in 10752 codewords at 6.5 dB). Two
-processes passed issue 14's 5 Mbit/s on two cores in those three runs; on a busier
-machine the wall-clock rate falls with the cores' share (2.9 in the run at load 5).
+processes passed issue 14's 5 Mbit/s on two cores in the three alternated runs, not in
+the three runs of ``coded.decoder`` (1.3, 2.9 and 2.6 Mbit/s on the wall clock): on the
+shared machine the wall-clock rate follows the cores' share the other jobs leave.
 
 The graph every decoder works on is the lifted base graph pruned as Sionna prunes it: the
 filler columns (known zeros) are removed, and so is every parity bit of degree one that
