@@ -22,6 +22,15 @@ Sionna's ``ebnodb2no``; the 5G NR LDPC code of rate 1/2, n = 1500, 20 BP iterati
   wrong) against the genie-synchronized simulation of the same model (the curve through
   :data:`SYNC_GENIE_EBN0_DB`, log-interpolated). Target: the chain's Eb/N0 at most
   0.5 dB above the genie's for the same BLER, at every chain point with enough errors.
+- ``coded.rx_rate``: the coded model's RX chain (what ``aeradio rx`` runs: detection,
+  synchronization, the bit-wise demapper, LDPC decoding) on a recording of
+  :data:`RX_RATE_FRAMES` back-to-back frames (one codeword each) through the channel
+  stages of ``coded.sync`` at :data:`RX_RATE_EBN0_DB`, one process: MS/s of samples and
+  Mbit/s of information bits per CPU-second, with and without the decoding stage (its CPU
+  time measured inside the same runs and taken out), the median of
+  :data:`RX_RATE_RUNS` runs after a warm-up run. The model is trained briefly
+  (:data:`RX_RATE_TRAINING_STEPS` steps, so the benchmark stays short): its rate is what is
+  measured, and at this Eb/N0 its codewords decode (the mean BP iterations are reported).
 - ``coded.file``: a 1 MB file over the ZMQ loopback (``aeradio channel`` paced at
   :data:`FILE_PACE` times real time, so the RX chain with its LDPC decoding keeps up; CFO,
   clock offset and delay as the demo's) at :data:`FILE_EBN0_DB`: it must arrive bit-exact.
@@ -88,6 +97,12 @@ SYNC_MAX_LOSS_DB = 0.5
 FILE_BYTES = 1_000_000
 FILE_EBN0_DB = 8.5
 FILE_PACE = "0.05"
+#: The RX-rate benchmark: frames in its recording, Eb/N0 per information bit, timed runs
+#: (after a warm-up run) and the training steps of its model.
+RX_RATE_FRAMES = 1200
+RX_RATE_EBN0_DB = 8.0
+RX_RATE_RUNS = 3
+RX_RATE_TRAINING_STEPS = 400
 #: Bytes the uncoded variant sends (its frame loss needs no megabyte), and the loss it must reach.
 UNCODED_FILE_BYTES = 30_000
 UNCODED_MIN_LOSS = 0.05
@@ -208,11 +223,10 @@ def decoder(ctx: BenchContext) -> dict[str, Any]:
     return {"figures": figures}
 
 
-def _chain_point(model_dir: Path, clean: Path, work: Path, ebn0_db: float, rng: np.random.Generator
-                 ) -> dict[str, Any]:
-    """``clean`` (a recording of test-pattern frames) through the channel stages at
-    ``ebn0_db`` with the target's impairments, then ``aeradio rx``: its report's figures."""
-    from aeradio.cli import main
+def _impaired(model_dir: Path, clean: Path, rec: Path, ebn0_db: float, rng: np.random.Generator) -> Path:
+    """``clean`` (a recording of frames) through the channel stages at ``ebn0_db`` (per
+    information bit) with the target's impairments (CFO, clock offset, random delay and
+    phase, silence before and after), written to the recording ``rec``."""
     from aeradio.core.model_dir import load_link_config
     from aeradio.flowgraphs.channel_sim import ChannelModel, ChannelSettings, snr_db_from_ebn0_db
     from aeradio.radio.base import DeviceSettings
@@ -229,9 +243,21 @@ def _chain_point(model_dir: Path, clean: Path, work: Path, ebn0_db: float, rng: 
     phase = np.complex64(np.exp(1j * rng.uniform(-np.pi, np.pi)))
     lead = np.zeros(int(rng.integers(500, 1500)), np.complex64)
     y = ChannelModel(settings, rng).process(np.concatenate([lead, x * phase, np.zeros(4000, np.complex64)]))
-    rec, report = work / f"chain-{ebn0_db:g}.sigmf-meta", work / f"rx-{ebn0_db:g}.json"
     with SigmfFileDevice(rec, "tx", DeviceSettings(cfg.radio.sample_rate_hz), overwrite=True) as dev:
         dev.write(y)
+    return rec
+
+
+def _chain_point(model_dir: Path, clean: Path, work: Path, ebn0_db: float, rng: np.random.Generator
+                 ) -> dict[str, Any]:
+    """``clean`` (a recording of test-pattern frames) through the channel stages at
+    ``ebn0_db`` with the target's impairments, then ``aeradio rx``: its report's figures."""
+    from aeradio.cli import main
+    from aeradio.core.model_dir import load_link_config
+
+    cfg = load_link_config(model_dir)
+    rec = _impaired(model_dir, clean, work / f"chain-{ebn0_db:g}.sigmf-meta", ebn0_db, rng)
+    report = work / f"rx-{ebn0_db:g}.json"
     main(["rx", "--model", str(model_dir), "--device", f"file:{rec}", "--json", str(report)])
     got = json.loads(report.read_text())
     rec.unlink()
@@ -297,6 +323,87 @@ def sync(ctx: BenchContext) -> dict[str, Any]:
             "figures": figures}
 
 
+class _TimedCode:
+    """An outer code whose ``decode`` counts its CPU seconds and BP iterations (the RX chain
+    calls it as it calls the code)."""
+
+    def __init__(self, code: Ldpc5GCode) -> None:
+        self.code, self.info_bits, self.codeword_bits = code, code.info_bits, code.codeword_bits
+        self.cpu_s, self.codewords, self.iterations = 0.0, 0, 0
+
+    def encode(self, bits: np.ndarray) -> np.ndarray:
+        return self.code.encode(bits)
+
+    def decode(self, llrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        start = time.process_time()
+        out = self.code.decode(llrs)
+        self.cpu_s += time.process_time() - start
+        self.codewords += len(llrs)
+        self.iterations += int(self.code.iterations.sum())
+        return out
+
+
+def rx_rate(ctx: BenchContext) -> dict[str, Any]:
+    from aeradio.apps.rx import RX_READ_SAMPLES, receiver_for
+    from aeradio.cli import main
+    from aeradio.core.model_dir import load_link_config, model_hash32
+    from aeradio.flowgraphs.rx_chain import RxChain
+
+    torch.set_num_threads(1)
+    work = ctx.work_dir / "coded-rx-rate"
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = load_training_config(checkout_path("configs") / f"{CONFIG}.toml", steps=RX_RATE_TRAINING_STEPS)
+    ctx.log(f"training {CONFIG} for {RX_RATE_TRAINING_STEPS} steps (the rate is measured, not the BLER)")
+    model_dir = train_and_save(cfg, work / "model", progress=False, overwrite=True)
+    cfg = load_link_config(model_dir)
+    clean = work / "clean.sigmf-meta"
+    main(["tx", "--model", str(model_dir), "--device", f"file:{clean}", "--frames", str(RX_RATE_FRAMES),
+          "--seed", "18", "--overwrite"])
+    rec = _impaired(model_dir, clean, work / "impaired.sigmf-meta", RX_RATE_EBN0_DB,
+                    np.random.default_rng(19))
+    samples = np.fromfile(rec.with_suffix(".sigmf-data"), np.complex64)
+    for path in (clean, rec):  # 19 MB each, read now
+        path.unlink()
+        path.with_suffix(".sigmf-data").unlink()
+    decoder, code = receiver_for(str(model_dir), cfg)
+    runs = []
+    for run in range(RX_RATE_RUNS + 1):  # the first warms up (numba's cache, torch)
+        timed = _TimedCode(code)
+        rx = RxChain(cfg, decoder, model_hash=model_hash32(model_dir), code=timed)
+        start = time.process_time()
+        for i in range(0, len(samples), RX_READ_SAMPLES):  # the reads of aeradio rx
+            rx.process(samples[i : i + RX_READ_SAMPLES])
+        rx.flush()
+        cpu_s = time.process_time() - start
+        decoded = rx.stats.frames_decoded
+        per_word = timed.iterations / max(timed.codewords, 1)
+        ctx.log(f"run {run}: {cpu_s:.2f} CPU s, of which decoding {timed.cpu_s:.2f}; {decoded} frames "
+                f"decoded, {timed.codewords} codewords, {per_word:.1f} BP iterations each")
+        if run:
+            runs.append((cpu_s, timed.cpu_s, decoded, timed.codewords, timed.iterations))
+    cpu_s, decode_s, decoded, codewords, iterations = (float(np.median([r[i] for r in runs]))
+                                                       for i in range(5))
+    info_bits = decoded * cfg.codewords_per_frame * cfg.code.info_bits
+    conditions = (f"one process, {len(samples)} samples, {RX_RATE_FRAMES} frames at Eb/N0 "
+                  f"{RX_RATE_EBN0_DB:g} dB with CFO {SYNC_CFO_CPS} cps and {SYNC_SCO_PPM:g} ppm, "
+                  f"{iterations / max(codewords, 1):.1f} BP iterations a codeword; median of "
+                  f"{RX_RATE_RUNS}; loaded machine?")
+    return {
+        "runs": [dict(zip(("cpu_s", "decode_cpu_s", "frames_decoded", "codewords", "iterations"), r,
+                          strict=True)) for r in runs],
+        "figures": [
+            figure(f"coded RX chain with decoding per CPU-second ({conditions})", len(samples) / cpu_s / 1e6,
+                   "MS/s/CPU-s"),
+            figure("coded RX chain with decoding, information bits per CPU-second", info_bits / cpu_s / 1e6,
+                   "Mbit/s/CPU-s"),
+            figure("coded RX chain without the decoding stage per CPU-second",
+                   len(samples) / (cpu_s - decode_s) / 1e6, "MS/s/CPU-s"),
+            figure("decoding's share of the RX chain's CPU time", decode_s / cpu_s, "fraction"),
+            figure(f"frames decoded of {RX_RATE_FRAMES}", decoded, "count"),
+        ],
+    }
+
+
 def _uncoded_variant(model_dir: Path, out: Path) -> Path:
     """The model re-saved without its ``[code]``: the same LUT and bit-wise receiver (hard
     decisions), frames of the coded frame's payload blocks."""
@@ -355,4 +462,5 @@ BENCHMARKS = {
     "coded.decoder": decoder,
     "coded.sync": sync,
     "coded.file": file_transfer,
+    "coded.rx_rate": rx_rate,
 }

@@ -11,9 +11,12 @@ propagation (sum-product) on the code's parity-check matrix, by one of four deco
   satisfy every check. Up to :data:`LANES` codewords advance together, one per SIMD lane (the
   loops over lanes are the innermost, so numba/LLVM vectorizes them); a lane whose codeword
   is done takes the next one. The check update is the tanh rule (the product of
-  ``tanh(v / 2)`` over the check's other edges) with an exp and a log written in
-  arithmetic (a Taylor polynomial and squarings, square roots and a series): a libm call
-  or a table lookup would keep the loop scalar. The first decode in a process compiles the
+  ``tanh(v / 2)`` over the check's other edges), with ``tanh(|v| / 2) = (1 - q) / (1 + q)``,
+  ``q = exp(-|v|)``, kept as the products of the numerators and of the denominators: one
+  exp, one division and one log per edge and direction (:func:`_iteration`). The exp and
+  the log are written in arithmetic on the float32's exponent bits and a short polynomial
+  (:func:`_exp`, :func:`_log`, within 4e-7 of numpy's): a libm call or a table lookup
+  would keep the loop scalar. The first decode in a process compiles the
   kernel (11 s on the loaded two-core machine) or loads it from numba's cache (0.9 s): a
   receiver should decode one dummy codeword before its first frame.
 - ``"layered"``: the same kernel with the row-serial (layered) schedule: each check
@@ -48,15 +51,35 @@ scaling (196 errors) and 0.40 to 0.42 with scaled min-sum and the serial schedul
 ``input_vector_type="received_vector"`` instead of the syndrome: 0.15. Sionna's decoder:
 0.055 (it always runs every iteration). Compiled, one codeword at a time with a tabulated
 phi (this module's first version): 1.2 (flooding) and 2.5 (layered). Vectorized across
-codewords (this version): 1.7 to 3.4 (flooding) and 3 to 7 (layered) between runs on the
-loaded machine (``aeradio bench --only coded.decoder``: 2.9 and 5.2 in one run, 2.3 and 3.6
-in another). The flooding decoder loses the same codewords as the ``ldpc`` package's
-sum-product (35 against 38 of 4000 at 6.5 dB, 95 against 96 at 6.3 dB; its parity verdict
-identical on every codeword, its bits identical on 99.85 %): the baseline crosses the
-reference's 9.2e-3 at 6.5 dB (``aeradio bench --only coded.baseline``). At 2 to 3 Mbit/s
-per CPU-second, two processes of it fall short of 5 Mbit/s on two cores (1.6 to 1.9 on the
-loaded machine); the layered decoder's rate was above 2.5 Mbit/s per CPU-second in every
-run, but it is not the reference's decoder.
+codewords, with the check update of the tanh rule as a product of tanh values (an exp by a
+Taylor polynomial and six squarings, three divisions, a log by five square roots and a
+series): 1.7 to 3.4 (flooding) and 3 to 7 (layered) between runs on the loaded machine,
+1.45 (flooding) on a quiet one. This version (one exp, one division and one log per edge
+and direction, the exp and log on the float32's exponent bits; a backward pass that reads
+only q with v2c's sign; per-lane and per-edge state at offsets the compiler knows, so the
+vectorized loops check fewer arrays for overlap at every edge): 1.54 and 1.59 times the
+previous kernel's flooding rate (medians of 3 and 5 runs alternated in one process on the
+loaded machine, 640 codewords at 6.5 dB: 3.74 against 2.43 and 3.23 against 2.03 Mbit/s per
+CPU-second); on two processes as ``coded.decoder`` runs it (1280 codewords at 6.5 dB),
+alternated with the previous kernel three times at load average 2.5 to 6, 5.9 Mbit/s on
+the wall clock (5.7 to 6.9) and 3.2 per CPU-second (3.1 to 3.8) against 3.4 and 1.9;
+``aeradio bench --only coded.decoder`` gave 4.3, 3.7 and 2.6 per CPU-second at load
+average 12, 5 and 3 (the previous kernel 2.0 in a run between them; layered 7.1, 5.6 and
+4.7). Measured and not kept:
+the products before and after each edge (forward-backward, no division: slower, with more
+state per edge; a loop over the edges counting down also kept LLVM from vectorizing the
+loop over lanes inside it), Cephes' degree-9 log polynomial evaluated by Horner or Estrin
+(slower than the atanh series with its division: the loops over 32 lanes are short, so
+latency counts), 64 lanes (slower), 512-bit vectors (``NUMBA_CPU_FEATURES`` without
+``prefer-256-bit``: no gain, and process-wide), the marginals, next marginals and channel
+LLRs in one array (no gain). The flooding decoder
+loses the same codewords as the ``ldpc`` package's sum-product (14 of 1280 at 6.5 dB and 36
+of 1280 at 6.3 dB for both; its parity verdict identical on every codeword, its bits
+identical on 100 % and 99.92 %): the baseline crosses the reference's 9.2e-3 at 6.50 dB
+(``aeradio bench --only coded.baseline``: 100 errors in 10752 codewords at 6.5 dB). Two
+processes passed issue 14's 5 Mbit/s on two cores in the three alternated runs, not in
+the three runs of ``coded.decoder`` (1.3, 2.9 and 2.6 Mbit/s on the wall clock): on the
+shared machine the wall-clock rate follows the cores' share the other jobs leave.
 
 The graph every decoder works on is the lifted base graph pruned as Sionna prunes it: the
 filler columns (known zeros) are removed, and so is every parity bit of degree one that
@@ -84,6 +107,9 @@ import math
 import numba
 import numpy as np
 import scipy.sparse as sp
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
 
 from aeradio.core.config import CodeConfig
 from aeradio.core.errors import ConfigError
@@ -100,13 +126,14 @@ LLR_MAX = 20.0
 #: vectorizes the loops over them; 32 measured faster than 16, 8 or 64); a lane whose
 #: codeword is done takes the next one.
 LANES = 32
-# Check-update limits: |variable-to-check| above 30 has tanh(x / 2) = 1 in float32; the
-# product of tanh(x / 2) stays in [_TANH_MIN, _PRODUCT_MAX] (no denormals; |message| <= 16.6,
-# Sionna's clamp).
+# Check-update limits: |variable-to-check| above 30 has tanh(x / 2) = 1 in float32; each
+# 1 - exp(-|v|) is at least _LOW_MIN (tanh(|v| / 2) >= 5e-7) and their product at least
+# _PRODUCT_MIN (no denormals, which are slow); B a - A b >= B a _RATIO_MIN (|message| <=
+# 16.6, Sionna's clamp).
 _ABS_MAX = np.float32(30.0)
-_TANH_MIN = np.float32(1e-6)
+_LOW_MIN = np.float32(1e-6)
 _PRODUCT_MIN = np.float32(1e-30)
-_PRODUCT_MAX = np.float32(1.0 - 2.0**-23)
+_RATIO_MIN = np.float32(2.0**-23)
 
 
 class Ldpc5GCode:
@@ -283,40 +310,74 @@ def timed_decode(
 
 
 # ---- the compiled decoders -----------------------------------------------------------------
-@numba.njit(inline="always", fastmath=True)
-def _exp_neg(a: np.float32) -> np.float32:
-    """exp(-a) for 0 <= a <= 30 in arithmetic numba vectorizes (no libm call): Taylor of
-    exp(-a / 64) to degree 6, squared six times (relative error below 1e-4, and below 1e-5
-    absolute)."""
-    r = a * np.float32(1.0 / 64.0)
-    q = np.float32(1.0) - r * (np.float32(1.0) - r * (np.float32(0.5) - r * (np.float32(1.0 / 6.0) - r * (
-        np.float32(1.0 / 24.0) - r * (np.float32(1.0 / 120.0) - r * np.float32(1.0 / 720.0))))))
-    q = q * q  # six squarings, unrolled: the loop over lanes must stay innermost to vectorize
-    q = q * q
-    q = q * q
-    q = q * q
-    q = q * q
-    return q * q
+# exp and log in arithmetic the loop vectorizer keeps in SIMD registers (a libm call would
+# keep the loops over lanes scalar): the float32's exponent and mantissa read and written as
+# its bits (two LLVM intrinsics), a polynomial on the reduced argument (Cephes' expf and
+# logf coefficients: about 1 ulp).
+_LN2_HI, _LN2_LO = np.float32(0.693359375), np.float32(-2.12194440e-4)  # ln 2 = HI + LO
+_SQRT_HALF_BITS = 0x3F3504F3  # the bits of float32(sqrt(0.5))
+
+
+@intrinsic
+def _pow2(typingctx, n):
+    """2**n as float32 for an integral float32 ``n`` in [-126, 127] (the bits of the result
+    written directly)."""
+    if n != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        biased = builder.add(builder.fptosi(args[0], i32), ir.Constant(i32, 127))
+        return builder.bitcast(builder.shl(biased, ir.Constant(i32, 23)), ir.FloatType())
+
+    return types.float32(types.float32), codegen
+
+
+@intrinsic
+def _split(typingctx, y, want_exponent):
+    """For a positive normal float32 ``y = m * 2**e`` with m in [sqrt(1/2), sqrt(2)): e (as
+    float32) when ``want_exponent`` (a literal bool), else m."""
+    if y != types.float32 or not isinstance(want_exponent, types.BooleanLiteral):
+        return None
+    exponent_wanted = want_exponent.literal_value
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        bits = builder.bitcast(args[0], i32)
+        e = builder.ashr(builder.sub(bits, ir.Constant(i32, _SQRT_HALF_BITS)), ir.Constant(i32, 23))
+        if exponent_wanted:
+            return builder.sitofp(e, ir.FloatType())
+        return builder.bitcast(builder.sub(bits, builder.shl(e, ir.Constant(i32, 23))), ir.FloatType())
+
+    return types.float32(types.float32, want_exponent), codegen
 
 
 @numba.njit(inline="always", fastmath=True)
-def _log_at_least_1(y: np.float32) -> np.float32:
-    """log(y) for 1 <= y <= 3.4e7, vectorizable: 32 log(z) with z = y^(1/32) (five square
-    roots) in [1, 1.72], log(z) = 2 atanh((z - 1) / (z + 1)) to degree 9 (error below 1e-5)."""
-    z = np.sqrt(np.sqrt(np.sqrt(np.sqrt(np.sqrt(y)))))
-    t = (z - np.float32(1.0)) / (z + np.float32(1.0))
-    t2 = t * t
-    return np.float32(64.0) * t * (np.float32(1.0) + t2 * (np.float32(1.0 / 3.0) + t2 * (
-        np.float32(1.0 / 5.0) + t2 * (np.float32(1.0 / 7.0) + t2 * np.float32(1.0 / 9.0)))))
+def _exp(x: np.float32) -> np.float32:
+    """exp(x) for float32 -87 <= x <= 88 (relative error below 3e-7)."""
+    n = np.floor(x * np.float32(1.4426950408889634) + np.float32(0.5))
+    r = x - n * _LN2_HI - n * _LN2_LO  # in [-ln2 / 2, ln2 / 2]
+    p = np.float32(1.9875691500e-4) * r + np.float32(1.3981999507e-3)
+    p = p * r + np.float32(8.3334519073e-3)
+    p = p * r + np.float32(4.1665795894e-2)
+    p = p * r + np.float32(1.6666665459e-1)
+    p = p * r + np.float32(5.0000001201e-1)
+    return (p * r * r + r + np.float32(1.0)) * _pow2(n)
 
 
 @numba.njit(inline="always", fastmath=True)
-def _message(others: np.float32, sign: np.float32) -> np.float32:
-    """The check-to-variable message m with tanh(|m| / 2) = ``others`` (the product over the
-    check's other edges) and the sign of ``sign``; |m| <= 16.6."""
-    others = min(others, _PRODUCT_MAX)
-    one = np.float32(1.0)
-    return math.copysign(_log_at_least_1((one + others) / (one - others)), sign)
+def _log(y: np.float32) -> np.float32:
+    """log(y) for a positive normal float32: ``y = m 2**e``, ``log m = 2 atanh(s)`` with
+    ``s = (m - 1) / (m + 1)``, |s| <= 0.172, to s**9 (a short chain of multiply-adds: the
+    loops over lanes are short, so latency counts; absolute error below 2e-7 + 2e-7 |log y|)."""
+    m = _split(y, False)
+    t = (m - np.float32(1.0)) / (m + np.float32(1.0))
+    z = t * t
+    p = np.float32(2.0 / 7.0) + z * np.float32(2.0 / 9.0)
+    p = np.float32(2.0 / 5.0) + z * p
+    p = np.float32(2.0 / 3.0) + z * p
+    e = _split(y, True)
+    return (t * z * p + e * _LN2_LO) + (t + t) + e * _LN2_HI
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
@@ -335,45 +396,59 @@ def _unsatisfied(total, row_ptr, row_columns, parity, unsatisfied):
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def _iteration(total, following, channel, c2v, tanh_in, product, sign, c2v_scale, row_ptr, row_columns,
-               revisit, layered):
-    """One BP iteration on every lane. Messages are log P(0)/P(1); the check update is the
-    tanh rule, ``tanh(m_e / 2) = prod over the other edges of tanh(v / 2)``, the product of
-    the others as the product of all over the edge's own. Flooding adds each check's
-    messages to ``following`` (the next marginals: the channel LLRs ``channel`` plus the
-    messages, started at an edge whose ``revisit [E]`` is 0, its column's first); layered
-    updates ``total`` in place, so the next check reads them. ``c2v_scale [lanes]`` is 0 on a
-    lane's first iteration (the messages of its previous codeword are ignored), else 1."""
-    one, abs_max, tanh_min, product_min = np.float32(1.0), _ABS_MAX, _TANH_MIN, _PRODUCT_MIN
-    lanes = product.size
+def _iteration(total, following, channel, edge_state, lane_state, lanes, row_ptr, row_columns, revisit,
+               layered):
+    """One BP iteration on ``lanes`` lanes. Messages are log P(0)/P(1); the check update is
+    the tanh rule, ``tanh(|m_e| / 2) = prod over the other edges of tanh(|v| / 2)``, written
+    with ``tanh(|v| / 2) = a / b``, ``a = 1 - q``, ``b = 1 + q``, ``q = exp(-|v|)``: with
+    ``A`` and ``B`` the products of every edge's a and b, the product over the other edges
+    is ``o = (A b) / (B a)`` and ``|m_e| = log((1 + o) / (1 - o)) = log((B a + A b) / (B a - A b))``:
+    one division and one logarithm per edge. Flooding adds each check's messages to
+    ``following`` (the next marginals: the channel LLRs ``channel`` plus the messages,
+    started at an edge whose ``revisit [E]`` is 0, its column's first); layered updates
+    ``total`` in place, so the next check reads them.
+
+    ``edge_state [E, 2 LANES]``: each edge's check-to-variable message (lanes ``[0, LANES)``)
+    and its q (``[LANES, 2 LANES)``); ``lane_state [4 LANES]``: A, B, the sign product, and
+    a scale of the previous messages (0 on a lane's first iteration: its previous codeword's
+    messages are ignored, else 1). Each holds what the loops read together at offsets the
+    compiler knows, so it checks the arrays' overlap once per array, not once per row:
+    those checks run at every edge, and were a third of the instructions."""
+    one, abs_max, low_min, product_min = np.float32(1.0), _ABS_MAX, _LOW_MIN, _PRODUCT_MIN
+    ratio_min = _RATIO_MIN
+    low, high, sign, scale = 0, LANES, 2 * LANES, 3 * LANES  # the rows of lane_state
     for c in range(row_ptr.size - 1):
         first, last = row_ptr[c], row_ptr[c + 1]
         for lane in range(lanes):
-            product[lane] = one
-            sign[lane] = one
+            lane_state[low + lane] = one
+            lane_state[high + lane] = one
+            lane_state[sign + lane] = one
         for e in range(first, last):
             j = row_columns[e]
             for lane in range(lanes):
-                v2c = total[j, lane] - c2v[e, lane] * c2v_scale[lane]
-                q = _exp_neg(min(abs(v2c), abs_max))
-                t = max((one - q) / (one + q), tanh_min)
-                tanh_in[e, lane] = t
-                product[lane] = max(product[lane] * t, product_min)
-                sign[lane] = sign[lane] * math.copysign(one, v2c)
+                v2c = total[j, lane] - edge_state[e, lane] * lane_state[scale + lane]
+                q = _exp(-min(abs(v2c), abs_max))
+                edge_state[e, LANES + lane] = math.copysign(q, v2c)  # q > 0 carries v2c's sign
+                lane_state[low + lane] = max(lane_state[low + lane] * max(one - q, low_min), product_min)
+                lane_state[high + lane] = lane_state[high + lane] * (one + q)
+                lane_state[sign + lane] = lane_state[sign + lane] * math.copysign(one, v2c)
         for e in range(first, last):
-            j = row_columns[e]
-            if layered:
-                for lane in range(lanes):
-                    v2c = total[j, lane] - c2v[e, lane] * c2v_scale[lane]
-                    message = _message(product[lane] / tanh_in[e, lane], sign[lane] * v2c)
-                    c2v[e, lane] = message
+            j, again = row_columns[e], revisit[e]  # (a local: no array the loop's checks cover)
+            for lane in range(lanes):
+                signed_q = edge_state[e, LANES + lane]
+                q = abs(signed_q)
+                own = lane_state[high + lane] * max(one - q, low_min)  # B a
+                others = lane_state[low + lane] * (one + q)  # A b
+                magnitude = _log((own + others) / max(own - others, own * ratio_min))
+                if layered:
+                    v2c = total[j, lane] - edge_state[e, lane] * lane_state[scale + lane]
+                    message = math.copysign(magnitude, lane_state[sign + lane] * signed_q)
+                    edge_state[e, lane] = message
                     total[j, lane] = v2c + message
-            else:
-                for lane in range(lanes):
-                    v2c = total[j, lane] - c2v[e, lane] * c2v_scale[lane]
-                    message = _message(product[lane] / tanh_in[e, lane], sign[lane] * v2c)
-                    c2v[e, lane] = message
-                    kept = following[j, lane] * revisit[e] + channel[j, lane] * (one - revisit[e])
+                else:
+                    message = math.copysign(magnitude, lane_state[sign + lane] * signed_q)
+                    edge_state[e, lane] = message
+                    kept = following[j, lane] * again + channel[j, lane] * (one - again)
                     following[j, lane] = kept + message
 
 
@@ -389,16 +464,13 @@ def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, revisit, inf
     its lane takes the next codeword."""
     edges = row_columns.size
     lanes = max(1, min(LANES, llrs.shape[0]))  # a short batch computes no idle lanes
-    c2v = np.zeros((edges, lanes), np.float32)
-    tanh_in = np.empty((edges, lanes), np.float32)
+    edge_state = np.zeros((edges, 2 * LANES), np.float32)  # messages, then q (_iteration)
+    lane_state = np.zeros(4 * LANES, np.float32)  # A, B, sign, then the scale of the messages
     channel = np.zeros((columns, lanes), np.float32)
     total = np.zeros((columns, lanes), np.float32)  # marginals, log P(0)/P(1)
     following = np.zeros((columns, lanes), np.float32)  # zeros: revisit 0 multiplies it
-    product = np.empty(lanes, np.float32)
-    sign = np.empty(lanes, np.float32)
     parity = np.empty(lanes, np.uint8)
     unsatisfied = np.zeros(lanes, np.uint8)
-    c2v_scale = np.zeros(lanes, np.float32)
     word = np.full(lanes, -1, np.int64)  # the codeword of each lane, -1: idle
     done = np.zeros(lanes, np.int64)  # iterations run on it
     limit = np.float32(LLR_MAX)
@@ -423,7 +495,7 @@ def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, revisit, inf
                         channel[sent_columns[i], lane] = llr
                     for j in range(columns):
                         total[j, lane] = channel[j, lane]
-                    c2v_scale[lane] = 0.0
+                    lane_state[3 * LANES + lane] = 0.0
                     done[lane] = 0
                     if fill:
                         word[lane] = next_word
@@ -432,13 +504,13 @@ def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, revisit, inf
                         refilled = True
         if active == 0:
             return
-        _iteration(total, following, channel, c2v, tanh_in, product, sign, c2v_scale, row_ptr, row_columns,
-                   revisit, layered)
+        _iteration(total, following, channel, edge_state, lane_state, lanes, row_ptr, row_columns, revisit,
+                   layered)
         if not layered:
             total, following = following, total
         for lane in range(lanes):
             done[lane] += 1
-            c2v_scale[lane] = 1.0
+            lane_state[3 * LANES + lane] = 1.0
 
 
 @numba.njit(nogil=True, cache=True)

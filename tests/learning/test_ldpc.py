@@ -1,11 +1,12 @@
 """The compiled sum-product decoders of aeradio.learning.ldpc against the ldpc package's."""
 
+import numba
 import numpy as np
 import pytest
 
 from aeradio.core.config import CodeConfig
 from aeradio.learning.bitwise import app_llrs, bits_to_messages, qam_gray_lut
-from aeradio.learning.ldpc import DEFAULT_DECODER, LANES, Ldpc5GCode, _exp_neg, _log_at_least_1
+from aeradio.learning.ldpc import DEFAULT_DECODER, LANES, Ldpc5GCode, _exp, _log
 
 #: Sionna's tutorial code: rate 1/2, n = 1500, 20 iterations, 64-QAM (k = 6).
 TUTORIAL_CODE = CodeConfig(rate=0.5, codeword_bits=1500, bp_iterations=20)
@@ -30,14 +31,32 @@ def qam_llrs(code: Ldpc5GCode, ebn0_db: float, count: int, seed: int) -> tuple[n
     return info, app_llrs(y.astype(np.complex64), qam, noise_var).reshape(count, code.codeword_bits)
 
 
-def test_vectorizable_exp_and_log_are_accurate_on_their_ranges():
-    a = np.linspace(0.0, 30.0, 3001).astype(np.float32)
-    exact = np.exp(-a.astype(np.float64))
-    got = np.array([_exp_neg(v) for v in a], np.float64)
-    assert np.all(np.abs(got - exact) <= 1e-4 * exact + 1e-6)
-    y = np.geomspace(1.0, 3.4e7, 3001).astype(np.float32)
-    got = np.array([_log_at_least_1(v) for v in y], np.float64)
-    assert np.max(np.abs(got - np.log(y.astype(np.float64)))) < 2e-5
+@numba.njit(fastmath=True, error_model="numpy")
+def _exp_log_vectorized(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_exp(x)`` and ``_log(y)`` in loops numba vectorizes, as the decoder runs them."""
+    ex, lg = np.empty_like(x), np.empty_like(y)
+    for i in range(x.size):
+        ex[i] = _exp(x[i])
+    for i in range(y.size):
+        lg[i] = _log(y[i])
+    return ex, lg
+
+
+def test_vectorizable_exp_and_log_are_accurate_on_their_whole_ranges():
+    """exp over [-87, 88] (what a float32 holds without denormals), log over every positive
+    normal float32, both vectorized and scalar, against numpy in float64."""
+    x = np.concatenate([np.linspace(-87.0, 88.0, 400_001), [-87.0, -30.0, 0.0, 88.0]]).astype(np.float32)
+    y = np.concatenate([np.geomspace(1.2e-38, 3.4e38, 400_001), np.linspace(0.5, 2.0, 100_001),
+                        [1.0, np.finfo(np.float32).tiny, np.finfo(np.float32).max]]).astype(np.float32)
+    exact_exp, exact_log = np.exp(x.astype(np.float64)), np.log(y.astype(np.float64))
+    ex, lg = _exp_log_vectorized(x, y)
+    assert np.max(np.abs(ex - exact_exp) / exact_exp) < 4e-7
+    assert np.max(np.abs(lg - exact_log) / (1 + np.abs(exact_log))) < 2e-7
+    assert lg[np.flatnonzero(y == 1.0)[0]] == 0.0
+    scalar = (np.array([_exp(v) for v in x[::97]], np.float64),
+              np.array([_log(v) for v in y[::97]], np.float64))
+    assert np.max(np.abs(scalar[0] - exact_exp[::97]) / exact_exp[::97]) < 4e-7
+    assert np.max(np.abs(scalar[1] - exact_log[::97]) / (1 + np.abs(exact_log[::97]))) < 2e-7
 
 
 def test_clean_codewords_decode_in_one_iteration(code):
