@@ -221,6 +221,7 @@ def _check_args(args: argparse.Namespace) -> None:
     check_range("--connect-timeout-s", args.connect_timeout_s, 0.01, 3600.0, unit="s")
     check_range("--seed", args.seed, 0, MAX_TEST_PATTERN_SEED)
     check_range("--threads", args.threads, 1, 64)
+    check_range("--polish-iterations", args.polish_iterations, 0, 10_000_000)
     if args.from_scratch and args.receiver_only:
         raise ConfigError("--receiver-only keeps the model's LUT: it cannot start --from-scratch")
     if args.from_scratch and args.transmitter not in (None, "lut"):
@@ -262,7 +263,7 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
     settings = OtaSettings(perturbation_std=args.perturbation_std, rx_learning_rate=args.rx_learning_rate,
                            tx_learning_rate=tx_lr, rx_steps=args.rx_steps, transmitter=transmitter,
                            compander_learning_rate=args.compander_learning_rate,
-                           tx_lr_decay_steps=decay)
+                           tx_lr_decay_steps=decay, antithetic=args.antithetic)
     cfg = load_link_config(args.model)  # ModelFormatError: another format, one line, exit 2
     require_message_receiver(cfg, args.model, "train-ota")
     out = check_output_dir(args.out, overwrite=args.overwrite, source=args.model)
@@ -283,7 +284,8 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
                 "from_scratch": bool(args.from_scratch), "receiver_only": bool(args.receiver_only),
                 "transmitter": settings.transmitter,
                 "compander_learning_rate": settings.compander_learning_rate,
-                "tx_lr_decay_iterations": settings.tx_lr_decay_steps,
+                "tx_lr_decay_iterations": settings.tx_lr_decay_steps, "antithetic": settings.antithetic,
+                "polish_iterations": args.polish_iterations, "final_model": args.final_model,
                 "perturbation_std": settings.perturbation_std, "tx_learning_rate": settings.tx_learning_rate,
                 "frames_per_step": args.frames_per_step,
                 "seed": args.seed, "tx_device": args.tx_device, "rx_device": args.rx_device}
@@ -294,13 +296,15 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
         from aeradio.apps.train import thin_history
         from aeradio.core.model_dir import save_model
 
-        if best.snapshot is None or (best.saved and not final):
+        if best.snapshot is None or (best.saved and not final and args.final_model == "best"):
             return
+        window_bler = sum(e for e, _ in window) / max(1, sum(b for _, b in window))
         meta = {"train_ota": {**run_meta, "iterations": iteration, "best_iteration": best.iteration,
-                              "best_bler": best.bler, "samples_sent": loop.samples_sent,
+                              "best_bler": best.bler, "last_window_bler": window_bler,
+                              "samples_sent": loop.samples_sent,
                               "frames_sent": loop.frames_sent, "frames_lost": loop.frames_lost,
                               "history": thin_history(record.history, HISTORY_POINTS)}}
-        s = best.snapshot
+        s = best.snapshot if args.final_model == "best" else learner.snapshot()
         save_model(out, cfg, s["lut"], s["receiver_state"], extra_meta=meta, lut_grid=s["lut_grid"],
                    overwrite=True)
         best.saved = True
@@ -316,9 +320,10 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
                   f"{rx_dev.sample_rate_hz / 1e6:g} MS/s", file=sys.stderr, flush=True)
             loop = OtaLoop(tx_dev, rx_dev, tx_chain, rx_chain, seed=args.seed,
                            stall_timeout_s=args.stall_timeout_s, rx_uri=args.rx_device, stop=stop)
-            bar = tqdm(total=args.iterations, desc="train-ota", disable=None if not args.quiet else True,
+            total = args.iterations + args.polish_iterations
+            bar = tqdm(total=total, desc="train-ota", disable=None if not args.quiet else True,
                        leave=False, dynamic_ncols=True)
-            for iteration in range(1, args.iterations + 1):
+            for iteration in range(1, total + 1):
                 if stop.requested:
                     iteration -= 1
                     break
@@ -344,10 +349,11 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
                     if best.provisional or window_bler < best.bler:
                         best.bler, best.snapshot, best.iteration = window_bler, scored, iteration
                         best.saved, best.provisional = False, not full
-                # Transmitter batch: perturbed LUT rows, per-block losses of the receiver.
-                if not args.receiver_only:
+                # Transmitter batch: perturbed LUT rows, per-block losses of the receiver
+                # (none in the polish iterations: the receiver adapts to the final LUT).
+                if not args.receiver_only and iteration <= args.iterations:
                     seqs = loop.new_seqs(frames)
-                    messages = loop.messages(seqs)
+                    messages = learner.transmitter_messages(loop.messages(seqs))
                     x_p = learner.perturbed(messages)
                     got = loop.exchange(seqs, x_p)
                     if len(got) and not stop.requested:
@@ -375,8 +381,13 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
         rx_dev.close()
     if best.snapshot is None:
         raise StreamError(f"no frame came back in {iteration} iterations: nothing to write")
+    if args.final_model == "best":
+        written = f"best BLER {best.bler:.2e} at iteration {best.iteration}"
+    else:
+        window_bler = sum(e for e, _ in window) / max(1, sum(b for _, b in window))
+        written = f"the last model (BLER {window_bler:.2e} over the last {len(window)} batches)"
     summary = (f"{iteration} iterations, {loop.samples_sent} samples sent ({loop.frames_sent} frames, "
-               f"{loop.frames_lost} lost), best BLER {best.bler:.2e} at iteration {best.iteration} -> {out}")
+               f"{loop.frames_lost} lost), {written} -> {out}")
     if stop.requested:
         print(f"aeradio train-ota: interrupted by {stop.reason} after {summary}", file=sys.stderr)
         return stop.exit_code
