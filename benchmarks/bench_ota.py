@@ -188,8 +188,16 @@ def _fresh_bler(ctx: BenchContext, model: Path, out: Path, ebn0_db: float,
                          extra_channel_args=channel_args)
     report = run_loopback(model, out, s)
     ctx.log(f"{model.name}: fresh frames BLER {report['bler']:.3e} "
-            f"({report['block_errors']}/{report['blocks']})")
+            f"({report['block_errors']}/{report['blocks']}), {report['frames_decoded']} of {FRESH_FRAMES} "
+            f"frames decoded, {report['samples_dropped']} samples dropped")
     return report
+
+
+def _clean(report: dict[str, Any]) -> bool:
+    """Every fresh frame decoded, no sample dropped (a drop inside a frame would count as
+    block errors of the model), rx exited 0."""
+    return (report["rx_exit_code"] == 0 and report["frames_decoded"] == FRESH_FRAMES
+            and report["samples_dropped"] == 0)
 
 
 def bench_impaired(ctx: BenchContext) -> dict[str, Any]:
@@ -235,6 +243,9 @@ def bench_impaired(ctx: BenchContext) -> dict[str, Any]:
                    f"of {rx_only['blocks']}"),
             figure("train-ota, fresh frames BLER", ota["bler"], ""),
             figure("train-ota, fresh block errors", ota["block_errors"], f"of {ota['blocks']}"),
+            figure("fresh-frame runs complete (all frames decoded, no sample dropped)",
+                   sum(_clean(r) for r in (original, ota, rx_only)), "of 3", target="3",
+                   passed=all(_clean(r) for r in (original, ota, rx_only))),
             figure("train-ota / receiver-only BLER", ratio, "", target=f"<= {RATIO_MAX:g}",
                    passed=ratio is not None and ratio <= RATIO_MAX),
             figure("ratio, 95 % interval low", lo, ""),
