@@ -204,6 +204,12 @@ def _blocks(results: dict[int, FrameResult], messages_of: dict[int, np.ndarray])
     return y, nv, labels, np.array(seqs, np.int64)
 
 
+def _pooled(window: deque[tuple[int, int]]) -> float:
+    """The BLER pooled over ``(errors, blocks)`` batches (NaN for none)."""
+    blocks = sum(b for _, b in window)
+    return sum(e for e, _ in window) / blocks if blocks else math.nan
+
+
 def _open_devices(args: argparse.Namespace, settings: DeviceSettings) -> tuple[Device, Device]:
     from aeradio.radio.uri import open_device
 
@@ -304,9 +310,8 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
 
         if best.snapshot is None or (best.saved and not final and args.final_model == "best"):
             return
-        window_bler = sum(e for e, _ in window) / max(1, sum(b for _, b in window))
         meta = {"train_ota": {**run_meta, "iterations": iteration, "best_iteration": best.iteration,
-                              "best_bler": best.bler, "last_window_bler": window_bler,
+                              "best_bler": best.bler, "last_window_bler": _pooled(window),
                               "samples_sent": loop.samples_sent,
                               "frames_sent": loop.frames_sent, "frames_lost": loop.frames_lost,
                               "history": thin_history(record.history, HISTORY_POINTS)}}
@@ -318,6 +323,12 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
     frames = args.frames_per_step
     iteration = 0
     window: deque[tuple[int, int]] = deque(maxlen=BEST_WINDOW)
+
+    def holds() -> str:
+        """What --out holds, for the progress lines."""
+        if args.final_model == "best":
+            return f"best BLER {best.bler:.2e} at iteration {best.iteration}"
+        return f"the last model (BLER {_pooled(window):.2e} over the last {len(window)} batches)"
     with StopOnSignal() as stop:
         tx_dev, rx_dev = _open_devices(args, dev_settings)
         try:
@@ -349,7 +360,7 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
                     window.append((step.errors, step.blocks))
                     # One batch's BLER is noisy (a few hundred blocks): the best model is
                     # chosen on the last BEST_WINDOW batches' (the model moves slowly).
-                    window_bler = sum(e for e, _ in window) / sum(b for _, b in window)
+                    window_bler = _pooled(window)
                     # Before the window is full, the latest model stands in (provisional).
                     full = len(window) == BEST_WINDOW
                     if best.provisional or window_bler < best.bler:
@@ -375,8 +386,8 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
                 if iteration % args.checkpoint_every == 0:
                     save(loop, iteration)
                     print(f"aeradio train-ota: iteration {iteration}, BLER {rx_bler:.2e}, loss {loss:.3f}, "
-                          f"{loop.samples_sent} samples sent, best BLER {best.bler:.2e} (iteration "
-                          f"{best.iteration}) -> {out}", file=sys.stderr, flush=True)
+                          f"{loop.samples_sent} samples sent, {holds()} -> {out}",
+                          file=sys.stderr, flush=True)
             bar.close()
             save(loop, iteration, final=True)  # before closing: a device error must not lose it
         except BaseException:
@@ -387,13 +398,8 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
         rx_dev.close()
     if best.snapshot is None:
         raise StreamError(f"no frame came back in {iteration} iterations: nothing to write")
-    if args.final_model == "best":
-        written = f"best BLER {best.bler:.2e} at iteration {best.iteration}"
-    else:
-        window_bler = sum(e for e, _ in window) / max(1, sum(b for _, b in window))
-        written = f"the last model (BLER {window_bler:.2e} over the last {len(window)} batches)"
     summary = (f"{iteration} iterations, {loop.samples_sent} samples sent ({loop.frames_sent} frames, "
-               f"{loop.frames_lost} lost), {written} -> {out}")
+               f"{loop.frames_lost} lost), {holds()} -> {out}")
     if stop.requested:
         print(f"aeradio train-ota: interrupted by {stop.reason} after {summary}", file=sys.stderr)
         return stop.exit_code
