@@ -75,6 +75,20 @@ RATE_TOLERANCE = 1e-6
 BEST_WINDOW = 5
 #: Entries of the BLER-against-samples history kept in model.json.
 HISTORY_POINTS = 500
+#: Stream spans of reads that lost samples, kept to check the frames that come out later.
+DROP_SPANS = 64
+
+
+def overlaps_drop(start: float, length: int, spans: deque[tuple[int, int]]) -> bool:
+    """Whether the frame at ``start`` (stream sample index) of ``length`` samples overlaps
+    a span ``[a, b)`` of the stream read right after lost samples (where in the read the
+    samples went missing is not known: the whole read is suspect).
+
+    >>> spans = deque([(1000, 2000)])
+    >>> overlaps_drop(500.0, 400, spans), overlaps_drop(900.0, 200, spans), overlaps_drop(2000.0, 10, spans)
+    (False, True, False)
+    """
+    return any(start < b and start + length > a for a, b in spans)
 
 
 def check_sample_rates(tx_rate_hz: float, rx_rate_hz: float) -> None:
@@ -113,6 +127,12 @@ class OtaLoop:
         self.samples_sent = 0
         self.frames_sent = 0
         self.frames_lost = 0
+        #: Frames received across lost samples (a slow reader's dropped messages): their
+        #: payload is shifted from the drop on, block errors that are not the channel's.
+        #: Left out of their steps, as lost frames.
+        self.frames_corrupted = 0
+        self.rx_position = 0  # stream samples given to the RX chain
+        self.drop_spans: deque[tuple[int, int]] = deque(maxlen=DROP_SPANS)
         self.last_frame_time = time.monotonic()
         lay = tx.layout
         self.blocks, self.M = lay.blocks, lay.M
@@ -138,14 +158,29 @@ class OtaLoop:
         self.frames_lost += len(seqs) - len(got)
         return got
 
+    def _read(self, timeout_s: float) -> list[FrameResult] | None:
+        """One read through the RX chain: the frames it completed, less those across lost
+        samples (counted); None when nothing arrived."""
+        dropped = self.rx_dev.stats.samples_dropped
+        x = self.rx_dev.read(READ_SAMPLES, timeout_s=timeout_s)
+        if x is None:
+            raise StreamError(f"{self.rx_uri} ended (end of source): train-ota needs a live stream")
+        if not len(x):
+            return None
+        if self.rx_dev.stats.samples_dropped != dropped:
+            self.drop_spans.append((self.rx_position, self.rx_position + len(x)))
+        self.rx_position += len(x)
+        frames = []
+        for r in self.rx.process(x):
+            if overlaps_drop(r.start_sample, self.tx.frame_samples, self.drop_spans):
+                self.frames_corrupted += r.seq is not None
+            else:
+                frames.append(r)
+        return frames
+
     def _drain(self) -> None:
-        while True:
-            x = self.rx_dev.read(READ_SAMPLES, timeout_s=0.0)
-            if x is None:
-                raise StreamError(f"{self.rx_uri} ended (end of source): train-ota needs a live stream")
-            if not len(x):
-                return
-            self.rx.process(x)
+        while self._read(0.0) is not None:
+            pass
 
     def _collect(self, want: set[int], samples: int) -> dict[int, FrameResult]:
         got: dict[int, FrameResult] = {}
@@ -153,11 +188,9 @@ class OtaLoop:
         settle_s = max(SETTLE_S, 3 * samples / self.rx_dev.sample_rate_hz)
         progress = time.monotonic()
         while len(got) < len(want) and not self.stop.requested:
-            x = self.rx_dev.read(READ_SAMPLES, timeout_s=READ_TIMEOUT_S)
-            if x is None:
-                raise StreamError(f"{self.rx_uri} ended (end of source): train-ota needs a live stream")
+            frames = self._read(READ_TIMEOUT_S)
             now = time.monotonic()
-            for r in self.rx.process(x):
+            for r in frames or ():
                 self.last_frame_time = now
                 if r.seq in want:
                     got[r.seq] = r
@@ -314,6 +347,8 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
                               "best_bler": best.bler, "last_window_bler": _pooled(window),
                               "samples_sent": loop.samples_sent,
                               "frames_sent": loop.frames_sent, "frames_lost": loop.frames_lost,
+                              "frames_corrupted": loop.frames_corrupted,
+                              "samples_dropped": loop.rx_dev.stats.samples_dropped,
                               "history": thin_history(record.history, HISTORY_POINTS)}}
         s = best.snapshot if args.final_model == "best" else learner.snapshot()
         save_model(out, cfg, s["lut"], s["receiver_state"], extra_meta=meta, lut_grid=s["lut_grid"],
@@ -399,7 +434,8 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
     if best.snapshot is None:
         raise StreamError(f"no frame came back in {iteration} iterations: nothing to write")
     summary = (f"{iteration} iterations, {loop.samples_sent} samples sent ({loop.frames_sent} frames, "
-               f"{loop.frames_lost} lost), {holds()} -> {out}")
+               f"{loop.frames_lost} lost or left out, {loop.frames_corrupted} received across dropped "
+               f"samples), {holds()} -> {out}")
     if stop.requested:
         print(f"aeradio train-ota: interrupted by {stop.reason} after {summary}", file=sys.stderr)
         return stop.exit_code

@@ -15,6 +15,7 @@ import pytest
 from aeradio.apps.link import CHANNEL_READY, START_TIMEOUT_S, Process, aeradio_argv
 from aeradio.cli import main
 from aeradio.core.model_dir import load_lut, model_hash32, read_extra_meta, verify_model_dir
+from aeradio.radio.base import Device
 from aeradio.radio.zmq_stream import free_endpoint
 
 #: Seconds train-ota may take to start (torch imports) while other tests load both cores.
@@ -220,3 +221,64 @@ def test_out_is_never_the_model_it_starts_from(tiny_model: Path, capsys: pytest.
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "is the --model directory" in err[0], err
     assert {p.name: p.read_bytes() for p in tiny_model.iterdir()} == before
+
+
+class _LoopbackWithDrop(Device):
+    """What is written comes back (noise-free, a few hundred silent samples first), split in
+    reads of ``chunk`` samples, with ``drop`` samples missing at stream position ``at`` (a
+    slow reader's dropped messages: counted in ``stats.samples_dropped``, as the ZMQ RX
+    device does)."""
+
+    def __init__(self, *, at: int, drop: int, chunk: int) -> None:
+        super().__init__()
+        self.sample_rate_hz = 1e6
+        self.at, self.drop, self.chunk = at, drop, chunk
+        self.stream = np.zeros(300, np.complex64)
+        self.pos = 0
+
+    def write(self, samples: np.ndarray, *, end_burst: bool = False, timeout_s: float = 5.0) -> None:
+        self.stream = np.concatenate([self.stream, samples, np.zeros(300, np.complex64)])
+
+    def read(self, max_samples: int, timeout_s: float = 1.0) -> np.ndarray | None:
+        if self.pos == self.at and self.drop:
+            self.pos += self.drop
+            self.stats.samples_dropped += self.drop
+        end = min(len(self.stream), self.pos + self.chunk)
+        if self.pos < self.at < end:
+            end = self.at
+        out, self.pos = self.stream[self.pos:end], end
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def test_frames_across_dropped_samples_are_left_out(tiny_model: Path) -> None:
+    """A frame received across lost samples (its payload shifted from the drop on) is left
+    out of its step and counted, not scored as the model's block errors; the frames away
+    from the drop arrive."""
+    from aeradio.apps.processes import StopOnSignal
+    from aeradio.apps.train_ota import OtaLoop, _no_decisions
+    from aeradio.core.model_dir import load_link_config
+    from aeradio.flowgraphs.rx_chain import RxChain
+    from aeradio.flowgraphs.tx_chain import TxChain
+
+    cfg = load_link_config(tiny_model)
+    lut = load_lut(tiny_model)
+    tx = TxChain(cfg, lut, model_hash32(tiny_model))
+    results = {}
+    for drop in (0, 40):
+        # The drop in the middle of the payload of the second of four frames.
+        at = 300 + tx.frame_samples + tx.frame_samples // 2
+        dev = _LoopbackWithDrop(at=at, drop=drop, chunk=700)
+        with StopOnSignal() as stop:
+            loop = OtaLoop(dev, dev, tx, RxChain(cfg, _no_decisions, model_hash=None), seed=1,
+                           stall_timeout_s=5.0, rx_uri="fake", stop=stop)
+            seqs = loop.new_seqs(4)
+            got = loop.exchange(seqs, lut[loop.messages(seqs)])
+        results[drop] = (sorted(got), loop.frames_corrupted, loop.frames_lost)
+    assert results[0] == ([0, 1, 2, 3], 0, 0)
+    got, corrupted, lost = results[40]
+    # Frame 1 came out of the RX chain and was left out; the chain itself also lost frame 2
+    # (decoding frame 1 took samples up to its nominal end: 40 samples into frame 2).
+    assert 1 not in got and {0, 3} <= set(got) and corrupted == 1 and lost == 4 - len(got)
