@@ -318,6 +318,9 @@ class OtaLearner:
         partners = None
         if self.settings.antithetic:
             blocks = self.config.payload_blocks
+            if len(lab) % blocks:
+                raise ConfigError(f"antithetic steps take whole frames of {blocks} blocks, "
+                                  f"got {len(lab)} blocks")
             partners = antithetic_partners(len(lab) // blocks, blocks)
         with torch.no_grad():
             logits = self._logits(yt, nv)

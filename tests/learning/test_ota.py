@@ -286,6 +286,9 @@ def test_antithetic_batches_pair_messages_and_opposite_perturbations() -> None:
     y = (x_p + 0.3 * noise).astype(np.complex64)
     learner.transmitter_step(y.reshape(-1, 2), np.full(24, 0.09), messages.reshape(-1), x_p.reshape(-1, 2))
     assert float(learner.tx.log_gain.detach().abs().max()) > 0  # the compander moved
+    with pytest.raises(ConfigError, match="whole frames"):
+        learner.transmitter_step(y.reshape(-1, 2)[:20], np.full(20, 0.09), messages.reshape(-1)[:20],
+                                 x_p.reshape(-1, 2)[:20])
     with pytest.raises(ConfigError, match="even"):
         learner.transmitter_messages(np.zeros((1, 7), np.int64))
     with pytest.raises(ConfigError, match="frames, blocks"):
