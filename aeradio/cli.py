@@ -302,6 +302,14 @@ def _add_train_ota(sub: argparse._SubParsersAction) -> None:
                    "else 0)")
     p.add_argument("--rx-steps", type=int, default=d.DEFAULT_OTA_RX_STEPS,
                    help="receiver gradient steps per receiver batch")
+    p.add_argument("--antithetic", action="store_true",
+                   help="perturb in antithetic pairs (w and -w on one message; each block's baseline "
+                   "the pair's mean loss)")
+    p.add_argument("--polish-iterations", type=int, default=0, metavar="N",
+                   help="after --iterations, N receiver batches with the transmitter frozen")
+    p.add_argument("--final-model", choices=("best", "last"), default="best",
+                   help="what --out holds: the lowest BLER pooled over the last 5 receiver batches "
+                   "(best), or the model as it stands (last: at each checkpoint and at the end)")
     p.add_argument("--checkpoint-every", type=int, default=d.DEFAULT_OTA_CHECKPOINT_EVERY, metavar="N",
                    help="write the best model to --out every N iterations")
     p.add_argument("--stall-timeout-s", type=float, default=d.DEFAULT_OTA_STALL_TIMEOUT_S, metavar="T",

@@ -15,9 +15,11 @@ it back through the RX chain (detection and synchronization included).
   back-off: strong compression), receiver IQ imbalance (1.5 dB, 10 degrees) and Wiener phase
   noise (-90 dBc/Hz at 10 kHz), Eb/N0 6 dB: ``AERADIO_OTA_ITERATIONS`` (default 1000) iterations of train-ota
   against twice as many of ``train-ota --receiver-only`` (receiver fine-tuning through the
-  same loop: the same channel and as many samples sent); then each
-  model's BLER on fresh frames (``aeradio tx`` -> channel -> ``aeradio rx``, another seed),
-  target ratio <= 0.7.
+  same loop: the same channel and as many samples sent), each followed by
+  :data:`POLISH_ITERATIONS` receiver-only batches and writing its last model; then each
+  model's BLER on :data:`FRESH_FRAMES` fresh frames (``aeradio tx`` -> channel -> ``aeradio rx``,
+  another seed), target ratio <= 0.7, with its 95 % interval. ``AERADIO_OTA_PA_BACKOFF_DB``
+  and ``AERADIO_OTA_EBN0_DB`` run it on a variation of the channel.
 
 Run alone: ``aeradio bench --only ota.`` (``AERADIO_OTA_BUDGET_S=120
 AERADIO_OTA_ITERATIONS=60`` for a short run).
@@ -32,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from aeradio.apps.bench import BenchContext, figure
 from aeradio.apps.link import (
     CHANNEL_READY,
@@ -42,6 +46,7 @@ from aeradio.apps.link import (
     run_loopback,
 )
 from aeradio.core.errors import StreamError
+from aeradio.core.model_dir import load_link_config
 from aeradio.radio.zmq_stream import free_endpoint
 
 SAMPLE_RATE = "1e6"
@@ -53,14 +58,25 @@ GAP_MAX_DB = 0.3
 TARGET_BLER = 1e-2
 #: Eb/N0 points (dB) of the genie-synchronized BLER curves.
 EVAL_EBN0_DB = (3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0)
-#: The impaired loop.
+#: The impaired loop (``AERADIO_OTA_EBN0_DB`` and ``AERADIO_OTA_PA_BACKOFF_DB`` vary it: a
+#: channel the settings were not tuned on).
 IMPAIRED_EBN0_DB = 6.0
-IMPAIRED_CHANNEL = (
-    "--pa-rapp-p", "3", "--pa-backoff-db", "1", "--iq-imbalance-db", "1.5", "--iq-imbalance-deg", "10",
-    "--phase-noise-dbc", "-90", "--phase-noise-offset-hz", "10e3",
-)
+IMPAIRED_PA_BACKOFF_DB = 1.0
+
+
+def impaired_channel(pa_backoff_db: float = IMPAIRED_PA_BACKOFF_DB) -> tuple[str, ...]:
+    """The channel simulator's arguments of the impaired loop."""
+    return ("--pa-rapp-p", "3", "--pa-backoff-db", f"{pa_backoff_db:g}", "--iq-imbalance-db", "1.5",
+            "--iq-imbalance-deg", "10", "--phase-noise-dbc", "-90", "--phase-noise-offset-hz", "10e3")
+
+
 DEFAULT_ITERATIONS = 1000
-FRESH_FRAMES = 400
+#: Receiver-only batches after the transmitter stops (both runs end with them: each model's
+#: receiver adapted to its final LUT); each run writes its last model.
+POLISH_ITERATIONS = 200
+#: Fresh frames per model (128 blocks each): 204800 blocks, about 1500 to 2400 errors at
+#: BLER 7e-3 to 1.2e-2, a ratio known to about +-7 % (95 %).
+FRESH_FRAMES = 1600
 RATIO_MAX = 0.7
 FRAMES_PER_STEP = "16"
 #: Seconds train-ota gets to write its model and exit after SIGTERM.
@@ -168,46 +184,100 @@ def bench_from_scratch(ctx: BenchContext) -> dict[str, Any]:
     }
 
 
-def _fresh_bler(ctx: BenchContext, model: Path, out: Path) -> dict[str, Any]:
-    s = LoopbackSettings(ebn0_db=IMPAIRED_EBN0_DB, cfo_hz=0.0, sco_ppm=0.0, delay_samples=0.0,
+def _fresh_bler(ctx: BenchContext, model: Path, out: Path, ebn0_db: float,
+                channel_args: tuple[str, ...]) -> dict[str, Any]:
+    s = LoopbackSettings(ebn0_db=ebn0_db, cfo_hz=0.0, sco_ppm=0.0, delay_samples=0.0,
                          frames=FRESH_FRAMES, file_bytes=0, pace="2", seed=2024,
-                         extra_channel_args=IMPAIRED_CHANNEL)
+                         extra_channel_args=channel_args)
     report = run_loopback(model, out, s)
     ctx.log(f"{model.name}: fresh frames BLER {report['bler']:.3e} "
-            f"({report['block_errors']}/{report['blocks']})")
+            f"({report['block_errors']}/{report['blocks']}), {report['frames_decoded']} of {FRESH_FRAMES} "
+            f"frames decoded, {report['samples_dropped']} samples dropped")
     return report
 
 
+def polish_dispersion(meta: dict[str, Any], blocks_per_batch: int) -> float | None:
+    """Variance over mean of the block errors per receiver batch in the polish iterations of a
+    run (``meta.train_ota``: the transmitter frozen, the receiver nearly so): how much the
+    frames cluster the errors (1: independent blocks). None with fewer than 20 batches.
+
+    >>> h = [{"iteration": i, "bler": b} for i, b in enumerate([0.0, 0.04] * 20, 1)]  # 0, 4 errors
+    >>> polish_dispersion({"history": h, "iterations": 40, "polish_iterations": 30}, 100)
+    2.0
+    """
+    start = meta["iterations"] - meta["polish_iterations"]
+    errors = np.array([p["bler"] * blocks_per_batch for p in meta["history"] if p["iteration"] > start])
+    errors = errors[np.isfinite(errors)]
+    if len(errors) < 20 or errors.mean() <= 0:
+        return None
+    return float(errors.var() / errors.mean())
+
+
+def _clean(report: dict[str, Any]) -> bool:
+    """Every fresh frame decoded, no sample dropped (a drop inside a frame would count as
+    block errors of the model), rx exited 0."""
+    return (report["rx_exit_code"] == 0 and report["frames_decoded"] == FRESH_FRAMES
+            and report["samples_dropped"] == 0)
+
+
 def bench_impaired(ctx: BenchContext) -> dict[str, Any]:
+    from aeradio.learning.evaluate import ratio_interval
+
     iterations = int(os.environ.get("AERADIO_OTA_ITERATIONS", DEFAULT_ITERATIONS))
+    ebn0_db = float(os.environ.get("AERADIO_OTA_EBN0_DB", IMPAIRED_EBN0_DB))
+    backoff_db = float(os.environ.get("AERADIO_OTA_PA_BACKOFF_DB", IMPAIRED_PA_BACKOFF_DB))
+    channel = impaired_channel(backoff_db)
+    ctx.log(f"PA back-off {backoff_db:g} dB, Eb/N0 {ebn0_db:g} dB, {iterations} iterations")
     model, work = _model(ctx), ctx.work_dir / "ota"
-    args = ("--iterations", str(iterations), "--checkpoint-every", "50")
+    common = ("--checkpoint-every", "50", "--polish-iterations", str(POLISH_ITERATIONS),
+              "--final-model", "last")
     runs = {
-        "train-ota (transmitter and receiver)": train_ota(ctx, model, work / "impaired-ota", IMPAIRED_EBN0_DB,
-                                                          IMPAIRED_CHANNEL, args),
+        "train-ota (transmitter and receiver)": train_ota(ctx, model, work / "impaired-ota", ebn0_db, channel,
+                                                          ("--iterations", str(iterations), *common)),
         # Twice the iterations: as many samples sent as train-ota's receiver and transmitter batches.
-        "receiver only": train_ota(ctx, model, work / "impaired-rx-only", IMPAIRED_EBN0_DB, IMPAIRED_CHANNEL,
-                                   ("--iterations", str(2 * iterations), "--checkpoint-every", "50",
-                                    "--receiver-only")),
+        "receiver only": train_ota(ctx, model, work / "impaired-rx-only", ebn0_db, channel,
+                                   ("--iterations", str(2 * iterations), "--receiver-only", *common)),
     }
-    original = _fresh_bler(ctx, model, work / "fresh-original")
-    ota = _fresh_bler(ctx, work / "impaired-ota", work / "fresh-ota")
-    rx_only = _fresh_bler(ctx, work / "impaired-rx-only", work / "fresh-rx-only")
-    ratio = ota["bler"] / rx_only["bler"] if rx_only["bler"] else None
-    _plot_curve(runs, work / "impaired-bler-vs-samples.png",
-                f"PA + IQ imbalance + phase noise at Eb/N0 {IMPAIRED_EBN0_DB:g} dB")
+    original = _fresh_bler(ctx, model, work / "fresh-original", ebn0_db, channel)
+    ota = _fresh_bler(ctx, work / "impaired-ota", work / "fresh-ota", ebn0_db, channel)
+    rx_only = _fresh_bler(ctx, work / "impaired-rx-only", work / "fresh-rx-only", ebn0_db, channel)
     ota_meta, rx_meta = runs.values()
+    # Frames cluster the errors (a frame lost to synchronization): the interval widened by
+    # the dispersion measured on each run's polish batches.
+    blocks_per_batch = int(FRAMES_PER_STEP) * load_link_config(model).payload_blocks
+    dispersion = [polish_dispersion(m, blocks_per_batch) or 1.0 for m in (ota_meta, rx_meta)]
+    interval = ratio_interval(ota["block_errors"], ota["blocks"], rx_only["block_errors"], rx_only["blocks"],
+                              dispersion_a=dispersion[0], dispersion_b=dispersion[1])
+    binomial = ratio_interval(ota["block_errors"], ota["blocks"], rx_only["block_errors"], rx_only["blocks"])
+    ratio, lo, hi = interval if interval is not None else (None, None, None)
+    ctx.log(f"train-ota / receiver-only BLER {ratio}, 95 % interval [{lo}, {hi}] (errors per batch: "
+            f"variance / mean {dispersion[0]:.2f} and {dispersion[1]:.2f}); independent blocks: {binomial}")
+    _plot_curve(runs, work / "impaired-bler-vs-samples.png",
+                f"PA ({backoff_db:g} dB back-off) + IQ imbalance + phase noise at Eb/N0 {ebn0_db:g} dB")
     return {
         "figures": [
+            figure("PA back-off", backoff_db, "dB"),
+            figure("Eb/N0", ebn0_db, "dB"),
             figure("iterations per run", iterations, ""),
+            figure("polish iterations per run", POLISH_ITERATIONS, ""),
             figure("samples sent, train-ota", ota_meta["samples_sent"], "samples"),
             figure("samples sent, receiver only", rx_meta["samples_sent"], "samples"),
             figure("wall time, train-ota", ota_meta["seconds"], "s"),
             figure(f"original model, fresh frames BLER ({FRESH_FRAMES} frames)", original["bler"], ""),
             figure("receiver-only fine-tuning, fresh frames BLER", rx_only["bler"], ""),
+            figure("receiver-only fine-tuning, fresh block errors", rx_only["block_errors"],
+                   f"of {rx_only['blocks']}"),
             figure("train-ota, fresh frames BLER", ota["bler"], ""),
+            figure("train-ota, fresh block errors", ota["block_errors"], f"of {ota['blocks']}"),
+            figure("fresh-frame runs complete (all frames decoded, no sample dropped)",
+                   sum(_clean(r) for r in (original, ota, rx_only)), "of 3", target="3",
+                   passed=all(_clean(r) for r in (original, ota, rx_only))),
             figure("train-ota / receiver-only BLER", ratio, "", target=f"<= {RATIO_MAX:g}",
                    passed=ratio is not None and ratio <= RATIO_MAX),
+            figure("errors per polish batch, variance / mean, train-ota", dispersion[0], ""),
+            figure("errors per polish batch, variance / mean, receiver only", dispersion[1], ""),
+            figure("ratio, 95 % interval low (clustering included)", lo, ""),
+            figure("ratio, 95 % interval high (clustering included)", hi, ""),
         ],
         "curves": {name: [[p["samples_sent"], p["bler"]] for p in m["history"]] for name, m in runs.items()},
         "plot": str(work / "impaired-bler-vs-samples.png"),

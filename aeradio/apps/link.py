@@ -130,7 +130,7 @@ RX_READY = r"^aeradio rx: ready"
 #: The line ``aeradio channel`` prints once both its sockets are bound.
 CHANNEL_READY = r"^channel: PULL"
 #: Seconds a process may take to start (imports, model loading) on a loaded machine.
-START_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 300.0
 
 
 def _receive(

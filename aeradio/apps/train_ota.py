@@ -21,11 +21,17 @@ matches each received frame to what it sent by its sequence number; a frame that
 arrive is left out of its step (counted as lost). ``--receiver-only`` skips the transmitter
 batches (receiver fine-tuning through the same loop, the comparison of the benchmark).
 
+``--polish-iterations N`` adds N receiver batches after the iterations, the transmitter
+frozen: the receiver adapts to the final LUT.
+
 Output: ``--out`` is an ordinary model directory (LUT, receiver, model.json with a new
-model hash: ``tx`` and ``rx`` load it). It holds the best model so far (lowest BLER pooled
-over the last :data:`BEST_WINDOW` receiver batches), written atomically every
-``--checkpoint-every`` iterations when it improved, and at the end; model.json's
-``meta.train_ota`` records the run (samples sent, frames lost, the BLER against samples sent).
+model hash: ``tx`` and ``rx`` load it). With ``--final-model best`` it holds the best model
+so far (lowest BLER pooled over the last :data:`BEST_WINDOW` receiver batches), written
+atomically every ``--checkpoint-every`` iterations when it improved, and at the end; with
+``--final-model last`` the model as it stands, at every checkpoint and at the end (the
+minimum of noisy windows picks a lucky window, not a better model: docs/train-ota.md).
+model.json's ``meta.train_ota`` records the run (samples sent, frames lost, the BLER against
+samples sent).
 
 Stopping: SIGTERM or Ctrl-C ends the run after the current exchange; the best model is
 written, one line says so, exit code 128 + the signal (143, 130). A device that cannot be
@@ -69,6 +75,20 @@ RATE_TOLERANCE = 1e-6
 BEST_WINDOW = 5
 #: Entries of the BLER-against-samples history kept in model.json.
 HISTORY_POINTS = 500
+#: Stream spans of reads that lost samples, kept to check the frames that come out later.
+DROP_SPANS = 64
+
+
+def overlaps_drop(start: float, length: int, spans: deque[tuple[int, int]]) -> bool:
+    """Whether the frame at ``start`` (stream sample index) of ``length`` samples overlaps
+    a span ``[a, b)`` of the stream read right after lost samples (where in the read the
+    samples went missing is not known: the whole read is suspect).
+
+    >>> spans = deque([(1000, 2000)])
+    >>> overlaps_drop(500.0, 400, spans), overlaps_drop(900.0, 200, spans), overlaps_drop(2000.0, 10, spans)
+    (False, True, False)
+    """
+    return any(start < b and start + length > a for a, b in spans)
 
 
 def check_sample_rates(tx_rate_hz: float, rx_rate_hz: float) -> None:
@@ -107,6 +127,12 @@ class OtaLoop:
         self.samples_sent = 0
         self.frames_sent = 0
         self.frames_lost = 0
+        #: Frames received across lost samples (a slow reader's dropped messages): their
+        #: payload is shifted from the drop on, block errors that are not the channel's.
+        #: Left out of their steps, as lost frames.
+        self.frames_corrupted = 0
+        self.rx_position = 0  # stream samples given to the RX chain
+        self.drop_spans: deque[tuple[int, int]] = deque(maxlen=DROP_SPANS)
         self.last_frame_time = time.monotonic()
         lay = tx.layout
         self.blocks, self.M = lay.blocks, lay.M
@@ -132,14 +158,29 @@ class OtaLoop:
         self.frames_lost += len(seqs) - len(got)
         return got
 
+    def _read(self, timeout_s: float) -> list[FrameResult] | None:
+        """One read through the RX chain: the frames it completed, less those across lost
+        samples (counted); None when nothing arrived."""
+        dropped = self.rx_dev.stats.samples_dropped
+        x = self.rx_dev.read(READ_SAMPLES, timeout_s=timeout_s)
+        if x is None:
+            raise StreamError(f"{self.rx_uri} ended (end of source): train-ota needs a live stream")
+        if not len(x):
+            return None
+        if self.rx_dev.stats.samples_dropped != dropped:
+            self.drop_spans.append((self.rx_position, self.rx_position + len(x)))
+        self.rx_position += len(x)
+        frames = []
+        for r in self.rx.process(x):
+            if overlaps_drop(r.start_sample, self.tx.frame_samples, self.drop_spans):
+                self.frames_corrupted += r.seq is not None
+            else:
+                frames.append(r)
+        return frames
+
     def _drain(self) -> None:
-        while True:
-            x = self.rx_dev.read(READ_SAMPLES, timeout_s=0.0)
-            if x is None:
-                raise StreamError(f"{self.rx_uri} ended (end of source): train-ota needs a live stream")
-            if not len(x):
-                return
-            self.rx.process(x)
+        while self._read(0.0) is not None:
+            pass
 
     def _collect(self, want: set[int], samples: int) -> dict[int, FrameResult]:
         got: dict[int, FrameResult] = {}
@@ -147,11 +188,9 @@ class OtaLoop:
         settle_s = max(SETTLE_S, 3 * samples / self.rx_dev.sample_rate_hz)
         progress = time.monotonic()
         while len(got) < len(want) and not self.stop.requested:
-            x = self.rx_dev.read(READ_SAMPLES, timeout_s=READ_TIMEOUT_S)
-            if x is None:
-                raise StreamError(f"{self.rx_uri} ended (end of source): train-ota needs a live stream")
+            frames = self._read(READ_TIMEOUT_S)
             now = time.monotonic()
-            for r in self.rx.process(x):
+            for r in frames or ():
                 self.last_frame_time = now
                 if r.seq in want:
                     got[r.seq] = r
@@ -198,6 +237,12 @@ def _blocks(results: dict[int, FrameResult], messages_of: dict[int, np.ndarray])
     return y, nv, labels, np.array(seqs, np.int64)
 
 
+def _pooled(window: deque[tuple[int, int]]) -> float:
+    """The BLER pooled over ``(errors, blocks)`` batches (NaN for none)."""
+    blocks = sum(b for _, b in window)
+    return sum(e for e, _ in window) / blocks if blocks else math.nan
+
+
 def _open_devices(args: argparse.Namespace, settings: DeviceSettings) -> tuple[Device, Device]:
     from aeradio.radio.uri import open_device
 
@@ -221,6 +266,7 @@ def _check_args(args: argparse.Namespace) -> None:
     check_range("--connect-timeout-s", args.connect_timeout_s, 0.01, 3600.0, unit="s")
     check_range("--seed", args.seed, 0, MAX_TEST_PATTERN_SEED)
     check_range("--threads", args.threads, 1, 64)
+    check_range("--polish-iterations", args.polish_iterations, 0, 10_000_000)
     if args.from_scratch and args.receiver_only:
         raise ConfigError("--receiver-only keeps the model's LUT: it cannot start --from-scratch")
     if args.from_scratch and args.transmitter not in (None, "lut"):
@@ -262,7 +308,7 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
     settings = OtaSettings(perturbation_std=args.perturbation_std, rx_learning_rate=args.rx_learning_rate,
                            tx_learning_rate=tx_lr, rx_steps=args.rx_steps, transmitter=transmitter,
                            compander_learning_rate=args.compander_learning_rate,
-                           tx_lr_decay_steps=decay)
+                           tx_lr_decay_steps=decay, antithetic=args.antithetic)
     cfg = load_link_config(args.model)  # ModelFormatError: another format, one line, exit 2
     require_message_receiver(cfg, args.model, "train-ota")
     out = check_output_dir(args.out, overwrite=args.overwrite, source=args.model)
@@ -283,7 +329,8 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
                 "from_scratch": bool(args.from_scratch), "receiver_only": bool(args.receiver_only),
                 "transmitter": settings.transmitter,
                 "compander_learning_rate": settings.compander_learning_rate,
-                "tx_lr_decay_iterations": settings.tx_lr_decay_steps,
+                "tx_lr_decay_iterations": settings.tx_lr_decay_steps, "antithetic": settings.antithetic,
+                "polish_iterations": args.polish_iterations, "final_model": args.final_model,
                 "perturbation_std": settings.perturbation_std, "tx_learning_rate": settings.tx_learning_rate,
                 "frames_per_step": args.frames_per_step,
                 "seed": args.seed, "tx_device": args.tx_device, "rx_device": args.rx_device}
@@ -294,13 +341,16 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
         from aeradio.apps.train import thin_history
         from aeradio.core.model_dir import save_model
 
-        if best.snapshot is None or (best.saved and not final):
+        if best.snapshot is None or (best.saved and not final and args.final_model == "best"):
             return
         meta = {"train_ota": {**run_meta, "iterations": iteration, "best_iteration": best.iteration,
-                              "best_bler": best.bler, "samples_sent": loop.samples_sent,
+                              "best_bler": best.bler, "last_window_bler": _pooled(window),
+                              "samples_sent": loop.samples_sent,
                               "frames_sent": loop.frames_sent, "frames_lost": loop.frames_lost,
+                              "frames_corrupted": loop.frames_corrupted,
+                              "samples_dropped": loop.rx_dev.stats.samples_dropped,
                               "history": thin_history(record.history, HISTORY_POINTS)}}
-        s = best.snapshot
+        s = best.snapshot if args.final_model == "best" else learner.snapshot()
         save_model(out, cfg, s["lut"], s["receiver_state"], extra_meta=meta, lut_grid=s["lut_grid"],
                    overwrite=True)
         best.saved = True
@@ -308,6 +358,12 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
     frames = args.frames_per_step
     iteration = 0
     window: deque[tuple[int, int]] = deque(maxlen=BEST_WINDOW)
+
+    def holds() -> str:
+        """What --out holds, for the progress lines."""
+        if args.final_model == "best":
+            return f"best BLER {best.bler:.2e} at iteration {best.iteration}"
+        return f"the last model (BLER {_pooled(window):.2e} over the last {len(window)} batches)"
     with StopOnSignal() as stop:
         tx_dev, rx_dev = _open_devices(args, dev_settings)
         try:
@@ -316,9 +372,10 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
                   f"{rx_dev.sample_rate_hz / 1e6:g} MS/s", file=sys.stderr, flush=True)
             loop = OtaLoop(tx_dev, rx_dev, tx_chain, rx_chain, seed=args.seed,
                            stall_timeout_s=args.stall_timeout_s, rx_uri=args.rx_device, stop=stop)
-            bar = tqdm(total=args.iterations, desc="train-ota", disable=None if not args.quiet else True,
+            total = args.iterations + args.polish_iterations
+            bar = tqdm(total=total, desc="train-ota", disable=None if not args.quiet else True,
                        leave=False, dynamic_ncols=True)
-            for iteration in range(1, args.iterations + 1):
+            for iteration in range(1, total + 1):
                 if stop.requested:
                     iteration -= 1
                     break
@@ -338,16 +395,17 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
                     window.append((step.errors, step.blocks))
                     # One batch's BLER is noisy (a few hundred blocks): the best model is
                     # chosen on the last BEST_WINDOW batches' (the model moves slowly).
-                    window_bler = sum(e for e, _ in window) / sum(b for _, b in window)
+                    window_bler = _pooled(window)
                     # Before the window is full, the latest model stands in (provisional).
                     full = len(window) == BEST_WINDOW
                     if best.provisional or window_bler < best.bler:
                         best.bler, best.snapshot, best.iteration = window_bler, scored, iteration
                         best.saved, best.provisional = False, not full
-                # Transmitter batch: perturbed LUT rows, per-block losses of the receiver.
-                if not args.receiver_only:
+                # Transmitter batch: perturbed LUT rows, per-block losses of the receiver
+                # (none in the polish iterations: the receiver adapts to the final LUT).
+                if not args.receiver_only and iteration <= args.iterations:
                     seqs = loop.new_seqs(frames)
-                    messages = loop.messages(seqs)
+                    messages = learner.transmitter_messages(loop.messages(seqs))
                     x_p = learner.perturbed(messages)
                     got = loop.exchange(seqs, x_p)
                     if len(got) and not stop.requested:
@@ -363,8 +421,8 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
                 if iteration % args.checkpoint_every == 0:
                     save(loop, iteration)
                     print(f"aeradio train-ota: iteration {iteration}, BLER {rx_bler:.2e}, loss {loss:.3f}, "
-                          f"{loop.samples_sent} samples sent, best BLER {best.bler:.2e} (iteration "
-                          f"{best.iteration}) -> {out}", file=sys.stderr, flush=True)
+                          f"{loop.samples_sent} samples sent, {holds()} -> {out}",
+                          file=sys.stderr, flush=True)
             bar.close()
             save(loop, iteration, final=True)  # before closing: a device error must not lose it
         except BaseException:
@@ -376,7 +434,8 @@ def cmd_train_ota(args: argparse.Namespace) -> int:
     if best.snapshot is None:
         raise StreamError(f"no frame came back in {iteration} iterations: nothing to write")
     summary = (f"{iteration} iterations, {loop.samples_sent} samples sent ({loop.frames_sent} frames, "
-               f"{loop.frames_lost} lost), best BLER {best.bler:.2e} at iteration {best.iteration} -> {out}")
+               f"{loop.frames_lost} lost or left out, {loop.frames_corrupted} received across dropped "
+               f"samples), {holds()} -> {out}")
     if stop.requested:
         print(f"aeradio train-ota: interrupted by {stop.reason} after {summary}", file=sys.stderr)
         return stop.exit_code

@@ -19,6 +19,14 @@ No channel model and no gradient through the channel. Training alternates:
   with the leave-one-out baseline ``b_i`` (the mean loss of the other blocks): it lowers the
   variance and keeps the estimate unbiased, ``E[g] = grad_theta E_w[l]``.
 
+  With ``antithetic`` perturbations the blocks come in pairs: block ``j + blocks/2`` of a
+  frame carries the message of block ``j`` perturbed by ``-w`` (:meth:`OtaLearner.transmitter_messages`,
+  :meth:`OtaLearner.perturbed`), and each block's baseline is the mean loss of its pair,
+  ``b_i = (l_i + l_i') / 2``. The pair's two terms add up to ``l_i grad log pi_i + l_i' grad log pi_i'``
+  (the two gradients are opposite): the estimate without a baseline, unbiased; what it
+  removes is the pair's common part, the loss of the message itself and the even part of
+  the loss in ``w`` (the per-message baseline, for free).
+
 ``E|x_p|^2 = (1 - s^2) E|x|^2 + s^2 = 1``: the perturbed symbols keep the unit mean energy
 per channel use of the convention, and ``x`` is the transmitter's normalized LUT (its
 ``[model] normalization``, and DAC grid if any), so the learned LUT keeps the model's
@@ -75,11 +83,30 @@ def log_policy(x_p: torch.Tensor, x: torch.Tensor, std: float) -> torch.Tensor:
     return -(x_p - math.sqrt(1.0 - std * std) * x).abs().pow(2).sum(dim=1) / (std * std)
 
 
+def antithetic_partners(frames: int, blocks: int) -> torch.Tensor:
+    """``[frames * blocks]`` int64: the index of each block's antithetic partner in a batch of
+    whole frames (block ``j`` and ``j + blocks/2`` of each frame; ``blocks`` even).
+
+    >>> antithetic_partners(2, 4).tolist()
+    [2, 3, 0, 1, 6, 7, 4, 5]
+    """
+    if blocks % 2:
+        raise ConfigError(f"antithetic perturbations pair a frame's blocks: blocks per frame must be even, "
+                          f"got {blocks}")
+    half = blocks // 2
+    j = torch.arange(blocks)
+    within = torch.where(j < half, j + half, j - half)
+    return (torch.arange(frames)[:, None] * blocks + within[None, :]).reshape(-1)
+
+
 def policy_gradient_surrogate(
-    x: torch.Tensor, x_p: torch.Tensor, losses: torch.Tensor, std: float
+    x: torch.Tensor, x_p: torch.Tensor, losses: torch.Tensor, std: float,
+    partners: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """A scalar whose gradient (through ``x`` only) is the REINFORCE estimate of
-    ``grad E_w[loss]`` (module docstring), leave-one-out baseline.
+    ``grad E_w[loss]`` (module docstring): leave-one-out baseline, or with ``partners``
+    (``[B]`` int64, block ``i``'s antithetic partner, :func:`antithetic_partners`) the
+    pair's mean loss.
 
     ``x``: ``[B, n]`` complex, differentiable (the LUT rows of the messages sent);
     ``x_p``: ``[B, n]`` the perturbed symbols sent; ``losses``: ``[B]`` float, the per-block
@@ -89,7 +116,10 @@ def policy_gradient_surrogate(
     if b < 2:
         raise ConfigError(f"a policy-gradient step needs at least 2 blocks, got {b}")
     losses = losses.detach()
-    baseline = (losses.sum() - losses) / (b - 1)
+    if partners is None:
+        baseline = (losses.sum() - losses) / (b - 1)
+    else:
+        baseline = 0.5 * (losses + losses[partners])
     return ((losses - baseline) * log_policy(x_p.detach(), x, std)).mean()
 
 
@@ -113,6 +143,8 @@ class OtaSettings:
     #: steps (``T`` this, in steps; 0: constant). A constant rate leaves the noisy estimate's
     #: random walk in the LUT: a floor on the BLER.
     tx_lr_decay_steps: int = 0
+    #: Antithetic pairs of perturbations (``w`` and ``-w`` on one message, module docstring).
+    antithetic: bool = False
 
     def __post_init__(self) -> None:
         check_range("--perturbation-std", self.perturbation_std, 1e-3, 0.9)
@@ -222,13 +254,38 @@ class OtaLearner:
         with torch.no_grad():
             return self.tx.export_lut()
 
+    def transmitter_messages(self, messages: np.ndarray) -> np.ndarray:
+        """The messages of a transmitter batch ``[F, blocks]`` from ``messages`` ``[F, blocks]``:
+        themselves, or with ``antithetic`` the first half of each frame's repeated in its
+        second half (the pairs)."""
+        m = np.array(messages, np.int64)
+        if self.settings.antithetic:
+            half = m.shape[1] // 2
+            antithetic_partners(1, m.shape[1])  # blocks even
+            m[:, half:] = m[:, :half]
+        return m
+
     def perturbed(self, messages: np.ndarray) -> np.ndarray:
-        """Perturbed LUT rows of ``messages`` (any shape S, int in [0, M)): ``[*S, n]`` complex64."""
-        m = torch.from_numpy(np.asarray(messages, np.int64).reshape(-1))
+        """Perturbed LUT rows of ``messages`` (any shape S, int in [0, M); with ``antithetic``
+        ``[F, blocks]`` of :meth:`transmitter_messages`): ``[*S, n]`` complex64. With
+        ``antithetic`` block ``j + blocks/2`` of a frame gets ``-w`` of block ``j``."""
+        messages = np.asarray(messages, np.int64)
+        m = torch.from_numpy(messages.reshape(-1))
         with torch.no_grad():
             x = self.tx.lut()[m]
-        x_p = perturb(x, self.settings.perturbation_std, self.generator)
-        return x_p.numpy().astype(np.complex64).reshape(*np.shape(messages), self.tx.n)
+        s = self.settings.perturbation_std
+        if self.settings.antithetic:
+            if messages.ndim != 2:
+                raise ConfigError(f"antithetic perturbations need messages [frames, blocks], got shape "
+                                  f"{list(messages.shape)}")
+            frames, blocks = messages.shape
+            antithetic_partners(frames, blocks)  # blocks even
+            x = x.reshape(frames, blocks, -1)
+            w = perturb(torch.zeros_like(x[:, : blocks // 2]), s, self.generator) / s  # CN(0, 1)
+            x_p = math.sqrt(1.0 - s * s) * x + s * torch.cat([w, -w], dim=1)
+        else:
+            x_p = perturb(x, s, self.generator)
+        return x_p.numpy().astype(np.complex64).reshape(*messages.shape, self.tx.n)
 
     # ---- steps --------------------------------------------------------------------------
     def _logits(self, y: torch.Tensor, noise_var: torch.Tensor | None) -> torch.Tensor:
@@ -255,14 +312,22 @@ class OtaLearner:
         self, y: np.ndarray, noise_var: np.ndarray, labels: np.ndarray, x_p: np.ndarray
     ) -> StepResult:
         """One policy-gradient step: ``x_p`` ``[B, n]`` the perturbed symbols sent for
-        ``labels``, ``y`` what the receiver got of them."""
+        ``labels``, ``y`` what the receiver got of them; ``B`` whole frames of
+        :meth:`perturbed` in order (the antithetic pairs are within a frame)."""
         yt, nv, lab = _tensors(y, noise_var, labels)
+        partners = None
+        if self.settings.antithetic:
+            blocks = self.config.payload_blocks
+            if len(lab) % blocks:
+                raise ConfigError(f"antithetic steps take whole frames of {blocks} blocks, "
+                                  f"got {len(lab)} blocks")
+            partners = antithetic_partners(len(lab) // blocks, blocks)
         with torch.no_grad():
             logits = self._logits(yt, nv)
             losses = nn.functional.cross_entropy(logits, lab, reduction="none")
         x = self.tx.lut()[lab]
         surrogate = policy_gradient_surrogate(x, torch.from_numpy(np.asarray(x_p, np.complex64)), losses,
-                                              self.settings.perturbation_std)
+                                              self.settings.perturbation_std, partners)
         self.tx_opt.zero_grad(set_to_none=True)
         surrogate.backward()
         self.tx_opt.step()

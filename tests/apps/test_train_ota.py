@@ -15,6 +15,7 @@ import pytest
 from aeradio.apps.link import CHANNEL_READY, START_TIMEOUT_S, Process, aeradio_argv
 from aeradio.cli import main
 from aeradio.core.model_dir import load_lut, model_hash32, read_extra_meta, verify_model_dir
+from aeradio.radio.base import Device
 from aeradio.radio.zmq_stream import free_endpoint
 
 #: Seconds train-ota may take to start (torch imports) while other tests load both cores.
@@ -50,22 +51,25 @@ def test_train_ota_from_scratch_learns_through_the_loop(
 ) -> None:
     tx_ep, rx_ep, _ = loop
     out = tmp_path / "ota"
-    code = main(_args(tiny_model, tx_ep, rx_ep, out, "--from-scratch", "--iterations", "40",
+    code = main(_args(tiny_model, tx_ep, rx_ep, out, "--from-scratch", "--iterations", "60",
                       "--checkpoint-every", "10", "--seed", "5"))
     err = capsys.readouterr().err
     assert code == 0, err
-    assert "aeradio train-ota: 40 iterations" in err
+    assert "aeradio train-ota: 60 iterations" in err
     meta = read_extra_meta(out)["train_ota"]
     history = meta["history"]
     # A loaded machine loses a few frames (a slow subscriber's samples are dropped): they are
     # left out of their steps, and counted.
-    assert len(history) == 40 and meta["frames_sent"] == 40 * 2 * 8
+    assert len(history) == 60 and meta["frames_sent"] == 60 * 2 * 8
     assert meta["frames_lost"] < meta["frames_sent"] // 4, meta["frames_lost"]
     assert meta["samples_sent"] == history[-1]["samples_sent"] > 0
     first = np.nanmean([h["bler"] for h in history[:3]])  # the random LUT
-    # From a random 4-point LUT to about QPSK's 4.7e-3 (512 blocks per batch: pooled over 5).
-    assert first > 0.03, history[:3]
-    assert meta["best_bler"] < min(0.25 * first, 0.02), (first, meta["best_bler"])
+    # From a random 4-point LUT (about 0.1) towards QPSK's 4.7e-3 (512 blocks per batch:
+    # pooled over 5). Not to it in a test's few iterations: after 40 the batches were still at
+    # 0.014 to 0.05 (the transmitter's noisy steps) and the best window 0.0215 and 0.0234
+    # in two runs under load, at the old bound 0.02 (flaky): 60 iterations and a bound of 0.03.
+    assert first > 0.05, history[:3]
+    assert meta["best_bler"] < min(0.3 * first, 0.03), (first, meta["best_bler"])
     # An ordinary model directory with a new hash, which tx and rx load.
     verify_model_dir(out)
     assert model_hash32(out) != model_hash32(tiny_model)
@@ -77,6 +81,28 @@ def test_train_ota_from_scratch_learns_through_the_loop(
     assert main(["rx", "--model", str(out), "--device", f"file:{rec}", "--json", str(report)]) == 0
     got = json.loads(report.read_text())
     assert got["frames_decoded"] == 5 and got["block_errors"] == 0  # noise-free
+
+
+def test_polish_and_the_last_model(
+    tiny_model: Path, loop: tuple[str, str, Process], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``--polish-iterations``: receiver batches after the transmitter stops (no transmitter
+    frames); ``--final-model last`` writes the model as it stands; ``--antithetic`` runs
+    through the loop."""
+    tx_ep, rx_ep, _ = loop
+    out = tmp_path / "ota"
+    code = main(_args(tiny_model, tx_ep, rx_ep, out, "--iterations", "3", "--polish-iterations", "2",
+                      "--final-model", "last", "--antithetic", "--checkpoint-every", "100", "--seed", "2"))
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "5 iterations" in err and "the last model" in err
+    meta = read_extra_meta(out)["train_ota"]
+    assert meta["frames_sent"] == (3 * 2 + 2) * 8  # no transmitter batch in the polish
+    assert len(meta["history"]) == meta["iterations"] == 5
+    assert meta["polish_iterations"] == 2 and meta["final_model"] == "last" and meta["antithetic"]
+    assert 0 <= meta["last_window_bler"] < 0.1
+    verify_model_dir(out)
+    assert model_hash32(out) != model_hash32(tiny_model)  # the compander moved the LUT
 
 
 def _start(model: Path, tx_ep: str, rx_ep: str, out: Path, tmp_path: Path, *extra: str) -> Process:
@@ -195,3 +221,64 @@ def test_out_is_never_the_model_it_starts_from(tiny_model: Path, capsys: pytest.
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "is the --model directory" in err[0], err
     assert {p.name: p.read_bytes() for p in tiny_model.iterdir()} == before
+
+
+class _LoopbackWithDrop(Device):
+    """What is written comes back (noise-free, a few hundred silent samples first), split in
+    reads of ``chunk`` samples, with ``drop`` samples missing at stream position ``at`` (a
+    slow reader's dropped messages: counted in ``stats.samples_dropped``, as the ZMQ RX
+    device does)."""
+
+    def __init__(self, *, at: int, drop: int, chunk: int) -> None:
+        super().__init__()
+        self.sample_rate_hz = 1e6
+        self.at, self.drop, self.chunk = at, drop, chunk
+        self.stream = np.zeros(300, np.complex64)
+        self.pos = 0
+
+    def write(self, samples: np.ndarray, *, end_burst: bool = False, timeout_s: float = 5.0) -> None:
+        self.stream = np.concatenate([self.stream, samples, np.zeros(300, np.complex64)])
+
+    def read(self, max_samples: int, timeout_s: float = 1.0) -> np.ndarray | None:
+        if self.pos == self.at and self.drop:
+            self.pos += self.drop
+            self.stats.samples_dropped += self.drop
+        end = min(len(self.stream), self.pos + self.chunk)
+        if self.pos < self.at < end:
+            end = self.at
+        out, self.pos = self.stream[self.pos:end], end
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def test_frames_across_dropped_samples_are_left_out(tiny_model: Path) -> None:
+    """A frame received across lost samples (its payload shifted from the drop on) is left
+    out of its step and counted, not scored as the model's block errors; the frames away
+    from the drop arrive."""
+    from aeradio.apps.processes import StopOnSignal
+    from aeradio.apps.train_ota import OtaLoop, _no_decisions
+    from aeradio.core.model_dir import load_link_config
+    from aeradio.flowgraphs.rx_chain import RxChain
+    from aeradio.flowgraphs.tx_chain import TxChain
+
+    cfg = load_link_config(tiny_model)
+    lut = load_lut(tiny_model)
+    tx = TxChain(cfg, lut, model_hash32(tiny_model))
+    results = {}
+    for drop in (0, 40):
+        # The drop in the middle of the payload of the second of four frames.
+        at = 300 + tx.frame_samples + tx.frame_samples // 2
+        dev = _LoopbackWithDrop(at=at, drop=drop, chunk=700)
+        with StopOnSignal() as stop:
+            loop = OtaLoop(dev, dev, tx, RxChain(cfg, _no_decisions, model_hash=None), seed=1,
+                           stall_timeout_s=5.0, rx_uri="fake", stop=stop)
+            seqs = loop.new_seqs(4)
+            got = loop.exchange(seqs, lut[loop.messages(seqs)])
+        results[drop] = (sorted(got), loop.frames_corrupted, loop.frames_lost)
+    assert results[0] == ([0, 1, 2, 3], 0, 0)
+    got, corrupted, lost = results[40]
+    # Frame 1 came out of the RX chain and was left out; the chain itself also lost frame 2
+    # (decoding frame 1 took samples up to its nominal end: 40 samples into frame 2).
+    assert 1 not in got and {0, 3} <= set(got) and corrupted == 1 and lost == 4 - len(got)

@@ -8,7 +8,13 @@ import torch
 
 from aeradio.core.config import LinkConfig
 from aeradio.core.errors import ConfigError
-from aeradio.learning.ota import OtaLearner, OtaSettings, perturb, policy_gradient_surrogate
+from aeradio.learning.ota import (
+    OtaLearner,
+    OtaSettings,
+    antithetic_partners,
+    perturb,
+    policy_gradient_surrogate,
+)
 from aeradio.learning.transmitter import CompandedTransmitter
 
 STD = 0.3
@@ -148,8 +154,10 @@ def test_compander_starts_as_the_lut_and_trains_what_it_is_told() -> None:
     assert float(x.abs().max()) < 0.9 * float(np.abs(lut).max())  # lower peaks
 
 
-def test_policy_gradient_through_the_compander_is_the_gradient_of_the_expected_loss() -> None:
-    """The estimator is unbiased through the compander and the normalization as well."""
+@pytest.mark.parametrize("antithetic", [False, True])
+def test_policy_gradient_through_the_compander_is_the_gradient_of_the_expected_loss(antithetic: bool) -> None:
+    """The estimator is unbiased through the compander and the normalization as well; and
+    with antithetic pairs (``w`` and ``-w`` on one message, the pair's mean loss as baseline)."""
     g = torch.Generator().manual_seed(11)
     lut = _trained_like_lut(8, 2, g)
     tx = CompandedTransmitter(lut, train_points=False)
@@ -167,12 +175,21 @@ def test_policy_gradient_through_the_compander_is_the_gradient_of_the_expected_l
 
     tx.zero_grad()
     batches = 600
+    half = len(labels_all) // 2
     for _ in range(batches):
-        x = tx.lut()[labels_all]
-        x_p = perturb(x, STD, g)
+        if antithetic:  # one frame: block j + half carries block j's message and -w
+            labels = torch.cat([labels_all[:half], labels_all[:half]])
+            x = tx.lut()[labels]
+            w = perturb(torch.zeros(half, 2, dtype=torch.complex64), STD, g) / STD
+            x_p = math.sqrt(1 - STD**2) * x.detach() + STD * torch.cat([w, -w])
+            partners = antithetic_partners(1, len(labels))
+        else:
+            labels, partners = labels_all, None
+            x = tx.lut()[labels]
+            x_p = perturb(x, STD, g)
         with torch.no_grad():
-            losses = _peak_loss(x_p, torch.zeros(len(labels_all)))
-        (policy_gradient_surrogate(x, x_p, losses, STD) / batches).backward()
+            losses = _peak_loss(x_p, torch.zeros(len(labels)))
+        (policy_gradient_surrogate(x, x_p, losses, STD, partners) / batches).backward()
     est = tx.log_gain.grad
     assert float(ref.abs().max()) > 0.05
     assert float((est - ref).abs().max()) < 0.15 * float(ref.abs().max()), (est, ref)
@@ -249,3 +266,30 @@ def test_the_transmitter_learning_rate_decays_as_one_over_t() -> None:
     x_p = constant.perturbed(labels)
     constant.transmitter_step(x_p, np.full(64, 0.05), labels, x_p)
     assert constant.tx_opt.param_groups[0]["lr"] == pytest.approx(0.02)
+
+
+def test_antithetic_batches_pair_messages_and_opposite_perturbations() -> None:
+    cfg = LinkConfig.from_dict({"model": {"k": 2, "n": 2, "hidden_width": 16, "hidden_layers": 1},
+                                "frame": {"blocks_per_frame": 8}})
+    scratch = OtaLearner.start(cfg, OtaSettings(), seed=3).snapshot()
+    learner = OtaLearner.start(cfg, OtaSettings(transmitter="compander", antithetic=True), seed=3,
+                               lut=scratch["lut"], receiver_state=scratch["receiver_state"])
+    rng = np.random.default_rng(4)
+    messages = learner.transmitter_messages(rng.integers(0, 4, (3, 8)))
+    np.testing.assert_array_equal(messages[:, 4:], messages[:, :4])
+    x_p = learner.perturbed(messages)
+    assert x_p.shape == (3, 8, 2)
+    w = x_p - math.sqrt(1 - STD**2) * learner.lut()[messages]
+    np.testing.assert_allclose(w[:, 4:], -w[:, :4], atol=1e-6)
+    assert float(np.abs(w).min()) > 0
+    noise = rng.standard_normal(x_p.shape) + 1j * rng.standard_normal(x_p.shape)
+    y = (x_p + 0.3 * noise).astype(np.complex64)
+    learner.transmitter_step(y.reshape(-1, 2), np.full(24, 0.09), messages.reshape(-1), x_p.reshape(-1, 2))
+    assert float(learner.tx.log_gain.detach().abs().max()) > 0  # the compander moved
+    with pytest.raises(ConfigError, match="whole frames"):
+        learner.transmitter_step(y.reshape(-1, 2)[:20], np.full(20, 0.09), messages.reshape(-1)[:20],
+                                 x_p.reshape(-1, 2)[:20])
+    with pytest.raises(ConfigError, match="even"):
+        learner.transmitter_messages(np.zeros((1, 7), np.int64))
+    with pytest.raises(ConfigError, match="frames, blocks"):
+        learner.perturbed(np.zeros(8, np.int64))
