@@ -205,7 +205,8 @@ def _add_rx(sub: argparse._SubParsersAction) -> None:
                    "core; more threads pay on a host with cores to spare)")
     p.add_argument("--pipeline", choices=("auto", "on", "off"), default="auto",
                    help="run the DSP (detection, synchronization) of each read on a second thread beside "
-                   "the neural receiver of the read before; auto: on with 2 cores or more "
+                   "the neural receiver of the read before; auto: on with 2 cores or more, but off from a "
+                   "zmq: device (the loopback's channel and TX need the second core) "
                    "(same frames and decisions either way; --dump-dir runs one thread)")
     p.add_argument("--constellation", default=None, metavar="FILE.npy",
                    help="save synchronized payload symbols (complex64 .npy) for plotting")

@@ -27,7 +27,8 @@ samples (dropped, non-finite), malformed messages, device faults and the ``--out
 (rare counts are left out when zero).
 
 With two cores or more the RX chain runs as a two-stage pipeline (``--pipeline auto``, the
-default; ``on`` or ``off`` to choose): the DSP of each read (detection, synchronization) on
+default, except from a ZMQ stream, whose channel and TX usually share the machine; ``on`` or
+``off`` to choose): the DSP of each read (detection, synchronization) on
 a worker thread beside the headers, neural receiver, scoring and statistics of the read
 before (:class:`~aeradio.flowgraphs.rx_chain.RxChain`, ``pipelined``). The frames, their
 decisions and every count of the report are the same either way; the status line and the
@@ -93,6 +94,7 @@ from aeradio.core.errors import ConfigError, check_range
 from aeradio.core.paths import check_file_output
 from aeradio.dsp.framing import PAYLOAD_TEST_PATTERN
 from aeradio.flowgraphs.rx_chain import FrameResult, RxChain, StageDumper
+from aeradio.radio.uri import split_uri
 
 #: Most samples per device read. Large: the RX chain works on whole batches of frames
 #: (per-call costs dominate small reads: 64k-sample reads ran at 11 MS/s, 1M-sample reads at
@@ -346,12 +348,22 @@ def _open_monitor(args: argparse.Namespace, cfg: Any, run_info: dict[str, Any]) 
     return monitor
 
 
-def use_pipeline(choice: str) -> bool:
-    """``--pipeline``: ``on``, ``off``, or ``auto`` (on when this process may run on two
-    cores or more: the DSP front end of one read beside the neural receiver of the one
-    before, :class:`~aeradio.flowgraphs.rx_chain.RxChain`'s ``pipelined``)."""
+def use_pipeline(choice: str, device_uri: str) -> bool:
+    """``--pipeline``: ``on``, ``off``, or ``auto``: the DSP front end of one read beside the
+    neural receiver of the one before (:class:`~aeradio.flowgraphs.rx_chain.RxChain`'s
+    ``pipelined``) when this process may run on two cores or more and the device is not a
+    ZMQ stream. A ZMQ stream is the loopback, whose channel simulator and TX usually share
+    the machine: there the second thread took their CPU (the whole loop at 10 MS/s on 2
+    cores lost 3 to 5 of 129,757 frames a minute to TX running late, in 3 of 3 runs; none
+    single-threaded). A recording or a radio has the cores to itself.
+
+    >>> use_pipeline("on", "zmq:tcp://127.0.0.1:5556"), use_pipeline("off", "file:x.sigmf-meta")
+    (True, False)
+    >>> use_pipeline("auto", "zmq:tcp://127.0.0.1:5556")
+    False
+    """
     if choice == "auto":
-        return len(os.sched_getaffinity(0)) >= 2
+        return len(os.sched_getaffinity(0)) >= 2 and split_uri(device_uri)[0] != "zmq"
     return choice == "on"
 
 
@@ -388,7 +400,7 @@ def cmd_rx(args: argparse.Namespace) -> int:
     model_hash = model_hash32(args.model)
     dump = StageDumper(args.dump_dir) if getattr(args, "dump_dir", None) else None
     rx = RxChain(cfg, decoder, model_hash=model_hash, dump=dump, code=code,
-                 pipelined=use_pipeline(args.pipeline))
+                 pipelined=use_pipeline(args.pipeline, args.device))
     settings = device_settings(args, cfg.radio)
     cal = load_args_calibration(args, settings.sample_rate_hz)
     corrector = cal.rx_corrector() if cal is not None else None
