@@ -101,7 +101,7 @@ MAX_BLOCK_SAMPLES = 65536
 MAX_LAG_S = 0.5
 #: TX messages taken after an output block's deadline, at most, before it goes out: a
 #: flood of (malformed or tiny) messages cannot hold the output back.
-MAX_LATE_MESSAGES = 4 * PUSH_PULL_HWM
+MAX_LATE_MESSAGES = 32
 #: TX samples beyond this magnitude are replaced by zeros, as non-finite ones are (the TX
 #: chain's frames peak near 1; this keeps every stage and statistic finite).
 MAX_TX_AMPLITUDE = 1e6
