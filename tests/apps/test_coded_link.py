@@ -122,15 +122,22 @@ def test_coded_test_patterns_report_the_coded_bler(coded_model: Path, tmp_path: 
 def test_a_file_crosses_a_noisy_recording_bit_exact(coded_model: Path, tmp_path: Path,
                                                     rng: np.random.Generator) -> None:
     sent = bytes(rng.integers(0, 256, 26 * 11 + 9, dtype=np.uint8))  # 12 frames, the last partial
+    _file_crosses_bit_exact(coded_model, tmp_path, sent, EBN0_DB, seed=2, frames=12)
+
+
+def _file_crosses_bit_exact(model: Path, tmp_path: Path, sent: bytes, ebn0_db: float, seed: int,
+                            frames: int) -> None:
+    """``tx --file`` of ``sent`` to a recording, impaired (CFO -1e-3 cycles/sample), and
+    ``rx --out``: bit-exact, ``frames`` frames decoded, no decoding or CRC failure."""
     (tmp_path / "sent.bin").write_bytes(sent)
-    clean = tmp_path / "clean.sigmf-meta"
-    assert main(["tx", "--model", str(coded_model), "--device", f"file:{clean}",
+    clean = tmp_path / "file.sigmf-meta"
+    assert main(["tx", "--model", str(model), "--device", f"file:{clean}",
                  "--file", str(tmp_path / "sent.bin")]) == 0
-    rec = impaired(clean, tmp_path / "noisy.sigmf-meta", coded_model, EBN0_DB, seed=2, cfo_cps=-1e-3)
+    rec = impaired(clean, tmp_path / "file-noisy.sigmf-meta", model, ebn0_db, seed=seed, cfo_cps=-1e-3)
     out = tmp_path / "received.bin"
-    code, got = rx_json(coded_model, rec, tmp_path / "rx.json", "--out", str(out))
+    code, got = rx_json(model, rec, tmp_path / "file.json", "--out", str(out))
     assert code == 0 and out.read_bytes() == sent
-    assert got["transfer"]["complete"] and got["frames_decoded"] == 12
+    assert got["transfer"]["complete"] and got["frames_decoded"] == frames
     assert got["data_decode_failures"] == got["decoder_failures"] == got["data_crc_failures"] == 0
 
 
@@ -244,17 +251,7 @@ def test_a_marginal_model_decodes_test_patterns_and_a_file_bit_exact(
     capacity = TxChain(cfg, load_lut(marginal_model), model_hash32(marginal_model),
                        code=outer_code(cfg)).data_capacity
     sent = bytes(rng.integers(0, 256, capacity * 9 + 5, dtype=np.uint8))  # 10 frames, the last partial
-    (tmp_path / "sent.bin").write_bytes(sent)
-    clean = tmp_path / "file.sigmf-meta"
-    assert main(["tx", "--model", str(marginal_model), "--device", f"file:{clean}",
-                 "--file", str(tmp_path / "sent.bin")]) == 0
-    rec = impaired(clean, tmp_path / "file-noisy.sigmf-meta", marginal_model, MARGINAL_EBN0_DB, seed=5,
-                   cfo_cps=-1e-3)
-    out = tmp_path / "received.bin"
-    code, got = rx_json(marginal_model, rec, tmp_path / "file.json", "--out", str(out))
-    assert code == 0 and out.read_bytes() == sent
-    assert got["transfer"]["complete"] and got["frames_decoded"] == 10
-    assert got["data_decode_failures"] == got["decoder_failures"] == got["data_crc_failures"] == 0
+    _file_crosses_bit_exact(marginal_model, tmp_path, sent, MARGINAL_EBN0_DB, seed=5, frames=10)
 
 
 def test_uncoded_paths_refuse_a_marginal_model_in_one_line(
