@@ -101,14 +101,22 @@ def rx_json(model: Path, rec: Path, report: Path, *extra: str) -> tuple[int, dic
     return code, json.loads(report.read_text())
 
 
+def _test_patterns_through(model: Path, tmp_path: Path, frames: int, seed: int, ebn0_db: float,
+                           channel_seed: int) -> tuple[int, dict]:
+    """``frames`` test-pattern frames of ``model`` to a recording, through CFO 2e-3
+    cycles/sample, 30 ppm and AWGN at ``ebn0_db``, then ``rx --json``: (exit code, report)."""
+    clean = tmp_path / "tp.sigmf-meta"
+    assert main(["tx", "--model", str(model), "--device", f"file:{clean}", "--frames", str(frames),
+                 "--seed", str(seed)]) == 0
+    rec = impaired(clean, tmp_path / "tp-noisy.sigmf-meta", model, ebn0_db, seed=channel_seed,
+                   cfo_cps=2e-3, sco_ppm=30.0)
+    return rx_json(model, rec, tmp_path / "tp.json")
+
+
 def test_coded_test_patterns_report_the_coded_bler(coded_model: Path, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture) -> None:
-    clean = tmp_path / "clean.sigmf-meta"
-    assert main(["tx", "--model", str(coded_model), "--device", f"file:{clean}", "--frames", "20",
-                 "--seed", "5"]) == 0
-    rec = impaired(clean, tmp_path / "noisy.sigmf-meta", coded_model, EBN0_DB, seed=1,
-                   cfo_cps=2e-3, sco_ppm=30.0)
-    code, got = rx_json(coded_model, rec, tmp_path / "rx.json")
+    code, got = _test_patterns_through(coded_model, tmp_path, frames=20, seed=5, ebn0_db=EBN0_DB,
+                                       channel_seed=1)
     assert code == 0
     assert got["coded"] and got["frames_decoded"] == got["frames_expected"] == 20
     # Before decoding: about 4 % of the blocks wrong, so nearly every frame had an error.
@@ -186,21 +194,27 @@ def test_commands_that_need_a_message_receiver_refuse_a_coded_model(
 ) -> None:
     """Captures of a coded model are recorded, but fine-tuning, channel models and OTA
     training work with message receivers only: one line each, exit 2."""
-    clean = tmp_path / "clean.sigmf-meta"
-    assert main(["tx", "--model", str(coded_model), "--device", f"file:{clean}", "--frames", "3"]) == 0
-    assert main(["rx", "--model", str(coded_model), "--device", f"file:{clean}",
-                 "--capture", str(tmp_path / "caps")]) == 0
+    commands = _capture_commands(coded_model, tmp_path, frames=3)
     capsys.readouterr()
-    model = ["--model", str(coded_model)]
-    for argv in (["finetune", *model, "--captures", str(tmp_path / "caps"), "--out", str(tmp_path / "ft")],
-                 ["channel-model", "fit", *model, "--captures", str(tmp_path / "caps"),
-                  "--out", str(tmp_path / "cm")],
-                 ["train-ota", *model, "--tx-device", "zmq:tcp://127.0.0.1:1",
-                  "--rx-device", "zmq:tcp://127.0.0.1:2", "--out", str(tmp_path / "ota")]):
+    for argv in (*commands, ["train-ota", "--model", str(coded_model), "--tx-device", "zmq:tcp://127.0.0.1:1",
+                             "--rx-device", "zmq:tcp://127.0.0.1:2", "--out", str(tmp_path / "ota")]):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "bit-wise receiver (LLR outputs) and an outer code" in err[0], err
         assert "needs a message receiver" in err[0]
+
+
+def _capture_commands(model: Path, tmp_path: Path, frames: int) -> list[list[str]]:
+    """``finetune`` and ``channel-model fit`` argv on captures of ``frames`` frames that
+    ``rx --capture`` recorded of ``model`` (a coded model's captures are recorded)."""
+    clean = tmp_path / "clean.sigmf-meta"
+    assert main(["tx", "--model", str(model), "--device", f"file:{clean}", "--frames", str(frames)]) == 0
+    assert main(["rx", "--model", str(model), "--device", f"file:{clean}",
+                 "--capture", str(tmp_path / "caps")]) == 0
+    caps = str(tmp_path / "caps")
+    return [["finetune", "--model", str(model), "--captures", caps, "--out", str(tmp_path / "ft")],
+            ["channel-model", "fit", "--model", str(model), "--captures", caps,
+             "--out", str(tmp_path / "cm")]]
 
 
 def test_a_bitwise_model_without_a_code_sends_and_receives_blocks(coded_model: Path, tmp_path: Path) -> None:
@@ -235,12 +249,8 @@ def test_a_marginal_model_decodes_test_patterns_and_a_file_bit_exact(
     into LLRs and decodes; through CFO and clock offset, blocks in error before decoding and
     none after, and a file comes back bit-exact."""
     assert json.loads((marginal_model / "model.json").read_text())["bit_llrs"] == "marginal"
-    clean = tmp_path / "tp.sigmf-meta"
-    assert main(["tx", "--model", str(marginal_model), "--device", f"file:{clean}", "--frames", "12",
-                 "--seed", "3"]) == 0
-    rec = impaired(clean, tmp_path / "tp-noisy.sigmf-meta", marginal_model, MARGINAL_EBN0_DB, seed=4,
-                   cfo_cps=2e-3, sco_ppm=30.0)
-    code, got = rx_json(marginal_model, rec, tmp_path / "tp.json")
+    code, got = _test_patterns_through(marginal_model, tmp_path, frames=12, seed=3, ebn0_db=MARGINAL_EBN0_DB,
+                                       channel_seed=4)
     assert code == 0 and got["coded"] and got["frames_decoded"] == got["frames_expected"] == 12
     assert got["blocks"] == 12 * 240 and got["bler"] > 0.03  # before decoding
     assert got["codewords"] == 12 * 8 and got["codeword_errors"] == 0 and got["decoder_failures"] == 0
@@ -259,15 +269,9 @@ def test_uncoded_paths_refuse_a_marginal_model_in_one_line(
 ) -> None:
     """A coded message model is a message receiver, but its frames carry codewords: sweep-like
     block evaluation, captures for fine-tuning and OTA training refuse it (exit 2)."""
-    clean = tmp_path / "clean.sigmf-meta"
-    assert main(["tx", "--model", str(marginal_model), "--device", f"file:{clean}", "--frames", "2"]) == 0
-    assert main(["rx", "--model", str(marginal_model), "--device", f"file:{clean}",
-                 "--capture", str(tmp_path / "caps")]) == 0
+    commands = _capture_commands(marginal_model, tmp_path, frames=2)
     capsys.readouterr()
-    model = ["--model", str(marginal_model)]
-    for argv in (["finetune", *model, "--captures", str(tmp_path / "caps"), "--out", str(tmp_path / "ft")],
-                 ["channel-model", "fit", *model, "--captures", str(tmp_path / "caps"),
-                  "--out", str(tmp_path / "cm")]):
+    for argv in commands:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "is a coded model" in err[0], err
