@@ -312,7 +312,7 @@ def _add_train_ota(sub: argparse._SubParsersAction) -> None:
                    help="what --out holds: the lowest BLER pooled over the last 5 receiver batches "
                    "(best), or the model as it stands (last: at each checkpoint and at the end)")
     p.add_argument("--checkpoint-every", type=int, default=d.DEFAULT_OTA_CHECKPOINT_EVERY, metavar="N",
-                   help="write the best model to --out every N iterations")
+                   help="write the model --final-model selects (best or last) to --out every N iterations")
     p.add_argument("--stall-timeout-s", type=float, default=d.DEFAULT_OTA_STALL_TIMEOUT_S, metavar="T",
                    help="fail (exit 2) when no frame is detected for T seconds")
     p.add_argument("--connect-timeout-s", type=float, default=d.DEFAULT_CONNECT_TIMEOUT_S, metavar="T",

@@ -416,6 +416,7 @@ def cmd_rx(args: argparse.Namespace) -> int:
         },
         "device_uri": args.device,
         "device_settings": dataclasses.asdict(settings),
+        "pipelined": rx.pipelined,  # what --pipeline (auto by default) chose
     }
     frames = _FrameSink(args, rx)
     t_start = time.perf_counter()

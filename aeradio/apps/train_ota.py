@@ -269,6 +269,8 @@ def _check_args(args: argparse.Namespace) -> None:
     check_range("--polish-iterations", args.polish_iterations, 0, 10_000_000)
     if args.from_scratch and args.receiver_only:
         raise ConfigError("--receiver-only keeps the model's LUT: it cannot start --from-scratch")
+    if args.antithetic and args.receiver_only:
+        raise ConfigError("--antithetic pairs the transmitter's perturbations: --receiver-only has none")
     if args.from_scratch and args.transmitter not in (None, "lut"):
         raise ConfigError(f"--transmitter {args.transmitter} reshapes a trained LUT: it cannot start "
                           "--from-scratch (use --transmitter lut)")

@@ -543,6 +543,7 @@ def test_pipeline_gives_the_single_thread_report_and_capture(
         r = json.loads((out / "r.json").read_text())
         for key in ("elapsed_s", "processing_s", "processing_msps", "command_line", "started_utc", "capture"):
             r.pop(key)
+        assert r.pop("pipelined") is (mode == "on")  # the report says which ran
         reports[mode] = r
         metas = sorted((out / "cap").glob("*.sigmf-meta"))  # named by the time: compared in order
         captures[mode] = [json.loads(p.read_text())["annotations"] for p in metas]

@@ -181,6 +181,17 @@ def test_what_keeps_the_models_lut_is_refused_from_scratch(
     assert not (tmp_path / "o").exists()
 
 
+def test_antithetic_pairs_without_transmitter_steps_are_refused(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    code = main(["train-ota", "--model", str(tiny_model), "--tx-device", "zmq:tcp://127.0.0.1:1",
+                 "--rx-device", "zmq:tcp://127.0.0.1:2", "--out", str(tmp_path / "o"), "--receiver-only",
+                 "--antithetic"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--antithetic" in err[0] and "--receiver-only" in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_receiving_device_at_another_sample_rate_is_one_line(
     tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
