@@ -371,16 +371,14 @@ def receiver_for(model_dir: str, cfg: Any) -> tuple[Any, Any]:
     """``(decoder, code)`` for :class:`RxChain` of a model directory: the message receiver's
     decisions (uncoded); a coded model's bit LLRs (its bit-wise receiver's, or its message
     posteriors marginalized) and its outer code; an uncoded bit-wise model's hard decisions."""
-    if cfg.code is None and not cfg.model.bitwise:
-        from aeradio.learning.inference import ReceiverRuntime
+    if cfg.code is None:
+        from aeradio.learning.evaluate import load_block_runtime
 
-        return ReceiverRuntime.load(model_dir).decide, None
+        return load_block_runtime(model_dir).decide, None
     from aeradio.learning.bitwise import load_llr_runtime
     from aeradio.learning.coded import outer_code
 
-    runtime = load_llr_runtime(model_dir)
-    code = outer_code(cfg)
-    return (runtime.decide if code is None else runtime.llrs), code
+    return load_llr_runtime(model_dir).llrs, outer_code(cfg)
 
 
 def cmd_rx(args: argparse.Namespace) -> int:
