@@ -113,6 +113,7 @@ RECENT_FRAMES = 50
 #: Runs of missing sequence numbers the report lists (the latest; all are counted).
 MISSING_RANGES_KEPT = 20
 #: (y [B, n] complex64 unit-energy symbols, noise variance per real component [B]) -> [B] int64.
+#: It reads its inputs and never writes them (``y`` may be a view of the frames' payload).
 BlockDecoder = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: A coded model's decoder: the same inputs -> [B, k] float32 bit LLRs, log P(1)/P(0).
 BitDemapper = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -210,6 +211,7 @@ class _Demodulated:
     snr_db: np.ndarray  # [F]
     noise_var: np.ndarray  # [F] float32, per real component
     y: np.ndarray  # [F, num_symbols] complex64, unit gain
+    payload: np.ndarray  # [F, blocks, n] complex64: y's payload symbols, gathered once
 
 
 @dataclass
@@ -443,8 +445,12 @@ class RxChain:
         self._ltf_first = self.seg_before + self.ltf_offset - self.ltf_search  # search start in a segment
         self.frame_samples = lay.num_symbols * sps
         self.stats = RxStats()
-        # Zeros before the stream's first sample give a frame at sample 0 its history.
-        self._buf = np.zeros(self.seg_before, SAMPLE_DTYPE)
+        # Zeros before the stream's first sample give a frame at sample 0 its history. The
+        # buffer (_buf) is the head of a storage array the conditioned samples are written to
+        # (no concatenation per block); it grows to the largest block fed plus the samples
+        # kept across blocks, and keeps that size.
+        self._store = np.zeros(self.seg_before, SAMPLE_DTYPE)
+        self._buf = self._store[:]
         self._buf_start = -self.seg_before  # absolute index of _buf[0]
         self._scan = -self.seg_before  # absolute index of the next detector position
         self._dc = 0j
@@ -524,7 +530,6 @@ class RxChain:
         """Stages 1 to 6 on a block: the detected frames' batches, synchronized."""
         x = self.condition(block)
         self.stats.samples += len(x)
-        self._buf = np.concatenate([self._buf, x])
         batches: list[_Demodulated] = []
         while True:
             found = self.detect()
@@ -537,7 +542,9 @@ class RxChain:
                 break  # no false detection: everything buffered was scanned
         drop = min(max(0, self._scan_settled() - self._buf_start), len(self._buf))
         if drop:
-            self._buf = self._buf[drop:]
+            kept = len(self._buf) - drop
+            self._store[:kept] = self._buf[drop:]  # numpy copies overlapping ranges correctly
+            self._buf = self._store[:kept]
             self._buf_start += drop
         return _FrontOutput(batches, self._scan_settled())
 
@@ -546,8 +553,8 @@ class RxChain:
         results: list[FrameResult] = []
         for b in front.batches:
             headers = self.header(b.y)
-            decisions, decoded, coded = self.decode(b.y, b.noise_var, headers)
-            results += self.score(b.start_sample, b.cfo_cps, b.snr_db, b.noise_var, b.y, headers,
+            decisions, decoded, coded = self.decode(b.payload, b.noise_var, headers)
+            results += self.score(b.start_sample, b.cfo_cps, b.snr_db, b.noise_var, b.payload, headers,
                                   decisions, decoded, coded)
         self._settled = front.settled_sample
         return results
@@ -566,7 +573,9 @@ class RxChain:
         z = self.sample(segments, t0)
         u, cfo = self.phase(z, coarse_cfo)
         y, noise_var, snr_db = self.level(u)
-        return _Demodulated(first_sample + t0, cfo, snr_db, noise_var, y)
+        lay = self.layout
+        payload = y[:, lay.payload_index].reshape(len(y), lay.blocks, lay.n)
+        return _Demodulated(first_sample + t0, cfo, snr_db, noise_var, y, payload)
 
     # ---- helpers ---------------------------------------------------------------------
     def _emit(self, stage: str, **arrays: np.ndarray) -> None:
@@ -588,6 +597,17 @@ class RxChain:
         centres = np.add.reduceat(lay.known_index.astype(np.float64), starts) / sizes
         return starts, centres
 
+    def _extend(self, count: int) -> np.ndarray:
+        """Lengthen the buffer by ``count`` samples; returns them (a view of the storage) to
+        be written."""
+        kept, end = len(self._buf), len(self._buf) + count
+        if end > len(self._store):
+            store = np.empty(max(end, 2 * len(self._store)), SAMPLE_DTYPE)
+            store[:kept] = self._buf
+            self._store = store
+        self._buf = self._store[:end]
+        return self._buf[kept:]
+
     def _segments(self, first_sample: np.ndarray, coarse_cfo: np.ndarray) -> np.ndarray:
         """[F, seg_len] complex64: the buffer from absolute ``first_sample`` [F] on, derotated
         by ``coarse_cfo`` [F] cycles/sample. Samples before the stream's first are zeros (a
@@ -596,8 +616,10 @@ class RxChain:
 
     # ---- stage 1 -------------------------------------------------------------------
     def condition(self, block: np.ndarray) -> np.ndarray:
-        """Zero non-finite and out-of-range samples (counted); remove the running DC estimate."""
+        """Zero non-finite and out-of-range samples (counted); remove the running DC estimate.
+        The samples are written at the end of the buffer; returns them (a view of it)."""
         x = np.ascontiguousarray(block, SAMPLE_DTYPE)
+        out = self._extend(len(x))
         if len(x):
             # One compiled pass gives the power and the sum; the power tells whether any
             # sample may be bad: not finite, or beyond MAX_SAMPLE_MAGNITUDE (not BLAS:
@@ -621,9 +643,11 @@ class RxChain:
             # A DC far below the signal is harmless, while subtracting it would turn
             # silent stretches (zeros) into a constant: a periodic signal the detector sees.
             if abs(self._dc) ** 2 > _DC_RELEVANT * energy / len(x):
-                x = x - np.complex64(self._dc)
-        self._emit("condition", samples=x, dc=np.array(self._dc))
-        return x
+                np.subtract(x, np.complex64(self._dc), out=out)
+            else:
+                out[:] = x
+        self._emit("condition", samples=out, dc=np.array(self._dc))
+        return out
 
     # ---- stage 2 -------------------------------------------------------------------
     def detect(self) -> list[tuple[int, complex]]:
@@ -768,10 +792,11 @@ class RxChain:
 
     # ---- stage 8 -------------------------------------------------------------------
     def decode(
-        self, y: np.ndarray, noise_var: np.ndarray, headers: list[Header | None]
+        self, payload: np.ndarray, noise_var: np.ndarray, headers: list[Header | None]
     ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-        """The block decoder on the payload of the frames with a header of this model (and
-        of its kind: coded or not); for a coded model, the outer code's decoder after it.
+        """The block decoder on the payload (``payload`` [F, blocks, n] complex64, unit gain)
+        of the frames with a header of this model (and of its kind: coded or not); for a
+        coded model, the outer code's decoder after it.
 
         Returns:
             (decisions [F, blocks] int64 (zeros for frames not decoded), decoded [F] bool,
@@ -792,8 +817,8 @@ class RxChain:
             coded = (np.zeros((len(headers), lay.info_bits), np.uint8),
                      np.zeros((len(headers), lay.codewords), bool))
         if decoded.any():
-            # One gather of the payload symbols of the decoded frames (not a copy of the frames first).
-            blocks = y[np.flatnonzero(decoded)[:, None], lay.payload_index].reshape(-1, lay.n)
+            # The decoded frames' blocks: no copy when every frame is decoded.
+            blocks = (payload if decoded.all() else payload[decoded]).reshape(-1, lay.n)
             nv = np.repeat(noise_var[decoded], lay.blocks)
             if coded is None:
                 decisions[decoded] = np.asarray(self.decoder(blocks, nv), np.int64).reshape(-1, lay.blocks)
@@ -817,7 +842,7 @@ class RxChain:
         cfo_cps: np.ndarray,
         snr_db: np.ndarray,
         noise_var: np.ndarray,
-        y: np.ndarray,
+        payload: np.ndarray,
         headers: list[Header | None],
         decisions: np.ndarray,
         decoded: np.ndarray,
@@ -828,13 +853,11 @@ class RxChain:
 
         Args:
             start_sample: [F] float, absolute time of symbol 0; cfo_cps, snr_db, noise_var:
-                [F] estimates; y: [F, num_symbols] unit-gain symbols; headers, decisions,
+                [F] estimates; payload: [F, blocks, n] unit-gain payload symbols; headers, decisions,
                 decoded, coded: the outputs of the header and decode stages.
         Returns:
             One :class:`FrameResult` per frame, in stream order.
         """
-        lay = self.layout
-        payload = y[:, lay.payload_index].reshape(len(headers), lay.blocks, lay.n)
         errors, word_errors = self._block_errors(headers, decisions, decoded, coded)
         results = []
         for i, h in enumerate(headers):

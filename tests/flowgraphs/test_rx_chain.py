@@ -125,6 +125,32 @@ def test_block_boundaries_do_not_matter(link: Link, rng: np.random.Generator) ->
         np.testing.assert_allclose(a.payload, b.payload, atol=2e-3)
 
 
+def test_samples_kept_across_reads_of_any_size(link: Link, rng: np.random.Generator) -> None:
+    # The conditioned samples go to a storage array that grows with the largest read and
+    # moves the samples kept for the next read to its front: reads of very different sizes
+    # (a whole frame and more, a few samples, an empty one) must see the same stream as one
+    # read of everything. Without a DC offset the conditioned samples are the input's, so
+    # frames, decisions and counters are the same; estimates equal within float rounding.
+    y = _recording(link, CASES["target"], rng, frames=6)
+    whole = link.rx()
+    expected = whole.process(y) + whole.flush()
+    rx = link.rx()
+    got: list[FrameResult] = []
+    sizes = [7000, 3, 0, 12_000, 50, 20_000, 1, 2000]
+    start = 0
+    for size in sizes * (len(y) // sum(sizes) + 1):
+        got += rx.process(y[start : start + size])
+        start += size
+    got += rx.flush()
+    assert [r.header.seq for r in got] == [r.header.seq for r in expected] == list(range(6))
+    for a, b in zip(got, expected, strict=True):
+        assert a.start_sample == pytest.approx(b.start_sample, abs=1e-6)
+        np.testing.assert_allclose(a.payload, b.payload, atol=1e-5)
+        np.testing.assert_array_equal(a.decisions, b.decisions)
+    assert rx.stats.samples == whole.stats.samples == len(y)
+    assert (rx.stats.frames_detected, rx.stats.false_detections) == (whole.stats.frames_detected, 0)
+
+
 def test_noise_only_has_no_false_alarms(link: Link, rng: np.random.Generator) -> None:
     rx = link.rx()
     noise = imp.add_awgn(np.zeros(2_000_000, np.complex64), 1.0, rng)
