@@ -60,8 +60,10 @@ def test_shape_symbols_equals_upfirdn_reference(num: int, rng: np.random.Generat
 
 @pytest.mark.parametrize("frac", [0.0, 0.25, 0.5, 0.83])
 @pytest.mark.parametrize("first", [40.0, 3.0, 230.0])  # windows inside, left of, right of a segment
-def test_sample_matched_equals_float64_filter(frac: float, first: float, rng: np.random.Generator) -> None:
-    beta, span, sps = 0.35, 8, 4
+@pytest.mark.parametrize("sps", [4, 3, 5])  # the polyphase planes: one per sample of a symbol
+def test_sample_matched_equals_float64_filter(frac: float, first: float, sps: int, rng: np.random.Generator
+                                              ) -> None:
+    beta, span = 0.35, 8
     x = (rng.standard_normal((2, 400)) + 1j * rng.standard_normal((2, 400))).astype(np.complex64)
     starts = np.array([first + frac, first + 17.0 + frac])
     z = sample_matched(x, starts, 50, beta, sps, span)
