@@ -381,18 +381,25 @@ def _log(y: np.float32) -> np.float32:
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def _unsatisfied(total, row_ptr, row_columns, parity, unsatisfied):
+def _unsatisfied(total, row_ptr, row_columns, signs, unsatisfied):
     """``unsatisfied [lanes]`` uint8: 1 where the hard decisions of ``total [columns, lanes]``
-    (negative: 1) leave a check unsatisfied."""
-    unsatisfied[:] = 0
+    (negative: 1) leave a check unsatisfied. ``signs [columns]`` uint64 (scratch): each
+    column's hard decisions, one bit per lane, so a check's parity is the XOR of its
+    columns' words (all lanes at once)."""
+    lanes = total.shape[1]
+    for j in range(total.shape[0]):
+        word = np.uint64(0)
+        for lane in range(lanes):
+            word |= np.uint64(total[j, lane] < 0) << np.uint64(lane)
+        signs[j] = word
+    any_odd = np.uint64(0)
     for c in range(row_ptr.size - 1):
-        parity[:] = 0
+        parity = np.uint64(0)
         for e in range(row_ptr[c], row_ptr[c + 1]):
-            j = row_columns[e]
-            for lane in range(parity.size):
-                parity[lane] ^= np.uint8(total[j, lane] < 0)
-        for lane in range(parity.size):
-            unsatisfied[lane] |= parity[lane]
+            parity ^= signs[row_columns[e]]
+        any_odd |= parity
+    for lane in range(lanes):
+        unsatisfied[lane] = np.uint8((any_odd >> np.uint64(lane)) & np.uint64(1))
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
@@ -469,7 +476,7 @@ def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, revisit, inf
     channel = np.zeros((columns, lanes), np.float32)
     total = np.zeros((columns, lanes), np.float32)  # marginals, log P(0)/P(1)
     following = np.zeros((columns, lanes), np.float32)  # zeros: revisit 0 multiplies it
-    parity = np.empty(lanes, np.uint8)
+    signs = np.empty(columns, np.uint64)
     unsatisfied = np.zeros(lanes, np.uint8)
     word = np.full(lanes, -1, np.int64)  # the codeword of each lane, -1: idle
     done = np.zeros(lanes, np.int64)  # iterations run on it
@@ -479,7 +486,7 @@ def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, revisit, inf
         refilled = True
         while refilled:  # until no lane takes a new codeword (its syndrome comes first)
             refilled = False
-            _unsatisfied(total, row_ptr, row_columns, parity, unsatisfied)
+            _unsatisfied(total, row_ptr, row_columns, signs, unsatisfied)
             for lane in range(lanes):
                 w = word[lane]
                 if w >= 0 and (unsatisfied[lane] == 0 or done[lane] == max_iterations):
