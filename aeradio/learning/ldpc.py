@@ -403,7 +403,7 @@ def _unsatisfied(total, row_ptr, row_columns, signs, unsatisfied):
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def _iteration(total, following, channel, edge_state, lane_state, lanes, row_ptr, row_columns, revisit,
+def _iteration(total, following, channel, edge_state, lane_state, q_state, lanes, row_ptr, row_columns, revisit,
                layered):
     """One BP iteration on ``lanes`` lanes. Messages are log P(0)/P(1); the check update is
     the tanh rule, ``tanh(|m_e| / 2) = prod over the other edges of tanh(|v| / 2)``, written
@@ -435,14 +435,14 @@ def _iteration(total, following, channel, edge_state, lane_state, lanes, row_ptr
             for lane in range(lanes):
                 v2c = total[j, lane] - edge_state[e, lane] * lane_state[scale + lane]
                 q = _exp(-min(abs(v2c), abs_max))
-                edge_state[e, LANES + lane] = math.copysign(q, v2c)  # q > 0 carries v2c's sign
+                q_state[e - first, lane] = math.copysign(q, v2c)  # q > 0 carries v2c's sign
                 lane_state[low + lane] = max(lane_state[low + lane] * max(one - q, low_min), product_min)
                 lane_state[high + lane] = lane_state[high + lane] * (one + q)
                 lane_state[sign + lane] = lane_state[sign + lane] * math.copysign(one, v2c)
         for e in range(first, last):
             j, again = row_columns[e], revisit[e]  # (a local: no array the loop's checks cover)
             for lane in range(lanes):
-                signed_q = edge_state[e, LANES + lane]
+                signed_q = q_state[e - first, lane]
                 q = abs(signed_q)
                 own = lane_state[high + lane] * max(one - q, low_min)  # B a
                 others = lane_state[low + lane] * (one + q)  # A b
@@ -471,8 +471,10 @@ def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, revisit, inf
     its lane takes the next codeword."""
     edges = row_columns.size
     lanes = max(1, min(LANES, llrs.shape[0]))  # a short batch computes no idle lanes
-    edge_state = np.zeros((edges, 2 * LANES), np.float32)  # messages, then q (_iteration)
-    lane_state = np.zeros(4 * LANES, np.float32)  # A, B, sign, then the scale of the messages
+    edge_state = np.zeros((edges, LANES), np.float32)  # messages
+    degree = np.max(row_ptr[1:] - row_ptr[:-1])
+    lane_state = np.zeros(4 * LANES, np.float32)
+    q_state = np.zeros((degree, LANES), np.float32)  # A, B, sign, then the scale of the messages
     channel = np.zeros((columns, lanes), np.float32)
     total = np.zeros((columns, lanes), np.float32)  # marginals, log P(0)/P(1)
     following = np.zeros((columns, lanes), np.float32)  # zeros: revisit 0 multiplies it
@@ -511,7 +513,7 @@ def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, revisit, inf
                         refilled = True
         if active == 0:
             return
-        _iteration(total, following, channel, edge_state, lane_state, lanes, row_ptr, row_columns, revisit,
+        _iteration(total, following, channel, edge_state, lane_state, q_state, lanes, row_ptr, row_columns, revisit,
                    layered)
         if not layered:
             total, following = following, total
