@@ -126,6 +126,9 @@ LLR_MAX = 20.0
 #: vectorizes the loops over them; 32 measured faster than 16, 8 or 64); a lane whose
 #: codeword is done takes the next one.
 LANES = 32
+#: The compiled decoders compute a multiple of this many lanes (the loops' vector width:
+#: 8 float32 in 256-bit registers), so no lane runs in a loop's scalar remainder.
+LANE_GROUP = 8
 # Check-update limits: |variable-to-check| above 30 has tanh(x / 2) = 1 in float32; each
 # 1 - exp(-|v|) is at least _LOW_MIN (tanh(|v| / 2) >= 5e-7) and their product at least
 # _PRODUCT_MIN (no denormals, which are slow); B a - A b >= B a _RATIO_MIN (|message| <=
@@ -381,12 +384,11 @@ def _log(y: np.float32) -> np.float32:
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def _unsatisfied(total, row_ptr, row_columns, signs, unsatisfied):
-    """``unsatisfied [lanes]`` uint8: 1 where the hard decisions of ``total [columns, lanes]``
-    (negative: 1) leave a check unsatisfied. ``signs [columns]`` uint64 (scratch): each
-    column's hard decisions, one bit per lane, so a check's parity is the XOR of its
-    columns' words (all lanes at once)."""
-    lanes = total.shape[1]
+def _unsatisfied(total, lanes, row_ptr, row_columns, signs, unsatisfied):
+    """``unsatisfied [lanes]`` uint8: 1 where the hard decisions of the first ``lanes``
+    lanes of ``total [columns, >= lanes]`` (negative: 1) leave a check unsatisfied.
+    ``signs [columns]`` uint64 (scratch): each column's hard decisions, one bit per lane, so
+    a check's parity is the XOR of its columns' words (all lanes at once)."""
     for j in range(total.shape[0]):
         word = np.uint64(0)
         for lane in range(lanes):
@@ -466,29 +468,36 @@ def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, revisit, inf
     ``row_columns [E]`` of ``columns`` columns (``revisit [E]``: 0 at each column's first
     edge, else 1), the sent bits at ``sent_columns [N]``; writes
     ``bits [B, info_bits]``, ``parity_ok [B]`` and ``iterations [B]`` (0: the hard
-    decisions were a codeword already). ``min(B, LANES)`` codewords advance together; each
+    decisions were a codeword already). Up to ``LANES`` codewords advance together; each
     stops at ``max_iterations`` or as soon as its hard decisions satisfy every check, and
-    its lane takes the next codeword."""
+    its lane takes the next codeword. The lanes computed are a multiple of
+    :data:`LANE_GROUP` (idle ones hold zeros): every codeword runs in the vectorized loops
+    (the scalar remainder of a loop divides exactly where the vector body does not), so it
+    decodes alike alone or in any batch. Once no codeword is left to take, the busy lanes
+    move down whenever that leaves a group of lanes idle, which is no longer computed."""
     edges = row_columns.size
-    lanes = max(1, min(LANES, llrs.shape[0]))  # a short batch computes no idle lanes
-    edge_state = np.zeros((edges, LANES), np.float32)  # messages
+    group = LANE_GROUP
+    width = min(LANES, (max(llrs.shape[0], 1) + group - 1) // group * group)
+    lanes = width  # lanes computed
+    edge_state = np.zeros((edges, width), np.float32)  # check-to-variable messages
     degree = np.max(row_ptr[1:] - row_ptr[:-1])
-    lane_state = np.zeros(4 * LANES, np.float32)
-    q_state = np.zeros((degree, LANES), np.float32)  # A, B, sign, then the scale of the messages
-    channel = np.zeros((columns, lanes), np.float32)
-    total = np.zeros((columns, lanes), np.float32)  # marginals, log P(0)/P(1)
-    following = np.zeros((columns, lanes), np.float32)  # zeros: revisit 0 multiplies it
+    q_state = np.zeros((degree, width), np.float32)  # each edge's q within a check (_iteration)
+    lane_state = np.zeros(4 * LANES, np.float32)  # A, B, sign, then the scale of the messages
+    channel = np.zeros((columns, width), np.float32)
+    total = np.zeros((columns, width), np.float32)  # marginals, log P(0)/P(1)
+    following = np.zeros((columns, width), np.float32)  # zeros: revisit 0 multiplies it
     signs = np.empty(columns, np.uint64)
-    unsatisfied = np.zeros(lanes, np.uint8)
-    word = np.full(lanes, -1, np.int64)  # the codeword of each lane, -1: idle
-    done = np.zeros(lanes, np.int64)  # iterations run on it
+    unsatisfied = np.zeros(width, np.uint8)
+    word = np.full(width, -1, np.int64)  # the codeword of each lane, -1: idle
+    done = np.zeros(width, np.int64)  # iterations run on it
     limit = np.float32(LLR_MAX)
+    scale = 3 * LANES  # lane_state's row of message scales
     next_word, active = 0, 0
     while True:
         refilled = True
         while refilled:  # until no lane takes a new codeword (its syndrome comes first)
             refilled = False
-            _unsatisfied(total, row_ptr, row_columns, signs, unsatisfied)
+            _unsatisfied(total, lanes, row_ptr, row_columns, signs, unsatisfied)
             for lane in range(lanes):
                 w = word[lane]
                 if w >= 0 and (unsatisfied[lane] == 0 or done[lane] == max_iterations):
@@ -504,7 +513,7 @@ def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, revisit, inf
                         channel[sent_columns[i], lane] = llr
                     for j in range(columns):
                         total[j, lane] = channel[j, lane]
-                    lane_state[3 * LANES + lane] = 0.0
+                    lane_state[scale + lane] = 0.0
                     done[lane] = 0
                     if fill:
                         word[lane] = next_word
@@ -513,13 +522,37 @@ def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, revisit, inf
                         refilled = True
         if active == 0:
             return
-        _iteration(total, following, channel, edge_state, lane_state, q_state, lanes, row_ptr, row_columns, revisit,
-                   layered)
+        if next_word == llrs.shape[0] and active <= lanes - group:
+            lanes = _compact(total, channel, edge_state, lane_state, word, done, lanes, active, scale)
+        _iteration(total, following, channel, edge_state, lane_state, q_state, lanes, row_ptr, row_columns,
+                   revisit, layered)
         if not layered:
             total, following = following, total
         for lane in range(lanes):
             done[lane] += 1
-            lane_state[3 * LANES + lane] = 1.0
+            lane_state[scale + lane] = 1.0
+
+
+@numba.njit(nogil=True, cache=True)
+def _compact(total, channel, edge_state, lane_state, word, done, lanes, active, scale):
+    """Move the busy lanes at or above the first multiple of :data:`LANE_GROUP` that holds
+    ``active`` lanes into idle lanes below it (a lane's arithmetic does not depend on where
+    it sits); returns that multiple, the lanes to compute from now on."""
+    kept = (active + LANE_GROUP - 1) // LANE_GROUP * LANE_GROUP
+    to = 0
+    for lane in range(kept, lanes):
+        if word[lane] < 0:
+            continue
+        while word[to] >= 0:
+            to += 1
+        for j in range(total.shape[0]):
+            total[j, to] = total[j, lane]
+            channel[j, to] = channel[j, lane]
+        for e in range(edge_state.shape[0]):
+            edge_state[e, to] = edge_state[e, lane]
+        lane_state[scale + to] = lane_state[scale + lane]
+        word[to], done[to], word[lane] = word[lane], done[lane], -1
+    return kept
 
 
 @numba.njit(nogil=True, cache=True)
