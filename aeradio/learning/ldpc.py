@@ -108,7 +108,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 from llvmlite import ir
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from aeradio.core.config import CodeConfig
@@ -355,6 +355,28 @@ def _split(typingctx, y, want_exponent):
     return types.float32(types.float32, want_exponent), codegen
 
 
+@intrinsic
+def _negative_bits(typingctx, values, row, first):
+    """Bits 0 to 7 (uint64): which of ``values[row, first:first + 8]`` are below 0, for a
+    C-contiguous 2-D float32 ``values`` (one vector compare and its mask: the loop numba
+    writes for it shifts and ORs each lane's bit)."""
+    if not (isinstance(values, types.Array) and values.dtype == types.float32 and values.ndim == 2
+            and values.layout == "C"):
+        return None
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        shape = cgutils.unpack_tuple(builder, array.shape)
+        strides = cgutils.unpack_tuple(builder, array.strides)
+        pointer = cgutils.get_item_pointer2(context, builder, array.data, shape, strides, "C", args[1:])
+        vector = ir.VectorType(ir.FloatType(), LANE_GROUP)
+        loaded = builder.load(builder.bitcast(pointer, vector.as_pointer()), align=4)
+        negative = builder.fcmp_ordered("<", loaded, ir.Constant(vector, [0.0] * LANE_GROUP))
+        return builder.zext(builder.bitcast(negative, ir.IntType(LANE_GROUP)), ir.IntType(64))
+
+    return types.uint64(values, types.int64, types.int64), codegen
+
+
 @numba.njit(inline="always", fastmath=True)
 def _exp(x: np.float32) -> np.float32:
     """exp(x) for float32 -87 <= x <= 88 (relative error below 3e-7)."""
@@ -385,14 +407,15 @@ def _log(y: np.float32) -> np.float32:
 
 @numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
 def _unsatisfied(total, lanes, row_ptr, row_columns, signs, unsatisfied):
-    """``unsatisfied [lanes]`` uint8: 1 where the hard decisions of the first ``lanes``
-    lanes of ``total [columns, >= lanes]`` (negative: 1) leave a check unsatisfied.
+    """``unsatisfied [lanes]`` uint8: 1 where the hard decisions of the first ``lanes`` (a
+    multiple of :data:`LANE_GROUP`) lanes of ``total [columns, >= lanes]`` (negative: 1)
+    leave a check unsatisfied.
     ``signs [columns]`` uint64 (scratch): each column's hard decisions, one bit per lane, so
     a check's parity is the XOR of its columns' words (all lanes at once)."""
     for j in range(total.shape[0]):
         word = np.uint64(0)
-        for lane in range(lanes):
-            word |= np.uint64(total[j, lane] < 0) << np.uint64(lane)
+        for first in range(0, lanes, LANE_GROUP):
+            word |= _negative_bits(total, j, first) << np.uint64(first)
         signs[j] = word
     any_odd = np.uint64(0)
     for c in range(row_ptr.size - 1):
@@ -405,8 +428,8 @@ def _unsatisfied(total, lanes, row_ptr, row_columns, signs, unsatisfied):
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def _iteration(total, following, channel, edge_state, lane_state, q_state, lanes, row_ptr, row_columns, revisit,
-               layered):
+def _iteration(total, following, channel, edge_state, lane_state, q_state, lanes, row_ptr, row_columns,
+               revisit, layered):
     """One BP iteration on ``lanes`` lanes. Messages are log P(0)/P(1); the check update is
     the tanh rule, ``tanh(|m_e| / 2) = prod over the other edges of tanh(|v| / 2)``, written
     with ``tanh(|v| / 2) = a / b``, ``a = 1 - q``, ``b = 1 + q``, ``q = exp(-|v|)``: with
@@ -490,36 +513,32 @@ def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, revisit, inf
     unsatisfied = np.zeros(width, np.uint8)
     word = np.full(width, -1, np.int64)  # the codeword of each lane, -1: idle
     done = np.zeros(width, np.int64)  # iterations run on it
-    limit = np.float32(LLR_MAX)
     scale = 3 * LANES  # lane_state's row of message scales
     next_word, active = 0, 0
     while True:
-        refilled = True
-        while refilled:  # until no lane takes a new codeword (its syndrome comes first)
-            refilled = False
-            _unsatisfied(total, lanes, row_ptr, row_columns, signs, unsatisfied)
-            for lane in range(lanes):
-                w = word[lane]
-                if w >= 0 and (unsatisfied[lane] == 0 or done[lane] == max_iterations):
-                    _take_out(total, lane, w, info_bits, unsatisfied[lane] == 0, done[lane], bits, parity_ok,
-                              iterations)
+        _unsatisfied(total, lanes, row_ptr, row_columns, signs, unsatisfied)
+        for lane in range(lanes):
+            w = word[lane]
+            if w >= 0 and (unsatisfied[lane] == 0 or done[lane] == max_iterations):
+                _take_out(total, lane, w, info_bits, unsatisfied[lane] == 0, done[lane], bits, parity_ok,
+                          iterations)
+                word[lane] = -1
+                active -= 1
+            emptied = w >= 0 and word[lane] < 0
+            while word[lane] < 0 and next_word < llrs.shape[0]:  # the next codeword
+                _fill(channel, total, lane, llrs[next_word], sent_columns)
+                lane_state[scale + lane] = 0.0
+                done[lane] = 0
+                word[lane] = next_word
+                next_word += 1
+                active += 1
+                if _satisfied(total, lane, row_ptr, row_columns):  # a codeword already: no BP
+                    _take_out(total, lane, word[lane], info_bits, True, 0, bits, parity_ok, iterations)
                     word[lane] = -1
                     active -= 1
-                if word[lane] < 0 and (next_word < llrs.shape[0] or w >= 0):
-                    # the next codeword, or zeros for good (unsent columns stay 0)
-                    fill = next_word < llrs.shape[0]
-                    for i in range(sent_columns.size):
-                        llr = -min(max(llrs[next_word, i], -limit), limit) if fill else np.float32(0.0)
-                        channel[sent_columns[i], lane] = llr
-                    for j in range(columns):
-                        total[j, lane] = channel[j, lane]
-                    lane_state[scale + lane] = 0.0
-                    done[lane] = 0
-                    if fill:
-                        word[lane] = next_word
-                        next_word += 1
-                        active += 1
-                        refilled = True
+                    emptied = True
+            if emptied and word[lane] < 0:  # zeros for good (unsent columns stay 0)
+                _fill(channel, total, lane, llrs[0, :0], sent_columns)
         if active == 0:
             return
         if next_word == llrs.shape[0] and active <= lanes - group:
@@ -553,6 +572,31 @@ def _compact(total, channel, edge_state, lane_state, word, done, lanes, active, 
         lane_state[scale + to] = lane_state[scale + lane]
         word[to], done[to], word[lane] = word[lane], done[lane], -1
     return kept
+
+
+@numba.njit(nogil=True, cache=True)
+def _fill(channel, total, lane, llrs, sent_columns):
+    """Lane ``lane`` starts on the codeword of ``llrs [N]`` (log P(1)/P(0), clipped to
+    :data:`LLR_MAX`), or on zeros when ``llrs`` is empty: ``channel`` and ``total``
+    ``[columns, lanes]`` (log P(0)/P(1))."""
+    limit = np.float32(LLR_MAX)
+    for i in range(sent_columns.size):
+        channel[sent_columns[i], lane] = -min(max(llrs[i], -limit), limit) if llrs.size else np.float32(0.0)
+    for j in range(total.shape[0]):
+        total[j, lane] = channel[j, lane]
+
+
+@numba.njit(nogil=True, cache=True)
+def _satisfied(total, lane, row_ptr, row_columns):
+    """Whether the hard decisions of lane ``lane`` of ``total [columns, lanes]`` (negative:
+    1) satisfy every check (stops at the first that is not)."""
+    for c in range(row_ptr.size - 1):
+        parity = False
+        for e in range(row_ptr[c], row_ptr[c + 1]):
+            parity ^= total[row_columns[e], lane] < 0
+        if parity:
+            return False
+    return True
 
 
 @numba.njit(nogil=True, cache=True)
