@@ -10,7 +10,14 @@ propagation (sum-product) on the code's parity-check matrix, by one of four deco
   the whole batch ``[B, N]`` in one call, stopping a codeword as soon as its hard decisions
   satisfy every check. Up to :data:`LANES` codewords advance together, one per SIMD lane (the
   loops over lanes are the innermost, so numba/LLVM vectorizes them); a lane whose codeword
-  is done takes the next one. The check update is the tanh rule (the product of
+  is done takes the next one, and once none is left the busy lanes move down so that idle
+  groups of lanes are no longer computed. The lanes computed are always a multiple of
+  :data:`LANE_GROUP` (the vector width), so every codeword runs in the vector loop bodies:
+  a codeword decodes the same (bits, verdict, iterations) alone or anywhere in any batch.
+  The stopping test is one pass per iteration: each column's hard decisions as one word,
+  a bit per lane (a vector compare's mask, :func:`_negative_bits`), each check's parity
+  the XOR of its columns' words; a lane that takes a new codeword tests its own, stopping
+  at the first unsatisfied check. The check update is the tanh rule (the product of
   ``tanh(v / 2)`` over the check's other edges), with ``tanh(|v| / 2) = (1 - q) / (1 + q)``,
   ``q = exp(-|v|)``, kept as the products of the numerators and of the denominators: one
   exp, one division and one log per edge and direction (:func:`_iteration`). The exp and
@@ -65,14 +72,34 @@ alternated with the previous kernel three times at load average 2.5 to 6, 5.9 Mb
 the wall clock (5.7 to 6.9) and 3.2 per CPU-second (3.1 to 3.8) against 3.4 and 1.9;
 ``aeradio bench --only coded.decoder`` gave 4.3, 3.7 and 2.6 per CPU-second at load
 average 12, 5 and 3 (the previous kernel 2.0 in a run between them; layered 7.1, 5.6 and
-4.7). Measured and not kept:
+4.7); on the quiet machine 4.67 Mbit/s on two processes, 2.41 per CPU-second. This version
+(the stopping test on words of hard-decision bits, once per iteration, where a pass over
+every check and lane ran once, twice when lanes took new codewords, and was a tenth of an
+iteration; q in a scratch for the current check instead of beside each message, halving
+the per-edge state: 1.4 MB a process instead of 2.1, against 2 MB of L2 cache a core; the
+batch's tail on fewer lanes) decodes exactly as the previous one (every codeword's bits, verdict and
+iteration count, 1280 codewords at 6.3 and at 6.5 dB: ``tests/learning/test_ldpc.py``)
+and, alternated with it on the same LLRs, under load (load average 4 to 6): in one
+process (640 codewords, 30 rounds), a per-round ratio of CPU time of 1.20 at 6.5 dB
+(median; interquartile 1.00 to 1.31; 3.16 against 2.79 Mbit/s per CPU-second, medians)
+and 1.13 at 6.3 dB (1.04 to 1.29: more iterations per codeword, so the stopping test
+weighs less); on two processes as ``coded.decoder`` runs them, 1.26, 0.99 and 1.29 in
+three runs of 6, 8 and 12 rounds (4.70 against 3.52 Mbit/s per CPU-second, medians of the
+last). ``aeradio bench --only coded.decoder`` then gave 5.4 Mbit/s per CPU-second, 2.6 on
+the wall clock at load average 5.5 (the workers got about half of the two cores).
+Measured and not kept:
 the products before and after each edge (forward-backward, no division: slower, with more
 state per edge; a loop over the edges counting down also kept LLVM from vectorizing the
 loop over lanes inside it), Cephes' degree-9 log polynomial evaluated by Horner or Estrin
 (slower than the atanh series with its division: the loops over 32 lanes are short, so
-latency counts), 64 lanes (slower), 512-bit vectors (``NUMBA_CPU_FEATURES`` without
-``prefer-256-bit``: no gain, and process-wide), the marginals, next marginals and channel
-LLRs in one array (no gain). The flooding decoder
+latency counts), 64 lanes (slower; with this version's tail, no gain on two processes),
+16 lanes (slower), 512-bit vectors (``NUMBA_CPU_FEATURES`` without
+``prefer-256-bit``: no gain, and process-wide; its reciprocal would also round differently),
+the marginals, next marginals and channel LLRs in one array (no gain), loops over a
+constant :data:`LANES` (2 to 4 %, and a lone codeword would compute every lane), q in
+``lane_state`` at a row chosen at run time (LLVM no longer vectorized the loops: 3 times
+slower), numba's internal ``noalias`` flag on the array arguments (no overlap checks at
+each edge: 2 to 8 % in one process; not a public option). The flooding decoder
 loses the same codewords as the ``ldpc`` package's sum-product (14 of 1280 at 6.5 dB and 36
 of 1280 at 6.3 dB for both; its parity verdict identical on every codeword, its bits
 identical on 100 % and 99.92 %): the baseline crosses the reference's 9.2e-3 at 6.50 dB
@@ -440,12 +467,12 @@ def _iteration(total, following, channel, edge_state, lane_state, q_state, lanes
     started at an edge whose ``revisit [E]`` is 0, its column's first); layered updates
     ``total`` in place, so the next check reads them.
 
-    ``edge_state [E, 2 LANES]``: each edge's check-to-variable message (lanes ``[0, LANES)``)
-    and its q (``[LANES, 2 LANES)``); ``lane_state [4 LANES]``: A, B, the sign product, and
-    a scale of the previous messages (0 on a lane's first iteration: its previous codeword's
-    messages are ignored, else 1). Each holds what the loops read together at offsets the
-    compiler knows, so it checks the arrays' overlap once per array, not once per row:
-    those checks run at every edge, and were a third of the instructions."""
+    ``edge_state [E, >= lanes]``: each edge's check-to-variable message; ``q_state [degree,
+    >= lanes]``: the q of each edge of the current check (with v2c's sign), read back by its
+    second loop; ``lane_state [4 LANES]``: A, B, the sign product, and a scale of the
+    previous messages (0 on a lane's first iteration: its previous codeword's messages are
+    ignored, else 1), at offsets the compiler knows, so it checks the arrays' overlap once
+    per array, not once per row: those checks run at every edge."""
     one, abs_max, low_min, product_min = np.float32(1.0), _ABS_MAX, _LOW_MIN, _PRODUCT_MIN
     ratio_min = _RATIO_MIN
     low, high, sign, scale = 0, LANES, 2 * LANES, 3 * LANES  # the rows of lane_state
