@@ -224,8 +224,10 @@ class Ldpc5GCode:
             self.sent_columns = self.sent_columns[enc.out_int.numpy()]
         # The compiled decoders' graph: each check's columns (CSR).
         self.pcm.sort_indices()
-        self._row_ptr = self.pcm.indptr.astype(np.int64)  # int64: int32 indices kept numba
-        self._row_columns = self.pcm.indices.astype(np.int64)  # from vectorizing (3x slower)
+        # uint64: an index numba knows is not negative needs no wraparound at every edge
+        # (int32 indices kept numba from vectorizing: 3x slower)
+        self._row_ptr = self.pcm.indptr.astype(np.uint64)
+        self._row_columns = self.pcm.indices.astype(np.uint64)
         self._sent_columns = self.sent_columns.astype(np.int64)
         first_edges = np.unique(self._row_columns, return_index=True)[1]
         if first_edges.size != self.pcm.shape[1]:  # every column has a check (flooding's marginals)
@@ -530,7 +532,7 @@ def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, revisit, inf
     width = min(LANES, (max(llrs.shape[0], 1) + group - 1) // group * group)
     lanes = width  # lanes computed
     edge_state = np.zeros((edges, width), np.float32)  # check-to-variable messages
-    degree = np.max(row_ptr[1:] - row_ptr[:-1])
+    degree = np.int64(np.max(row_ptr[1:] - row_ptr[:-1]))
     q_state = np.zeros((degree, width), np.float32)  # each edge's q within a check (_iteration)
     lane_state = np.zeros(4 * LANES, np.float32)  # A, B, sign, then the scale of the messages
     channel = np.zeros((columns, width), np.float32)
