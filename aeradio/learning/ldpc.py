@@ -77,16 +77,19 @@ average 12, 5 and 3 (the previous kernel 2.0 in a run between them; layered 7.1,
 every check and lane ran once, twice when lanes took new codewords, and was a tenth of an
 iteration; q in a scratch for the current check instead of beside each message, halving
 the per-edge state: 1.4 MB a process instead of 2.1, against 2 MB of L2 cache a core; the
-batch's tail on fewer lanes) decodes exactly as the previous one (every codeword's bits, verdict and
-iteration count, 1280 codewords at 6.3 and at 6.5 dB: ``tests/learning/test_ldpc.py``)
-and, alternated with it on the same LLRs, under load (load average 4 to 6): in one
-process (640 codewords, 30 rounds), a per-round ratio of CPU time of 1.20 at 6.5 dB
-(median; interquartile 1.00 to 1.31; 3.16 against 2.79 Mbit/s per CPU-second, medians)
-and 1.13 at 6.3 dB (1.04 to 1.29: more iterations per codeword, so the stopping test
-weighs less); on two processes as ``coded.decoder`` runs them, 1.26, 0.99 and 1.29 in
-three runs of 6, 8 and 12 rounds (4.70 against 3.52 Mbit/s per CPU-second, medians of the
-last). ``aeradio bench --only coded.decoder`` then gave 5.4 Mbit/s per CPU-second, 2.6 on
-the wall clock at load average 5.5 (the workers got about half of the two cores).
+batch's tail on fewer lanes; the graph's indices unsigned, so numba adds no negative-index
+wraparound at every edge and LLVM hoists part of its overlap checks out of the loop over
+edges) decodes exactly as the previous one (every codeword's bits, verdict and iteration
+count, 1280 codewords at 6.3 and at 6.5 dB: ``tests/learning/test_ldpc.py``) and,
+alternated with it on the same LLRs under load (load average 5): in one process (640
+codewords, 30 rounds), 1.26 times its rate per CPU-second at 6.5 dB (the median of the
+rounds' ratios; interquartile 1.08 to 1.38; medians 3.28 against 2.58 Mbit/s) and 1.20 at
+6.3 dB (1.00 to 1.38; 2.92 against 2.42); on two processes as ``coded.decoder`` runs them
+(12 rounds), 1.32 (0.87 to 1.53; 3.39 against 2.63 per CPU-second, 3.06 against 2.32 on
+the wall clock). ``aeradio bench --only coded.decoder`` then gave 3.39 Mbit/s per
+CPU-second and 2.32 on the wall clock at load average 4.9 (the workers got part of the two
+cores; before the unsigned indices, 5.36 and 2.55 at load average 5.5: the per-CPU-second
+figure itself moves with the load).
 Measured and not kept:
 the products before and after each edge (forward-backward, no division: slower, with more
 state per edge; a loop over the edges counting down also kept LLVM from vectorizing the
