@@ -10,7 +10,14 @@ propagation (sum-product) on the code's parity-check matrix, by one of four deco
   the whole batch ``[B, N]`` in one call, stopping a codeword as soon as its hard decisions
   satisfy every check. Up to :data:`LANES` codewords advance together, one per SIMD lane (the
   loops over lanes are the innermost, so numba/LLVM vectorizes them); a lane whose codeword
-  is done takes the next one. The check update is the tanh rule (the product of
+  is done takes the next one, and once none is left the busy lanes move down so that idle
+  groups of lanes are no longer computed. The lanes computed are always a multiple of
+  :data:`LANE_GROUP` (the vector width), so every codeword runs in the vector loop bodies:
+  a codeword decodes the same (bits, verdict, iterations) alone or anywhere in any batch.
+  The stopping test is one pass per iteration: each column's hard decisions as one word,
+  a bit per lane (a vector compare's mask, :func:`_negative_bits`), each check's parity
+  the XOR of its columns' words; a lane that takes a new codeword tests its own, stopping
+  at the first unsatisfied check. The check update is the tanh rule (the product of
   ``tanh(v / 2)`` over the check's other edges), with ``tanh(|v| / 2) = (1 - q) / (1 + q)``,
   ``q = exp(-|v|)``, kept as the products of the numerators and of the denominators: one
   exp, one division and one log per edge and direction (:func:`_iteration`). The exp and
@@ -65,14 +72,37 @@ alternated with the previous kernel three times at load average 2.5 to 6, 5.9 Mb
 the wall clock (5.7 to 6.9) and 3.2 per CPU-second (3.1 to 3.8) against 3.4 and 1.9;
 ``aeradio bench --only coded.decoder`` gave 4.3, 3.7 and 2.6 per CPU-second at load
 average 12, 5 and 3 (the previous kernel 2.0 in a run between them; layered 7.1, 5.6 and
-4.7). Measured and not kept:
+4.7); on the quiet machine 4.67 Mbit/s on two processes, 2.41 per CPU-second. This version
+(the stopping test on words of hard-decision bits, once per iteration, where a pass over
+every check and lane ran once, twice when lanes took new codewords, and was a tenth of an
+iteration; q in a scratch for the current check instead of beside each message, halving
+the per-edge state: 1.4 MB a process instead of 2.1, against 2 MB of L2 cache a core; the
+batch's tail on fewer lanes; the graph's indices unsigned, so numba adds no negative-index
+wraparound at every edge and LLVM hoists part of its overlap checks out of the loop over
+edges) decodes exactly as the previous one (every codeword's bits, verdict and iteration
+count, 1280 codewords at 6.3 and at 6.5 dB: ``tests/learning/test_ldpc.py``) and,
+alternated with it on the same LLRs under load (load average 5): in one process (640
+codewords, 30 rounds), 1.26 times its rate per CPU-second at 6.5 dB (the median of the
+rounds' ratios; interquartile 1.08 to 1.38; medians 3.28 against 2.58 Mbit/s) and 1.20 at
+6.3 dB (1.00 to 1.38; 2.92 against 2.42); on two processes as ``coded.decoder`` runs them
+(12 rounds), 1.32 (0.87 to 1.53; 3.39 against 2.63 per CPU-second, 3.06 against 2.32 on
+the wall clock). ``aeradio bench --only coded.decoder`` then gave 3.39 Mbit/s per
+CPU-second and 2.32 on the wall clock at load average 4.9 (the workers got part of the two
+cores; before the unsigned indices, 5.36 and 2.55 at load average 5.5: the per-CPU-second
+figure itself moves with the load).
+Measured and not kept:
 the products before and after each edge (forward-backward, no division: slower, with more
 state per edge; a loop over the edges counting down also kept LLVM from vectorizing the
 loop over lanes inside it), Cephes' degree-9 log polynomial evaluated by Horner or Estrin
 (slower than the atanh series with its division: the loops over 32 lanes are short, so
-latency counts), 64 lanes (slower), 512-bit vectors (``NUMBA_CPU_FEATURES`` without
-``prefer-256-bit``: no gain, and process-wide), the marginals, next marginals and channel
-LLRs in one array (no gain). The flooding decoder
+latency counts), 64 lanes (slower; with this version's tail, no gain on two processes),
+16 lanes (slower), 512-bit vectors (``NUMBA_CPU_FEATURES`` without
+``prefer-256-bit``: no gain, and process-wide; its reciprocal would also round differently),
+the marginals, next marginals and channel LLRs in one array (no gain), loops over a
+constant :data:`LANES` (2 to 4 %, and a lone codeword would compute every lane), q in
+``lane_state`` at a row chosen at run time (LLVM no longer vectorized the loops: 3 times
+slower), numba's internal ``noalias`` flag on the array arguments (no overlap checks at
+each edge: 2 to 8 % in one process; not a public option). The flooding decoder
 loses the same codewords as the ``ldpc`` package's sum-product (14 of 1280 at 6.5 dB and 36
 of 1280 at 6.3 dB for both; its parity verdict identical on every codeword, its bits
 identical on 100 % and 99.92 %): the baseline crosses the reference's 9.2e-3 at 6.50 dB
@@ -108,7 +138,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 from llvmlite import ir
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from aeradio.core.config import CodeConfig
@@ -126,6 +156,9 @@ LLR_MAX = 20.0
 #: vectorizes the loops over them; 32 measured faster than 16, 8 or 64); a lane whose
 #: codeword is done takes the next one.
 LANES = 32
+#: The compiled decoders compute a multiple of this many lanes (the loops' vector width:
+#: 8 float32 in 256-bit registers), so no lane runs in a loop's scalar remainder.
+LANE_GROUP = 8
 # Check-update limits: |variable-to-check| above 30 has tanh(x / 2) = 1 in float32; each
 # 1 - exp(-|v|) is at least _LOW_MIN (tanh(|v| / 2) >= 5e-7) and their product at least
 # _PRODUCT_MIN (no denormals, which are slow); B a - A b >= B a _RATIO_MIN (|message| <=
@@ -194,8 +227,10 @@ class Ldpc5GCode:
             self.sent_columns = self.sent_columns[enc.out_int.numpy()]
         # The compiled decoders' graph: each check's columns (CSR).
         self.pcm.sort_indices()
-        self._row_ptr = self.pcm.indptr.astype(np.int64)  # int64: int32 indices kept numba
-        self._row_columns = self.pcm.indices.astype(np.int64)  # from vectorizing (3x slower)
+        # uint64: an index numba knows is not negative needs no wraparound at every edge
+        # (int32 indices kept numba from vectorizing: 3x slower)
+        self._row_ptr = self.pcm.indptr.astype(np.uint64)
+        self._row_columns = self.pcm.indices.astype(np.uint64)
         self._sent_columns = self.sent_columns.astype(np.int64)
         first_edges = np.unique(self._row_columns, return_index=True)[1]
         if first_edges.size != self.pcm.shape[1]:  # every column has a check (flooding's marginals)
@@ -352,6 +387,28 @@ def _split(typingctx, y, want_exponent):
     return types.float32(types.float32, want_exponent), codegen
 
 
+@intrinsic
+def _negative_bits(typingctx, values, row, first):
+    """Bits 0 to 7 (uint64): which of ``values[row, first:first + 8]`` are below 0, for a
+    C-contiguous 2-D float32 ``values`` (one vector compare and its mask: the loop numba
+    writes for it shifts and ORs each lane's bit)."""
+    if not (isinstance(values, types.Array) and values.dtype == types.float32 and values.ndim == 2
+            and values.layout == "C"):
+        return None
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        shape = cgutils.unpack_tuple(builder, array.shape)
+        strides = cgutils.unpack_tuple(builder, array.strides)
+        pointer = cgutils.get_item_pointer2(context, builder, array.data, shape, strides, "C", args[1:])
+        vector = ir.VectorType(ir.FloatType(), LANE_GROUP)
+        loaded = builder.load(builder.bitcast(pointer, vector.as_pointer()), align=4)
+        negative = builder.fcmp_ordered("<", loaded, ir.Constant(vector, [0.0] * LANE_GROUP))
+        return builder.zext(builder.bitcast(negative, ir.IntType(LANE_GROUP)), ir.IntType(64))
+
+    return types.uint64(values, types.int64, types.int64), codegen
+
+
 @numba.njit(inline="always", fastmath=True)
 def _exp(x: np.float32) -> np.float32:
     """exp(x) for float32 -87 <= x <= 88 (relative error below 3e-7)."""
@@ -381,23 +438,30 @@ def _log(y: np.float32) -> np.float32:
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def _unsatisfied(total, row_ptr, row_columns, parity, unsatisfied):
-    """``unsatisfied [lanes]`` uint8: 1 where the hard decisions of ``total [columns, lanes]``
-    (negative: 1) leave a check unsatisfied."""
-    unsatisfied[:] = 0
+def _unsatisfied(total, lanes, row_ptr, row_columns, signs, unsatisfied):
+    """``unsatisfied [lanes]`` uint8: 1 where the hard decisions of the first ``lanes`` (a
+    multiple of :data:`LANE_GROUP`) lanes of ``total [columns, >= lanes]`` (negative: 1)
+    leave a check unsatisfied.
+    ``signs [columns]`` uint64 (scratch): each column's hard decisions, one bit per lane, so
+    a check's parity is the XOR of its columns' words (all lanes at once)."""
+    for j in range(total.shape[0]):
+        word = np.uint64(0)
+        for first in range(0, lanes, LANE_GROUP):
+            word |= _negative_bits(total, j, first) << np.uint64(first)
+        signs[j] = word
+    any_odd = np.uint64(0)
     for c in range(row_ptr.size - 1):
-        parity[:] = 0
+        parity = np.uint64(0)
         for e in range(row_ptr[c], row_ptr[c + 1]):
-            j = row_columns[e]
-            for lane in range(parity.size):
-                parity[lane] ^= np.uint8(total[j, lane] < 0)
-        for lane in range(parity.size):
-            unsatisfied[lane] |= parity[lane]
+            parity ^= signs[row_columns[e]]
+        any_odd |= parity
+    for lane in range(lanes):
+        unsatisfied[lane] = np.uint8((any_odd >> np.uint64(lane)) & np.uint64(1))
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def _iteration(total, following, channel, edge_state, lane_state, lanes, row_ptr, row_columns, revisit,
-               layered):
+def _iteration(total, following, channel, edge_state, lane_state, q_state, lanes, row_ptr, row_columns,
+               revisit, layered):
     """One BP iteration on ``lanes`` lanes. Messages are log P(0)/P(1); the check update is
     the tanh rule, ``tanh(|m_e| / 2) = prod over the other edges of tanh(|v| / 2)``, written
     with ``tanh(|v| / 2) = a / b``, ``a = 1 - q``, ``b = 1 + q``, ``q = exp(-|v|)``: with
@@ -408,12 +472,12 @@ def _iteration(total, following, channel, edge_state, lane_state, lanes, row_ptr
     started at an edge whose ``revisit [E]`` is 0, its column's first); layered updates
     ``total`` in place, so the next check reads them.
 
-    ``edge_state [E, 2 LANES]``: each edge's check-to-variable message (lanes ``[0, LANES)``)
-    and its q (``[LANES, 2 LANES)``); ``lane_state [4 LANES]``: A, B, the sign product, and
-    a scale of the previous messages (0 on a lane's first iteration: its previous codeword's
-    messages are ignored, else 1). Each holds what the loops read together at offsets the
-    compiler knows, so it checks the arrays' overlap once per array, not once per row:
-    those checks run at every edge, and were a third of the instructions."""
+    ``edge_state [E, >= lanes]``: each edge's check-to-variable message; ``q_state [degree,
+    >= lanes]``: the q of each edge of the current check (with v2c's sign), read back by its
+    second loop; ``lane_state [4 LANES]``: A, B, the sign product, and a scale of the
+    previous messages (0 on a lane's first iteration: its previous codeword's messages are
+    ignored, else 1), at offsets the compiler knows, so it checks the arrays' overlap once
+    per array, not once per row: those checks run at every edge."""
     one, abs_max, low_min, product_min = np.float32(1.0), _ABS_MAX, _LOW_MIN, _PRODUCT_MIN
     ratio_min = _RATIO_MIN
     low, high, sign, scale = 0, LANES, 2 * LANES, 3 * LANES  # the rows of lane_state
@@ -428,14 +492,14 @@ def _iteration(total, following, channel, edge_state, lane_state, lanes, row_ptr
             for lane in range(lanes):
                 v2c = total[j, lane] - edge_state[e, lane] * lane_state[scale + lane]
                 q = _exp(-min(abs(v2c), abs_max))
-                edge_state[e, LANES + lane] = math.copysign(q, v2c)  # q > 0 carries v2c's sign
+                q_state[e - first, lane] = math.copysign(q, v2c)  # q > 0 carries v2c's sign
                 lane_state[low + lane] = max(lane_state[low + lane] * max(one - q, low_min), product_min)
                 lane_state[high + lane] = lane_state[high + lane] * (one + q)
                 lane_state[sign + lane] = lane_state[sign + lane] * math.copysign(one, v2c)
         for e in range(first, last):
             j, again = row_columns[e], revisit[e]  # (a local: no array the loop's checks cover)
             for lane in range(lanes):
-                signed_q = edge_state[e, LANES + lane]
+                signed_q = q_state[e - first, lane]
                 q = abs(signed_q)
                 own = lane_state[high + lane] * max(one - q, low_min)  # B a
                 others = lane_state[low + lane] * (one + q)  # A b
@@ -459,58 +523,112 @@ def _sum_product(llrs, sent_columns, columns, row_ptr, row_columns, revisit, inf
     ``row_columns [E]`` of ``columns`` columns (``revisit [E]``: 0 at each column's first
     edge, else 1), the sent bits at ``sent_columns [N]``; writes
     ``bits [B, info_bits]``, ``parity_ok [B]`` and ``iterations [B]`` (0: the hard
-    decisions were a codeword already). ``min(B, LANES)`` codewords advance together; each
+    decisions were a codeword already). Up to ``LANES`` codewords advance together; each
     stops at ``max_iterations`` or as soon as its hard decisions satisfy every check, and
-    its lane takes the next codeword."""
+    its lane takes the next codeword. The lanes computed are a multiple of
+    :data:`LANE_GROUP` (idle ones hold zeros): every codeword runs in the vectorized loops
+    (the scalar remainder of a loop divides exactly where the vector body does not), so it
+    decodes alike alone or in any batch. Once no codeword is left to take, the busy lanes
+    move down whenever that leaves a group of lanes idle, which is no longer computed."""
     edges = row_columns.size
-    lanes = max(1, min(LANES, llrs.shape[0]))  # a short batch computes no idle lanes
-    edge_state = np.zeros((edges, 2 * LANES), np.float32)  # messages, then q (_iteration)
+    group = LANE_GROUP
+    width = min(LANES, (max(llrs.shape[0], 1) + group - 1) // group * group)
+    lanes = width  # lanes computed
+    edge_state = np.zeros((edges, width), np.float32)  # check-to-variable messages
+    degree = np.int64(np.max(row_ptr[1:] - row_ptr[:-1]))
+    q_state = np.zeros((degree, width), np.float32)  # each edge's q within a check (_iteration)
     lane_state = np.zeros(4 * LANES, np.float32)  # A, B, sign, then the scale of the messages
-    channel = np.zeros((columns, lanes), np.float32)
-    total = np.zeros((columns, lanes), np.float32)  # marginals, log P(0)/P(1)
-    following = np.zeros((columns, lanes), np.float32)  # zeros: revisit 0 multiplies it
-    parity = np.empty(lanes, np.uint8)
-    unsatisfied = np.zeros(lanes, np.uint8)
-    word = np.full(lanes, -1, np.int64)  # the codeword of each lane, -1: idle
-    done = np.zeros(lanes, np.int64)  # iterations run on it
-    limit = np.float32(LLR_MAX)
+    channel = np.zeros((columns, width), np.float32)
+    total = np.zeros((columns, width), np.float32)  # marginals, log P(0)/P(1)
+    following = np.zeros((columns, width), np.float32)  # zeros: revisit 0 multiplies it
+    signs = np.empty(columns, np.uint64)
+    unsatisfied = np.zeros(width, np.uint8)
+    word = np.full(width, -1, np.int64)  # the codeword of each lane, -1: idle
+    done = np.zeros(width, np.int64)  # iterations run on it
+    scale = 3 * LANES  # lane_state's row of message scales
     next_word, active = 0, 0
     while True:
-        refilled = True
-        while refilled:  # until no lane takes a new codeword (its syndrome comes first)
-            refilled = False
-            _unsatisfied(total, row_ptr, row_columns, parity, unsatisfied)
-            for lane in range(lanes):
-                w = word[lane]
-                if w >= 0 and (unsatisfied[lane] == 0 or done[lane] == max_iterations):
-                    _take_out(total, lane, w, info_bits, unsatisfied[lane] == 0, done[lane], bits, parity_ok,
-                              iterations)
+        _unsatisfied(total, lanes, row_ptr, row_columns, signs, unsatisfied)
+        for lane in range(lanes):
+            w = word[lane]
+            if w >= 0 and (unsatisfied[lane] == 0 or done[lane] == max_iterations):
+                _take_out(total, lane, w, info_bits, unsatisfied[lane] == 0, done[lane], bits, parity_ok,
+                          iterations)
+                word[lane] = -1
+                active -= 1
+            emptied = w >= 0 and word[lane] < 0
+            while word[lane] < 0 and next_word < llrs.shape[0]:  # the next codeword
+                _fill(channel, total, lane, llrs[next_word], sent_columns)
+                lane_state[scale + lane] = 0.0
+                done[lane] = 0
+                word[lane] = next_word
+                next_word += 1
+                active += 1
+                if _satisfied(total, lane, row_ptr, row_columns):  # a codeword already: no BP
+                    _take_out(total, lane, word[lane], info_bits, True, 0, bits, parity_ok, iterations)
                     word[lane] = -1
                     active -= 1
-                if word[lane] < 0 and (next_word < llrs.shape[0] or w >= 0):
-                    # the next codeword, or zeros for good (unsent columns stay 0)
-                    fill = next_word < llrs.shape[0]
-                    for i in range(sent_columns.size):
-                        llr = -min(max(llrs[next_word, i], -limit), limit) if fill else np.float32(0.0)
-                        channel[sent_columns[i], lane] = llr
-                    for j in range(columns):
-                        total[j, lane] = channel[j, lane]
-                    lane_state[3 * LANES + lane] = 0.0
-                    done[lane] = 0
-                    if fill:
-                        word[lane] = next_word
-                        next_word += 1
-                        active += 1
-                        refilled = True
+                    emptied = True
+            if emptied and word[lane] < 0:  # zeros for good (unsent columns stay 0)
+                _fill(channel, total, lane, llrs[0, :0], sent_columns)
         if active == 0:
             return
-        _iteration(total, following, channel, edge_state, lane_state, lanes, row_ptr, row_columns, revisit,
-                   layered)
+        if next_word == llrs.shape[0] and active <= lanes - group:
+            lanes = _compact(total, channel, edge_state, lane_state, word, done, lanes, active, scale)
+        _iteration(total, following, channel, edge_state, lane_state, q_state, lanes, row_ptr, row_columns,
+                   revisit, layered)
         if not layered:
             total, following = following, total
         for lane in range(lanes):
             done[lane] += 1
-            lane_state[3 * LANES + lane] = 1.0
+            lane_state[scale + lane] = 1.0
+
+
+@numba.njit(nogil=True, cache=True)
+def _compact(total, channel, edge_state, lane_state, word, done, lanes, active, scale):
+    """Move the busy lanes at or above the first multiple of :data:`LANE_GROUP` that holds
+    ``active`` lanes into idle lanes below it (a lane's arithmetic does not depend on where
+    it sits); returns that multiple, the lanes to compute from now on."""
+    kept = (active + LANE_GROUP - 1) // LANE_GROUP * LANE_GROUP
+    to = 0
+    for lane in range(kept, lanes):
+        if word[lane] < 0:
+            continue
+        while word[to] >= 0:
+            to += 1
+        for j in range(total.shape[0]):
+            total[j, to] = total[j, lane]
+            channel[j, to] = channel[j, lane]
+        for e in range(edge_state.shape[0]):
+            edge_state[e, to] = edge_state[e, lane]
+        lane_state[scale + to] = lane_state[scale + lane]
+        word[to], done[to], word[lane] = word[lane], done[lane], -1
+    return kept
+
+
+@numba.njit(nogil=True, cache=True)
+def _fill(channel, total, lane, llrs, sent_columns):
+    """Lane ``lane`` starts on the codeword of ``llrs [N]`` (log P(1)/P(0), clipped to
+    :data:`LLR_MAX`), or on zeros when ``llrs`` is empty: ``channel`` and ``total``
+    ``[columns, lanes]`` (log P(0)/P(1))."""
+    limit = np.float32(LLR_MAX)
+    for i in range(sent_columns.size):
+        channel[sent_columns[i], lane] = -min(max(llrs[i], -limit), limit) if llrs.size else np.float32(0.0)
+    for j in range(total.shape[0]):
+        total[j, lane] = channel[j, lane]
+
+
+@numba.njit(nogil=True, cache=True)
+def _satisfied(total, lane, row_ptr, row_columns):
+    """Whether the hard decisions of lane ``lane`` of ``total [columns, lanes]`` (negative:
+    1) satisfy every check (stops at the first that is not)."""
+    for c in range(row_ptr.size - 1):
+        parity = False
+        for e in range(row_ptr[c], row_ptr[c + 1]):
+            parity ^= total[row_columns[e], lane] < 0
+        if parity:
+            return False
+    return True
 
 
 @numba.njit(nogil=True, cache=True)
