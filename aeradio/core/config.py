@@ -71,6 +71,9 @@ NORMALIZATIONS = ("average", "energy", "peak")
 
 #: Learning-rate schedules of :class:`TrainingConfig`.
 LR_SCHEDULES = ("cosine", "constant")
+#: Training settings of the message trainer's tied matched filter, which a bit-wise model
+#: (``model.receiver = "bitwise"``) refuses rather than ignores.
+MESSAGE_TRAINING_ONLY = ("joint_receiver", "tied_scale_ratio")
 #: Receivers of the joint training phase (see TrainingConfig.joint_receiver).
 JOINT_RECEIVERS = ("auto", "matched_filter", "tied", "free")
 #: Receiver outputs of ``[model] receiver``: "message" (M logits, cross-entropy on the
@@ -584,6 +587,13 @@ class LinkConfig:
             raise ConfigError(
                 'model.bit_llrs = "marginal" gives bit LLRs to an outer code: it needs a [code] section'
             )
+        if self.model.bitwise:
+            for name in MESSAGE_TRAINING_ONLY:
+                if getattr(self.training, name) != TrainingConfig.__dataclass_fields__[name].default:
+                    raise ConfigError(
+                        f"training.{name} applies to message receivers (their tied matched filter); "
+                        'the bit-wise trainer (model.receiver = "bitwise") has none: remove it'
+                    )
         samples = self.frame_samples_bound
         if samples > MAX_FRAME_SAMPLES:
             raise ConfigError(

@@ -280,6 +280,11 @@ def train_bitwise(
     bit (``config.info_rate``: the code rate included for a coded model, as Sionna's
     tutorial trains). Returns a :class:`~aeradio.learning.training.TrainResult` whose
     history's ``bler`` is the running rate of blocks with any bit wrong.
+
+    The last ``training.receiver_only_fraction`` of the steps train the demapper alone, the
+    constellation frozen (a fresh Adam, the learning-rate schedule continued): the demapper
+    settles on the final constellation, which moved under it until then.
+    ``training.plateau_steps`` stops early as the message trainer does.
     """
     from aeradio.learning.training import StepLog, TrainResult, learning_rate_at
     from aeradio.learning.transmitter import Transmitter
@@ -301,17 +306,28 @@ def train_bitwise(
         lr=cfg.learning_rate,
     )
     labels_table = torch.from_numpy(message_bits(model.M, model.k).astype(np.float32))
+    joint_steps = cfg.steps - int(round(cfg.receiver_only_fraction * cfg.steps))
+    lut = None  # the frozen constellation of the receiver-only phase
     log = StepLog(cfg.steps, f"train {config.name}", progress, "bce", on_step)
+    best_loss, best_step = math.inf, 0
+    stopped = "budget"
     start = time.perf_counter()
+    step = 0
     for step in range(1, cfg.steps + 1):
         lr = learning_rate_at(step - 1, cfg)
+        if step == joint_steps + 1:
+            tx.requires_grad_(False)
+            with torch.no_grad():
+                lut = tx.lut()
+            optimizer = torch.optim.Adam([{"params": list(rx.parameters()), "lr_scale": 1.0}],
+                                         lr=cfg.learning_rate)
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
         messages = torch.randint(0, model.M, (cfg.batch_size,), generator=generator)
         noise_var = draw_noise_var(
             cfg.batch_size, cfg.ebn0_db_min, cfg.ebn0_db_max, config.info_rate, generator
         )
-        y = channel(tx(messages), noise_var, generator)
+        y = channel(tx(messages) if lut is None else lut[messages], noise_var, generator)
         llrs = rx(y, noise_var)
         bits = labels_table[messages]
         loss = nn.functional.binary_cross_entropy_with_logits(llrs, bits)
@@ -319,14 +335,19 @@ def train_bitwise(
         loss.backward()
         optimizer.step()
         bler = float(((llrs.detach() > 0) != bits.bool()).any(dim=1).float().mean())
-        log.record(step, float(loss.detach()), bler, lr)
+        ema_loss = log.record(step, float(loss.detach()), bler, lr)
+        if ema_loss < best_loss * (1.0 - 1e-3):
+            best_loss, best_step = ema_loss, step
+        elif cfg.plateau_steps and step - best_step >= cfg.plateau_steps:
+            stopped = "plateau"
+            break
     log.close()
     return TrainResult(
         lut=tx.export_lut(),
         receiver_state={k: v.detach().clone() for k, v in rx.state_dict().items()},
         history=log.history,
-        steps=cfg.steps,
+        steps=step,
         seconds=time.perf_counter() - start,
-        stopped="budget",
+        stopped=stopped,
         lut_grid=tx.lut_grid(),
     )

@@ -237,6 +237,37 @@ def test_bitwise_training_learns_bit_llrs():
     assert ber < 2 * 2.4e-3  # QPSK at Eb/N0 = 6 dB: Q(sqrt(2 Eb/N0)) = 2.4e-3
 
 
+def test_bitwise_receiver_only_phase_freezes_the_constellation():
+    """training.receiver_only_fraction (regression: the bit-wise trainer ignored it)."""
+    from aeradio.learning.training import train_autoencoder
+
+    frozen = train_autoencoder(coded_config(receiver_only_fraction=1.0), progress=False)
+    np.testing.assert_allclose(frozen.lut, qam_gray_lut(6), rtol=0, atol=1e-6)  # never moved from its start
+    assert frozen.steps == 20
+    joint = train_autoencoder(coded_config(receiver_only_fraction=0.0), progress=False)
+    half = train_autoencoder(coded_config(receiver_only_fraction=0.5), progress=False)
+    moved = np.abs(joint.lut - frozen.lut).max()
+    assert moved > 1e-4
+    # Half the joint steps move the constellation, and less far than all of them.
+    assert 0 < np.abs(half.lut - frozen.lut).max() < moved
+    for res in (frozen, half):  # the demapper trained on in every phase
+        assert not torch.equal(res.receiver_state["out.weight"], joint.receiver_state["out.weight"])
+
+
+def test_bitwise_training_stops_on_a_plateau():
+    """training.plateau_steps (regression: the bit-wise trainer ignored it)."""
+    from aeradio.learning.training import train_autoencoder
+
+    res = train_autoencoder(coded_config(steps=5000, plateau_steps=30, learning_rate=1e-7), progress=False)
+    assert res.stopped == "plateau" and res.steps < 5000
+
+
+@pytest.mark.parametrize("setting", [{"joint_receiver": "free"}, {"tied_scale_ratio": 1.0}])
+def test_message_trainer_settings_are_refused_for_a_bitwise_model(setting):
+    with pytest.raises(ConfigError, match=f"training.{next(iter(setting))} applies to message receivers"):
+        coded_config(**setting)
+
+
 def test_a_coded_model_given_to_the_gnuradio_receiver_is_one_line(coded_model):
     from aeradio.gnuradio.model import NumpyReceiver
 
