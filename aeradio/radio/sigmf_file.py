@@ -3,6 +3,11 @@
 - ``rx``: the metadata is read and checked by :func:`~aeradio.radio.sigmf_meta.read_metadata`
   (datatype, sample rate, schema), the sample rate compared with the settings, and
   ``PATH.sigmf-data`` read in blocks; ``read()`` returns None at the end of the file.
+  By default the next block is read ahead on a small background thread (file read, hash
+  and non-finite count of block i+1 while the caller processes block i): the same samples,
+  in the same blocks, with the same faults, as reading on the caller's thread; a read error
+  in that thread is raised by the next ``read()``. Each block is a new array (nothing is
+  reused under the caller). ``read_ahead=False`` reads on the caller's thread.
   Integrity problems are recorded in ``stats.faults`` (a receiver reports them and fails):
   a data file whose size is not a whole number of samples (the partial sample is not
   returned), and a data file that does not match ``core:sha512`` (hashed while it is read,
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,6 +78,7 @@ class SigmfFileDevice(Device):
         settings: the sample rate must match a recording's; ``freq_hz`` is written.
         overwrite: (tx) replace an existing recording.
         metadata: (tx) extra global fields, e.g. ``{"core:description": "..."}``.
+        read_ahead: (rx) read the next block on a background thread (see the module docstring).
     """
 
     def __init__(
@@ -82,6 +89,7 @@ class SigmfFileDevice(Device):
         *,
         overwrite: bool = False,
         metadata: dict[str, Any] | None = None,
+        read_ahead: bool = True,
     ) -> None:
         super().__init__()
         if direction not in ("rx", "tx"):
@@ -95,6 +103,10 @@ class SigmfFileDevice(Device):
         self._closed = False
         self._file: Any = None
         self._digest: Any = None
+        self._read_ahead = read_ahead
+        self._executor: ThreadPoolExecutor | None = None
+        #: (the block being read, its sample count, the file position and digest before it)
+        self._pending: tuple[Future[tuple[np.ndarray, int]], int, int, Any] | None = None
         if direction == "rx":
             self._open_rx()
         else:
@@ -134,11 +146,7 @@ class SigmfFileDevice(Device):
         if remaining <= 0:
             return None
         count = min(max_samples, remaining)
-        raw = self._file.read(count * _ITEMSIZE)
-        if self._digest is not None:
-            self._digest.update(raw)
-        whole = len(raw) - len(raw) % _ITEMSIZE
-        x = np.frombuffer(raw[:whole], dtype="<c8").astype(SAMPLE_DTYPE)
+        x, nonfinite = self._next_block(count)
         self.stats.samples += len(x)
         if len(x) < count:
             self.num_samples = self.stats.samples
@@ -148,10 +156,50 @@ class SigmfFileDevice(Device):
             )
         if self.stats.samples >= self.num_samples:
             self._check_sha512()
+        elif self._read_ahead:
+            self._start_read_ahead(min(max_samples, self.num_samples - self.stats.samples))
         if len(x) == 0:
             return None
-        self.nonfinite_samples += int(np.count_nonzero(~np.isfinite(x)))
+        self.nonfinite_samples += nonfinite
         return x
+
+    def _load(self, count: int) -> tuple[np.ndarray, int]:
+        """Read ``count`` samples (fewer if the file shrank) into a new array and hash them:
+        (samples (complex64, shape (<= count,)), how many are not finite)."""
+        buf = np.empty(count, "<c8")
+        raw = memoryview(buf).cast("B")
+        got = self._file.readinto(raw) or 0
+        if self._digest is not None:
+            self._digest.update(raw[:got])
+        x = buf[: got // _ITEMSIZE].astype(SAMPLE_DTYPE, copy=False)
+        return x, int(np.count_nonzero(~np.isfinite(x)))
+
+    def _start_read_ahead(self, count: int) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="sigmf-read-ahead")
+        position, digest = self._file.tell(), None if self._digest is None else self._digest.copy()
+        self._pending = (self._executor.submit(self._load, count), count, position, digest)
+
+    def _next_block(self, count: int) -> tuple[np.ndarray, int]:
+        """The block read ahead if it has ``count`` samples (its read error raised here);
+        otherwise that read is undone (file position and digest) and ``count`` read now."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            future, ahead_count, position, digest = pending
+            block = future.result()
+            if ahead_count == count:
+                return block
+            self._file.seek(position)
+            self._digest = digest
+        return self._load(count)
+
+    def _stop_read_ahead(self) -> None:
+        """Wait for a block being read ahead (its error is dropped: nobody reads it) and
+        stop the thread; before the file is closed."""
+        self._pending = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def verify_data(self) -> bool | None:
         """Compare the whole data file with ``core:sha512`` now, before reading it (a reader
@@ -217,6 +265,7 @@ class SigmfFileDevice(Device):
             return
         if self.direction != "tx":
             self._closed = True
+            self._stop_read_ahead()
             self._file.close()
             return
         data_published = False
@@ -243,6 +292,7 @@ class SigmfFileDevice(Device):
         if self._closed:
             return
         self._closed = True
+        self._stop_read_ahead()
         if self._file is not None:
             self._file.close()
         if self.direction == "tx":

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import signal
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -202,3 +203,107 @@ def test_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
             SigmfFileDevice(tmp_path / "d.sigmf-meta", "rx", DeviceSettings(RATE))
     finally:
         signal.alarm(0)
+
+
+def _blocks(path: Path, sizes: list[int], *, read_ahead: bool) -> tuple[list[np.ndarray], dict[str, object]]:
+    """Read with block sizes ``sizes`` (the last one repeated) until the end: the blocks and
+    what the device says about them."""
+    blocks = []
+    with SigmfFileDevice(path, "rx", DeviceSettings(RATE), read_ahead=read_ahead) as dev:
+        i = 0
+        while (x := dev.read(sizes[min(i, len(sizes) - 1)])) is not None:
+            blocks.append(x)
+            i += 1
+        seen = {"samples": dev.stats.samples, "nonfinite": dev.nonfinite_samples,
+                "checksum_ok": dev.checksum_ok, "faults": list(dev.stats.faults)}
+    return blocks, seen
+
+
+@pytest.mark.parametrize("sizes", [[300], [1000], [5000], [300, 300, 700, 100, 1], [64, 2000, 7, 300]])
+@pytest.mark.parametrize("damage", ["none", "cut mid-sample", "one bit"])
+def test_read_ahead_returns_what_a_plain_read_returns(
+    tmp_path: Path, rng: np.random.Generator, sizes: list[int], damage: str
+) -> None:
+    """The same blocks (sizes, samples, order), end of file, non-finite count, checksum and
+    faults with the next block read ahead as with every read on the caller's thread, block
+    sizes changing between reads included (a block read ahead of another size is undone)."""
+    path = tmp_path / "r.sigmf-meta"
+    x = (rng.standard_normal(2345) + 1j * rng.standard_normal(2345)).astype(np.complex64)
+    x[[7, 1500]] = np.nan
+    _write(path, x)
+    data = path.with_suffix(".sigmf-data")
+    raw = bytearray(data.read_bytes())
+    if damage == "cut mid-sample":
+        raw = raw[:-3]
+    elif damage == "one bit":
+        raw[8 * 1200] ^= 0x01
+    data.write_bytes(bytes(raw))
+    plain, plain_seen = _blocks(path, sizes, read_ahead=False)
+    ahead, ahead_seen = _blocks(path, sizes, read_ahead=True)
+    assert [len(b) for b in ahead] == [len(b) for b in plain]
+    for a, p in zip(ahead, plain, strict=True):
+        np.testing.assert_array_equal(a, p)
+    assert ahead_seen == plain_seen
+    want = np.frombuffer(bytes(raw[: len(raw) // 8 * 8]), np.complex64)
+    np.testing.assert_array_equal(np.concatenate(ahead), want)
+    assert ahead_seen["nonfinite"] == 2 and ahead_seen["checksum_ok"] is (damage == "none")
+    assert len(ahead_seen["faults"]) == {"none": 0, "cut mid-sample": 2, "one bit": 1}[damage]
+
+
+def test_blocks_read_ahead_are_new_writeable_arrays(tmp_path: Path) -> None:
+    """Nothing is reused under the caller: a block kept (or written into) while the next one
+    is read stays as it was."""
+    path = tmp_path / "n.sigmf-meta"
+    _write(path, np.arange(1000, dtype=np.complex64))
+    with SigmfFileDevice(path, "rx", DeviceSettings(RATE)) as dev:
+        a = dev.read(400)
+        b = dev.read(400)
+        assert a.flags.writeable and not np.shares_memory(a, b)
+        a[:] = -1
+        c = dev.read(400)
+    np.testing.assert_array_equal(b, np.arange(400, 800))
+    np.testing.assert_array_equal(c, np.arange(800, 1000))
+
+
+class _FailingFile:
+    """A data file whose ``fail_at``-th readinto raises OSError (EIO)."""
+
+    def __init__(self, f: object, fail_at: int) -> None:
+        self._f, self._fail_at, self.calls = f, fail_at, 0
+
+    def readinto(self, buf: memoryview) -> int:
+        self.calls += 1
+        if self.calls == self._fail_at:
+            raise OSError(5, "Input/output error")
+        return self._f.readinto(buf)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._f, name)
+
+
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_a_read_error_is_raised_by_the_read_that_wanted_the_block(tmp_path: Path, read_ahead: bool) -> None:
+    """An I/O error while reading block 2 (on the read-ahead thread or not) is raised, the
+    same OSError, by the second read(); close() then closes quietly."""
+    path = tmp_path / "e.sigmf-meta"
+    _write(path, np.arange(1000, dtype=np.complex64))
+    dev = SigmfFileDevice(path, "rx", DeviceSettings(RATE), read_ahead=read_ahead)
+    dev._file = _FailingFile(dev._file, fail_at=2)
+    np.testing.assert_array_equal(dev.read(300), np.arange(300))
+    with pytest.raises(OSError, match="Input/output error"):
+        dev.read(300)
+    dev.close()
+    with pytest.raises(StreamError, match="not open for reading"):
+        dev.read(300)
+
+
+def test_close_waits_for_the_block_read_ahead_and_stops_the_thread(tmp_path: Path) -> None:
+    path = tmp_path / "c.sigmf-meta"
+    _write(path, np.arange(1000, dtype=np.complex64))
+    for stop in ("close", "abort"):
+        dev = SigmfFileDevice(path, "rx", DeviceSettings(RATE))
+        dev.read(100)  # block 2 is being read ahead
+        assert [t for t in threading.enumerate() if t.name.startswith("sigmf-read-ahead")]
+        getattr(dev, stop)()
+        assert dev._file.closed
+        assert not [t for t in threading.enumerate() if t.name.startswith("sigmf-read-ahead")]
