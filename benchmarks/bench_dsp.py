@@ -307,13 +307,36 @@ def _recording(cfg: Any, lut: np.ndarray, mhash: int, frames: int, path: Path) -
     return len(x)
 
 
-def _run_file(rx: RxChain, path: Path, read: int = READ_BLOCK) -> tuple[float, float]:
-    """Feed a cf32 file in read-sized blocks, reading included; returns the wall-clock and
-    the CPU time (s)."""
+def _sigmf_recording(path: Path, sample_rate_hz: float) -> Path:
+    """The SigMF metadata that makes the cf32 file ``path`` (named ``X.sigmf-data``) a
+    recording `aeradio rx --device file:X.sigmf-meta` reads; without ``core:sha512``, as a
+    recording made by another tool (GNU Radio's file_source checks nothing either): the
+    hash costs about 0.5 CPU s per 27.6 M samples (docs/throughput.md)."""
+    from aeradio.core.atomic import write_json_atomic
+    from aeradio.radio.sigmf_meta import build_metadata, capture_segment
+
+    meta_path = path.with_suffix(".sigmf-meta")
+    segment = capture_segment(0, datetime_utc=None, frequency_hz=None)
+    meta = build_metadata(sample_rate_hz=sample_rate_hz, hw="aeradio bench", captures=[segment],
+                          annotations=[])
+    write_json_atomic(meta_path, meta, overwrite=True)
+    return meta_path
+
+
+def _run_file(rx: RxChain, meta_path: Path, sample_rate_hz: float,
+              read: int = READ_BLOCK) -> tuple[float, float]:
+    """Feed a recording in read-sized blocks through the file device, as `aeradio rx` reads
+    it (the next block read ahead on the device's thread), reading included; returns the
+    wall-clock and the CPU time (s)."""
+    from aeradio.radio.base import DeviceSettings
+    from aeradio.radio.uri import open_device
+
     t, cpu = time.perf_counter(), time.process_time()
-    with open(path, "rb") as f:
-        while block := f.read(read * 8):
-            rx.process(np.frombuffer(block, np.complex64))
+    with open_device(f"file:{meta_path}", "rx", DeviceSettings(sample_rate_hz)) as dev:
+        while (block := dev.read(read)) is not None:
+            rx.process(block)
+        if dev.stats.faults.count:
+            raise RuntimeError(f"the recording has faults: {dev.stats.faults.to_report()}")
     rx.flush()
     return time.perf_counter() - t, time.process_time() - cpu
 
@@ -350,9 +373,9 @@ def bench_vs_gnuradio(ctx: BenchContext) -> dict[str, Any]:
     runs it on two cores: the DSP of read i+1 beside the neural receiver of read i) against
     a classical GNU Radio receive chain (examples/gnuradio/classical_rx.py: RRC matched
     filter, symbol_sync, Costas loop, QPSK decisions) on the same cf32 recording, read from
-    the same file, run alternately with the single-threaded chain (``--pipeline off``, the
-    A/B of the pipeline in the same process); medians and spread of samples/s and the
-    ratios."""
+    the same file (ours through the file device, as `aeradio rx` reads it), run alternately
+    with the single-threaded chain (``--pipeline off``, the A/B of the pipeline in the same
+    process); medians and spread of samples/s and the ratios."""
     from aeradio.learning.inference import ReceiverRuntime
     from aeradio.learning.training import torch_threads
 
@@ -362,8 +385,9 @@ def bench_vs_gnuradio(ctx: BenchContext) -> dict[str, Any]:
     model_dir, name = _model(ctx)
     cfg, lut, mhash = _link(model_dir)
     runtime = ReceiverRuntime.load(model_dir)
-    path = ctx.work_dir / "rx_vs_gnuradio.cf32"
+    path = ctx.work_dir / "rx_vs_gnuradio.sigmf-data"
     samples = _recording(cfg, lut, mhash, VS_GNURADIO_FRAMES, path)
+    meta_path = _sigmf_recording(path, cfg.radio.sample_rate_hz)
     ctx.log(f"recording: {samples} samples, {VS_GNURADIO_FRAMES} frames")
     theirs, theirs_cpu, symbols = [], [], []
     ours: dict[bool, list[float]] = {True: [], False: []}  # pipelined or not: MS/s
@@ -378,7 +402,7 @@ def bench_vs_gnuradio(ctx: BenchContext) -> dict[str, Any]:
             symbols.append(gr_out["symbols"])
             for pipelined in (True, False):
                 rx = RxChain(cfg, runtime.decide, model_hash=mhash, pipelined=pipelined)
-                wall, cpu = _run_file(rx, path)
+                wall, cpu = _run_file(rx, meta_path, cfg.radio.sample_rate_hz)
                 rx.close()
                 ours[pipelined].append(samples / wall / 1e6)
                 ours_cpu[pipelined].append(samples / cpu / 1e6)
