@@ -61,6 +61,16 @@ RATE_TOLERANCE = 1e-6
 _ITEMSIZE = np.dtype(SAMPLE_DTYPE).itemsize
 
 
+def _count_nonfinite(x: np.ndarray) -> int:
+    """Samples of ``x`` (complex64) with a NaN or infinite part. A finite sum of the parts
+    (one pass, no temporary array) means none; the exact count only otherwise (a NaN or an
+    infinity, or finite parts whose sum overflows)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(x.view(np.float32).sum()):
+            return 0
+    return int(np.count_nonzero(~np.isfinite(x)))
+
+
 def sigmf_paths(path: str | Path) -> tuple[Path, Path]:
     """(meta, data) paths of a recording named by either file."""
     p = Path(path)
@@ -172,7 +182,7 @@ class SigmfFileDevice(Device):
         if self._digest is not None:
             self._digest.update(raw[:got])
         x = buf[: got // _ITEMSIZE].astype(SAMPLE_DTYPE, copy=False)
-        return x, int(np.count_nonzero(~np.isfinite(x)))
+        return x, _count_nonfinite(x)
 
     def _start_read_ahead(self, count: int) -> None:
         if self._executor is None:

@@ -103,6 +103,7 @@ def test_truncated_data_is_a_fault(tmp_path: Path) -> None:
 
 
 def test_nonfinite_samples_are_counted(tmp_path: Path) -> None:
+    """NaN and infinite parts, counted once per sample; big finite samples are finite."""
     path = tmp_path / "f.sigmf-meta"
     x = np.ones(100, np.complex64)
     x[[3, 50]] = np.nan
@@ -111,6 +112,12 @@ def test_nonfinite_samples_are_counted(tmp_path: Path) -> None:
     with SigmfFileDevice(path, "rx", DeviceSettings(RATE)) as dev:
         assert len(_read_all(dev, 30)) == 100
         assert dev.nonfinite_samples == 3
+    big = np.full(100, 3e38 + 3e38j, np.complex64)  # finite samples whose sum overflows
+    big[[5, 6]] = [np.nan, complex(1, np.inf)]
+    _write(tmp_path / "g.sigmf-meta", big)
+    with SigmfFileDevice(tmp_path / "g.sigmf-meta", "rx", DeviceSettings(RATE)) as dev:
+        assert len(_read_all(dev, 5)) == 100
+        assert dev.nonfinite_samples == 2  # the blocks of big finite samples count none
 
 
 def test_missing_and_misnamed_files(tmp_path: Path) -> None:
