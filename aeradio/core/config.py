@@ -188,8 +188,18 @@ class ModelConfig:
     #: message receiver's posteriors marginalized per bit: the block model under an outer
     #: code, ``configs/ae-n7-k8-ldpc.toml``; k <= :data:`MAX_MARGINAL_K`).
     bit_llrs: str = "receiver"
+    #: A bit-wise receiver with the noise input divides its k outputs by the noise variance
+    #: (per real component): an LLR scales as 1 / sigma^2 (exactly, for the max-log
+    #: approximation), so the network learns the distance terms, a function of y alone, and
+    #: not a product of y and 1 / sigma^2, which ReLU layers fit poorly.
+    scale_by_noise: bool = False
 
     def __post_init__(self) -> None:
+        if self.scale_by_noise and not (self.bitwise and self.noise_input):
+            raise ConfigError(
+                'model.scale_by_noise divides a bit-wise receiver\'s LLRs by its noise input: it needs '
+                'model.receiver = "bitwise" and model.noise_input = true'
+            )
         if self.receiver not in RECEIVER_KINDS:
             raise ConfigError(
                 f"model.receiver must be one of {', '.join(RECEIVER_KINDS)}, got {short_repr(self.receiver)}"

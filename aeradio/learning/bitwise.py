@@ -114,14 +114,18 @@ class BitwiseReceiver(nn.Module):
 
     ``hidden_layers`` Linear + ReLU layers of ``hidden_width``, then a linear layer to k
     LLRs (Sionna's demapper: 128-128-k). With ``noise_input`` the network also sees
-    ``log10(noise_var)`` (noise variance per real component).
+    ``log10(noise_var)`` (noise variance per real component); with ``scale_by_noise`` its
+    outputs are divided by ``noise_var`` (``model.scale_by_noise``).
     """
 
     def __init__(
-        self, k: int, n: int, hidden_width: int, hidden_layers: int, noise_input: bool = True
+        self, k: int, n: int, hidden_width: int, hidden_layers: int, noise_input: bool = True,
+        scale_by_noise: bool = False,
     ) -> None:
         super().__init__()
-        self.k, self.n, self.noise_input = k, n, noise_input
+        if scale_by_noise and not noise_input:
+            raise ValueError("scale_by_noise needs noise_input")
+        self.k, self.n, self.noise_input, self.scale_by_noise = k, n, noise_input, scale_by_noise
         width = 2 * n + (1 if noise_input else 0)
         layers: list[nn.Module] = []
         for _ in range(hidden_layers):
@@ -132,7 +136,8 @@ class BitwiseReceiver(nn.Module):
 
     @classmethod
     def from_config(cls, model: ModelConfig) -> BitwiseReceiver:
-        return cls(model.k, model.n, model.hidden_width, model.hidden_layers, model.noise_input)
+        return cls(model.k, model.n, model.hidden_width, model.hidden_layers, model.noise_input,
+                   model.scale_by_noise)
 
     def forward(self, y: torch.Tensor, noise_var: torch.Tensor | None = None) -> torch.Tensor:
         x = complex_to_features(y)
@@ -141,6 +146,8 @@ class BitwiseReceiver(nn.Module):
                 raise ValueError("this receiver needs noise_var (built with noise_input=True)")
             nv = torch.as_tensor(noise_var, dtype=x.dtype).expand(x.shape[0])
             x = torch.cat([x, torch.log10(nv).unsqueeze(1)], dim=1)
+            if self.scale_by_noise:
+                return self.out(self.hidden(x)) / nv.unsqueeze(1)
         return self.out(self.hidden(x))
 
 
