@@ -268,6 +268,31 @@ def test_message_trainer_settings_are_refused_for_a_bitwise_model(setting):
         coded_config(**setting)
 
 
+def test_scale_by_noise_divides_the_llrs_by_the_noise_variance():
+    from aeradio.learning.bitwise import BitwiseReceiver
+
+    torch.manual_seed(0)
+    plain = BitwiseReceiver(6, 1, 16, 2, noise_input=True)
+    scaled = BitwiseReceiver(6, 1, 16, 2, noise_input=True, scale_by_noise=True)
+    scaled.load_state_dict(plain.state_dict())  # same parameters: the scaling adds none
+    y = torch.randn(50, 1, dtype=torch.complex64)
+    nv = torch.linspace(0.01, 0.5, 50)
+    torch.testing.assert_close(scaled(y, nv), plain(y, nv) / nv[:, None])
+    cfg = coded_config()
+    cfg = LinkConfig.from_dict({**cfg.to_dict(), "model": {**cfg.to_dict()["model"], "scale_by_noise": True}})
+    assert BitwiseReceiver.from_config(cfg.model).scale_by_noise
+
+
+@pytest.mark.parametrize("model", [
+    {"k": 6, "n": 1, "receiver": "bitwise", "noise_input": False, "scale_by_noise": True},
+    {"k": 4, "n": 2, "noise_input": True, "scale_by_noise": True},
+])
+def test_scale_by_noise_needs_a_bitwise_receiver_with_the_noise_input(model):
+    with pytest.raises(ConfigError, match="model.scale_by_noise .* needs model.receiver = \"bitwise\" and "
+                                          "model.noise_input = true"):
+        LinkConfig.from_dict({"model": model})
+
+
 def test_a_coded_model_given_to_the_gnuradio_receiver_is_one_line(coded_model):
     from aeradio.gnuradio.model import NumpyReceiver
 
