@@ -89,7 +89,9 @@ rounds' ratios; interquartile 1.08 to 1.38; medians 3.28 against 2.58 Mbit/s) an
 the wall clock). ``aeradio bench --only coded.decoder`` then gave 3.39 Mbit/s per
 CPU-second and 2.32 on the wall clock at load average 4.9 (the workers got part of the two
 cores; before the unsigned indices, 5.36 and 2.55 at load average 5.5: the per-CPU-second
-figure itself moves with the load).
+figure itself moves with the load). On the quiet machine (one benchmark at a time, load
+average 1.3 to 1.6): 9.54 and 6.64 Mbit/s on two processes (5.29 and 4.29 per CPU-second)
+with 640 codewords per process, 8.39 (4.52) with 2560: issue 14's 5 Mbit/s met in each.
 Measured and not kept:
 the products before and after each edge (forward-backward, no division: slower, with more
 state per edge; a loop over the edges counting down also kept LLVM from vectorizing the
