@@ -421,78 +421,86 @@ def cmd_rx(args: argparse.Namespace) -> int:
     processing_s = 0.0  # time in the RX chain: how fast it could go, whatever the source's rate
     stopped_by = None
 
-    with contextlib.closing(rx), _open_monitor(args, cfg, run_info) as monitor, StopOnSignal() as stop, \
-            open_args_device(args, "rx", settings) as dev, open_rx_capture(
-        args.capture, sample_rate_hz=dev.sample_rate_hz, center_freq_hz=settings.freq_hz,
-        device=args.device, rx=rx, model_hash=model_hash, link_name=cfg.name,
-        keep_all=getattr(args, "capture_all", False),
-    ) as recorder:
-        t_open = time.monotonic()
-        status = _RxStatus(args.device, dev.sample_rate_hz, t_open)
-        while True:
-            now = time.monotonic()
-            if stop.requested:
-                stopped_by = stop.reason
-                break
-            timeout_s = RX_READ_TIMEOUT_S
-            if args.duration_s is not None:
-                left_s = t_open + args.duration_s - now
-                if left_s <= 0:
-                    stopped_by = "duration"
+    # From here until the report is written a signal only asks the loop to stop: one that
+    # arrives once the loop is done (closing the device, writing --out and --json) waits for
+    # them, so a finished transfer is never lost to a late Ctrl-C.
+    with StopOnSignal() as stop:
+        with contextlib.closing(rx), _open_monitor(args, cfg, run_info) as monitor, \
+                open_args_device(args, "rx", settings) as dev, open_rx_capture(
+            args.capture, sample_rate_hz=dev.sample_rate_hz, center_freq_hz=settings.freq_hz,
+            device=args.device, rx=rx, model_hash=model_hash, link_name=cfg.name,
+            keep_all=getattr(args, "capture_all", False),
+        ) as recorder:
+            t_open = time.monotonic()
+            status = _RxStatus(args.device, dev.sample_rate_hz, t_open)
+            while True:
+                now = time.monotonic()
+                if stop.requested:
+                    stopped_by = stop.reason
                     break
-                timeout_s = min(timeout_s, left_s)
-            block = dev.read(RX_READ_SAMPLES, timeout_s=timeout_s)
-            if block is None:
-                stopped_by = "end of source"
-                break
-            status.update(rx, dev, received=len(block), now=time.monotonic())
-            results: list[FrameResult] = []
-            if len(block):
-                if corrector is not None:
-                    block = corrector.process(block)
-                if recorder is not None:
-                    recorder.write(block)
-                t_process = time.perf_counter()
-                results = rx.process(block)
-                processing_s += time.perf_counter() - t_process
-                if recorder is not None:
-                    annotate_results(recorder, results, rx)
-                frames.add(results)
+                timeout_s = RX_READ_TIMEOUT_S
+                if args.duration_s is not None:
+                    left_s = t_open + args.duration_s - now
+                    if left_s <= 0:
+                        stopped_by = "duration"
+                        break
+                    timeout_s = min(timeout_s, left_s)
+                block = dev.read(RX_READ_SAMPLES, timeout_s=timeout_s)
+                if block is None:
+                    stopped_by = "end of source"
+                    break
+                status.update(rx, dev, received=len(block), now=time.monotonic())
+                results: list[FrameResult] = []
+                if len(block):
+                    if corrector is not None:
+                        block = corrector.process(block)
+                    if recorder is not None:
+                        recorder.write(block)
+                    t_process = time.perf_counter()
+                    results = rx.process(block)
+                    processing_s += time.perf_counter() - t_process
+                    if recorder is not None:
+                        annotate_results(recorder, results, rx)
+                    frames.add(results)
+                if monitor is not None:
+                    monitor.feed(results, block, rx, dev)
+                if args.frames is not None and rx.stats.frames_detected >= args.frames:
+                    stopped_by = "frames"
+                    break
+            # The frames not returned yet (the pipeline's last block; a frame cut by the end).
+            t_process = time.perf_counter()
+            results = rx.flush() if stopped_by == "end of source" else rx.drain()
+            processing_s += time.perf_counter() - t_process
+            if recorder is not None:
+                annotate_results(recorder, results, rx)
+            frames.add(results)
             if monitor is not None:
-                monitor.feed(results, block, rx, dev)
-            if args.frames is not None and rx.stats.frames_detected >= args.frames:
-                stopped_by = "frames"
-                break
-        # The frames not returned yet (the pipeline's last block; a frame cut by the end).
-        t_process = time.perf_counter()
-        results = rx.flush() if stopped_by == "end of source" else rx.drain()
-        processing_s += time.perf_counter() - t_process
+                monitor.feed(results, np.zeros(0, np.complex64), rx, dev)
+            report: dict[str, Any] = rx.report(dev.sample_rate_hz)
+            # --frames N says how many frames were sent; more decoded sequence numbers say more
+            # (a read can hold frames beyond the Nth).
+            if args.frames is not None:
+                report["frames_expected"] = max(args.frames, report["frames_expected"] or 0)
+            report["samples_dropped"] = int(dev.stats.samples_dropped)
+            report["malformed_messages"] = int(dev.stats.malformed)
+            report["device_faults"] = dev.stats.faults.to_report()
+            report["events"] = dev.stats.events.to_report()
+            report["device"] = dev.describe()
+            if monitor is not None:
+                monitor.finish(rx, dev, stopped_by)
         if recorder is not None:
-            annotate_results(recorder, results, rx)
-        frames.add(results)
-        if monitor is not None:
-            monitor.feed(results, np.zeros(0, np.complex64), rx, dev)
-        report: dict[str, Any] = rx.report(dev.sample_rate_hz)
-        # --frames N says how many frames were sent; more decoded sequence numbers say more
-        # (a read can hold frames beyond the Nth).
-        if args.frames is not None:
-            report["frames_expected"] = max(args.frames, report["frames_expected"] or 0)
-        report["samples_dropped"] = int(dev.stats.samples_dropped)
-        report["malformed_messages"] = int(dev.stats.malformed)
-        report["device_faults"] = dev.stats.faults.to_report()
-        report["events"] = dev.stats.events.to_report()
-        report["device"] = dev.describe()
-        if monitor is not None:
-            monitor.finish(rx, dev, stopped_by)
-    if recorder is not None:
-        report["capture"] = recorder.report()
-    report["elapsed_s"] = time.perf_counter() - t_start
-    report["processing_s"] = processing_s
-    report["processing_msps"] = report["samples"] / processing_s / 1e6 if processing_s > 0 else None
-    report["stopped_by"] = stopped_by
-    report.update(run_info)
-    frames.finish(report)
-    return _conclude(report, args.json)
+            report["capture"] = recorder.report()
+        report["elapsed_s"] = time.perf_counter() - t_start
+        report["processing_s"] = processing_s
+        report["processing_msps"] = report["samples"] / processing_s / 1e6 if processing_s > 0 else None
+        report["stopped_by"] = stopped_by
+        report.update(run_info)
+        frames.finish(report)
+        code = _conclude(report, args.json)
+        if stop.requested and stopped_by != stop.reason:
+            print(f"aeradio rx: {stop.reason} arrived while the run was finishing: its files and report "
+                  "were completed first", file=sys.stderr)
+        return code
 
 
 class _FrameSink:

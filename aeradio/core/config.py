@@ -384,6 +384,11 @@ class TrainingConfig:
         check_range("training.tied_scale_ratio", self.tied_scale_ratio, 1e-3, 10.0)
         check_range("training.receiver_only_fraction", self.receiver_only_fraction, 0.0, 1.0)
         check_range("training.plateau_steps", self.plateau_steps, 0, 10_000_000)
+        if self.plateau_steps and self.receiver_only_fraction > 0:
+            raise ConfigError(
+                "training.plateau_steps stops the whole run, which would skip the receiver-only phase of "
+                "training.receiver_only_fraction (the last steps): set one of them"
+            )
         check_range("training.seed", self.seed, 0, 2**63 - 1)
         check_range("training.threads", self.threads, 1, 256)
         check_range("training.cfo_cps_max", self.cfo_cps_max, 0.0, 0.5, unit="cycles/sample")

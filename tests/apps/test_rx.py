@@ -569,3 +569,31 @@ def test_an_error_in_the_pipeline_worker_stops_rx(
     with pytest.raises(RuntimeError, match="detector broke"):
         _rx(model, test_recording, "--pipeline", "on")
     assert not [t for t in threading.enumerate() if t.name.startswith("rx-front-end")]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_the_run_finishes_waits_for_its_files_and_report(
+    model: Path, tmp_path: Path, sent: bytes, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    signum: int,
+) -> None:
+    """Regression (new-user trial): Ctrl-C after the recording's end but before --out and
+    --json were written killed rx (exit 130, no file, no report) though it had decoded all."""
+    rec = tmp_path / "file.sigmf-meta"
+    assert _tx(model, rec, "--file", str(tmp_path / "sent.bin")) == 0
+    finish = rx_app._FrameSink.finish
+
+    def late_signal(self: object, report: dict) -> None:
+        os.kill(os.getpid(), signum)  # the loop is over: only the files are left to write
+        finish(self, report)
+
+    monkeypatch.setattr(rx_app._FrameSink, "finish", late_signal)
+    before = signal.getsignal(signum)
+    capsys.readouterr()
+    out, report = tmp_path / "got.bin", tmp_path / "r.json"
+    assert _rx(model, rec, "--out", str(out), "--json", str(report)) == 0
+    assert out.read_bytes() == sent
+    r = json.loads(report.read_text())
+    assert r["exit_code"] == 0 and r["stopped_by"] == "end of source" and r["transfer"]["complete"]
+    name = signal.Signals(signum).name
+    assert f"aeradio rx: {name} arrived while the run was finishing" in _lines(capsys)[-1]
+    assert signal.getsignal(signum) is before  # the handler before rx is back

@@ -262,6 +262,13 @@ def test_bitwise_training_stops_on_a_plateau():
     assert res.stopped == "plateau" and res.steps < 5000
 
 
+def test_a_plateau_stop_that_would_skip_the_receiver_phase_is_refused():
+    """Regression (new-user trial): plateau_steps ended the run before the receiver-only
+    phase of receiver_only_fraction, silently."""
+    with pytest.raises(ConfigError, match="would skip the receiver-only phase"):
+        coded_config(plateau_steps=5, receiver_only_fraction=0.2)
+
+
 @pytest.mark.parametrize("setting", [{"joint_receiver": "free"}, {"tied_scale_ratio": 1.0}])
 def test_message_trainer_settings_are_refused_for_a_bitwise_model(setting):
     with pytest.raises(ConfigError, match=f"training.{next(iter(setting))} applies to message receivers"):
