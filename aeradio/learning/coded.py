@@ -261,8 +261,8 @@ def format_coded_table(doc: dict[str, Any]) -> str:
     """A text table of a coded sweep: Eb/N0, coded BLER (neural, APP, baseline), BER, uncoded BER."""
     base = next(iter(doc["baselines"].values()), [None] * len(doc["ebn0_db"]))
     code = doc["code"]
-    lines = [f"{doc['model']}: {code['kind']} rate {code['rate']:g} n {code['codeword_bits']}, "
-             f"{doc['channel']}; {doc['ebn0_convention']}",
+    lines = [f"{doc['model']}: {code['kind']} rate {code['rate']:g}, codewords of {code['codeword_bits']} "
+             f"bits, {doc['channel']}; {doc['ebn0_convention']}",
              f"{'Eb/N0 dB':>8} {'BLER':>10} {'APP BLER':>10} {'baseline':>10} {'BER':>10} "
              f"{'uncoded BER':>12} {'codewords':>10}"]
 
