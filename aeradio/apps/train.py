@@ -173,9 +173,9 @@ def _eval_coded(args: argparse.Namespace, ebn0: list[float], channel: str) -> in
 
         plots = Path(args.plots)
         plot_bler(coded_curves(doc), plots / "bler.png",
-                  title=f"{doc['model']} on {channel}, LDPC rate {doc['code']['rate']:g} "
-                        f"n {doc['code']['codeword_bits']}\nEb/N0 per information bit, N0 = 1/(Eb/N0 r k/n); "
-                        f"up to {args.target_errors} codeword errors")
+                  title=f"{doc['model']} on {channel}, LDPC rate {doc['code']['rate']:g}, codewords of "
+                        f"{doc['code']['codeword_bits']} bits\nEb/N0 per information bit, "
+                        f"N0 = 1/(Eb/N0 r k/n); up to {args.target_errors} codeword errors")
         # A point's bits label it when a block is one symbol (n = 1); a block model's label
         # belongs to its n symbols together: 256 labels on each of 7 panels hid the points.
         plot_constellation(load_lut(args.model), plots / "constellation.png",
