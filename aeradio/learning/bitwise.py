@@ -316,7 +316,6 @@ def train_bitwise(
     joint_steps = cfg.steps - int(round(cfg.receiver_only_fraction * cfg.steps))
     lut = None  # the frozen constellation of the receiver-only phase
     log = StepLog(cfg.steps, f"train {config.name}", progress, "bce", on_step)
-    best_loss, best_step = math.inf, 0
     stopped = "budget"
     start = time.perf_counter()
     step = 0
@@ -342,10 +341,8 @@ def train_bitwise(
         loss.backward()
         optimizer.step()
         bler = float(((llrs.detach() > 0) != bits.bool()).any(dim=1).float().mean())
-        ema_loss = log.record(step, float(loss.detach()), bler, lr)
-        if ema_loss < best_loss * (1.0 - 1e-3):
-            best_loss, best_step = ema_loss, step
-        elif cfg.plateau_steps and step - best_step >= cfg.plateau_steps:
+        log.record(step, float(loss.detach()), bler, lr)
+        if log.plateau(step, cfg.plateau_steps):
             stopped = "plateau"
             break
     log.close()

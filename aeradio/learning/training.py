@@ -172,8 +172,9 @@ def start_receiver_phase(
 
 class StepLog:
     """What a training loop reports: the running (EMA) loss and BLER, the history every
-    :data:`PROGRESS_EVERY` steps, the progress bar (shown only when stderr is a terminal)
-    and the ``on_step`` callback. :func:`_train` and the bit-wise trainer
+    :data:`PROGRESS_EVERY` steps, the progress bar (shown only when stderr is a terminal),
+    the ``on_step`` callback, and whether the running loss has stopped improving
+    (``training.plateau_steps``). :func:`_train` and the bit-wise trainer
     (:func:`aeradio.learning.bitwise.train_bitwise`) both use it.
     """
 
@@ -185,6 +186,7 @@ class StepLog:
         self.history: list[dict[str, float]] = []
         self.ema_loss: float | None = None
         self.ema_bler: float | None = None
+        self.best_loss, self.best_step = math.inf, 0  # the running loss's best, for plateau()
         # disable=None: the bar shows only when stderr is a terminal (not in logs).
         self.bar = tqdm(total=steps, desc=desc, disable=None if progress else True, leave=False)
 
@@ -199,6 +201,14 @@ class StepLog:
             self.bar.update(step - self.bar.n)
             self.bar.set_postfix({self.loss_name: f"{self.ema_loss:.4f}", "bler": f"{self.ema_bler:.2e}"})
         return self.ema_loss
+
+    def plateau(self, step: int, plateau_steps: int) -> bool:
+        """After :meth:`record`: True once the running loss has not improved by 0.1 % for
+        ``plateau_steps`` steps (0: never)."""
+        if self.ema_loss < self.best_loss * (1.0 - 1e-3):
+            self.best_loss, self.best_step = self.ema_loss, step
+            return False
+        return bool(plateau_steps) and step - self.best_step >= plateau_steps
 
     def close(self) -> None:
         self.bar.close()
@@ -258,7 +268,6 @@ def _train(
     mode = joint_receiver_mode(cfg)
 
     log = StepLog(cfg.steps, f"train {config.name}", progress, "loss", on_step)
-    best_loss, best_step = math.inf, 0
     stopped = "budget"
     start = time.perf_counter()
     step = 0
@@ -280,10 +289,8 @@ def _train(
             tied=joint and mode != "free",
             mlp=not (joint and mode == "matched_filter"),
         )
-        ema_loss = log.record(step, loss, errors / cfg.batch_size, lr)
-        if ema_loss < best_loss * (1.0 - 1e-3):
-            best_loss, best_step = ema_loss, step
-        elif cfg.plateau_steps and step - best_step >= cfg.plateau_steps:
+        log.record(step, loss, errors / cfg.batch_size, lr)
+        if log.plateau(step, cfg.plateau_steps):
             stopped = "plateau"
             break
     log.close()
