@@ -83,6 +83,14 @@ def log_policy(x_p: torch.Tensor, x: torch.Tensor, std: float) -> torch.Tensor:
     return -(x_p - math.sqrt(1.0 - std * std) * x).abs().pow(2).sum(dim=1) / (std * std)
 
 
+def _require_even_blocks(blocks: int) -> None:
+    """Antithetic pairs are a frame's blocks ``j`` and ``j + blocks/2``: ConfigError unless
+    ``blocks`` is even."""
+    if blocks % 2:
+        raise ConfigError(f"antithetic perturbations pair a frame's blocks: blocks per frame must be even, "
+                          f"got {blocks}")
+
+
 def antithetic_partners(frames: int, blocks: int) -> torch.Tensor:
     """``[frames * blocks]`` int64: the index of each block's antithetic partner in a batch of
     whole frames (block ``j`` and ``j + blocks/2`` of each frame; ``blocks`` even).
@@ -90,9 +98,7 @@ def antithetic_partners(frames: int, blocks: int) -> torch.Tensor:
     >>> antithetic_partners(2, 4).tolist()
     [2, 3, 0, 1, 6, 7, 4, 5]
     """
-    if blocks % 2:
-        raise ConfigError(f"antithetic perturbations pair a frame's blocks: blocks per frame must be even, "
-                          f"got {blocks}")
+    _require_even_blocks(blocks)
     half = blocks // 2
     j = torch.arange(blocks)
     within = torch.where(j < half, j + half, j - half)
@@ -260,8 +266,8 @@ class OtaLearner:
         second half (the pairs)."""
         m = np.array(messages, np.int64)
         if self.settings.antithetic:
+            _require_even_blocks(m.shape[1])
             half = m.shape[1] // 2
-            antithetic_partners(1, m.shape[1])  # blocks even
             m[:, half:] = m[:, :half]
         return m
 
@@ -279,7 +285,7 @@ class OtaLearner:
                 raise ConfigError(f"antithetic perturbations need messages [frames, blocks], got shape "
                                   f"{list(messages.shape)}")
             frames, blocks = messages.shape
-            antithetic_partners(frames, blocks)  # blocks even
+            _require_even_blocks(blocks)
             x = x.reshape(frames, blocks, -1)
             w = perturb(torch.zeros_like(x[:, : blocks // 2]), s, self.generator) / s  # CN(0, 1)
             x_p = math.sqrt(1.0 - s * s) * x + s * torch.cat([w, -w], dim=1)
