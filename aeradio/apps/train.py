@@ -139,6 +139,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     doc["baselines"] = {name: b["bler"] for name, b in baselines.items()}
     doc["baselines_ci"] = {name: b["bler_ci"] for name, b in baselines.items()}
     print(format_table(doc, baselines))
+    _print_few_errors_note(doc, args)
     if args.json:
         write_json_atomic(args.json, doc)
     if args.plots:
@@ -154,6 +155,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_few_errors_note(doc: dict, args: argparse.Namespace) -> None:
+    from aeradio.learning.evaluate import few_errors_note
+
+    note = few_errors_note(doc, args.target_errors, f"--max-blocks {args.max_blocks}")
+    if note:
+        print(note)
+
+
 def _eval_coded(args: argparse.Namespace, ebn0: list[float], channel: str) -> int:
     """``aeradio eval`` of a coded model: coded BLER (codeword errors, ``--target-errors``
     counting them, ``--max-blocks`` bounding the codewords), BER, the uncoded figures, APP
@@ -164,6 +173,7 @@ def _eval_coded(args: argparse.Namespace, ebn0: list[float], channel: str) -> in
     doc = sweep_coded(args.model, ebn0, channel, target_errors=args.target_errors,
                       max_codewords=args.max_blocks, seed=args.seed, progress=not args.quiet)
     print(format_coded_table(doc))
+    _print_few_errors_note(doc, args)
     if args.json:
         write_json_atomic(args.json, doc)
     if args.plots:

@@ -258,20 +258,22 @@ def coded_curves(doc: dict[str, Any]) -> list[Any]:
 
 
 def format_coded_table(doc: dict[str, Any]) -> str:
-    """A text table of a coded sweep: Eb/N0, coded BLER (neural, APP, baseline), BER, uncoded BER."""
+    """A text table of a coded sweep: Eb/N0, coded BLER (neural, APP, baseline), BER, uncoded
+    BER, codewords sent and the neural receiver's codeword errors."""
     base = next(iter(doc["baselines"].values()), [None] * len(doc["ebn0_db"]))
     code = doc["code"]
     lines = [f"{doc['model']}: {code['kind']} rate {code['rate']:g}, codewords of {code['codeword_bits']} "
              f"bits, {doc['channel']}; {doc['ebn0_convention']}",
              f"{'Eb/N0 dB':>8} {'BLER':>10} {'APP BLER':>10} {'baseline':>10} {'BER':>10} "
-             f"{'uncoded BER':>12} {'codewords':>10}"]
+             f"{'uncoded BER':>12} {'codewords':>10} {'errors':>7}"]
 
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:.3e}"
 
     for i, e in enumerate(doc["ebn0_db"]):
         lines.append(f"{e:8.2f} {fmt(doc['bler'][i]):>10} {fmt(doc['ml_bler'][i]):>10} {fmt(base[i]):>10} "
-                     f"{fmt(doc['ber'][i]):>10} {fmt(doc['uncoded_ber'][i]):>12} {doc['codewords'][i]:>10}")
+                     f"{fmt(doc['ber'][i]):>10} {fmt(doc['uncoded_ber'][i]):>12} {doc['codewords'][i]:>10} "
+                     f"{doc['errors'][i]:>7}")
     return "\n".join(lines)
 
 

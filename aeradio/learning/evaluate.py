@@ -323,6 +323,19 @@ def curve_document(config: LinkConfig, channel: str, points: list[dict[str, Any]
     }
 
 
+def few_errors_note(document: dict[str, Any], target_errors: int, limit_flag: str) -> str | None:
+    """One line naming the points of an eval ``document`` that stopped at ``limit_flag``
+    (the block or codeword bound) before ``target_errors`` errors, or None when none did:
+    their BLER rests on fewer errors than asked for (its 95 % interval is in the document)."""
+    points = zip(document["ebn0_db"], document["errors"], strict=True)
+    short = [(e, n) for e, n in points if n < target_errors]
+    if not short:
+        return None
+    named = ", ".join(f"{e:g} dB ({n})" for e, n in short)
+    return (f"note: {len(short)} of {len(document['ebn0_db'])} points stopped at {limit_flag} before "
+            f"{target_errors} errors: {named}; their BLER rests on those errors (95 % intervals in --json)")
+
+
 def ebn0_at_bler(
     ebn0_db: Sequence[float], bler: Sequence[float | None], target: float = 1e-3
 ) -> float | None:

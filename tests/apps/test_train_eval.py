@@ -74,7 +74,21 @@ def test_eval_json_per_design(model_dir, tmp_path, capsys):
     assert doc["bler"][1] < doc["bler"][0]
     assert "QPSK (analytic)" in doc["baselines"]
     assert (tmp_path / "plots" / "bler.png").stat().st_size > 1000
-    assert "AE neural BLER" in capsys.readouterr().out
+    out_text = capsys.readouterr().out
+    assert "AE neural BLER" in out_text
+    short = [e for e, n in zip(doc["ebn0_db"], doc["errors"], strict=True) if n < 20]
+    assert ("before 20 errors" in out_text) == bool(short)
+
+
+def test_eval_says_which_points_stopped_before_the_target_errors(model_dir, capsys):
+    """--max-blocks bounds the simulation; a point it stopped short of --target-errors is
+    named with its error count, not presented as precise as the rest."""
+    argv = ["eval", "--model", str(model_dir), "--ebn0-db", "2:10:8", "--target-errors", "50",
+            "--max-blocks", "300", "--quiet"]
+    assert main(argv) == 0
+    note = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert len(note) == 1 and "--max-blocks 300 before 50 errors" in note[0]
+    assert "10 dB (" in note[0]
 
 
 @pytest.mark.parametrize(
