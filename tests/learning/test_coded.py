@@ -123,6 +123,23 @@ def test_app_llrs_match_a_float64_reference():
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
 
 
+def test_app_llrs_equal_the_log_sum_exp_marginals_far_from_and_near_underflow():
+    """The APP demapper sums each bit's labels after one exp per point; where one side of a
+    bit underflows (points 1e3 and more nats apart: a clean channel) it falls back to the
+    log-sum-exp marginals, so every LLR stays finite and equal to them."""
+    from aeradio.learning.bitwise import marginal_llrs
+
+    rng = np.random.default_rng(3)
+    lut = qam_gray_lut(6)
+    y = lut[rng.integers(0, 64, 400)] + 0.1 * (rng.normal(size=(400, 1)) + 1j * rng.normal(size=(400, 1)))
+    for noise_var in (0.02, 1e-5):  # moderate SNR; a gap of 1e4 nats between neighbours
+        got = app_llrs(y.astype(np.complex64), lut, noise_var)
+        d = np.abs(y.astype(np.complex64) - lut[:, 0][None]) ** 2
+        want = marginal_llrs(torch.from_numpy((-d / (2 * noise_var)).astype(np.float32)), 6).numpy()
+        assert np.all(np.isfinite(got))
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
 # ---- the LDPC code --------------------------------------------------------------------------
 def test_encode_decode_roundtrip_and_parity(small_code):
     rng = np.random.default_rng(1)
