@@ -32,7 +32,7 @@ import torch
 
 from aeradio.core.config import LinkConfig
 from aeradio.core.errors import ConfigError
-from aeradio.learning.bitwise import app_llrs, bits_to_messages, qam_gray_lut
+from aeradio.learning.bitwise import app_llrs, bits_to_messages, message_bits, qam_gray_lut
 from aeradio.learning.channels import build_channel
 from aeradio.learning.evaluate import BatchCallback, SweepProgress, wilson_interval
 from aeradio.learning.ldpc import DEFAULT_DECODER, Ldpc5GCode
@@ -125,6 +125,45 @@ def simulate_coded(
         }
         for name, c in counts.items()
     }
+
+
+def bmd_rate(
+    lut: np.ndarray,
+    demapper: Demapper,
+    config: LinkConfig,
+    ebn0_db: float,
+    *,
+    blocks: int,
+    generator: torch.Generator,
+    batch_blocks: int = 1 << 16,
+) -> tuple[float, float]:
+    """The bit-metric decoding rate of ``demapper`` on ``lut [M, n]`` sent on AWGN at
+    ``ebn0_db`` (per information bit of ``config``), in bits per block, and its standard error.
+
+    ``k - sum_i E[log2(1 + exp(-s_i LLR_i))]`` over ``blocks`` random messages (s_i = +1
+    where bit i is 1): k minus the binary cross-entropy in bits, the rate a binary code with
+    bit-interleaved decoding can reach with these LLRs. With the exact APP demapper
+    (:func:`app_demapper`) it is the constellation's BMD rate (its GMI); any other demapper
+    scores at most that. Unlike a codeword error rate it has a small spread: a thousandth of
+    a bit is about 0.003 dB.
+    """
+    k = config.model.k
+    if lut.shape != (1 << k, config.model.n):
+        raise ConfigError(f"the LUT must have shape {(1 << k, config.model.n)}, got {lut.shape}")
+    noise_var = noise_var_coded(ebn0_db, config)
+    ch = build_channel("awgn", config.training)
+    lut_t = torch.from_numpy(np.ascontiguousarray(lut, dtype=np.complex64))
+    labels = message_bits(1 << k, k).astype(bool)
+    losses = []
+    for start in range(0, blocks, batch_blocks):
+        messages = torch.randint(0, 1 << k, (min(batch_blocks, blocks - start),), generator=generator)
+        with torch.no_grad():
+            y = ch(lut_t[messages], torch.full((len(messages),), noise_var), generator).numpy()
+        llrs = demapper(y, noise_var).astype(np.float64)
+        signed = np.where(labels[messages.numpy()], llrs, -llrs)
+        losses.append(np.logaddexp(0.0, -signed).sum(axis=1) / np.log(2.0))
+    loss = np.concatenate(losses)
+    return float(k - loss.mean()), float(loss.std() / np.sqrt(loss.size))
 
 
 def app_demapper(lut: np.ndarray) -> Demapper:

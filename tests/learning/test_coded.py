@@ -140,6 +140,29 @@ def test_app_llrs_equal_the_log_sum_exp_marginals_far_from_and_near_underflow():
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
 
 
+def test_bmd_rate_of_the_app_demapper_bounds_any_other_and_grows_with_snr():
+    from aeradio.learning.coded import bmd_rate
+
+    cfg = LinkConfig.from_dict({"model": {"k": 6, "n": 1, "receiver": "bitwise", "noise_input": True},
+                                "code": {"kind": "ldpc5g", "rate": 0.5, "codeword_bits": 1500}})
+    qam = qam_gray_lut(6)
+    app = app_demapper(qam)
+
+    def rate(demapper, ebn0_db):
+        generator = torch.Generator().manual_seed(1)
+        return bmd_rate(qam, demapper, cfg, ebn0_db, blocks=40_000, generator=generator)
+
+    low, high, clean = rate(app, 4.0)[0], rate(app, 8.0)[0], rate(app, 30.0)[0]
+    assert 2.5 < low < high < 6.0 and clean == pytest.approx(6.0, abs=1e-3)
+    at_6_5, err = rate(app, 6.5)
+    assert 0 < err < 0.01
+    # The same draws: LLRs at half their magnitude (a demapper that underestimates the SNR)
+    # and LLRs of no information score less; a sign-flipped demapper scores below zero.
+    assert rate(lambda y, nv: 0.5 * app(y, nv), 6.5)[0] < at_6_5 - 0.05
+    assert rate(lambda y, nv: np.zeros((len(y), 6), np.float32), 6.5)[0] == pytest.approx(0.0, abs=1e-9)
+    assert rate(lambda y, nv: -app(y, nv), 6.5)[0] < 0
+
+
 # ---- the LDPC code --------------------------------------------------------------------------
 def test_encode_decode_roundtrip_and_parity(small_code):
     rng = np.random.default_rng(1)
