@@ -131,9 +131,9 @@ class ReceiverRuntime:
         y = np.ascontiguousarray(y, dtype=np.complex64)
         if y.ndim != 2 or y.shape[1] != self.n:
             raise ValueError(f"y must have shape [B, {self.n}], got {y.shape}")
-        # A receiver without the noise input ignores it: no per-chunk broadcast.
-        nv = (None if noise_var is None or not self.receiver.noise_input
-              else np.broadcast_to(np.asarray(noise_var, np.float32), (len(y),)))
+        # A receiver without the noise input ignores it; its features are y's floats.
+        noise = self._noise(noise_var, len(y)) if self.receiver.noise_input else None
+        floats = y.view(np.float32)  # [B, 2n], re and im interleaved: complex_to_features
         out = np.empty(len(y), np.int64)
         chunk = min(len(y), _DECIDE_CHUNK)
         width = self._width
@@ -144,8 +144,8 @@ class ReceiverRuntime:
             for i in range(0, len(y), _DECIDE_CHUNK):
                 j = min(i + _DECIDE_CHUNK, len(y))
                 b = j - i
-                x = self.receiver.features(torch.from_numpy(y[i:j]),
-                                           self._noise(None if nv is None else nv[i:j], b))
+                x = (torch.from_numpy(floats[i:j]) if noise is None
+                     else self.receiver.features(torch.from_numpy(y[i:j]), noise[i:j]))
                 h = x
                 for layer, (w, bias) in enumerate(self._hidden):
                     to = hx[:b, :width] if layer == len(self._hidden) - 1 else inner[layer % 2][:b]

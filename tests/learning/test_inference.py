@@ -56,3 +56,13 @@ def test_decide_takes_views_and_empty_input() -> None:
     assert runtime.decide(np.zeros((0, 3), np.complex64)).shape == (0,)
     with pytest.raises(ValueError, match="shape"):
         runtime.decide(y)
+
+
+def test_decide_of_a_noise_input_receiver_needs_the_noise() -> None:
+    runtime = _runtime(1, True)
+    y = np.zeros((4, 3), np.complex64)
+    with pytest.raises(ValueError, match="needs noise_var"):
+        runtime.decide(y)
+    # A scalar noise variance stands for every block.
+    np.testing.assert_array_equal(runtime.decide(y + 0.3, 0.1),
+                                  _reference(runtime, y + 0.3, np.full(4, 0.1, np.float32)))
