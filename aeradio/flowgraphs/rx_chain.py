@@ -480,6 +480,8 @@ class RxChain:
         self.ltf_timing.estimate(zero_segment, self._ltf_first, 2 * self.ltf_search + 1)
         phase_line(np.ones((1, lay.num_symbols), SAMPLE_DTYPE), lay.known_index, lay.known_symbols,
                    len(lay.preamble), _FINE_CFO_LAG_SYMBOLS, lay.sps, *self._groups)
+        scaled_columns(np.ones((1, lay.num_symbols), SAMPLE_DTYPE), lay.payload_index, np.ones(1, np.float32))
+        pattern_messages(0, 0, lay.blocks, lay.M)
 
     # ---- streaming -------------------------------------------------------------------
     @property
