@@ -48,6 +48,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import numba
 import numpy as np
 
 from aeradio.core.config import LinkConfig
@@ -138,8 +139,31 @@ def pattern_messages(
     """
     seq16 = np.asarray(seqs, dtype=np.uint64) & np.uint64(SEQ_MODULUS - 1)
     key = _splitmix64(np.asarray(seed, dtype=np.uint64)) ^ (seq16 << np.uint64(20))
+    out = np.empty(key.shape + (blocks,), np.int64)
+    _pattern_kernel(np.ascontiguousarray(key).reshape(-1), num_messages, out.reshape(key.size, blocks))
+    return out
+
+
+def pattern_messages_of_keys_reference(key: np.ndarray, blocks: int, num_messages: int) -> np.ndarray:
+    """The messages of :func:`pattern_messages` from each frame's key (uint64, any shape),
+    in numpy: the model its compiled kernel is tested against. Returns ``key.shape +
+    (blocks,)`` int64."""
     h = _splitmix64(key[..., None] + np.arange(blocks, dtype=np.uint64))
     return (h >> np.uint64(32)).astype(np.int64) % num_messages
+
+
+@numba.njit(nogil=True, cache=True)
+def _pattern_kernel(keys, num_messages, out):  # pragma: no cover - compiled
+    """:func:`pattern_messages_of_keys_reference` of ``keys`` [F] into ``out`` [F, blocks],
+    one pass without temporaries (the RX chain regenerates every test-pattern frame's
+    messages to count its block errors)."""
+    for f in range(out.shape[0]):
+        for b in range(out.shape[1]):
+            x = keys[f] + np.uint64(b) + np.uint64(0x9E3779B97F4A7C15)
+            x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            x = x ^ (x >> np.uint64(31))
+            out[f, b] = np.int64(x >> np.uint64(32)) % num_messages
 
 
 def extend_seq(seq16: int, reference: int | None) -> int:

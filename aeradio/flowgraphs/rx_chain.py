@@ -20,8 +20,8 @@ back end, 7-9, may run side by side: see the pipeline below):
                   puts it, so a sample-clock offset does not drift long frames off.
 5. ``phase``      fine CFO from the preamble, then a line fitted through the phases of
                   preamble chunks and pilot pairs: phase and residual CFO across the frame.
-6. ``level``      gain and noise from the known symbols: unit-energy symbols, noise
-                  variance per real component, SNR.
+6. ``level``      gain and noise from the known symbols: the header's and the payload's
+                  symbols at unit energy, noise variance per real component, SNR.
 7. ``header``     soft QPSK, Viterbi decoding of the convolutional code, CRC-16.
 8. ``decode``     the block decoder (the neural receiver) on the payload blocks of the
                   frames whose header names this model; for a coded model, the bit
@@ -106,6 +106,7 @@ from aeradio.dsp.sync import (
     phase_line,
     rotate_linear,
     sample_tracked,
+    scaled_columns,
 )
 
 #: Decoded frames whose estimates the live status averages.
@@ -210,8 +211,8 @@ class _Demodulated:
     cfo_cps: np.ndarray  # [F]
     snr_db: np.ndarray  # [F]
     noise_var: np.ndarray  # [F] float32, per real component
-    y: np.ndarray  # [F, num_symbols] complex64, unit gain
-    payload: np.ndarray  # [F, blocks, n] complex64: y's payload symbols, gathered once
+    header: np.ndarray  # [F, header symbols] complex64, unit gain
+    payload: np.ndarray  # [F, blocks, n] complex64, unit gain
 
 
 @dataclass
@@ -458,6 +459,7 @@ class RxChain:
         self._pending = False
         self._rejected = False
         self._groups = self._phase_groups()
+        self._header_index = np.arange(lay.header_start, lay.header_start + lay.header_len)
         # The pipeline (pipelined and no dump sink): one worker thread for stages 1-6, the
         # front end of one block at a time, started by the first process call (a chain not
         # yet fed can be deep-copied); its output waits in _ready for stages 7-9.
@@ -478,6 +480,8 @@ class RxChain:
         self.ltf_timing.estimate(zero_segment, self._ltf_first, 2 * self.ltf_search + 1)
         phase_line(np.ones((1, lay.num_symbols), SAMPLE_DTYPE), lay.known_index, lay.known_symbols,
                    len(lay.preamble), _FINE_CFO_LAG_SYMBOLS, lay.sps, *self._groups)
+        scaled_columns(np.ones((1, lay.num_symbols), SAMPLE_DTYPE), lay.payload_index, np.ones(1, np.float32))
+        pattern_messages(0, 0, lay.blocks, lay.M)
 
     # ---- streaming -------------------------------------------------------------------
     @property
@@ -552,7 +556,7 @@ class RxChain:
         """Stages 7 to 9 on a front end's batches, in order."""
         results: list[FrameResult] = []
         for b in front.batches:
-            headers = self.header(b.y)
+            headers = self.header(b.header)
             decisions, decoded, coded = self.decode(b.payload, b.noise_var, headers)
             results += self.score(b.start_sample, b.cfo_cps, b.snr_db, b.noise_var, b.payload, headers,
                                   decisions, decoded, coded)
@@ -572,10 +576,8 @@ class RxChain:
         self.stats.frames_detected += len(t0)
         z = self.sample(segments, t0)
         u, cfo = self.phase(z, coarse_cfo)
-        y, noise_var, snr_db = self.level(u)
-        lay = self.layout
-        payload = y[:, lay.payload_index].reshape(len(y), lay.blocks, lay.n)
-        return _Demodulated(first_sample + t0, cfo, snr_db, noise_var, y, payload)
+        header, payload, noise_var, snr_db = self.level(u)
+        return _Demodulated(first_sample + t0, cfo, snr_db, noise_var, header, payload)
 
     # ---- helpers ---------------------------------------------------------------------
     def _emit(self, stage: str, **arrays: np.ndarray) -> None:
@@ -763,29 +765,34 @@ class RxChain:
         return u, cfo
 
     # ---- stage 6 -------------------------------------------------------------------
-    def level(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Gain and noise from the known symbols.
+    def level(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Gain and noise from the known symbols; the header's and the payload's symbols at
+        unit gain (the rest of the frame is not scaled, but in the dump).
 
         Returns:
-            (unit-gain symbols [F, num_symbols] complex64, noise variance per real
-            component [F] float32, SNR [F] dB).
+            (unit-gain header symbols [F, header_len] complex64, unit-gain payload symbols
+            [F, blocks, n] complex64, noise variance per real component [F] float32, SNR [F] dB).
         """
         lay = self.layout
         gain, noise = amplitude_noise(u[:, lay.known_index], lay.known_symbols)
         # Real and imaginary parts times the float32 reciprocal: the values of numpy's complex
-        # division by gain + 0j (Smith's algorithm), a quarter of its time.
+        # division by gain + 0j (Smith's algorithm), a quarter of its time; gathered in the
+        # same compiled pass (the payload's blocks contiguous, as the decoder takes them).
         inv_gain = np.float32(1.0) / gain.astype(np.float32)
-        y = (np.ascontiguousarray(u).view(np.float32) * inv_gain[:, None]).view(SAMPLE_DTYPE)
+        header = scaled_columns(u, self._header_index, inv_gain)
+        payload = scaled_columns(u, lay.payload_index, inv_gain).reshape(len(u), lay.blocks, lay.n)
         noise_var = (noise / (2 * gain**2)).astype(np.float32)
         snr_db = 10 * np.log10(gain**2 / noise)
-        self._emit("level", symbols=y, gain=gain, noise_var=noise_var, snr_db=snr_db)
-        return y, noise_var, snr_db
+        if self.dump is not None:
+            self._emit("level", symbols=scaled_columns(u, np.arange(u.shape[1]), inv_gain), gain=gain,
+                       noise_var=noise_var, snr_db=snr_db)
+        return header, payload, noise_var, snr_db
 
     # ---- stage 7 -------------------------------------------------------------------
-    def header(self, y: np.ndarray) -> list[Header | None]:
-        """Soft coded header bits, Viterbi decoding, CRC-16: each frame's header, or None."""
-        lay = self.layout
-        llr = lay.header_llr(y[:, lay.header_start : lay.header_start + lay.header_len])
+    def header(self, symbols: np.ndarray) -> list[Header | None]:
+        """Soft coded header bits of the unit-gain header symbols [F, header_len], Viterbi
+        decoding, CRC-16: each frame's header, or None."""
+        llr = self.layout.header_llr(symbols)
         headers = decode_headers(llr)
         self._emit("header", llr=llr, crc_ok=np.array([h is not None for h in headers]))
         return headers

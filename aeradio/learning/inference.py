@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from aeradio.core.config import LinkConfig
 from aeradio.core.errors import ModelFormatError
@@ -87,6 +88,11 @@ class ReceiverRuntime:
         with torch.no_grad():
             self._w = torch.cat([receiver.out.weight.t(), receiver.linear.weight.t()], 0).contiguous()
             self._bias = (receiver.out.bias + receiver.linear.bias).contiguous()
+            # The hidden layers as (weight [in, out] (a transposed view), bias [out]): what
+            # nn.Linear hands torch.addmm on a 2-D input, so decide's values are its.
+            self._hidden = [(layer.weight.t(), layer.bias) for layer in receiver.hidden
+                            if isinstance(layer, nn.Linear)]
+        self._width = receiver.out.in_features
 
     @classmethod
     def load(cls, model_dir: str | Path) -> ReceiverRuntime:
@@ -114,16 +120,38 @@ class ReceiverRuntime:
             return self._logits(y, noise_var).numpy()
 
     def decide(self, y: np.ndarray, noise_var: float | np.ndarray | None = None) -> np.ndarray:
-        """Most likely message per block, ``[B]`` int64."""
-        y = np.asarray(y)
-        # A receiver without the noise input ignores it: no per-chunk broadcast.
-        nv = (None if noise_var is None or not self.receiver.noise_input
-              else np.broadcast_to(np.asarray(noise_var, np.float32), (len(y),)))
+        """Most likely message per block, ``[B]`` int64: ``logits(y, noise_var).argmax(axis=1)``.
+
+        The same operators on the same values as :meth:`logits` (so the same logits, bit for
+        bit), written into buffers allocated once per call instead of new tensors per
+        layer and chunk: the last hidden layer's output goes straight into the first columns
+        of the ``[hidden, features]`` input of the output product (no concatenation), ReLU in
+        place, the logits into a ``[chunk, M]`` buffer that stays in cache.
+        """
+        y = np.ascontiguousarray(y, dtype=np.complex64)
+        if y.ndim != 2 or y.shape[1] != self.n:
+            raise ValueError(f"y must have shape [B, {self.n}], got {y.shape}")
+        # A receiver without the noise input ignores it; its features are y's floats.
+        noise = self._noise(noise_var, len(y)) if self.receiver.noise_input else None
+        floats = y.view(np.float32)  # [B, 2n], re and im interleaved: complex_to_features
         out = np.empty(len(y), np.int64)
+        chunk = min(len(y), _DECIDE_CHUNK)
+        width = self._width
         with torch.inference_mode():
-            # In chunks whose [chunk, M] logits stay in cache; numpy's argmax is SIMD and
-            # several times faster than torch's on [B, M] float32.
+            hx = torch.empty(chunk, self._w.shape[0])  # [hidden (width), features]
+            inner = (torch.empty(chunk, width), torch.empty(chunk, width))  # between hidden layers
+            logits = torch.empty(chunk, self.M)
             for i in range(0, len(y), _DECIDE_CHUNK):
-                j = i + _DECIDE_CHUNK
-                out[i:j] = self._logits(y[i:j], None if nv is None else nv[i:j]).numpy().argmax(axis=1)
+                j = min(i + _DECIDE_CHUNK, len(y))
+                b = j - i
+                x = (torch.from_numpy(floats[i:j]) if noise is None
+                     else self.receiver.features(torch.from_numpy(y[i:j]), noise[i:j]))
+                h = x
+                for layer, (w, bias) in enumerate(self._hidden):
+                    to = hx[:b, :width] if layer == len(self._hidden) - 1 else inner[layer % 2][:b]
+                    h = torch.addmm(bias, h, w, out=to).relu_()
+                hx[:b, width:] = x
+                torch.addmm(self._bias, hx[:b], self._w, out=logits[:b])
+                # numpy's argmax is SIMD and several times faster than torch's on [B, M] float32.
+                out[i:j] = logits[:b].numpy().argmax(axis=1)
         return out

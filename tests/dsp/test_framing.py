@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from aeradio.core.config import LinkConfig
 from aeradio.core.errors import ConfigError
-from aeradio.dsp import conv_code
+from aeradio.dsp import conv_code, framing
 from aeradio.dsp.crc import crc16, crc16_rows, crc32
 from aeradio.dsp.framing import (
     HEADER_BITS,
@@ -28,6 +28,7 @@ from aeradio.dsp.framing import (
     extend_seq,
     pack_data,
     pattern_messages,
+    pattern_messages_of_keys_reference,
     qpsk_sequence,
     unpack_data,
 )
@@ -147,6 +148,20 @@ def test_data_pack_roundtrip_and_crc(rng: np.random.Generator) -> None:
     # k not a multiple of 8 (bits straddle messages).
     msgs7 = pack_data(b"hello", 7, 12)
     assert unpack_data(msgs7, 7, 5) == b"hello"
+
+
+@pytest.mark.parametrize("num_messages", [2, 16, 256, 65536])
+def test_compiled_test_pattern_is_the_numpy_model(num_messages: int) -> None:
+    rng = np.random.default_rng(8)
+    seeds = rng.integers(0, 4096, 300)
+    seqs = np.concatenate([rng.integers(0, 1 << 40, 299), [2**63 - 1]])  # the high bits ignored
+    got = pattern_messages(seeds, seqs, 130, num_messages)
+    key = framing._splitmix64(seeds.astype(np.uint64)) ^ (
+        (seqs.astype(np.uint64) & np.uint64(SEQ_MODULUS - 1)) << np.uint64(20))
+    np.testing.assert_array_equal(got, pattern_messages_of_keys_reference(key, 130, num_messages))
+    assert got.dtype == np.int64 and got.min() >= 0 and num_messages / 2 <= got.max() < num_messages
+    np.testing.assert_array_equal(pattern_messages(int(seeds[5]), int(seqs[5]), 130, num_messages), got[5])
+    assert pattern_messages(seeds, seqs, 0, num_messages).shape == (300, 0)
 
 
 def test_test_pattern_is_deterministic_and_uniform() -> None:

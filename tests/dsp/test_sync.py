@@ -19,6 +19,7 @@ from aeradio.dsp.sync import (
     linear_phasor,
     periodic_correlation,
     rotate_linear,
+    scaled_columns,
     timing_line,
 )
 
@@ -69,6 +70,22 @@ def test_rotate_linear_equals_the_product_with_linear_phasor(length: int, rng: n
     got = rotate_linear(z, f, ph)
     assert got.dtype == np.complex64 and got.shape == z.shape
     np.testing.assert_allclose(got, z * linear_phasor(f, ph, length), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("columns", [0, 1, 896])
+def test_scaled_columns_are_numpys_scaled_copy_gathered_bit_for_bit(columns: int, rng: np.random.Generator
+                                                                    ) -> None:
+    u = (rng.standard_normal((5, 1116)) + 1j * rng.standard_normal((5, 1116))).astype(np.complex64)
+    u[2, 7] = np.nan + 1e30j  # non-finite and huge values scale as numpy scales them
+    scale = np.array([0.5, 3.7, 1e-3, 1 / 0.93, np.inf], np.float32)
+    index = rng.permutation(1116)[:columns]
+    index[:1] = 7  # the odd sample among them
+    expected = np.ascontiguousarray((u.view(np.float32) * scale[:, None]).view(np.complex64)[:, index])
+    got = scaled_columns(u[:, :], index, scale)
+    assert got.dtype == np.complex64 and got.shape == (5, columns) and got.flags.c_contiguous
+    np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
+    with pytest.raises(ValueError, match="outside"):
+        scaled_columns(u, np.array([0, 1116]), scale)
 
 
 def test_lag_cfo_and_phase_fit_recover_a_phase_line(rng: np.random.Generator) -> None:
