@@ -2,9 +2,9 @@
 
 The chain is the sequence of its stages, one method each, named as its debug dump
 (``dump(stage_name, arrays)``, e.g. :class:`StageDumper`); :meth:`RxChain.process` runs
-1-2 on every block, :meth:`RxChain.demodulate` runs 3-6 on each batch of detected frames,
-vectorized over frames, and 7-9 follow on each batch (the front end, stages 1-6, and the
-back end, 7-9, may run side by side: see the pipeline below):
+1-2 on every block, :meth:`RxChain.demodulate` runs 3-5 on each batch of detected frames,
+vectorized over frames, and 6-9 follow on each batch (the front end, stages 1-5, and the
+back end, 6-9, may run side by side: see the pipeline below):
 
 1. ``condition``  non-finite and out-of-range samples zeroed and counted, DC removed
                   (running mean).
@@ -44,9 +44,10 @@ whole frame is in the buffer. All estimates are per frame, so each frame is inde
 receiver needs travels in the frames (the test-pattern seed included): no side channel.
 
 The pipeline (``pipelined=True``; ``aeradio rx`` turns it on when it has two cores): a
-worker thread runs the front end (stages 1-6: conditioning, detection, timing, sampling,
-phase, level) of block i+1 while the calling thread runs the back end (stages 7-9: headers,
-the neural receiver, scoring and statistics) of block i (an even split of the work). The
+worker thread runs the front end (stages 1-5: conditioning, detection, timing, sampling,
+phase) of block i+1 while the calling thread runs the back end (stages 6-9: level, headers,
+the neural receiver, scoring and statistics) of block i (an even split of the work: with
+the neural receiver's buffers, ``level`` moved from the front end to the back end). The
 compiled kernels release the GIL (``nogil``), as do scipy's FFT, numpy's array operations
 and torch's operators, so the two stages share two cores. :meth:`RxChain.process` then
 returns the frames of the *previous* call's block; :meth:`RxChain.drain` (a stream
@@ -205,19 +206,16 @@ class FrameResult:
 
 @dataclass
 class _Demodulated:
-    """Stages 3 to 6 of a batch of F frames: what stages 7 to 9 take."""
+    """Stages 3 to 5 of a batch of F frames: what stages 6 to 9 take."""
 
     start_sample: np.ndarray  # [F] float64, absolute time of symbol 0
     cfo_cps: np.ndarray  # [F]
-    snr_db: np.ndarray  # [F]
-    noise_var: np.ndarray  # [F] float32, per real component
-    header: np.ndarray  # [F, header symbols] complex64, unit gain
-    payload: np.ndarray  # [F, blocks, n] complex64, unit gain
+    symbols: np.ndarray  # [F, frame symbols] complex64, phase corrected (stage 5's output)
 
 
 @dataclass
 class _FrontOutput:
-    """The front end (stages 1 to 6) of one block: its batches, in stream order, and the
+    """The front end (stages 1 to 5) of one block: its batches, in stream order, and the
     chain's settled sample after it."""
 
     batches: list[_Demodulated]
@@ -374,7 +372,7 @@ class RxChain:
         model_hash: the model's hash; frames of another model are counted, not decoded.
         dump: optional debug sink called after every stage.
         code: a coded model's outer code (required then, refused otherwise).
-        pipelined: run stages 1-6 on a worker thread beside stages 7-9 (the module
+        pipelined: run stages 1-5 on a worker thread beside stages 6-9 (the module
             docstring); :meth:`process` then returns the previous block's frames. Ignored
             with ``dump``. Call :meth:`close` when done with a pipelined chain.
 
@@ -460,9 +458,9 @@ class RxChain:
         self._rejected = False
         self._groups = self._phase_groups()
         self._header_index = np.arange(lay.header_start, lay.header_start + lay.header_len)
-        # The pipeline (pipelined and no dump sink): one worker thread for stages 1-6, the
+        # The pipeline (pipelined and no dump sink): one worker thread for stages 1-5, the
         # front end of one block at a time, started by the first process call (a chain not
-        # yet fed can be deep-copied); its output waits in _ready for stages 7-9.
+        # yet fed can be deep-copied); its output waits in _ready for stages 6-9.
         self.pipelined = pipelined and dump is None
         self._front_end: ThreadPoolExecutor | None = None
         self._ready: _FrontOutput | None = None
@@ -531,7 +529,7 @@ class RxChain:
             self._front_end = None
 
     def _front(self, block: np.ndarray) -> _FrontOutput:
-        """Stages 1 to 6 on a block: the detected frames' batches, synchronized."""
+        """Stages 1 to 5 on a block: the detected frames' batches, synchronized."""
         x = self.condition(block)
         self.stats.samples += len(x)
         batches: list[_Demodulated] = []
@@ -553,12 +551,13 @@ class RxChain:
         return _FrontOutput(batches, self._scan_settled())
 
     def _back(self, front: _FrontOutput) -> list[FrameResult]:
-        """Stages 7 to 9 on a front end's batches, in order."""
+        """Stages 6 to 9 on a front end's batches, in order."""
         results: list[FrameResult] = []
         for b in front.batches:
-            headers = self.header(b.header)
-            decisions, decoded, coded = self.decode(b.payload, b.noise_var, headers)
-            results += self.score(b.start_sample, b.cfo_cps, b.snr_db, b.noise_var, b.payload, headers,
+            header, payload, noise_var, snr_db = self.level(b.symbols)
+            headers = self.header(header)
+            decisions, decoded, coded = self.decode(payload, noise_var, headers)
+            results += self.score(b.start_sample, b.cfo_cps, snr_db, noise_var, payload, headers,
                                   decisions, decoded, coded)
         self._settled = front.settled_sample
         return results
@@ -568,16 +567,15 @@ class RxChain:
         return [] if ready is None else self._back(ready)
 
     def demodulate(self, found: list[tuple[int, complex]]) -> _Demodulated | None:
-        """Stages 3 to 6 on detected frames [(absolute peak index, P at the peak)]: their
-        unit-gain symbols and estimates (None: every detection was false)."""
+        """Stages 3 to 5 on detected frames [(absolute peak index, P at the peak)]: their
+        phase-corrected symbols and estimates (None: every detection was false)."""
         segments, first_sample, coarse_cfo, t0 = self.timing(found)
         if not len(t0):
             return None
         self.stats.frames_detected += len(t0)
         z = self.sample(segments, t0)
         u, cfo = self.phase(z, coarse_cfo)
-        header, payload, noise_var, snr_db = self.level(u)
-        return _Demodulated(first_sample + t0, cfo, snr_db, noise_var, header, payload)
+        return _Demodulated(first_sample + t0, cfo, u)
 
     # ---- helpers ---------------------------------------------------------------------
     def _emit(self, stage: str, **arrays: np.ndarray) -> None:
