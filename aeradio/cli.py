@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -419,9 +420,27 @@ def _add_channel_args(p: argparse.ArgumentParser) -> None:
                    help="status log period")
 
 
+#: A negative range or list value (``-3:0:1``, ``-2,4``): argparse takes a token starting
+#: with '-' for an option unless it is a plain negative number.
+_NEGATIVE_VALUE = re.compile(r"^-\d*\.?\d+([:,]-?\d*\.?\d+)+$")
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """``--opt -3:0:1`` as ``--opt=-3:0:1``, so a negative Eb/N0 range parses as typed
+    (argparse's own message for it, "expected one argument", named no cause)."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE_VALUE.match(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # reports record their command line
+    given = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(_join_negative_values(given))
+    args.argv = given  # reports record their command line
     try:
         return int(args.handler(args) or 0)
     except AeradioError as exc:

@@ -127,3 +127,18 @@ def test_help_imports_neither_numpy_nor_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("value", ["-3:0:1", "-20:-19:1", "-2.5:1:0.5"])
+def test_a_negative_range_parses_as_typed(value, monkeypatch):
+    """New-user trial: `--ebn0-db -3:0:1` was argparse's "expected one argument" (only
+    `--ebn0-db=-3:0:1` worked)."""
+    seen = {}
+
+    def cmd_eval(args):
+        seen["v"] = args.ebn0_db
+        return 0
+
+    monkeypatch.setattr("aeradio.apps.train.cmd_eval", cmd_eval)
+    assert cli.main(["eval", "--model", "m", "--ebn0-db", value]) == 0
+    assert seen["v"] == value

@@ -144,7 +144,10 @@ def run_benchmarks(
 def cmd_bench(args: argparse.Namespace) -> int:
     """``aeradio bench [--json FILE] [--only NAMES]``: exit 1 if a target fails."""
     from aeradio.apps.train import write_json_atomic
+    from aeradio.core.paths import check_file_output
 
+    if args.json is not None:  # before the benchmarks, which may run for an hour
+        check_file_output(args.json, "--json")
     benchmarks = select(discover(), args.only)
     with tempfile.TemporaryDirectory(prefix="aeradio-bench-") as tmp:
         results = run_benchmarks(benchmarks, Path(tmp), progress=not getattr(args, "quiet", False))

@@ -35,6 +35,7 @@ from aeradio.calibration.detection import detect_syncs
 from aeradio.calibration.gain import recommend_gains
 from aeradio.calibration.measure import NOISE_POWER_FLOOR, is_whole, measure_capture
 from aeradio.core.errors import CalibrationError, ConfigError, check_range
+from aeradio.core.paths import check_file_output
 from aeradio.radio.base import Device, DeviceSettings
 from aeradio.radio.uri import open_device
 
@@ -203,6 +204,7 @@ def cmd_calibrate_rx(args: argparse.Namespace) -> int:
     """Capture, measure, recommend gains and write the calibration file ``args.json``."""
     if Path(args.json).exists() and not getattr(args, "overwrite", False):
         raise ConfigError(f"--json {args.json} exists; refusing to overwrite it (pass --overwrite)")
+    check_file_output(args.json, "--json")
     check_range("--bursts", args.bursts, 1, 10_000)
     check_range("--target-snr-db", args.target_snr_db, -10.0, 60.0, unit="dB")
     check_range("--timeout-s", args.timeout_s, 0.01, 3600.0, unit="s")

@@ -37,8 +37,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     air).
     """
     check_range("--seed", args.seed, 0, 2**63 - 1)
-    if getattr(args, "json", None):
-        check_file_output(args.json, "--json")
+    if getattr(args, "json", None) is not None:
+        check_file_output(args.json, "--json", model_dir=args.model)
     if getattr(args, "end_to_end", False) or getattr(args, "channel_model", None) is not None:
         return _end_to_end(args)
     settings = FinetuneSettings(learning_rate=args.learning_rate, max_epochs=args.max_epochs)

@@ -326,7 +326,7 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.out is not None:
         check_out_path(args.out, overwrite=getattr(args, "overwrite", False))
     if args.json is not None:
-        check_file_output(args.json, "--json")
+        check_file_output(args.json, "--json", model_dir=args.model)
     if getattr(args, "monitor", None) is not None:
         parse_monitor_address(args.monitor)
 

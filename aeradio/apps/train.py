@@ -13,7 +13,7 @@ from aeradio.core.atomic import write_json_atomic
 from aeradio.core.config import LinkConfig, parse_channel_spec
 from aeradio.core.errors import ConfigError
 from aeradio.core.model_dir import check_output_dir
-from aeradio.core.paths import check_dir_output
+from aeradio.core.paths import check_dir_output, check_file_output
 
 
 def load_training_config(path: str | Path, seed: int | None = None, steps: int | None = None) -> LinkConfig:
@@ -110,8 +110,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--target-errors must be >= 1, got {args.target_errors}")
     if args.max_blocks < 1:
         raise ConfigError(f"--max-blocks must be >= 1, got {args.max_blocks}")
-    if args.plots:  # before the simulation, not after it
+    if args.plots is not None:  # before the simulation, not after it
         check_dir_output(args.plots, "--plots")
+    if args.json is not None:
+        check_file_output(args.json, "--json", model_dir=args.model)
     from aeradio.core.model_dir import load_link_config
 
     if load_link_config(args.model).code is not None:

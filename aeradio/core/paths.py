@@ -42,7 +42,9 @@ def check_parents(path: str | os.PathLike[str], option: str) -> None:
 
 def check_dir_output(path: str | os.PathLike[str], option: str) -> None:
     """Make the output directory ``option DIR`` (``--plots``, ...) before any work, or raise
-    :class:`ConfigError` naming it: DIR or a parent an existing file, no permission."""
+    :class:`ConfigError` naming it: DIR empty, DIR or a parent an existing file, no permission."""
+    if not str(path):
+        raise ConfigError(f"{option} is an empty path; give a directory name")
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{option} {path}: {path} is not a directory")
@@ -53,11 +55,20 @@ def check_dir_output(path: str | os.PathLike[str], option: str) -> None:
         raise ConfigError(f"{option} {path}: {exc.strerror or exc}") from None
 
 
-def check_file_output(path: str | os.PathLike[str], option: str) -> None:
-    """Refuse an output file ``option FILE`` (``--json``, ...) before any work when FILE is a
-    directory or one of its parents an existing non-directory: :class:`ConfigError` naming
-    it, instead of a traceback from the write at the end of a run."""
+def check_file_output(
+    path: str | os.PathLike[str], option: str, *, model_dir: str | os.PathLike[str] | None = None
+) -> None:
+    """Refuse an output file ``option FILE`` (``--json``, ...) before any work when FILE is
+    empty, a directory, one of its parents an existing non-directory, or inside
+    ``model_dir`` (the command's ``--model``: a report written over ``model.json`` destroyed
+    the model): :class:`ConfigError` naming it, instead of a traceback from the write at the
+    end of a run."""
+    if not str(path):
+        raise ConfigError(f"{option} is an empty path; give a file name")
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{option} {path} is a directory; give a file name")
+    if model_dir is not None and path.resolve().is_relative_to(Path(model_dir).resolve()):
+        raise ConfigError(f"{option} {path} is inside the --model directory {model_dir}; "
+                          "a model directory holds only the model's files")
     check_parents(path, option)

@@ -254,6 +254,7 @@ def coded_document(
         "decoder_failures": col("neural", "decoder_failures"),
         "uncoded_ber": col("neural", "uncoded_ber"),
         "uncoded_ser": col("neural", "uncoded_ser"),
+        "ser": col("neural", "uncoded_ser"),  # every eval document's key: the blocks' error rate
         "ml_bler": col("app", "bler"),
         "ml_bler_ci": col("app", "bler_ci"),
         "ml_errors": col("app", "errors"),
@@ -298,11 +299,15 @@ def coded_curves(doc: dict[str, Any]) -> list[Any]:
 
 def format_coded_table(doc: dict[str, Any]) -> str:
     """A text table of a coded sweep: Eb/N0, coded BLER (neural, APP, baseline), BER, uncoded
-    BER, codewords sent and the neural receiver's codeword errors."""
+    BER, codewords sent and the neural receiver's codeword errors; a line says what the
+    columns are."""
     base = next(iter(doc["baselines"].values()), [None] * len(doc["ebn0_db"]))
     code = doc["code"]
+    baseline = next(iter(doc["baselines"]), "none for this model or channel")
     lines = [f"{doc['model']}: {code['kind']} rate {code['rate']:g}, codewords of {code['codeword_bits']} "
              f"bits, {doc['channel']}; {doc['ebn0_convention']}",
+             f"APP BLER: exact APP demapping of the same points (AWGN only); baseline: {baseline}; "
+             "BER: information bits after decoding; uncoded BER: the LLRs' hard decisions",
              f"{'Eb/N0 dB':>8} {'BLER':>10} {'APP BLER':>10} {'baseline':>10} {'BER':>10} "
              f"{'uncoded BER':>12} {'codewords':>10} {'errors':>7}"]
 

@@ -332,8 +332,9 @@ def few_errors_note(document: dict[str, Any], target_errors: int, limit_flag: st
     if not short:
         return None
     named = ", ".join(f"{e:g} dB ({n})" for e, n in short)
-    return (f"note: {len(short)} of {len(document['ebn0_db'])} points stopped at {limit_flag} before "
-            f"{target_errors} errors: {named}; their BLER rests on those errors (95 % intervals in --json)")
+    return (f"note: {len(short)} of {len(document['ebn0_db'])} points stopped at {limit_flag} short of "
+            f"--target-errors {target_errors}: {named} errors of the neural receiver; their BLER rests on "
+            "those (wider 95 % intervals), and the other columns' on as few or fewer")
 
 
 def ebn0_at_bler(

@@ -54,5 +54,16 @@ def test_cmd_bench_writes_json_and_fails_on_a_failed_target(bench_dir, tmp_path,
     assert benchmarking.cmd_bench(argparse.Namespace(json=None, only=None)) == 1
 
 
+def test_cmd_bench_refuses_an_unwritable_json_before_running(bench_dir, tmp_path, monkeypatch):
+    """Found by a new-user trial (eval's --json): a --json naming a directory was a
+    traceback after the whole run; now refused before any benchmark runs."""
+    monkeypatch.setattr(benchmarking, "checkout_path", lambda name: bench_dir)
+    ran = []
+    monkeypatch.setattr(benchmarking, "run_benchmarks", lambda *a, **k: ran.append(1) or {})
+    with pytest.raises(ConfigError, match="is a directory"):
+        benchmarking.cmd_bench(argparse.Namespace(json=str(tmp_path), only="demo.fast"))
+    assert not ran
+
+
 def test_figure_without_target_is_informational():
     assert figure("t", 1.0, "s")["status"] == "-"

@@ -77,7 +77,23 @@ def test_eval_json_per_design(model_dir, tmp_path, capsys):
     out_text = capsys.readouterr().out
     assert "AE neural BLER" in out_text
     short = [e for e, n in zip(doc["ebn0_db"], doc["errors"], strict=True) if n < 20]
-    assert ("before 20 errors" in out_text) == bool(short)
+    assert ("short of --target-errors 20" in out_text) == bool(short)
+
+
+@pytest.mark.parametrize("where", ["a directory", "inside the model", "empty", "under a file"])
+def test_eval_refuses_an_unwritable_or_harmful_json_before_simulating(model_dir, tmp_path, capsys, where):
+    """New-user trial: --json naming a directory was a traceback after the simulation (the
+    results lost), and --json MODEL/model.json replaced the model's own metadata (the model
+    destroyed, exit 0). Both are refused in one line before any simulation."""
+    (tmp_path / "afile").write_text("x")
+    target = {"a directory": str(tmp_path), "inside the model": str(model_dir / "model.json"),
+              "empty": "", "under a file": str(tmp_path / "afile" / "x.json")}[where]
+    before = (model_dir / "model.json").read_bytes()
+    expected = {"a directory": "is a directory", "inside the model": "inside the --model directory",
+                "empty": "empty path", "under a file": "is not a directory"}[where]
+    _one_line_error(capsys, ["eval", "--model", str(model_dir), "--ebn0-db", "4", "--json", target,
+                             "--max-blocks", "100"], expected)
+    assert (model_dir / "model.json").read_bytes() == before
 
 
 def test_eval_says_which_points_stopped_before_the_target_errors(model_dir, capsys):
@@ -87,7 +103,7 @@ def test_eval_says_which_points_stopped_before_the_target_errors(model_dir, caps
             "--max-blocks", "300", "--quiet"]
     assert main(argv) == 0
     note = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
-    assert len(note) == 1 and "--max-blocks 300 before 50 errors" in note[0]
+    assert len(note) == 1 and "--max-blocks 300 short of --target-errors 50" in note[0]
     assert "10 dB (" in note[0]
 
 

@@ -253,6 +253,8 @@ def test_eval_of_a_coded_model(coded_model, tmp_path, capsys):
     assert (tmp_path / "p" / "constellation.png").stat().st_size > 0
     text = capsys.readouterr().out
     assert "N0 = 1 / (Eb/N0 x code rate x k / n)" in text
+    assert "baseline: 64-QAM Gray + APP + LDPC" in text  # the column says what it is (new-user trial)
+    assert doc["ser"] == doc["uncoded_ser"]  # every eval document's keys (docs/contracts.md)
     assert ("9 dB (" in text) == (doc["errors"][0] < 3)  # a point --max-blocks cut short is named
 
 
