@@ -39,6 +39,18 @@ def _umask() -> int:
     return mask
 
 
+def publish_tree(directory: str | os.PathLike[str]) -> None:
+    """Give a staged directory and the files in it the permissions of ordinary new ones
+    (0777 and 0666 less the umask), not mkdtemp's 0700 and the 0600 some writers use
+    (safetensors): a model directory another user can read, every file alike."""
+    mask = _umask()
+    directory = Path(directory)
+    os.chmod(directory, 0o777 & ~mask)
+    for entry in directory.iterdir():
+        if entry.is_file() and not entry.is_symlink():
+            os.chmod(entry, 0o666 & ~mask)
+
+
 def temporary_sibling(path: str | os.PathLike[str], suffix: str = "") -> Path:
     """A new, empty temporary file next to ``path`` (the caller removes or renames it).
 

@@ -56,6 +56,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from aeradio.core.atomic import publish_tree
 from aeradio.core.config import LinkConfig, dac_max_code, parse_json, read_bounded
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.core.errors import AeradioError, ConfigError, ModelFormatError, short_repr
@@ -562,6 +563,7 @@ def staged_directory(out_dir: Path, *, overwrite: bool) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         yield tmp
+        publish_tree(tmp)
         swap_into_place(tmp, out_dir, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -48,6 +48,19 @@ def test_train_writes_a_model_directory(model_dir):
     assert meta["config"]["model"]["k"] == 2 and meta["meta"]["training"]["steps"] == 150
 
 
+def test_a_model_directory_is_readable_as_any_new_file(model_dir):
+    """New-user trial: the directory was 0700 (mkdtemp) and receiver.safetensors 0600
+    (safetensors' writer) while model.json was 0644: another user could not load a shared
+    model. Every entry now has an ordinary new file's mode (0777 / 0666 less the umask)."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    assert model_dir.stat().st_mode & 0o777 == 0o777 & ~mask
+    modes = {p.name: p.stat().st_mode & 0o777 for p in model_dir.iterdir()}
+    assert set(modes.values()) == {0o666 & ~mask}, modes
+
+
 def test_eval_json_per_design(model_dir, tmp_path, capsys):
     out = tmp_path / "eval.json"
     argv = [
