@@ -84,9 +84,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from aeradio.core.model_dir import read_extra_meta
 
     info = read_extra_meta(out)["training"]
+    # A coded model's training BLER is its blocks' (uncoded, over Eb/N0 drawn across the
+    # training range), far above its codeword error rate: say so, or it reads as a failure.
+    what = ("running uncoded block error rate (before the outer code; aeradio eval gives the coded BLER)"
+            if cfg.code is not None else "running BLER")
     print(
         f"trained {cfg.name} (k={cfg.model.k}, n={cfg.model.n}) in {info['seconds']:.1f} s, "
-        f"{info['steps']} steps ({info['stopped']}), running BLER {info['final_running_bler']:.2e} "
+        f"{info['steps']} steps ({info['stopped']}), {what} {info['final_running_bler']:.2e} "
         f"-> {out}"
     )
     return 0

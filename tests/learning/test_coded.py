@@ -86,6 +86,17 @@ def test_info_rate_counts_information_bits():
     assert LinkConfig.from_dict(cfg.to_dict()) == cfg
 
 
+def test_train_of_a_coded_model_names_its_block_error_rate_uncoded(tmp_path, capsys):
+    """New-user trial: "running BLER 6.0e-01" after training a coded model read as a failed
+    run; it is the blocks' error rate before the outer code, and the summary says so."""
+    path = tmp_path / "tiny.toml"
+    path.write_text('[model]\nk = 6\nn = 1\nreceiver = "bitwise"\nnoise_input = true\nhidden_width = 16\n'
+                    '[training]\nsteps = 5\nbatch_size = 64\n[code]\nrate = 0.5\ncodeword_bits = 1500\n')
+    assert cli.main(["train", "--config", str(path), "--out", str(tmp_path / "m"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "running uncoded block error rate (before the outer code" in out and "running BLER" not in out
+
+
 def test_the_cli_refuses_an_unsupported_rate_with_exit_2(tmp_path, capsys):
     path = tmp_path / "bad.toml"
     path.write_text('[model]\nk = 6\nn = 1\nreceiver = "bitwise"\n[code]\nrate = 0.7\n')
