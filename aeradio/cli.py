@@ -178,6 +178,9 @@ def _add_tx(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing file: recording")
     p.add_argument("--connect-timeout-s", type=float, default=d.DEFAULT_CONNECT_TIMEOUT_S, metavar="T",
                    help="zmq: fail when no peer connects within T seconds")
+    p.add_argument("--write-timeout-s", type=float, default=d.DEFAULT_WRITE_TIMEOUT_S, metavar="T",
+                   help="fail when the device or the zmq peer takes no samples for T seconds (a channel "
+                   "paced far below real time takes them in bursts: allow more)")
     p.set_defaults(handler=_handler("aeradio.apps.tx:cmd_tx"))
 
 

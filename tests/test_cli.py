@@ -29,6 +29,7 @@ DEFAULTS = [
     (("eval",), "--seed", d.DEFAULT_EVAL_SEED, True),
     (("tx",), "--frames", d.DEFAULT_TX_FRAMES, True),
     (("tx",), "--connect-timeout-s", d.DEFAULT_CONNECT_TIMEOUT_S, True),
+    (("tx",), "--write-timeout-s", d.DEFAULT_WRITE_TIMEOUT_S, True),
     (("calibrate", "tx"), "--connect-timeout-s", d.DEFAULT_CONNECT_TIMEOUT_S, True),
     (("rx",), "--threads", d.DEFAULT_RX_THREADS, True),
     (("finetune",), "--max-epochs", d.DEFAULT_FINETUNE_MAX_EPOCHS, True),

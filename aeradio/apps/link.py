@@ -125,6 +125,14 @@ def _pace_args(pace: str) -> list[str]:
     return ["--realtime"] if pace == "realtime" else ["--speed", pace]
 
 
+def _tx_pace_args(pace: str, sample_rate_hz: float) -> list[str]:
+    """TX's write timeout for a channel at ``pace``: a slow pace takes samples in bursts."""
+    from aeradio.radio.zmq_stream import write_timeout_for
+
+    speed = 1.0 if pace == "realtime" else float(pace)
+    return ["--write-timeout-s", f"{write_timeout_for(sample_rate_hz, speed):g}"]
+
+
 #: The line ``aeradio rx`` prints once its device is open and samples arrive (subscribed).
 RX_READY = r"^aeradio rx: ready"
 #: The line ``aeradio channel`` prints once both its sockets are bound.
@@ -205,11 +213,12 @@ def run_loopback(model_dir: str | Path, out_dir: str | Path, s: LoopbackSettings
         sessions.append((
             "rx",
             ["--constellation", str(out / "constellation.npy"), "--frames", str(s.frames)],
-            ["--frames", str(s.frames), "--seed", str(s.seed)],
+            ["--frames", str(s.frames), "--seed", str(s.seed), *_tx_pace_args(s.pace, s.sample_rate_hz)],
         ))
     if s.file_bytes:
         sessions.append((
-            "rx-file", ["--frames", str(data_frames), "--out", str(received_path)], ["--file", str(sent_path)]
+            "rx-file", ["--frames", str(data_frames), "--out", str(received_path)],
+            ["--file", str(sent_path), *_tx_pace_args(s.pace, s.sample_rate_hz)],
         ))
     if not sessions:
         raise ConfigError("a loopback run needs frames or file_bytes above 0, got neither")

@@ -102,6 +102,7 @@ def cmd_tx(args: argparse.Namespace) -> int:
         check_range("--frames", args.frames, 1, MAX_RUN_FRAMES)
     precorrector = cal.tx_precorrector() if cal is not None and cal.cfo_cps else None
     extra: dict[str, object] = {"overwrite": True} if getattr(args, "overwrite", False) else {}
+    check_range("--write-timeout-s", args.write_timeout_s, 0.01, 3600.0, unit="s")
     if args.device.startswith("zmq:"):
         check_range("--connect-timeout-s", args.connect_timeout_s, 0.01, 3600.0, unit="s")
         extra["connect_timeout_s"] = args.connect_timeout_s
@@ -130,7 +131,7 @@ def cmd_tx(args: argparse.Namespace) -> int:
                 break
             if precorrector is not None:
                 x = precorrector.process(x)
-            dev.write(x, end_burst=i == num_batches - 1)
+            dev.write(x, end_burst=i == num_batches - 1, timeout_s=args.write_timeout_s)
             sent += len(x)
             frames_sent += count
         if frames_sent < total:

@@ -76,6 +76,9 @@ DEFAULT_DETECTION_THRESHOLD = 0.4
 #: Seconds a ZMQ transmitter waits for a peer to connect before it fails (``tx
 #: --connect-timeout-s``), :mod:`aeradio.radio.zmq_stream`.
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
+#: tx --write-timeout-s: how long one write may wait for the device or the ZMQ peer to take
+#: samples (see aeradio.radio.zmq_stream.write_timeout_for for a paced channel).
+DEFAULT_WRITE_TIMEOUT_S = 5.0
 
 # ---- aeradio channel-model, finetune --end-to-end: aeradio.learning.channel_model, .end_to_end
 #: Gradient steps of ``channel-model fit``.

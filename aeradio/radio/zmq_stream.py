@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 
 from aeradio.core.constants import SAMPLE_DTYPE
-from aeradio.core.defaults import DEFAULT_CONNECT_TIMEOUT_S
+from aeradio.core.defaults import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_WRITE_TIMEOUT_S
 from aeradio.core.errors import DeviceError, StreamError, check_range
 from aeradio.radio.base import Device, DeviceSettings, Direction
 
@@ -99,6 +99,23 @@ SLOWEST_PEER_SPEED = 1e-3
 MIN_DRAIN_S = 10.0
 #: Messages a PUB/SUB pair queues on each side before new ones are dropped.
 PUB_SUB_HWM = 64
+
+
+def write_timeout_for(sample_rate_hz: float, speed: float) -> float:
+    """Seconds a TX write should allow a live peer that takes samples at ``speed`` times
+    ``sample_rate_hz`` (``aeradio channel --speed``): at least DEFAULT_WRITE_TIMEOUT_S, and
+    four times the time that peer takes to read half a PUSH/PULL queue.
+
+    A full queue opens again only once its reader has taken half of it (ZMQ's low-water
+    mark): measured on this socket pair, a reader taking a message every 20 ms held the
+    writer 0.67 s every 32 messages. A channel paced at 0.05x of 1 MS/s takes 32 messages
+    in 5.2 s, beyond the default 5 s, which failed a paced file transfer with "did not
+    accept samples within 5.0 s".
+    """
+    check_range("sample rate", sample_rate_hz, 1.0, 1e12, unit="Hz")
+    check_range("speed", speed, 1e-6, 1e6)
+    half_queue_s = (PUSH_PULL_HWM // 2) * MAX_MESSAGE_SAMPLES / (sample_rate_hz * speed)
+    return max(DEFAULT_WRITE_TIMEOUT_S, 4.0 * half_queue_s)
 #: How long a closing socket may still try to deliver queued messages (ms).
 LINGER_MS = 200
 
@@ -431,8 +448,8 @@ class MessageSender:
                 check()
             if not self.sock.poll(timeout_ms, zmq.POLLOUT):
                 raise StreamError(
-                    f"ZMQ peer did not accept samples within {timeout_s} s "
-                    "(is `aeradio channel` running?)"
+                    f"ZMQ peer did not accept samples within {timeout_s} s (is `aeradio channel` "
+                    "running? one paced below real time takes them in bursts: raise tx --write-timeout-s)"
                 )
             # copy=True: the message is a fresh bytes object just above pyzmq's zero-copy
             # threshold (64 KiB), and a zero-copy send hands each one to pyzmq's garbage

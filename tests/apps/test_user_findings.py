@@ -77,6 +77,14 @@ def test_channel_rate_must_be_the_models(model_dir: Path) -> None:
         settings_from_args(args)
 
 
+def test_tx_refuses_a_write_timeout_out_of_range(model_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    from aeradio.radio.zmq_stream import free_endpoint
+
+    assert main(["tx", "--model", str(model_dir), "--device", f"zmq:{free_endpoint()}", "--frames", "1",
+                 "--write-timeout-s", "0"]) == 2
+    assert "--write-timeout-s must be in [0.01, 3600]" in _one_line(capsys)
+
+
 def test_calibrate_tx_takes_the_connect_timeout(capsys: pytest.CaptureFixture) -> None:
     from aeradio.radio.zmq_stream import free_endpoint
 

@@ -115,6 +115,50 @@ def test_push_blocks_then_times_out_when_nobody_pulls():
         pull.close(linger=0)
 
 
+def test_a_slow_live_peer_needs_the_paced_write_timeout():
+    """Regression (coded.file, a channel paced at 0.05x of 1 MS/s): a full PUSH/PULL queue
+    opens again only after the reader took half of it, so a live reader taking a message
+    every 20 ms held the writer about 32 x 20 ms at a time. A timeout below that failed
+    (as the default 5 s did for the paced channel: 32 messages in 5.2 s); the timeout of
+    ``write_timeout_for`` for the reader's rate lets every message through."""
+    ep = free_endpoint()
+    pull = zs.open_socket("PULL", ep, bind=True, hwm=zs.PUSH_PULL_HWM, role="test")
+    period_s = 0.02
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            if pull.poll(50):
+                pull.recv()
+                time.sleep(period_s)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    message = np.zeros(zs.MAX_MESSAGE_SAMPLES, np.complex64)
+    reader_rate = zs.MAX_MESSAGE_SAMPLES / period_s
+    try:
+        with open_device(f"zmq:{ep}", "tx", SETTINGS) as tx:
+            with pytest.raises(StreamError, match="did not accept samples within 0.2 s"):
+                for _ in range(400):
+                    tx.write(message, timeout_s=0.2)
+            timeout = zs.write_timeout_for(reader_rate, 1.0)
+            assert timeout >= 4 * 32 * period_s
+            for _ in range(100):  # the queues are full: every write waits on the reader
+                tx.write(message, timeout_s=timeout)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        pull.close(linger=0)
+
+
+def test_write_timeout_for_a_paced_channel():
+    assert zs.write_timeout_for(1e6, 1.0) == 5.0  # real time: the default
+    # 0.05x of 1 MS/s: half a queue (32 messages of 8192) takes 5.2 s; four times that.
+    assert zs.write_timeout_for(1e6, 0.05) == pytest.approx(4 * 32 * 8192 / 5e4)
+    with pytest.raises(ConfigError, match="speed"):
+        zs.write_timeout_for(1e6, 0.0)
+
+
 def test_sub_counts_dropped_samples_and_restarts_from_offsets():
     ep = free_endpoint()
     pub = zs.open_socket("PUB", ep, bind=True, hwm=zs.PUB_SUB_HWM, role="test")
