@@ -107,6 +107,9 @@ def sha256_file(path: Path) -> str:
 def _read_meta(model_dir: Path) -> dict[str, Any]:
     path = model_dir / MODEL_JSON
     if not model_dir.is_dir():
+        if model_dir.exists():  # a config or a file given as --model (new-user trial)
+            raise ModelFormatError(f"{model_dir} is a file, not a model directory (train one with "
+                                   "aeradio train --config FILE --out DIR)")
         raise ModelFormatError(f"model directory {model_dir} does not exist")
     if not path.exists():
         raise ModelFormatError(f"{path} is missing: {model_dir} is not a model directory")

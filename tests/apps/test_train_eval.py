@@ -109,6 +109,13 @@ def test_eval_refuses_an_unwritable_or_harmful_json_before_simulating(model_dir,
     assert (model_dir / "model.json").read_bytes() == before
 
 
+def test_a_file_given_as_the_model_is_named_a_file(tmp_path, capsys):
+    """New-user trial: `--model k2.toml` said "model directory k2.toml does not exist"."""
+    config = _write(tmp_path, TINY)
+    _one_line_error(capsys, ["eval", "--model", str(config), "--ebn0-db", "4"],
+                    "is a file, not a model directory")
+
+
 def test_eval_says_which_points_stopped_before_the_target_errors(model_dir, capsys):
     """--max-blocks bounds the simulation; a point it stopped short of --target-errors is
     named with its error count, not presented as precise as the rest."""
