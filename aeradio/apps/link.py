@@ -209,16 +209,17 @@ def run_loopback(model_dir: str | Path, out_dir: str | Path, s: LoopbackSettings
     for stale in (received_path, *partial_paths(received_path)):
         stale.unlink(missing_ok=True)
     sessions: list[tuple[str, list[str], list[str]]] = []
+    tx_pace = _tx_pace_args(s.pace, s.sample_rate_hz)
     if s.frames:
         sessions.append((
             "rx",
             ["--constellation", str(out / "constellation.npy"), "--frames", str(s.frames)],
-            ["--frames", str(s.frames), "--seed", str(s.seed), *_tx_pace_args(s.pace, s.sample_rate_hz)],
+            ["--frames", str(s.frames), "--seed", str(s.seed), *tx_pace],
         ))
     if s.file_bytes:
         sessions.append((
             "rx-file", ["--frames", str(data_frames), "--out", str(received_path)],
-            ["--file", str(sent_path), *_tx_pace_args(s.pace, s.sample_rate_hz)],
+            ["--file", str(sent_path), *tx_pace],
         ))
     if not sessions:
         raise ConfigError("a loopback run needs frames or file_bytes above 0, got neither")

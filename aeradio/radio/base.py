@@ -26,6 +26,7 @@ from typing import Literal
 
 import numpy as np
 
+from aeradio.core.defaults import DEFAULT_WRITE_TIMEOUT_S
 from aeradio.core.errors import ConfigError, check_range
 from aeradio.core.eventlog import EventLog
 
@@ -89,7 +90,9 @@ class Device(ABC):
         """Up to ``max_samples`` complex64 samples; empty on timeout; None at end of source."""
 
     @abstractmethod
-    def write(self, samples: np.ndarray, *, end_burst: bool = False, timeout_s: float = 5.0) -> None:
+    def write(
+        self, samples: np.ndarray, *, end_burst: bool = False, timeout_s: float = DEFAULT_WRITE_TIMEOUT_S
+    ) -> None:
         """Send all ``samples`` (complex64); ``end_burst`` closes the current burst."""
 
     @abstractmethod

@@ -45,6 +45,7 @@ import numpy as np
 
 from aeradio.core.atomic import publish, temporary_sibling, write_json_atomic
 from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.defaults import DEFAULT_WRITE_TIMEOUT_S
 from aeradio.core.errors import CaptureFormatError, ConfigError, StreamError
 from aeradio.radio.base import Device, DeviceSettings, Direction
 from aeradio.radio.sigmf_meta import (
@@ -250,7 +251,9 @@ class SigmfFileDevice(Device):
         self._file = open(self._tmp_data, "wb")  # noqa: SIM115 - closed in close() or abort()
         self._digest = hashlib.sha512()
 
-    def write(self, samples: np.ndarray, *, end_burst: bool = False, timeout_s: float = 5.0) -> None:
+    def write(
+        self, samples: np.ndarray, *, end_burst: bool = False, timeout_s: float = DEFAULT_WRITE_TIMEOUT_S
+    ) -> None:
         if self.direction != "tx" or self._closed:
             raise StreamError(f"{self.meta_path}: not open for writing")
         raw = np.ascontiguousarray(samples, dtype="<c8").tobytes()

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from aeradio.core.constants import SAMPLE_DTYPE
+from aeradio.core.defaults import DEFAULT_WRITE_TIMEOUT_S
 from aeradio.core.errors import ConfigError, DeviceError, StreamError
 from aeradio.radio.base import Device, DeviceSettings, Direction
 
@@ -265,7 +266,9 @@ class SoapyDevice(Device):
                 self.stats.samples_dropped += gap
         self._next_rx_time_ns = sr.timeNs + round(sr.ret * 1e9 / self.sample_rate_hz)
 
-    def write(self, samples: np.ndarray, *, end_burst: bool = False, timeout_s: float = 5.0) -> None:
+    def write(
+        self, samples: np.ndarray, *, end_burst: bool = False, timeout_s: float = DEFAULT_WRITE_TIMEOUT_S
+    ) -> None:
         """Send all ``samples`` ([n] complex64); ``end_burst`` closes the burst (END_BURST)."""
         if self.direction != "tx":
             raise StreamError("an RX SoapySDR device cannot write; open it with direction 'tx'")

@@ -99,6 +99,8 @@ SLOWEST_PEER_SPEED = 1e-3
 MIN_DRAIN_S = 10.0
 #: Messages a PUB/SUB pair queues on each side before new ones are dropped.
 PUB_SUB_HWM = 64
+#: How long a closing socket may still try to deliver queued messages (ms).
+LINGER_MS = 200
 
 
 def write_timeout_for(sample_rate_hz: float, speed: float) -> float:
@@ -116,8 +118,7 @@ def write_timeout_for(sample_rate_hz: float, speed: float) -> float:
     check_range("speed", speed, 1e-6, 1e6)
     half_queue_s = (PUSH_PULL_HWM // 2) * MAX_MESSAGE_SAMPLES / (sample_rate_hz * speed)
     return max(DEFAULT_WRITE_TIMEOUT_S, 4.0 * half_queue_s)
-#: How long a closing socket may still try to deliver queued messages (ms).
-LINGER_MS = 200
+
 
 # PMT serialization type bytes (GNU Radio pmt_serial_tags.h) and what follows each.
 _PST_SYMBOL = 0x02
@@ -526,7 +527,9 @@ class ZmqTxDevice(Device):
     def read(self, max_samples: int, timeout_s: float = 1.0) -> np.ndarray | None:
         raise StreamError("a ZMQ TX device cannot read; open it with direction 'rx'")
 
-    def write(self, samples: np.ndarray, *, end_burst: bool = False, timeout_s: float = 5.0) -> None:
+    def write(
+        self, samples: np.ndarray, *, end_burst: bool = False, timeout_s: float = DEFAULT_WRITE_TIMEOUT_S
+    ) -> None:
         """Push ``samples`` ([n] complex64); bursts need no marker: idle air is silence."""
         if self._closed:
             raise StreamError("write on a closed ZMQ TX device")
@@ -748,7 +751,9 @@ class ZmqRxDevice(Device):
         self.stats.samples += len(out)
         return out
 
-    def write(self, samples: np.ndarray, *, end_burst: bool = False, timeout_s: float = 5.0) -> None:
+    def write(
+        self, samples: np.ndarray, *, end_burst: bool = False, timeout_s: float = DEFAULT_WRITE_TIMEOUT_S
+    ) -> None:
         raise StreamError("a ZMQ RX device cannot write; open it with direction 'tx'")
 
     def close(self) -> None:
