@@ -56,7 +56,7 @@ from aeradio.apps.bench import BenchContext, figure
 from aeradio.apps.train import load_training_config, train_and_save
 from aeradio.core.config import LinkConfig
 from aeradio.core.paths import checkout_path
-from aeradio.learning.bitwise import BitwiseRuntime, message_bits, qam_gray_lut
+from aeradio.learning.bitwise import BitwiseRuntime, label_sum_llrs, message_bits, qam_gray_lut
 from aeradio.learning.coded import EBN0_CONVENTION, app_demapper, bmd_rate, noise_var_coded, simulate_coded
 from aeradio.learning.evaluate import ebn0_at_bler
 from aeradio.learning.ldpc import DECODERS, DEFAULT_DECODER, Ldpc5GCode, timed_decode
@@ -201,8 +201,9 @@ def autoencoder(ctx: BenchContext) -> dict[str, Any]:
 
 def _polished_for_bmd(lut: np.ndarray, cfg: LinkConfig) -> np.ndarray:
     """``lut`` after Adam on the binary cross-entropy of the exact APP LLRs at EBN0_DB (the
-    BMD rate's loss): the points alone, no demapper to learn. The LLRs are the APP sums of
-    :func:`~aeradio.learning.bitwise.app_llrs` in float64 torch, so they are differentiable."""
+    BMD rate's loss): the points alone, no demapper to learn. The LLRs are
+    :func:`~aeradio.learning.bitwise.app_llrs`' label sums
+    (:func:`~aeradio.learning.bitwise.label_sum_llrs`), on float64 points: differentiable."""
     k = cfg.model.k
     generator = torch.Generator().manual_seed(15)
     points = torch.nn.Parameter(torch.view_as_real(torch.from_numpy(lut[:, 0].astype(np.complex128))).clone())
@@ -218,9 +219,7 @@ def _polished_for_bmd(lut: np.ndarray, cfg: LinkConfig) -> np.ndarray:
         y = table[messages] + std * torch.view_as_complex(torch.randn(POLISH_BATCH, 2, generator=generator,
                                                                       dtype=torch.float64))
         diff = y[:, None] - table[None, :]
-        x = -(diff.real.square() + diff.imag.square()) / (2 * std**2)
-        weights = torch.exp(x - x.max(dim=1, keepdim=True).values.detach())
-        llrs = torch.log(weights @ labels) - torch.log(weights @ (1 - labels))
+        llrs = label_sum_llrs(-(diff.real.square() + diff.imag.square()) / (2 * std**2), k)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(llrs, labels[messages])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

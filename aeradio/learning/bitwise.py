@@ -89,26 +89,25 @@ def app_llrs(y: np.ndarray, lut: np.ndarray, noise_var: float | np.ndarray) -> n
     nv = torch.as_tensor(np.asarray(noise_var, dtype=np.float32)).reshape(-1, 1)
     diff = y[:, None, :] - table[None, :, :]
     distance = (diff.real.square() + diff.imag.square()).sum(dim=2)  # [B, M], no square root
-    return _label_sum_llrs((-distance / (2.0 * nv)).numpy(), int(round(math.log2(len(lut)))))
+    return label_sum_llrs(-distance / (2.0 * nv), int(round(math.log2(len(lut))))).float().numpy()
 
 
-def _label_sum_llrs(log_posterior: np.ndarray, k: int) -> np.ndarray:
-    """:func:`marginal_llrs` of ``[B, 2^k]`` numpy log-posteriors by one float64 exp per
-    message and the sums over each bit's labels as two small matrix products: k times fewer
-    exps than k log-sum-exps (the APP demapper was most of a coded simulation's time). A row
-    where a bit's whole side underflows (a log-posterior gap beyond 700 nats, at very high
-    SNR) is computed by :func:`marginal_llrs` instead, so every LLR stays finite and exact.
+def label_sum_llrs(log_posterior: torch.Tensor, k: int) -> torch.Tensor:
+    """:func:`marginal_llrs` of ``[B, 2^k]`` log-posteriors, ``[B, k]`` float64, by one
+    float64 exp per message and the sums over each bit's labels as two small matrix
+    products: k times fewer exps than k log-sum-exps (the APP demapper was most of a coded
+    simulation's time). Differentiable (the row maximum is a constant of the gradient). A
+    row where a bit's whole side underflows (a log-posterior gap beyond 700 nats, at very
+    high SNR) is computed by :func:`marginal_llrs` instead, so every LLR stays finite.
     """
-    x = log_posterior.astype(np.float64)
-    x -= x.max(axis=1, keepdims=True)
-    weights = np.exp(x)
-    labels = message_bits(1 << k, k).astype(np.float64)
-    with np.errstate(divide="ignore"):
-        llrs = np.log(weights @ labels) - np.log(weights @ (1.0 - labels))
-    underflow = ~np.isfinite(llrs).all(axis=1)
+    x = log_posterior.double()
+    weights = torch.exp(x - x.max(dim=1, keepdim=True).values.detach())
+    labels = torch.from_numpy(message_bits(1 << k, k).astype(np.float64))
+    llrs = torch.log(weights @ labels) - torch.log(weights @ (1.0 - labels))
+    underflow = ~torch.isfinite(llrs).all(dim=1)
     if underflow.any():
-        llrs[underflow] = marginal_llrs(torch.from_numpy(log_posterior[underflow]), k).numpy()
-    return llrs.astype(np.float32)
+        llrs[underflow] = marginal_llrs(log_posterior[underflow], k).double()
+    return llrs
 
 
 def marginal_llrs(log_posterior: torch.Tensor, k: int) -> torch.Tensor:
