@@ -230,6 +230,29 @@ def test_compiled_phase_line_equals_the_numpy_model(cfo_cps: float, rng: np.rand
     assert np.all(np.abs(fine + slope / (2 * np.pi * sps) - cfo_cps) < 2e-5)
 
 
+def test_compiled_phase_line_with_spread_preamble_indices_equals_the_numpy_model(rng: np.random.Generator
+                                                                                ) -> None:
+    # Known symbols whose "preamble" indices are not consecutive (every other symbol): the
+    # kernel cannot take the first CFO's rotation as one factor of the lag product there and
+    # rotates symbol by symbol, as the model does.
+    from aeradio.dsp.sync import phase_line, phase_line_reference
+
+    npre, sps, frames, length = 40, 4, 5, 600
+    known_index = np.concatenate([2 * np.arange(npre), np.arange(150, length, 50)])
+    known_symbols = np.exp(2j * np.pi * rng.random(len(known_index))).astype(np.complex64)
+    n = np.arange(length)
+    z = np.exp(2j * np.pi * rng.random((frames, length))).astype(np.complex64)
+    z[:, known_index] = known_symbols
+    z = z * np.exp(1j * (rng.uniform(-np.pi, np.pi, (frames, 1)) + 2 * np.pi * 4e-4 * sps * n))
+    z = (z + 0.1 * (rng.standard_normal(z.shape) + 1j * rng.standard_normal(z.shape))).astype(np.complex64)
+    starts = np.concatenate([np.arange(0, npre, 10), npre + np.arange(0, len(known_index) - npre, 2)])
+    sizes = np.diff(np.append(starts, len(known_index)))
+    centres = np.add.reduceat(known_index.astype(np.float64), starts) / sizes
+    args = (z, known_index, known_symbols, npre, 4, sps, starts, centres)
+    for got, ref in zip(phase_line(*args), phase_line_reference(*args), strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-8)
+
+
 def test_compiled_early_late_ratio_equals_the_numpy_model(rng: np.random.Generator) -> None:
     # The refiner's early-late ratio on a shaped preamble with timing errors either side and
     # noise: the compiled pass gives the numpy model's ratio (and so the same refinement).
