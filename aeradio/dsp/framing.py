@@ -209,10 +209,14 @@ class Header:
     model_hash: int
 
     def __post_init__(self) -> None:
-        check_range("header.seq", self.seq, 0, SEQ_MODULUS - 1)
-        check_range("header.kind", self.kind, 0, 0xF)
-        check_range("header.length", self.length, 0, MAX_FRAME_DATA_BYTES)
-        check_range("header.model_hash", self.model_hash, 0, 0xFFFF)
+        # One chained test first (a receiver builds a header per frame); the named checks
+        # only to say which field is out of range.
+        if not (0 <= self.seq < SEQ_MODULUS and 0 <= self.kind <= 0xF
+                and 0 <= self.length <= MAX_FRAME_DATA_BYTES and 0 <= self.model_hash <= 0xFFFF):
+            check_range("header.seq", self.seq, 0, SEQ_MODULUS - 1)
+            check_range("header.kind", self.kind, 0, 0xF)
+            check_range("header.length", self.length, 0, MAX_FRAME_DATA_BYTES)
+            check_range("header.model_hash", self.model_hash, 0, 0xFFFF)
 
     @classmethod
     def test_pattern(
@@ -292,7 +296,14 @@ def decode_headers(llr: np.ndarray) -> list[Header | None]:
     """
     raw = np.packbits(conv_code.decode(llr), axis=1)
     ok = crc16_rows(raw[:, :6]) == (raw[:, 6].astype(np.int64) << 8 | raw[:, 7])
-    return [Header.from_bytes(raw[i].tobytes()) if ok[i] else None for i in range(len(llr))]
+    # The fields of every row at once (Header.from_bytes' layout), then one Header per good row.
+    r = raw.astype(np.int64)
+    fields = zip(
+        (r[:, 0] << 8 | r[:, 1]).tolist(), (r[:, 2] >> 4).tolist(), ((r[:, 2] & 0xF) << 8 | r[:, 3]).tolist(),
+        (r[:, 4] << 8 | r[:, 5]).tolist(), ok.tolist(), strict=True,
+    )
+    return [Header(seq, kind, length, model_hash) if good else None
+            for seq, kind, length, model_hash, good in fields]
 
 
 def decode_header(llr: np.ndarray) -> Header | None:

@@ -865,12 +865,15 @@ class RxChain:
         """
         errors, word_errors = self._block_errors(headers, decisions, decoded, coded)
         results = []
-        for i, h in enumerate(headers):
-            r = FrameResult(float(start_sample[i]), float(cfo_cps[i]), float(snr_db[i]), float(noise_var[i]),
-                            h, payload[i])
-            if coded is not None and decoded[i] and h is not None and h.payload != PAYLOAD_PROBE:
+        # Python floats and ints of the whole batch at once (a numpy scalar per field and
+        # frame costs more than the frame's accounting).
+        floats = (np.asarray(v, np.float64).tolist() for v in (start_sample, cfo_cps, snr_db, noise_var))
+        columns = zip(headers, *floats, decoded.tolist(), errors.tolist(), word_errors.tolist(), strict=True)
+        for i, (h, start, cfo, snr, nv, ok, err, word_err) in enumerate(columns):
+            r = FrameResult(start, cfo, snr, nv, h, payload[i])
+            if coded is not None and ok and h is not None and h.payload != PAYLOAD_PROBE:
                 r.info_bits, r.parity_ok = coded[0][i], coded[1][i]
-            self._account(r, decisions[i] if decoded[i] else None, int(errors[i]), int(word_errors[i]))
+            self._account(r, decisions[i] if ok else None, err, word_err)
             results.append(r)
         self._emit("score", block_errors=errors, codeword_errors=word_errors,
                    seq=np.array([-1 if r.seq is None else r.seq for r in results], np.int64))

@@ -186,6 +186,18 @@ def test_vectorized_header_decoding_matches_one_by_one(rng: np.random.Generator)
     assert [g for i, g in enumerate(got) if i != 7] == [h for i, h in enumerate(headers) if i != 7]
 
 
+def test_vectorized_header_fields_cover_every_bit(rng: np.random.Generator) -> None:
+    # decode_headers takes the fields of all rows at once; each field's full range (and its
+    # neighbours' bits set) reads back as Header.from_bytes reads it.
+    top = np.array([0xFFFF, 0xF, 0xFFF, 0xFFFF])
+    fields = [tuple(top.tolist()), (0, 0, 0, 0), (0x8001, 0x8, 0x801, 0x8001),
+              *[tuple(rng.integers(0, top + 1).tolist()) for _ in range(30)]]
+    headers = [Header(*f) for f in fields]
+    got = decode_headers(np.stack([_coded_llr(h) for h in headers]))
+    assert got == headers
+    assert got == [Header.from_bytes(h.to_bytes()) for h in headers]
+
+
 def test_header_kind_is_payload_type_and_last_flag() -> None:
     tp = Header.test_pattern(SEQ_MODULUS + 5, seed=4095, model_hash=0xBEEF, last=True)
     assert (tp.seq, tp.payload, tp.last, tp.seed, tp.length) == (5, PAYLOAD_TEST_PATTERN, True, 4095, 4095)
