@@ -54,9 +54,13 @@ returns the frames of the *previous* call's block; :meth:`RxChain.drain` (a stre
 stopped) and :meth:`RxChain.flush` (its end) return the rest. The frames, their estimates, decisions
 and the statistics are those of the single-threaded chain (the same stages on the same
 batches, in the same order); only when they come out differs. Between two calls the worker
-is idle (each call waits for its block's front end), so the caller reads a consistent
-chain; memory: one block's batches waiting beside the block being processed. An exception
-in the worker is raised by the call that waits for it. A dump sink runs the chain
+is idle (each call waits for its block's front end, and for the decoder pieces below), so
+the caller reads a consistent chain; memory: one block's batches waiting beside the block
+being processed. An exception in the worker is raised by the call that waits for it. The
+block decoder, most of the back end, runs on a batch's blocks in pieces
+(:data:`DECODE_PIECE_BLOCKS`, single-threaded too): once its front end is done, the worker
+takes pieces beside the caller, so the two threads share the decoder as their loads allow;
+the pieces' outputs are those of one call. A dump sink runs the chain
 single-threaded (its files numbered in stage order).
 
 Sequence numbers: headers carry them modulo 2**16; the chain extends them
@@ -68,6 +72,7 @@ frames each run sent, a missing tail included.
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -157,6 +162,63 @@ _DC_RELEVANT = 1e-3
 #: Largest sample magnitude taken (120 dB above a radio's full scale of 1): beyond about
 #: 1e7 the detector's float32 products overflow. Larger samples are zeroed and counted.
 MAX_SAMPLE_MAGNITUDE = 1e6
+#: Blocks per piece of a batch's block-decoder work (:class:`_DecoderPieces`): a multiple
+#: of the decoders' own chunks (1024 blocks), so that the pieces' outputs are those of one
+#: call on every block, and small enough (a few ms) for the two threads to share a read's.
+DECODE_PIECE_BLOCKS = 4096
+
+
+class _DecoderPieces:
+    """A batch's blocks for the block decoder, in pieces that any thread takes in turn.
+
+    :meth:`result` (the calling thread) decodes pieces until none is left, waits for pieces
+    another thread took, and returns every piece's output in order; :meth:`work` is what
+    the pipeline's worker runs after its front end, taking pieces while any is left (none
+    once the caller has taken the last: it returns at once). The first exception of a
+    piece is raised by :meth:`result`. The decoder is called on views of ``blocks`` and
+    ``noise_var``, from either thread (it reads its inputs only, keeping no state between
+    calls: the runtimes' ``decide`` and ``llrs``).
+    """
+
+    def __init__(self, decoder: Callable[[np.ndarray, np.ndarray], np.ndarray], blocks: np.ndarray,
+                 noise_var: np.ndarray, piece: int = DECODE_PIECE_BLOCKS) -> None:
+        self._decoder, self._blocks, self._noise_var, self._piece = decoder, blocks, noise_var, piece
+        self._outputs: list[np.ndarray | None] = [None] * -(-len(blocks) // piece)
+        self._next = 0
+        self._busy = 0
+        self._error: BaseException | None = None
+        self._lock = threading.Condition()
+
+    def work(self) -> None:
+        """Decode pieces until none is left (or one failed)."""
+        while True:
+            with self._lock:
+                i = self._next
+                if i >= len(self._outputs) or self._error is not None:
+                    return
+                self._next, self._busy = i + 1, self._busy + 1
+            a = i * self._piece
+            try:
+                self._outputs[i] = np.asarray(self._decoder(self._blocks[a : a + self._piece],
+                                                            self._noise_var[a : a + self._piece]))
+            except BaseException as exc:  # raised again by result(), in the calling thread
+                with self._lock:
+                    self._error = self._error or exc
+            finally:
+                with self._lock:
+                    self._busy -= 1
+                    self._lock.notify_all()
+
+    def result(self) -> np.ndarray:
+        """Every block's output, pieces in order (this thread decodes what is left)."""
+        self.work()
+        with self._lock:
+            while self._busy:
+                self._lock.wait()
+        if self._error is not None:
+            raise self._error
+        outputs = [o for o in self._outputs if o is not None]
+        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
 
 class StageDumper:
@@ -378,6 +440,9 @@ class RxChain:
 
     The test-pattern seed comes from each frame's header.
     """
+
+    #: Blocks per piece of the block decoder's work (:data:`DECODE_PIECE_BLOCKS`).
+    decode_piece_blocks: int = DECODE_PIECE_BLOCKS
 
     def __init__(
         self,
@@ -826,10 +891,11 @@ class RxChain:
             blocks = (payload if decoded.all() else payload[decoded]).reshape(-1, lay.n)
             nv = np.repeat(noise_var[decoded], lay.blocks)
             if coded is None:
-                decisions[decoded] = np.asarray(self.decoder(blocks, nv), np.int64).reshape(-1, lay.blocks)
+                decided = np.asarray(self._decode_blocks(blocks, nv), np.int64)
+                decisions[decoded] = decided.reshape(-1, lay.blocks)
             else:
                 index = np.flatnonzero(decoded)
-                llrs = np.asarray(self.decoder(blocks, nv), np.float32).reshape(len(index), -1)
+                llrs = np.asarray(self._decode_blocks(blocks, nv), np.float32).reshape(len(index), -1)
                 decisions[decoded] = bits_to_messages(llrs > 0, lay.k)
                 words = np.array([headers[i].payload != PAYLOAD_PROBE for i in index], bool)  # type: ignore[union-attr]
                 if words.any():
@@ -839,6 +905,15 @@ class RxChain:
         extra = {} if coded is None else {"info_bits": coded[0], "parity_ok": coded[1]}
         self._emit("decode", decisions=decisions, decoded=decoded, **extra)
         return decisions, decoded, coded
+
+    def _decode_blocks(self, blocks: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
+        """The block decoder on ``blocks`` [B, n] in pieces of :attr:`decode_piece_blocks`;
+        pipelined, the worker takes pieces too once its front end is done (the decoder is
+        most of the back end: the two threads then share it as their loads allow)."""
+        pieces = _DecoderPieces(self.decoder, blocks, noise_var, self.decode_piece_blocks)
+        if self._front_end is not None and len(blocks) > self.decode_piece_blocks:
+            self._front_end.submit(pieces.work)  # runs after the front end queued before it
+        return pieces.result()
 
     # ---- stage 9 -------------------------------------------------------------------
     def score(

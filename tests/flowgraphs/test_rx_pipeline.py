@@ -166,3 +166,83 @@ def test_back_end_exception_is_raised_after_the_worker_finished(link: Link) -> N
         assert calls and rx.stats.samples == len(x) + 1000  # the worker's block was processed
     finally:
         rx.close()
+
+
+def _slow_recording_decoder(link: Link, threads: list[str], delay_s: float = 0.02):
+    """ML detection that takes ``delay_s`` per call and records the calling thread."""
+    import time
+
+    from aeradio.dsp.detection import ml_detect
+
+    def decoder(y: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
+        threads.append(threading.current_thread().name)
+        time.sleep(delay_s)
+        return ml_detect(y, link.lut)
+
+    return decoder
+
+
+def test_decoder_pieces_taken_by_two_threads_give_one_calls_output(link: Link) -> None:
+    from aeradio.dsp.detection import ml_detect
+    from aeradio.flowgraphs.rx_chain import _DecoderPieces
+
+    rng = np.random.default_rng(7)
+    y = (link.lut[rng.integers(0, 256, 1000)] + 0.3 * rng.standard_normal((1000, 7))).astype(np.complex64)
+    nv = np.full(1000, 0.05, np.float32)
+    threads: list[str] = []
+    pieces = _DecoderPieces(_slow_recording_decoder(link, threads), y, nv, piece=96)
+    helper = threading.Thread(target=pieces.work, name="helper")
+    helper.start()
+    got = pieces.result()
+    helper.join()
+    np.testing.assert_array_equal(got, ml_detect(y, link.lut))
+    assert len(threads) == 11 and set(threads) == {"helper", threading.current_thread().name}
+    # One piece: the decoder's own output.
+    one = _DecoderPieces(lambda a, b: np.arange(len(a)), y[:5], nv[:5]).result()
+    assert np.array_equal(one, np.arange(5))
+
+
+def test_a_decoder_error_on_another_thread_is_raised_by_the_caller(link: Link) -> None:
+    from aeradio.flowgraphs.rx_chain import _DecoderPieces
+
+    started = threading.Event()
+
+    def decoder(y: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
+        if threading.current_thread().name == "helper":
+            started.set()
+            raise ValueError("piece broke")
+        started.wait(5)  # the helper has failed by the time this piece ends
+        return np.zeros(len(y), np.int64)
+
+    y = np.zeros((40, 7), np.complex64)
+    pieces = _DecoderPieces(decoder, y, np.ones(40, np.float32), piece=10)
+    helper = threading.Thread(target=pieces.work, name="helper")
+    helper.start()
+    with pytest.raises(ValueError, match="piece broke"):
+        pieces.result()
+    helper.join()
+
+
+def test_the_worker_shares_the_block_decoder_and_changes_nothing(link: Link) -> None:
+    # Pieces of one frame's blocks and a slow decoder: once its front end is done (at once in
+    # drain(), where there is none), the worker decodes pieces beside the caller; frames,
+    # decisions and statistics stay those of the single-threaded chain.
+    x = np.concatenate([np.zeros(3000, np.complex64), link.tx.test_pattern(np.arange(6), SEED),
+                        np.zeros(4000, np.complex64)])
+    x = (x + 0.05 * (np.random.default_rng(8).standard_normal(len(x)))).astype(np.complex64)
+    threads: list[str] = []
+    single = link.rx()
+    decoder = _slow_recording_decoder(link, threads)
+    pipelined = RxChain(link.cfg, decoder, model_hash=MODEL_HASH, pipelined=True)
+    pipelined.decode_piece_blocks = single.decode_piece_blocks = link.cfg.frame.blocks_per_frame
+    try:
+        expected = single.process(x) + single.flush()
+        got = pipelined.process(x) + pipelined.drain()
+    finally:
+        pipelined.close()
+    assert len(got) == len(expected) == 6
+    for a, b in zip(expected, got, strict=True):
+        _same_frame(a, b)
+    assert dataclasses.asdict(pipelined.stats) == dataclasses.asdict(single.stats)
+    assert len(threads) == 6 and any(t.startswith("rx-front-end") for t in threads)
+    assert any(not t.startswith("rx-front-end") for t in threads)
