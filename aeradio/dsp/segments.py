@@ -65,7 +65,7 @@ def _derotate_into(x, start, length, first, count, fine, block, out):  # pragma:
     hi = max(min(end, length), lo)  # zeros after the segment
     out[: lo - first] = 0
     out[hi - first : count] = 0
-    for b in range(lo // PHASOR_BLOCK, -(-hi // PHASOR_BLOCK)):
+    for b in range(lo // PHASOR_BLOCK, -(-hi // PHASOR_BLOCK) if hi > lo else 0):
         c = block[b]
         base = b * PHASOR_BLOCK
         k0, k1 = max(lo - base, 0), min(PHASOR_BLOCK, hi - base)
