@@ -265,11 +265,12 @@ def _matched_frame(row, a, frac, rolloff, sps, half, norm, trig, num_symbols, re
     polyphase planes (plane r, row m: sample ``a + m sps + r``, re and im interleaved), so
     every tap is a contiguous, vectorized multiply-add over the symbols, four taps per pass
     over the accumulator ``acc``; the weights are computed here (:func:`_weights_into`).
-    ``weights`` [padded taps], ``plane`` [sps, 2 rows], ``acc`` [2 num_symbols]: scratch."""
+    ``weights`` [padded taps], ``plane`` [sps, 2 rows] (at least :func:`_plane_rows` rows;
+    only those are filled), ``acc`` [2 num_symbols]: scratch."""
     ntaps = 2 * half + 1
     padded = len(weights)
     n = len(row) // 2
-    rows = plane.shape[1] // 2
+    rows = _plane_rows(half, sps, num_symbols, rel_offsets.max())
     _weights_into(frac, rolloff, sps, half, norm, trig, weights[:ntaps])
     lo = min(rows, max(0, -(a // sps)))  # rows starting before the segment: checked one by one
     full = min(rows, max(lo, (n - a) // sps))  # rows inside the segment from lo on

@@ -7,6 +7,12 @@ sample). The numpy model (:func:`derotated_segments_reference`) builds the phaso
 frame: three passes over every frame's samples; the kernel makes one, with the same phasor
 (a float32 table of :data:`PHASOR_BLOCK` samples times a phasor per block, both by
 recurrence in float64, exact every :data:`RESYNC_BLOCKS` blocks).
+
+The same phasor serves a reader that never stores whole segments: the timing track
+(:func:`aeradio.dsp.sync.sample_tracked`) derotates, with :func:`_derotate_into`, only the
+window of a segment each group of symbols needs, straight from the buffer, into a scratch
+row the size of the matched filter's window (the same float32 arithmetic, so the same
+values as :func:`derotated_segments`).
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ import numba
 import numpy as np
 
 from aeradio.core.constants import SAMPLE_DTYPE
-from aeradio.dsp.sync import linear_phasor
 
 #: Samples per block of the phasor table.
 PHASOR_BLOCK = 64
@@ -26,40 +31,69 @@ RESYNC_BLOCKS = 16
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)
-def _segments_kernel(xf, starts, cfo_cps, length, out):  # pragma: no cover - compiled
-    """``out[f]`` (interleaved re, im) for every frame; bounds are the caller's."""
-    fr = np.empty(PHASOR_BLOCK, np.float32)
-    fi = np.empty(PHASOR_BLOCK, np.float32)
+def _segment_phasors(cfo_cps, fine, block):  # pragma: no cover - compiled
+    """The phasor ``exp(-2 pi j cfo_cps k)`` of segment sample ``k = PHASOR_BLOCK b + i`` is
+    ``block[b] fine[i]`` (a complex64 product): ``fine`` [PHASOR_BLOCK] and ``block``
+    [blocks] complex64, written here, both by recurrence in float64 (trigonometric functions
+    cost more than the derotation), the block phasor exact every RESYNC_BLOCKS blocks."""
+    w = -2.0 * math.pi * cfo_cps
+    sr, si = math.cos(w), math.sin(w)
+    pr, pi = 1.0, 0.0
+    for k in range(PHASOR_BLOCK):
+        fine[k] = complex(pr, pi)
+        pr, pi = pr * sr - pi * si, pr * si + pi * sr
+    br, bi = math.cos(w * PHASOR_BLOCK), math.sin(w * PHASOR_BLOCK)
+    qr, qi = 1.0, 0.0
+    for b in range(len(block)):
+        if b % RESYNC_BLOCKS == 0:
+            qr, qi = math.cos(w * (b * PHASOR_BLOCK)), math.sin(w * (b * PHASOR_BLOCK))
+        block[b] = complex(qr, qi)
+        qr, qi = qr * br - qi * bi, qr * bi + qi * br
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _derotate_into(x, start, length, first, count, fine, block, out):  # pragma: no cover - compiled
+    """Samples ``first .. first + count - 1`` of the segment of ``x`` (the buffer, complex64)
+    that starts at buffer index ``start`` (may be negative), derotated by the phasor of
+    :func:`_segment_phasors`, into ``out[:count]`` (complex64). Zeros where the buffer index
+    is negative or ``k`` is outside ``[0, length)``; the segment's end within the buffer is
+    the caller's. The loops run over slices from 0 (no negative-index wraparound in them), so
+    they vectorize: 3.5 times as fast as indexing the buffer and the interleaved float32
+    views directly, the same values bit for bit."""
+    end = first + count
+    lo = min(max(first, -start, 0), end)  # zeros before: before the buffer or the segment
+    hi = max(min(end, length), lo)  # zeros after the segment
+    out[: lo - first] = 0
+    out[hi - first : count] = 0
+    for b in range(lo // PHASOR_BLOCK, -(-hi // PHASOR_BLOCK) if hi > lo else 0):
+        c = block[b]
+        base = b * PHASOR_BLOCK
+        k0, k1 = max(lo - base, 0), min(PHASOR_BLOCK, hi - base)
+        source = x[start + base + k0 : start + base + k1]
+        dest = out[base + k0 - first : base + k1 - first]
+        phasor = fine[k0:k1]
+        for j in range(k1 - k0):
+            dest[j] = source[j] * (c * phasor[j])
+
+
+@numba.njit(nogil=True, cache=True)
+def _segments_kernel(x, starts, cfo_cps, length, out):  # pragma: no cover - compiled
+    """``out[f]`` for every frame; bounds are the caller's."""
+    fine = np.empty(PHASOR_BLOCK, np.complex64)
+    block = np.empty(-(-length // PHASOR_BLOCK), np.complex64)
     for f in range(len(starts)):
-        a = starts[f]
-        w = -2.0 * math.pi * cfo_cps[f]
-        # The phasor within a block, as float32 (the model's), by recurrence in float64
-        # (trigonometric functions cost more than the rest of the kernel).
-        sr, si = math.cos(w), math.sin(w)
-        pr, pi = 1.0, 0.0
-        for k in range(PHASOR_BLOCK):
-            fr[k] = pr
-            fi[k] = pi
-            pr, pi = pr * sr - pi * si, pr * si + pi * sr
-        br, bi = math.cos(w * PHASOR_BLOCK), math.sin(w * PHASOR_BLOCK)
-        qr, qi = 1.0, 0.0  # the block's phasor, exact every RESYNC_BLOCKS blocks
-        lo = min(max(0, -a), length)  # before the buffer: zeros
-        for k in range(lo):
-            out[f, 2 * k] = 0.0
-            out[f, 2 * k + 1] = 0.0
-        for b in range(0, length, PHASOR_BLOCK):
-            if b % (RESYNC_BLOCKS * PHASOR_BLOCK) == 0:
-                qr, qi = math.cos(w * b), math.sin(w * b)
-            cr, ci = np.float32(qr), np.float32(qi)
-            qr, qi = qr * br - qi * bi, qr * bi + qi * br
-            first = max(lo - b, 0)
-            for k in range(first, min(PHASOR_BLOCK, length - b)):
-                pr = cr * fr[k] - ci * fi[k]
-                pi = cr * fi[k] + ci * fr[k]
-                i = 2 * (a + b + k)
-                xr, xi = xf[i], xf[i + 1]
-                out[f, 2 * (b + k)] = xr * pr - xi * pi
-                out[f, 2 * (b + k) + 1] = xr * pi + xi * pr
+        _segment_phasors(cfo_cps[f], fine, block)
+        _derotate_into(x, starts[f], length, 0, length, fine, block, out[f])
+
+
+def check_segments(buffer_samples: int, starts: np.ndarray, length: int) -> np.ndarray:
+    """``starts`` as int64 [F], after checking that every segment ends within the buffer
+    (ValueError otherwise: a caller's bug, not a user's)."""
+    starts = np.asarray(starts, np.int64)
+    if len(starts) and int(starts.max()) + length > buffer_samples:
+        end = int(starts.max()) + length
+        raise ValueError(f"segments end at {end}, beyond the buffer of {buffer_samples}")
+    return starts
 
 
 def derotated_segments(x: np.ndarray, starts: np.ndarray, cfo_cps: np.ndarray, length: int) -> np.ndarray:
@@ -78,18 +112,18 @@ def derotated_segments(x: np.ndarray, starts: np.ndarray, cfo_cps: np.ndarray, l
     >>> seg[0, :2].tolist(), bool(np.allclose(seg[1], x[10]))
     ([0j, 0j], True)
     """
-    starts = np.asarray(starts, np.int64)
-    if len(starts) and int(starts.max()) + length > len(x):
-        raise ValueError(f"segments end at {int(starts.max()) + length}, beyond the buffer of {len(x)}")
+    starts = check_segments(len(x), starts, length)
     out = np.empty((len(starts), length), SAMPLE_DTYPE)
-    _segments_kernel(np.ascontiguousarray(x, SAMPLE_DTYPE).view(np.float32), starts,
-                     np.asarray(cfo_cps, np.float64), length, out.view(np.float32))
+    _segments_kernel(np.ascontiguousarray(x, SAMPLE_DTYPE), starts, np.asarray(cfo_cps, np.float64), length,
+                     out)
     return out
 
 
 def derotated_segments_reference(x: np.ndarray, starts: np.ndarray, cfo_cps: np.ndarray, length: int
                                  ) -> np.ndarray:
     """:func:`derotated_segments` by numpy (the model)."""
+    from aeradio.dsp.sync import linear_phasor  # sync's timing track imports this module
+
     seg = linear_phasor(-np.asarray(cfo_cps, np.float64), np.zeros(len(starts)), length)
     for i, a in enumerate(np.asarray(starts, np.int64)):
         lo = min(max(0, -int(a)), length)

@@ -26,6 +26,7 @@ import scipy.fft as sfft
 
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.dsp.pulse import _TAPS_PER_PASS, _grid_norm, _matched_frame, _plane_rows, _tap_trig, rrc_pulse
+from aeradio.dsp.segments import PHASOR_BLOCK, _derotate_into, _segment_phasors, check_segments
 
 
 def linear_phasor(cycles_per_step: np.ndarray, phase_rad: np.ndarray, length: int) -> np.ndarray:
@@ -345,6 +346,13 @@ class TimingRefiner:
         e = ((z[2] - z[0]) * ref).reshape(f, chunks, self.chunk).sum(axis=2)
         return np.sum(np.real(e * np.conj(a)), axis=1) / np.maximum(np.sum(np.abs(a) ** 2, axis=1), 1e-30)
 
+    def window_end(self, t0_max: float) -> int:
+        """One past the last sample of a segment :meth:`refine` reads for times ``t0 <= t0_max``."""
+        rolloff, sps, span = self.pulse
+        half = span * sps // 2
+        n = len(self.known) // self.chunk * self.chunk
+        return math.floor(t0_max) - half - self.step + _plane_rows(half, sps, n, 2 * self.step) * sps
+
     def refine(self, x: np.ndarray, t0: np.ndarray) -> np.ndarray:
         """Refined times of symbol 0: [F] float (segments x [F, N] complex64, CFO-corrected)."""
         return t0 + np.clip(self._ratio(x, t0) / self.slope, -1.0, 1.0)
@@ -507,10 +515,13 @@ def timing_line(
 
 
 @numba.njit(nogil=True, cache=True)
-def _track_kernel(xf, t0, group_first, group_end, centres, weights, slope_std, offset_std, rolloff, sps,
-                  half, norm, lo, rel_offsets, bias, slope, z_out, offsets_out
+def _track_kernel(x, starts, cfo_cps, length, t0, group_first, group_end, centres, weights, slope_std,
+                  offset_std, rolloff, sps, half, norm, lo, rel_offsets, bias, slope, z_out, offsets_out
                   ):  # pragma: no cover - compiled
-    """:func:`sample_tracked_reference`, frame by frame, group by group (see there)."""
+    """:func:`sample_tracked_reference`, frame by frame, group by group (see there), on the
+    segments of :func:`sample_tracked`: each group's matched-filter window of its segment is
+    derotated from the buffer ``x`` into a scratch row (:func:`aeradio.dsp.segments._derotate_into`)
+    that the matched filter's planes are filled from."""
     frames, groups = len(t0), len(group_first)
     num_symbols = z_out.shape[1] // 2
     max_count = 0
@@ -519,12 +530,17 @@ def _track_kernel(xf, t0, group_first, group_end, centres, weights, slope_std, o
     padded = -(-(2 * half + 1) // _TAPS_PER_PASS) * _TAPS_PER_PASS
     tap_weights = np.zeros(padded, np.float32)
     trig = _tap_trig(rolloff, sps, half)
-    plane = np.empty((sps, 2 * _plane_rows(half, sps, max_count, rel_offsets.max())), np.float32)
+    max_offset = rel_offsets.max()
+    plane = np.empty((sps, 2 * _plane_rows(half, sps, max_count, max_offset)), np.float32)
+    window = np.empty(plane.size // 2, np.complex64)
+    fine = np.empty(PHASOR_BLOCK, np.complex64)
+    block = np.empty(-(-length // PHASOR_BLOCK), np.complex64)
     acc = np.empty(2 * max_count, np.float32)
     zz = np.empty((len(rel_offsets), 1, 2 * max_count), np.float32)
     mean_error = np.empty(1)
     reg = (offset_std / slope_std) ** 2
     for f in range(frames):
+        _segment_phasors(cfo_cps[f], fine, block)
         offs = offsets_out[f]
         offs[0] = 0.0
         for g in range(groups):
@@ -545,8 +561,10 @@ def _track_kernel(xf, t0, group_first, group_end, centres, weights, slope_std, o
             t = t0[f] + first * sps + pred
             start = math.floor(t)
             count = min(end + 1, num_symbols) - first  # one more: Gardner's next symbol
-            _matched_frame(xf[f], int(start) - half + lo, t - start, rolloff, sps, half, norm, trig, count,
-                           rel_offsets, tap_weights, plane, acc, zz, 0)
+            width = _plane_rows(half, sps, count, max_offset) * sps  # the window's samples
+            _derotate_into(x, starts[f], length, int(start) - half + lo, width, fine, block, window)
+            _matched_frame(window[:width].view(np.float32), 0, t - start, rolloff, sps, half, norm, trig,
+                           count, rel_offsets, tap_weights, plane, acc, zz, 0)
             for k in range(2 * (end - first)):
                 z_out[f, 2 * first + k] = zz[0, 0, k]
             _gardner_kernel(zz[:, :, : 2 * count], mean_error)
@@ -555,14 +573,30 @@ def _track_kernel(xf, t0, group_first, group_end, centres, weights, slope_std, o
 
 
 def sample_tracked(
-    x: np.ndarray, t0: np.ndarray, groups: list[tuple[int, int]], num_symbols: int, preamble_centre: float,
-    preamble_weight: float, full_group_symbols: int, slope_prior_std: float, offset_std: float,
-    gardner: GardnerTiming,
+    x: np.ndarray, starts: np.ndarray, cfo_cps: np.ndarray, length: int, t0: np.ndarray,
+    groups: list[tuple[int, int]], num_symbols: int, preamble_centre: float, preamble_weight: float,
+    full_group_symbols: int, slope_prior_std: float, offset_std: float, gardner: GardnerTiming,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`sample_tracked_reference` compiled: per frame, group by group, the timing line,
-    the matched filter (:func:`aeradio.dsp.pulse.sample_matched`'s kernel) and Gardner's
-    error in one pass, without a Python step per group (equal to the reference within
-    float rounding)."""
+    """:func:`sample_tracked_reference` compiled, on the segments
+    ``derotated_segments(x, starts, cfo_cps, length)`` (:mod:`aeradio.dsp.segments`) without
+    storing them: per frame, group by group, the timing line, the group's window of the
+    segment derotated from ``x`` (the same phasor and float32 arithmetic, so the same
+    values), the matched filter (:func:`aeradio.dsp.pulse.sample_matched`'s kernel) and
+    Gardner's error in one pass, without a Python step per group (equal to the reference
+    within float rounding).
+
+    Args:
+        x: [N] complex64, the buffer (segments already cut: ``segs.reshape(-1)``, starts
+            ``arange(F) * length``, CFO zero).
+        starts: [F] int, each segment's first sample in ``x`` (negative: zeros before it);
+            every segment must end within ``x``.
+        cfo_cps: [F] float, the CFO each segment is derotated by (cycles/sample).
+        length: samples per segment (samples beyond count as zeros).
+        t0 and the rest: as :func:`sample_tracked_reference` (``t0`` within the segments).
+    Returns:
+        As :func:`sample_tracked_reference`.
+    """
+    starts = check_segments(len(x), starts, length)
     rolloff, sps, span = gardner.pulse
     half = span * sps // 2
     lo = min(gardner.shifts)
@@ -573,11 +607,11 @@ def sample_tracked(
     z = np.empty((len(t0), num_symbols), SAMPLE_DTYPE)
     offsets = np.zeros((len(t0), len(groups) + 1))
     rel = np.array([d - lo for d in gardner.shifts], np.int64)
-    xf = np.ascontiguousarray(x, SAMPLE_DTYPE).view(np.float32)
     norm = _grid_norm(float(rolloff), sps, half)
-    _track_kernel(xf, np.asarray(t0, np.float64), firsts, ends, centres, weights, float(slope_prior_std),
-                  float(offset_std), float(rolloff), sps, half, norm, lo, rel, float(gardner.bias),
-                  float(gardner.slope), z.view(np.float32), offsets)
+    _track_kernel(np.ascontiguousarray(x, SAMPLE_DTYPE), starts, np.asarray(cfo_cps, np.float64).reshape(-1),
+                  int(length), np.asarray(t0, np.float64), firsts, ends, centres, weights,
+                  float(slope_prior_std), float(offset_std), float(rolloff), sps, half, norm, lo, rel,
+                  float(gardner.bias), float(gardner.slope), z.view(np.float32), offsets)
     return z, offsets
 
 

@@ -507,6 +507,13 @@ class RxChain:
             + (lay.num_symbols - 1) * sps + filter_span + _SEGMENT_SLACK_SAMPLES + drift_samples
         )
         self._ltf_first = self.seg_before + self.ltf_offset - self.ltf_search  # search start in a segment
+        # The head of a segment: what the LTF timing (its search) and the refiner (at the
+        # latest t0 the search gives: lag < first + count) read. Only the head is cut out;
+        # the timing track reads the whole segment from the buffer (sample_tracked).
+        ltf_count = 2 * self.ltf_search + 1
+        t0_max = self._ltf_first + ltf_count + lay.filter_delay - len(lay.stf) * sps
+        self.head_len = min(self.seg_len, max(self._ltf_first + ltf_count - 1 + self.ltf_timing.length,
+                                              self.refiner.window_end(t0_max)))
         self.frame_samples = lay.num_symbols * sps
         self.stats = RxStats()
         # Zeros before the stream's first sample give a frame at sample 0 its history. The
@@ -536,10 +543,11 @@ class RxChain:
         derotated_segments(padded, np.zeros(1, np.int64), np.zeros(1), 1)
         decode_headers(np.zeros((1, HEADER_CODED_BITS), np.float32))
         power_and_sum(padded)
-        sample_tracked(np.zeros((1, self.seg_len), SAMPLE_DTYPE), np.full(1, float(self.seg_before)),
-                       self._timing_groups, lay.num_symbols, 0.0, 1.0, 1, 1.0, 1.0, self.gardner)
+        sample_tracked(np.zeros(self.seg_len, SAMPLE_DTYPE), np.zeros(1, np.int64), np.zeros(1), self.seg_len,
+                       np.full(1, float(self.seg_before)), self._timing_groups, lay.num_symbols, 0.0, 1.0, 1,
+                       1.0, 1.0, self.gardner)
         rotate_linear(np.zeros((1, 1), SAMPLE_DTYPE), np.zeros(1), np.zeros(1))
-        zero_segment = np.zeros((1, self.seg_len), SAMPLE_DTYPE)
+        zero_segment = np.zeros((1, self.head_len), SAMPLE_DTYPE)
         self.ltf_timing.estimate(zero_segment, self._ltf_first, 2 * self.ltf_search + 1)
         phase_line(np.ones((1, lay.num_symbols), SAMPLE_DTYPE), lay.known_index, lay.known_symbols,
                    len(lay.preamble), _FINE_CFO_LAG_SYMBOLS, lay.sps, *self._groups)
@@ -634,11 +642,11 @@ class RxChain:
     def demodulate(self, found: list[tuple[int, complex]]) -> _Demodulated | None:
         """Stages 3 to 5 on detected frames [(absolute peak index, P at the peak)]: their
         phase-corrected symbols and estimates (None: every detection was false)."""
-        segments, first_sample, coarse_cfo, t0 = self.timing(found)
+        first_sample, coarse_cfo, t0 = self.timing(found)
         if not len(t0):
             return None
         self.stats.frames_detected += len(t0)
-        z = self.sample(segments, t0)
+        z = self.sample(first_sample, coarse_cfo, t0)
         u, cfo = self.phase(z, coarse_cfo)
         return _Demodulated(first_sample + t0, cfo, u)
 
@@ -673,11 +681,11 @@ class RxChain:
         self._buf = self._store[:end]
         return self._buf[kept:]
 
-    def _segments(self, first_sample: np.ndarray, coarse_cfo: np.ndarray) -> np.ndarray:
-        """[F, seg_len] complex64: the buffer from absolute ``first_sample`` [F] on, derotated
+    def _segments(self, first_sample: np.ndarray, coarse_cfo: np.ndarray, length: int) -> np.ndarray:
+        """[F, length] complex64: the buffer from absolute ``first_sample`` [F] on, derotated
         by ``coarse_cfo`` [F] cycles/sample. Samples before the stream's first are zeros (a
         detection in the zero history reaches further back than the history)."""
-        return derotated_segments(self._buf, first_sample - self._buf_start, coarse_cfo, self.seg_len)
+        return derotated_segments(self._buf, first_sample - self._buf_start, coarse_cfo, length)
 
     # ---- stage 1 -------------------------------------------------------------------
     def condition(self, block: np.ndarray) -> np.ndarray:
@@ -750,22 +758,23 @@ class RxChain:
     # ---- stage 3 -------------------------------------------------------------------
     def timing(
         self, found: list[tuple[int, complex]]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Segments of the detected frames, derotated by the coarse CFO; LTF timing, refined.
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The heads of the detected frames' segments (:attr:`head_len` samples; a dump sink
+        gets whole segments), derotated by the coarse CFO; LTF timing, refined.
 
         A detection whose LTF peak is weak is a false detection: the frames found after it
         are dropped (scanning resumes just after it).
 
         Returns:
-            (segments [F, seg_len] complex64, their first samples [F] int64 (absolute),
-            coarse CFO [F] cycles/sample, t0 [F] float64: time of symbol 0 in the segment)
-            of the frames before the first false detection.
+            (the segments' first samples [F] int64 (absolute), coarse CFO [F] cycles/sample,
+            t0 [F] float64: time of symbol 0 in the segment) of the frames before the first
+            false detection.
         """
         lay = self.layout
         peaks = np.array([f[0] for f in found], np.int64)
         coarse_cfo = np.angle(np.array([f[1] for f in found])) / (2 * math.pi * self.lag)
         first_sample = peaks - self.seg_before
-        seg = self._segments(first_sample, coarse_cfo)
+        seg = self._segments(first_sample, coarse_cfo, self.head_len if self.dump is None else self.seg_len)
         lag, quality = self.ltf_timing.estimate(seg, self._ltf_first, 2 * self.ltf_search + 1)
         t0 = lag + lay.filter_delay - len(lay.stf) * lay.sps
         rejected = quality <= self.ltf_threshold
@@ -782,11 +791,16 @@ class RxChain:
             seg, first_sample, coarse_cfo, t0 = seg[:j], first_sample[:j], coarse_cfo[:j], t0[:j]
         if len(t0):
             t0 = self.refiner.refine(seg, t0)
-        return seg, first_sample, coarse_cfo, t0
+        return first_sample, coarse_cfo, t0
 
     # ---- stage 4 -------------------------------------------------------------------
-    def sample(self, segments: np.ndarray, t0: np.ndarray) -> np.ndarray:
+    def sample(self, first_sample: np.ndarray, coarse_cfo: np.ndarray, t0: np.ndarray) -> np.ndarray:
         """Matched-filter outputs at the symbol instants, timing tracked: [F, num_symbols] complex64.
+
+        The frames' segments (absolute ``first_sample`` [F], derotated by ``coarse_cfo`` [F]
+        cycles/sample, ``t0`` [F] within them) are read from the buffer: each group's window
+        is derotated into a scratch row the matched filter's planes are filled from; no
+        segment is stored.
 
         Group by group (:data:`_TIMING_GROUP_SYMBOLS`), the symbols are sampled at
         ``t0 + k sps`` plus the offset that a line through the earlier groups' estimates
@@ -799,9 +813,9 @@ class RxChain:
         """
         lay, sps = self.layout, self.layout.sps
         z, offsets = sample_tracked(
-            segments, t0, self._timing_groups, lay.num_symbols, (len(lay.preamble) - 1) / 2,
-            _PREAMBLE_TIMING_WEIGHT, _TIMING_GROUP_SYMBOLS, MAX_CLOCK_OFFSET_PPM * 1e-6 * sps,
-            _GROUP_TIMING_STD_SAMPLES, self.gardner,
+            self._buf, first_sample - self._buf_start, coarse_cfo, self.seg_len, t0, self._timing_groups,
+            lay.num_symbols, (len(lay.preamble) - 1) / 2, _PREAMBLE_TIMING_WEIGHT, _TIMING_GROUP_SYMBOLS,
+            MAX_CLOCK_OFFSET_PPM * 1e-6 * sps, _GROUP_TIMING_STD_SAMPLES, self.gardner,
         )
         self._emit("sample", symbols=z, t0=t0, timing_offsets_samples=offsets)
         return z

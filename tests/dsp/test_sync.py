@@ -197,12 +197,72 @@ def test_compiled_timing_track_equals_the_numpy_model(sps: int, sco_ppm: float, 
     x = np.stack(rows)
     t0 = span * sps // 2 + rng.uniform(-0.3, 0.3, 3) - 1.0  # the first windows reach before the segments
     groups = [(0, 256), (256, 512), (512, 768), (768, n)]
-    args = (x, t0, groups, n, 47.5, 2.0, 256, 200e-6 * sps, 0.1, gardner)
-    z, offsets = sample_tracked(*args)
-    z_ref, offsets_ref = sample_tracked_reference(*args)
+    args = (t0, groups, n, 47.5, 2.0, 256, 200e-6 * sps, 0.1, gardner)
+    # The segments as a buffer: each at its row's first sample, CFO zero.
+    length = x.shape[1]
+    z, offsets = sample_tracked(x.reshape(-1), np.arange(3) * length, np.zeros(3), length, *args)
+    z_ref, offsets_ref = sample_tracked_reference(x, *args)
     np.testing.assert_allclose(offsets, offsets_ref, atol=1e-6)
     np.testing.assert_allclose(z, z_ref, atol=1e-5)
     assert np.ptp(offsets[:, 1:]) > 0.05  # the groups' estimates moved (a track, not constants)
+
+
+def _tracked_stream(rng: np.random.Generator, sps: int, n: int, frames: int, pad: int, gap: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shaped QPSK frames at 120 ppm back to back in a buffer (``gap`` samples between them),
+    each turned by its own CFO; the first segment starts ``pad`` samples before the buffer.
+    Returns (buffer, segment starts, CFOs)."""
+    rolloff, span = 0.35, 8
+    cfo = rng.uniform(-0.02, 0.02, frames)
+    parts, starts, at = [], [], -pad
+    for f in range(frames):
+        x = shape_symbols(qpsk_sequence(n, rng), rrc_taps(rolloff, span, sps), sps)
+        x = imp.apply_sco(np.concatenate([x, np.zeros(40, np.complex64)]), 120.0)
+        x = x * np.exp(2j * np.pi * (cfo[f] * np.arange(len(x)) + rng.uniform()))
+        part = imp.add_awgn(np.concatenate([x, np.zeros(gap, np.complex64)]).astype(np.complex64), 0.05, rng)
+        parts.append(part if f else part[pad:])
+        starts.append(at)
+        at += len(part)
+    return np.concatenate(parts).astype(np.complex64), np.array(starts), cfo
+
+
+@pytest.mark.parametrize("sps", [4, 5])
+def test_timing_track_on_the_buffer_equals_the_model_on_derotated_segments(sps: int, rng: np.random.Generator
+                                                                          ) -> None:
+    # The timing track reading a stream buffer and derotating each group's window itself:
+    # the numpy model on the numpy segments within float rounding, and the compiled track on
+    # the compiled segments bit for bit (the same derotated values). The first segment starts
+    # before the buffer (zeros), the last ends at the buffer's end, and the last group's
+    # windows reach beyond the segments (zeros there too).
+    from aeradio.dsp.segments import derotated_segments, derotated_segments_reference
+    from aeradio.dsp.sync import sample_tracked, sample_tracked_reference
+
+    n, frames, span = 1116, 4, 8
+    x, starts, cfo = _tracked_stream(rng, sps, n, frames, pad=50, gap=30)
+    length = n * sps + 20  # the last symbols' filter windows end beyond it
+    starts[-1] = len(x) - length
+    gardner = GardnerTiming(0.35, sps, span)
+    t0 = span * sps // 2 + rng.uniform(-0.3, 0.3, frames) + 2.0
+    args = (t0, [(0, 256), (256, 512), (512, 768), (768, n)], n, 47.5, 2.0, 256, 200e-6 * sps, 0.1, gardner)
+    z, offsets = sample_tracked(x, starts, cfo, length, *args)
+    z_ref, offsets_ref = sample_tracked_reference(derotated_segments_reference(x, starts, cfo, length), *args)
+    np.testing.assert_allclose(offsets, offsets_ref, atol=1e-5)
+    np.testing.assert_allclose(z, z_ref, atol=2e-5)
+    assert np.ptp(offsets[:, 1:]) > 0.05  # a track, not constants
+    assert np.median(np.abs(z)) > 0.5  # the CFO removed: the symbols add up (a turning phasor would not)
+    seg = derotated_segments(x, starts, cfo, length)
+    z_seg, offsets_seg = sample_tracked(seg.reshape(-1), np.arange(frames) * length, np.zeros(frames), length,
+                                        *args)
+    assert np.array_equal(z.view(np.uint32), z_seg.view(np.uint32))
+    assert np.array_equal(offsets, offsets_seg)
+
+
+def test_timing_track_refuses_a_segment_beyond_the_buffer() -> None:
+    from aeradio.dsp.sync import sample_tracked
+
+    with pytest.raises(ValueError, match="beyond the buffer of 100"):
+        sample_tracked(np.zeros(100, np.complex64), np.array([0, 40]), np.zeros(2), 61, np.zeros(2),
+                       [(0, 4)], 4, 0.0, 1.0, 4, 1e-3, 0.1, GardnerTiming(0.35, 4, 8))
 
 
 @pytest.mark.parametrize("cfo_cps", [0.0, 3e-4, -1.2e-3])

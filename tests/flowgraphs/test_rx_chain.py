@@ -219,6 +219,8 @@ def test_stage_dumps(link: Link, rng: np.random.Generator, tmp_path) -> None:
         assert stage in stages
     level = np.load(next(tmp_path.glob("*_level.npz")))
     assert level["symbols"].shape == (2, link.tx.layout.num_symbols)
+    timing = np.load(next(tmp_path.glob("*_timing.npz")))
+    assert timing["segments"].shape == (2, rx.seg_len) and rx.head_len < rx.seg_len  # whole segments
     assert np.all(np.abs(level["snr_db"] - (EBN0_DB + 10 * math.log10(8 / 7))) < 1.0)
 
 

@@ -12,7 +12,7 @@ import torch
 from aeradio.flowgraphs.rx_chain import RxChain
 from aeradio.learning.inference import ReceiverRuntime
 from aeradio.learning.receiver import NeuralReceiver
-from tests.flowgraphs.conftest import MODEL_HASH, Link
+from tests.flowgraphs.conftest import MODEL_HASH, SEED, Link
 from tests.flowgraphs.test_rx_pipeline import _same_frame, _stream
 
 
@@ -74,3 +74,28 @@ def test_unit_gain_header_and_payload_are_numpys_scaled_frame(link: Link) -> Non
     llr = np.concatenate([h["llr"] for h in stages["header"]])
     np.testing.assert_array_equal(llr, lay.header_llr(header))
     assert sum(f.header is None for f in frames) >= 1 and sum(f.decisions is not None for f in frames) >= 25
+
+
+class _WholeSegments(RxChain):
+    """The chain with the LTF timing and the refiner on whole segments (as before the heads)."""
+
+    def _segments(self, first_sample: np.ndarray, coarse_cfo: np.ndarray, length: int) -> np.ndarray:
+        return super()._segments(first_sample, coarse_cfo, self.seg_len)
+
+
+def test_segment_heads_give_what_whole_segments_give(link: Link) -> None:
+    # Only each segment's head is cut out for the LTF timing and the refiner (the timing
+    # track reads the buffer): the same frames and statistics, bit for bit, as on whole
+    # segments, with a frame at the stream's first sample (its segment reaches before it).
+    x = _stream(link, np.random.default_rng(43))
+    first = link.tx.test_pattern(np.arange(400, 401), SEED)
+    x = np.concatenate([(first + 0.05).astype(np.complex64), x])
+    heads = RxChain(link.cfg, link.rx().decoder, model_hash=MODEL_HASH)
+    whole = _WholeSegments(link.cfg, link.rx().decoder, model_hash=MODEL_HASH)
+    assert heads.head_len < heads.seg_len / 2
+    got, expected = _run(heads, x), _run(whole, x)
+    assert len(got) == len(expected) and got[0].seq == 400
+    for a, b in zip(got, expected, strict=True):
+        _same_frame(a, b)
+    assert dataclasses.asdict(heads.stats) == dataclasses.asdict(whole.stats)
+    assert heads.stats.frames_decoded >= 25 and heads.stats.false_detections >= 1
