@@ -13,6 +13,7 @@ from aeradio.dsp.framing import (
     HEADER_BITS,
     HEADER_CODED_BITS,
     HEADER_SYMBOLS,
+    MAX_FRAME_DATA_BYTES,
     MAX_RUN_FRAMES,
     PAYLOAD_DATA,
     PAYLOAD_DATA_WHITENED,
@@ -130,6 +131,19 @@ def test_header_decoding_at_low_snr(rng: np.random.Generator) -> None:
 def test_header_fields_are_range_checked() -> None:
     with pytest.raises(ConfigError, match="header.length"):
         Header(seq=0, kind=0, length=5000, model_hash=0)
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("seq", -1), ("seq", SEQ_MODULUS), ("seq", SEQ_MODULUS - 0.5), ("kind", 16), ("kind", 15.5),
+    ("length", MAX_FRAME_DATA_BYTES + 1), ("length", MAX_FRAME_DATA_BYTES + 0.5), ("model_hash", 0x10000),
+    ("model_hash", 0xFFFF + 0.5), ("model_hash", -0.5), ("seq", float("nan")),
+])
+def test_every_header_field_beyond_its_range_is_named(field: str, bad: float) -> None:
+    # The one chained comparison Header tries first must reject whatever the named checks
+    # reject (the bounds inclusive, as check_range's), so the field is named.
+    fields = {"seq": 0, "kind": 0, "length": 0, "model_hash": 0, field: bad}
+    with pytest.raises(ConfigError, match=f"header.{field} must be in"):
+        Header(**fields)
 
 
 def test_data_pack_roundtrip_and_crc(rng: np.random.Generator) -> None:
