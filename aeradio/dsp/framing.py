@@ -211,7 +211,7 @@ class Header:
     def __post_init__(self) -> None:
         # One chained test first (a receiver builds a header per frame); the named checks
         # only to say which field is out of range.
-        if not (0 <= self.seq < SEQ_MODULUS and 0 <= self.kind <= 0xF
+        if not (0 <= self.seq <= SEQ_MODULUS - 1 and 0 <= self.kind <= 0xF
                 and 0 <= self.length <= MAX_FRAME_DATA_BYTES and 0 <= self.model_hash <= 0xFFFF):
             check_range("header.seq", self.seq, 0, SEQ_MODULUS - 1)
             check_range("header.kind", self.kind, 0, 0xF)
