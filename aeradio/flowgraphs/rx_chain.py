@@ -162,11 +162,13 @@ _DC_RELEVANT = 1e-3
 #: Largest sample magnitude taken (120 dB above a radio's full scale of 1): beyond about
 #: 1e7 the detector's float32 products overflow. Larger samples are zeroed and counted.
 MAX_SAMPLE_MAGNITUDE = 1e6
-#: Blocks per piece of a batch's block-decoder work (:class:`_DecoderPieces`): the
-#: decoders' own chunk (1024 blocks), so that the pieces' outputs are those of one call on
-#: every block, and small (under a millisecond for the default model) so that a thread
-#: waits little for the other's last piece (pieces of 4096 gave the pipeline nothing:
-#: docs/throughput.md).
+#: Blocks per piece of a batch's block-decoder work (:class:`_DecoderPieces`): the message
+#: runtimes' own chunk (1024 blocks: ``ReceiverRuntime.decide``, ``MarginalRuntime.llrs``),
+#: so that their pieces' outputs are those of one call on every block (a bit-wise
+#: receiver's ``llrs``, which does not chunk, gave the same bits on 5000 blocks; pipelined
+#: and single-threaded chains cut the same pieces either way), and small (under a
+#: millisecond for the default model) so that a thread waits little for the other's last
+#: piece (pieces of 4096 gave the pipeline nothing: docs/throughput.md).
 DECODE_PIECE_BLOCKS = 1024
 
 
