@@ -30,25 +30,33 @@ PHASOR_BLOCK = 64
 RESYNC_BLOCKS = 16
 
 
+@numba.njit(nogil=True, cache=True)
+def phasor_recurrence(w, start, table):  # pragma: no cover - compiled
+    """``table[k] = start exp(j w k)`` for every k (``table`` complex64 or complex128), by
+    float64 recurrence from one exponential: a sine and a cosine per table instead of per
+    entry (they cost more than the passes the tables serve); each step rounds by about
+    1e-16, far below float32's over the tables' lengths. The RX chain's phasor tables:
+    :func:`_segment_phasors`, :func:`aeradio.dsp.sync.rotate_linear`'s and
+    :func:`aeradio.dsp.sync.phase_line`'s."""
+    sr, si = math.cos(w), math.sin(w)
+    pr, pi = start.real, start.imag
+    for k in range(len(table)):
+        table[k] = complex(pr, pi)
+        pr, pi = pr * sr - pi * si, pr * si + pi * sr
+
+
 @numba.njit(nogil=True, cache=True, fastmath=True)
 def _segment_phasors(cfo_cps, fine, block):  # pragma: no cover - compiled
     """The phasor ``exp(-2 pi j cfo_cps k)`` of segment sample ``k = PHASOR_BLOCK b + i`` is
     ``block[b] fine[i]`` (a complex64 product): ``fine`` [PHASOR_BLOCK] and ``block``
-    [blocks] complex64, written here, both by recurrence in float64 (trigonometric functions
-    cost more than the derotation), the block phasor exact every RESYNC_BLOCKS blocks."""
+    [blocks] complex64, written here, both by :func:`phasor_recurrence`, the block phasor
+    exact every RESYNC_BLOCKS blocks."""
     w = -2.0 * math.pi * cfo_cps
-    sr, si = math.cos(w), math.sin(w)
-    pr, pi = 1.0, 0.0
-    for k in range(PHASOR_BLOCK):
-        fine[k] = complex(pr, pi)
-        pr, pi = pr * sr - pi * si, pr * si + pi * sr
-    br, bi = math.cos(w * PHASOR_BLOCK), math.sin(w * PHASOR_BLOCK)
-    qr, qi = 1.0, 0.0
-    for b in range(len(block)):
-        if b % RESYNC_BLOCKS == 0:
-            qr, qi = math.cos(w * (b * PHASOR_BLOCK)), math.sin(w * (b * PHASOR_BLOCK))
-        block[b] = complex(qr, qi)
-        qr, qi = qr * br - qi * bi, qr * bi + qi * br
+    phasor_recurrence(w, 1.0 + 0.0j, fine)
+    for b in range(0, len(block), RESYNC_BLOCKS):
+        start = w * (b * PHASOR_BLOCK)
+        phasor_recurrence(w * PHASOR_BLOCK, complex(math.cos(start), math.sin(start)),
+                          block[b : b + RESYNC_BLOCKS])
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)

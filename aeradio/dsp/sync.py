@@ -26,7 +26,13 @@ import scipy.fft as sfft
 
 from aeradio.core.constants import SAMPLE_DTYPE
 from aeradio.dsp.pulse import _TAPS_PER_PASS, _grid_norm, _matched_frame, _plane_rows, _tap_trig, rrc_pulse
-from aeradio.dsp.segments import PHASOR_BLOCK, _derotate_into, _segment_phasors, check_segments
+from aeradio.dsp.segments import (
+    PHASOR_BLOCK,
+    _derotate_into,
+    _segment_phasors,
+    check_segments,
+    phasor_recurrence,
+)
 
 
 def linear_phasor(cycles_per_step: np.ndarray, phase_rad: np.ndarray, length: int) -> np.ndarray:
@@ -66,29 +72,19 @@ def _phasor_tables(cycles_per_step: np.ndarray, phase_rad: np.ndarray, length: i
 def _rotate_kernel(zf, cycles_per_step, phase_rad, out):  # pragma: no cover - compiled
     """``out[f, n] = z[f, n] coarse[n // 64] fine[n % 64]`` on interleaved float32 views, the
     tables of :func:`_phasor_tables` (complex64 roundings of float64 exponentials, here by
-    float64 recurrence) built per frame here."""
+    :func:`~aeradio.dsp.segments.phasor_recurrence`) built per frame here."""
     frames, length = zf.shape[0], zf.shape[1] // 2
     inner = _PHASOR_INNER
-    fine_re = np.empty(inner, np.float32)
-    fine_im = np.empty(inner, np.float32)
+    fine = np.empty(inner, np.complex64)
+    coarse = np.empty(-(-length // inner), np.complex64)
     for i in range(frames):
         f, ph = cycles_per_step[i], phase_rad[i]
-        # Both tables by float64 recurrence from one exponential each (a few roundings of
-        # 1e-16 over 64 steps, far below float32's): sines and cosines cost more than the
-        # rest of a frame's pass.
-        sr, si = math.cos(2 * math.pi * f), math.sin(2 * math.pi * f)
-        pr, pi = 1.0, 0.0
-        for k in range(inner):
-            fine_re[k] = pr
-            fine_im[k] = pi
-            pr, pi = pr * sr - pi * si, pr * si + pi * sr
-        br, bi = math.cos(2 * math.pi * f * inner), math.sin(2 * math.pi * f * inner)
-        qr, qi = math.cos(ph), math.sin(ph)
-        for b in range(-(-length // inner)):
-            cr, ci = np.float32(qr), np.float32(qi)
-            qr, qi = qr * br - qi * bi, qr * bi + qi * br
+        phasor_recurrence(2 * math.pi * f, 1.0 + 0.0j, fine)
+        phasor_recurrence(2 * math.pi * f * inner, complex(math.cos(ph), math.sin(ph)), coarse)
+        for b in range(len(coarse)):
+            cr, ci = coarse[b].real, coarse[b].imag
             for k in range(min(inner, length - b * inner)):
-                fr, fi = fine_re[k], fine_im[k]
+                fr, fi = fine[k].real, fine[k].imag
                 pr = cr * fr - ci * fi
                 pi = cr * fi + ci * fr
                 n = 2 * (b * inner + k)
@@ -692,9 +688,9 @@ def _phase_line_kernel(z, known_index, known_symbols, npre, short_lag, sps, star
     first rotation as one factor (the preamble's indices are consecutive, so every term of
     the sum turns by the same angle), and the group sums see the total rotation once, its
     phasors a product of two small tables (``exp(j a r)``, r < 64, and ``exp(j 64 a q)``, each
-    by recurrence from one exponential): three sines and cosines per frame instead of 230 for
-    the default frame, equal within float64 rounding (1e-13 rad). Preamble indices that are
-    not consecutive take the reference's way."""
+    by :func:`~aeradio.dsp.segments.phasor_recurrence`): three sines and cosines per frame
+    instead of 230 for the default frame, equal within float64 rounding (1e-13 rad).
+    Preamble indices that are not consecutive take the reference's way."""
     count, groups = len(known_index), len(starts)
     consecutive = npre < 1 or known_index[npre - 1] - known_index[0] == npre - 1
     c = np.empty(count, np.complex128)
@@ -721,14 +717,8 @@ def _phase_line_kernel(z, known_index, known_symbols, npre, short_lag, sps, star
                                     math.sin(-2 * math.pi * sps * cfo * known_index[k]))
         if consecutive:
             a = -2 * math.pi * sps * total
-            step = complex(math.cos(a), math.sin(a))
-            fine[0] = 1.0
-            for r in range(1, 64):  # by recurrence: 64 steps add a few float64 roundings
-                fine[r] = fine[r - 1] * step
-            step = complex(math.cos(64 * a), math.sin(64 * a))
-            coarse[0] = 1.0
-            for q in range(1, len(coarse)):
-                coarse[q] = coarse[q - 1] * step
+            phasor_recurrence(a, 1.0 + 0.0j, fine)
+            phasor_recurrence(64 * a, 1.0 + 0.0j, coarse)
             for k in range(count):
                 i = known_index[k]
                 c[k] *= coarse[i >> 6] * fine[i & 63]
