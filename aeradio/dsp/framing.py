@@ -46,7 +46,7 @@ full number with :func:`extend_seq` (as RTP's extended sequence number).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numba
 import numpy as np
@@ -209,14 +209,10 @@ class Header:
     model_hash: int
 
     def __post_init__(self) -> None:
-        # One chained test first (a receiver builds a header per frame); the named checks
-        # only to say which field is out of range.
-        if not (0 <= self.seq <= SEQ_MODULUS - 1 and 0 <= self.kind <= 0xF
-                and 0 <= self.length <= MAX_FRAME_DATA_BYTES and 0 <= self.model_hash <= 0xFFFF):
-            check_range("header.seq", self.seq, 0, SEQ_MODULUS - 1)
-            check_range("header.kind", self.kind, 0, 0xF)
-            check_range("header.length", self.length, 0, MAX_FRAME_DATA_BYTES)
-            check_range("header.model_hash", self.model_hash, 0, 0xFFFF)
+        check_range("header.seq", self.seq, 0, SEQ_MODULUS - 1)
+        check_range("header.kind", self.kind, 0, 0xF)
+        check_range("header.length", self.length, 0, MAX_FRAME_DATA_BYTES)
+        check_range("header.model_hash", self.model_hash, 0, 0xFFFF)
 
     @classmethod
     def test_pattern(
@@ -271,8 +267,13 @@ class Header:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Header:
-        word = int.from_bytes(data[:6], "big")
-        return cls(word >> 32, (word >> 28) & 0xF, (word >> 16) & 0xFFF, word & 0xFFFF)
+        return cls(*_header_fields(int.from_bytes(data[:6], "big")))
+
+
+def _header_fields(word: Any) -> tuple[Any, Any, Any, Any]:
+    """(seq, kind, length, model_hash) of the 48-bit header word(s) ``word`` (an int, or
+    uint64 arrays: every row's fields at once), the layout :meth:`Header.to_bytes` writes."""
+    return word >> 32, (word >> 28) & 0xF, (word >> 16) & 0xFFF, word & 0xFFFF
 
 
 def _flags(last: bool, coded: bool) -> int:
@@ -296,12 +297,9 @@ def decode_headers(llr: np.ndarray) -> list[Header | None]:
     """
     raw = np.packbits(conv_code.decode(llr), axis=1)
     ok = crc16_rows(raw[:, :6]) == (raw[:, 6].astype(np.int64) << 8 | raw[:, 7])
-    # The fields of every row at once (Header.from_bytes' layout), then one Header per good row.
-    r = raw.astype(np.int64)
-    fields = zip(
-        (r[:, 0] << 8 | r[:, 1]).tolist(), (r[:, 2] >> 4).tolist(), ((r[:, 2] & 0xF) << 8 | r[:, 3]).tolist(),
-        (r[:, 4] << 8 | r[:, 5]).tolist(), ok.tolist(), strict=True,
-    )
+    # Every row's header word and fields at once, then one Header per good row.
+    words = np.bitwise_or.reduce(raw[:, :6].astype(np.int64) << np.arange(40, -1, -8), axis=1)
+    fields = zip(*(f.tolist() for f in _header_fields(words)), ok.tolist(), strict=True)
     return [Header(seq, kind, length, model_hash) if good else None
             for seq, kind, length, model_hash, good in fields]
 
